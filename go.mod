@@ -1,0 +1,3 @@
+module github.com/telemetry-kit/telemetry-kit
+
+go 1.26
