@@ -1,0 +1,98 @@
+// Package store is the SDK's durable local event queue: a FIFO of events in a
+// bbolt file that survives crashes, offline periods and many processes of the
+// same tool running at once.
+//
+// [Open] prepares a [Queue] for a file path (core uses
+// os.UserCacheDir()/<service>/queue.db). [Queue.Append] adds events;
+// the sync layer reads a batch with [Queue.Peek], sends it, and deletes it
+// with [Queue.Ack] only after the server confirmed it. [Queue.Len],
+// [Queue.All], [Queue.Purge] and [Queue.GetMeta]/[Queue.PutMeta] (the
+// sender's own state) complete the API. The store treats event data as
+// opaque bytes.
+//
+// # File layout
+//
+// The queue directory holds:
+//
+//	queue.db                 the bbolt file
+//	queue.db.corrupt-<unix>  damaged queue files moved aside (at most 2 kept)
+//	spool/<event_id>.json    events written while the file's lock was busy
+//	spool/_d<ts>-<pid>.drop  counts of events that could not be stored
+//
+// Inside queue.db, bucket "events" maps the bucket's NextSequence (8 bytes,
+// big-endian, so key order is enqueue order) to uvarint(len(id)), the id and
+// the data; bucket "ids" maps each event_id to its sequence key, so an ID is
+// stored once; bucket "meta" keeps the event count, the sum of data sizes and
+// the dropped counter, so that enforcing the limits never scans; bucket "kv"
+// holds [Queue.PutMeta] values. Spool files whose event_id is not made of
+// lower-case letters, digits and '-' (8 to 128 bytes) are named
+// _h<sha256 of the id>.json instead; each holds the id, the data and a
+// timestamp and process id that order it.
+//
+// # Concurrency
+//
+// A Queue never keeps the bbolt file open between operations: each
+// operation opens it, runs one transaction and closes it, so the file lock
+// is held for milliseconds. bbolt's lock wait is always bounded: no
+// operation waits longer than Options.LockTimeout (default 250ms) for it,
+// counting the wait for other goroutines of the same process, which take
+// turns on a channel rather than polling the lock.
+//
+// When [Queue.Append] cannot have the lock in time (or the file cannot be
+// opened at all), it writes each record to the spool directory instead, as
+// spool/<event_id>.json: a temp file is written, fsynced and renamed into
+// place, and the directory is fsynced, so the event is durable when Append
+// returns nil. Every later operation that does get the lock first drains the
+// spool into the queue file, in the records' original order and skipping
+// IDs already queued, in the same transaction as its own work; the drained
+// files are removed after the commit, while the lock is still held.
+// Read operations ([Queue.Peek], [Queue.Len], [Queue.Dropped], [Queue.All],
+// [Queue.GetMeta]) and the other writes return [ErrLocked] when the lock
+// cannot be had in time; the caller tries again later. [Queue.Len] counts
+// spooled records too.
+//
+// An event is lost only if even the spool write fails, or the spool already
+// holds MaxEvents files (the queue file has been unavailable for long).
+// Such a drop is counted in a small drop file in the spool directory, which
+// the next operation holding the lock adds to the dropped counter, and
+// Append returns an error wrapping [ErrNotStored] when a write failed. If
+// the drop file cannot be written either, the error is the only report.
+//
+// # Durability
+//
+// bbolt's default fsync on commit is kept (NoSync is never set), and spool
+// files are fsynced before they are renamed into place. A process killed at
+// any point leaves a file that reopens; every record for which Append
+// returned nil is in the queue file or the spool, and the ID index and the
+// drain's dedup mean none is stored twice. An event whose Append had not
+// returned may or may not be there, but never twice.
+//
+// # Limits
+//
+// The queue keeps at most Options.MaxEvents events (default 10,000) and
+// Options.MaxBytes of event data (default 5 MiB, the sum of Record.Data
+// sizes). Past either limit the oldest events are dropped, in the same
+// transaction as the append that went over. The number dropped is persisted
+// and returned as [Batch.Dropped] with every batch until [Queue.Ack]
+// subtracts the count the server received, so the author sees the loss. A
+// record larger than MaxBytes by itself is dropped and counted, and Append
+// returns an error wrapping [ErrTooLarge]. [Queue.Purge] resets the counter.
+//
+// # Corruption
+//
+// A queue file that cannot be used is moved aside to
+// queue.db.corrupt-<unix> and a fresh one is started in its place, and the
+// operation carries on with it; this is logged through Options.Logger at
+// warning level. That covers garbage bytes, a truncated file (shorter than
+// its own pages, checked on every open), any error from bbolt at open other
+// than the lock timeout and transient resource errors, an unreadable file,
+// and a panic or memory fault inside bbolt (faults on the mapped file are
+// turned into panics for the operation's goroutine and recovered). After a
+// panic in a transaction the file is read through; it is moved aside only if
+// that check fails too. The file is renamed only while its lock is held and
+// the path still names it, so a process never moves aside a file another
+// one has just created. At most two moved-aside files are kept. A
+// zero-length file is initialized as a new one by bbolt (under the lock), so
+// it is not moved; if it was not new (older than a minute) a warning is
+// logged. Nothing in this package panics into the host or waits unbounded.
+package store

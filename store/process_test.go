@@ -1,0 +1,260 @@
+package store_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+// Child processes: the test binary re-executes itself with STORE_TEST_CHILD
+// set, and TestMain runs the child's part instead of the tests.
+const (
+	envChild  = "STORE_TEST_CHILD"
+	envPath   = "STORE_TEST_PATH"
+	envPrefix = "STORE_TEST_PREFIX"
+	envCount  = "STORE_TEST_COUNT"
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(envChild) {
+	case "":
+		os.Exit(m.Run())
+	case "append":
+		os.Exit(childAppend())
+	case "append-until-killed":
+		os.Exit(childAppendUntilKilled())
+	default:
+		fmt.Fprintln(os.Stderr, "unknown child mode")
+		os.Exit(2)
+	}
+}
+
+// childAppend appends STORE_TEST_COUNT events one by one and prints the
+// longest time any Append took, in nanoseconds.
+func childAppend() int {
+	q, err := store.Open(os.Getenv(envPath), store.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	n, _ := strconv.Atoi(os.Getenv(envCount))
+	prefix := os.Getenv(envPrefix)
+	var maxWait time.Duration
+	for i := range n {
+		start := time.Now()
+		err := q.Append(context.Background(), store.Record{
+			ID:   fmt.Sprintf("%s-%d", prefix, i),
+			Data: []byte(fmt.Sprintf(`{"child":%q,"n":%d}`, prefix, i)),
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "append:", err)
+			return 1
+		}
+		maxWait = max(maxWait, time.Since(start))
+	}
+	fmt.Printf("maxwait %d\n", maxWait.Nanoseconds())
+	return 0
+}
+
+// childAppendUntilKilled appends events until it is killed, printing
+// "begin <id>" before each Append and "acked <id>" after it returned nil.
+func childAppendUntilKilled() int {
+	q, err := store.Open(os.Getenv(envPath), store.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	prefix := os.Getenv(envPrefix)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		fmt.Printf("begin %s\n", id)
+		if err := q.Append(context.Background(), store.Record{ID: id, Data: []byte(`{"id":"` + id + `"}`)}); err != nil {
+			fmt.Fprintln(os.Stderr, "append:", err)
+			return 1
+		}
+		fmt.Printf("acked %s\n", id)
+	}
+}
+
+func childCmd(t *testing.T, mode, path, prefix string, count int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		envChild+"="+mode,
+		envPath+"="+path,
+		envPrefix+"="+prefix,
+		envCount+"="+strconv.Itoa(count),
+	)
+	return cmd
+}
+
+func TestManyProcessesAppendAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 32 processes")
+	}
+	const procs, perProc = 32, 25
+	path := filepath.Join(t.TempDir(), "queue.db")
+
+	type result struct {
+		out  []byte
+		err  error
+		name string
+	}
+	results := make([]result, procs)
+	var wg sync.WaitGroup
+	for p := range procs {
+		name := fmt.Sprintf("p%02d", p)
+		cmd := childCmd(t, "append", path, name, perProc)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		wg.Go(func() {
+			out, err := cmd.Output()
+			if err != nil {
+				err = fmt.Errorf("%v: %s", err, stderr.String())
+			}
+			results[p] = result{out, err, name}
+		})
+	}
+	wg.Wait()
+
+	var worst time.Duration
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatalf("child %s: %v", r.name, r.err)
+		}
+		var ns int64
+		if _, err := fmt.Sscanf(string(r.out), "maxwait %d", &ns); err != nil {
+			t.Fatalf("child %s output %q: %v", r.name, r.out, err)
+		}
+		worst = max(worst, time.Duration(ns))
+	}
+	t.Logf("longest Append in any child: %v", worst)
+	if bound := 4 * store.DefaultLockTimeout; worst > bound {
+		t.Errorf("an Append took %v, beyond %v", worst, bound)
+	}
+
+	q, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := mustLen(t, q); n != procs*perProc {
+		t.Fatalf("Len = %d, want %d", n, procs*perProc)
+	}
+	ids := allIDs(t, q)
+	seen := map[string]int{}
+	lastPerChild := map[string]int{}
+	for _, id := range ids {
+		seen[id]++
+		child, nStr, _ := strings.Cut(id, "-")
+		n, _ := strconv.Atoi(nStr)
+		if last, ok := lastPerChild[child]; ok && n < last {
+			t.Errorf("child %s: event %d queued after event %d", child, n, last)
+		}
+		lastPerChild[child] = n
+	}
+	for p := range procs {
+		for i := range perProc {
+			id := fmt.Sprintf("p%02d-%d", p, i)
+			if seen[id] != 1 {
+				t.Errorf("event %s stored %d times", id, seen[id])
+			}
+		}
+	}
+	if len(ids) != procs*perProc {
+		t.Errorf("%d records, want %d", len(ids), procs*perProc)
+	}
+}
+
+func TestKill9NeverLosesOrDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes in a loop")
+	}
+	const iterations, children = 20, 2
+	path := filepath.Join(t.TempDir(), "queue.db")
+	acked := map[string]bool{}
+	begun := map[string]bool{}
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	for it := range iterations {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for c := range children {
+			cmd := childCmd(t, "append-until-killed", path, fmt.Sprintf("i%02dc%d", it, c), 0)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			delay := time.Duration(30+rng.IntN(120)) * time.Millisecond
+			wg.Go(func() {
+				timer := time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
+				defer timer.Stop()
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					kind, id, _ := strings.Cut(sc.Text(), " ")
+					mu.Lock()
+					switch kind {
+					case "begin":
+						begun[id] = true
+					case "acked":
+						acked[id] = true
+					}
+					mu.Unlock()
+				}
+				cmd.Wait()
+			})
+		}
+		wg.Wait()
+
+		// The queue reopens; every acknowledged event is there once; nothing
+		// is there that was not at least begun.
+		q, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := allIDs(t, q)
+		stored := map[string]int{}
+		for _, id := range ids {
+			stored[id]++
+			if stored[id] > 1 {
+				t.Fatalf("iteration %d: %s stored twice", it, id)
+			}
+			if !begun[id] {
+				t.Fatalf("iteration %d: %s stored but never appended", it, id)
+			}
+		}
+		for id := range acked {
+			if stored[id] != 1 {
+				t.Fatalf("iteration %d: acknowledged %s lost", it, id)
+			}
+		}
+		inFlight := len(begun) - len(acked)
+		if len(ids) < len(acked) || len(ids) > len(acked)+inFlight {
+			t.Fatalf("iteration %d: %d stored, %d acknowledged, %d in flight", it, len(ids), len(acked), inFlight)
+		}
+		if n := mustLen(t, q); n != len(ids) {
+			t.Fatalf("iteration %d: Len = %d, All has %d", it, n, len(ids))
+		}
+	}
+	if len(acked) < iterations {
+		t.Fatalf("only %d events acknowledged in %d iterations: children did not run", len(acked), iterations)
+	}
+	t.Logf("%d events acknowledged, %d begun, across %d kills", len(acked), len(begun), iterations*children)
+	if leftovers, _ := filepath.Glob(path + ".corrupt-*"); len(leftovers) > 0 {
+		t.Errorf("kill -9 left a file that had to be moved aside: %v", leftovers)
+	}
+}

@@ -1,0 +1,856 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+// newQueue opens a queue in a fresh directory.
+func newQueue(t testing.TB, opts store.Options) *store.Queue {
+	t.Helper()
+	q, err := store.Open(filepath.Join(t.TempDir(), "queue.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func rec(id string) store.Record {
+	return store.Record{ID: id, Data: []byte(`{"event_id":"` + id + `"}`)}
+}
+
+func recs(ids ...string) []store.Record {
+	out := make([]store.Record, len(ids))
+	for i, id := range ids {
+		out[i] = rec(id)
+	}
+	return out
+}
+
+// allIDs lists the queue's IDs in order.
+func allIDs(t testing.TB, q *store.Queue) []string {
+	t.Helper()
+	var ids []string
+	if err := q.All(context.Background(), func(r store.Record) error {
+		ids = append(ids, r.ID)
+		return nil
+	}); err != nil {
+		t.Fatalf("All: %v", err)
+	}
+	return ids
+}
+
+func mustLen(t testing.TB, q *store.Queue) int {
+	t.Helper()
+	n, err := q.Len(context.Background())
+	if err != nil {
+		t.Fatalf("Len: %v", err)
+	}
+	return n
+}
+
+func mustDropped(t testing.TB, q *store.Queue) uint64 {
+	t.Helper()
+	n, err := q.Dropped(context.Background())
+	if err != nil {
+		t.Fatalf("Dropped: %v", err)
+	}
+	return n
+}
+
+// logBuffer is a Logger whose output the test can read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestOpenValidates(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		path string
+		opts store.Options
+	}{
+		{"empty path", "", store.Options{}},
+		{"negative events", filepath.Join(dir, "q.db"), store.Options{MaxEvents: -1}},
+		{"negative bytes", filepath.Join(dir, "q.db"), store.Options{MaxBytes: -1}},
+		{"negative timeout", filepath.Join(dir, "q.db"), store.Options{LockTimeout: -time.Second}},
+		{"directory", dir, store.Options{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := store.Open(tc.path, tc.opts); !errors.Is(err, store.ErrInvalidOptions) {
+				t.Fatalf("Open: got %v, want ErrInvalidOptions", err)
+			}
+		})
+	}
+}
+
+func TestOpenCreatesPrivateDirWithoutFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc", "nested", "queue.db")
+	q, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Path() != path {
+		t.Errorf("Path() = %q, want %q", q.Path(), path)
+	}
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("directory mode %o, want 700", perm)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open created or opened the queue file: %v", err)
+	}
+}
+
+func TestFIFOOrder(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{})
+	for _, id := range []string{"e1", "e2", "e3"} {
+		if err := q.Append(ctx, rec(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Append(ctx, recs("e4", "e5", "e6")...); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"e1", "e2", "e3", "e4", "e5", "e6"}
+	if got := allIDs(t, q); !slices.Equal(got, want) {
+		t.Fatalf("All = %v, want %v", got, want)
+	}
+	b, err := q.Peek(ctx, 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range b.Records {
+		got = append(got, r.ID)
+		if want := rec(r.ID).Data; !bytes.Equal(r.Data, want) {
+			t.Errorf("%s: data %q, want %q", r.ID, r.Data, want)
+		}
+	}
+	if !slices.Equal(got, want[:4]) {
+		t.Fatalf("Peek(4) = %v, want %v", got, want[:4])
+	}
+	if n := mustLen(t, q); n != 6 {
+		t.Fatalf("Peek removed records: Len = %d", n)
+	}
+}
+
+func TestPeekByteLimit(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{})
+	data := bytes.Repeat([]byte("x"), 100)
+	for i := range 5 {
+		if err := q.Append(ctx, store.Record{ID: fmt.Sprint("e", i), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		max      int
+		maxBytes int
+		want     int
+	}{
+		{"bytes bound", 0, 250, 2},
+		{"exact fit", 0, 300, 3},
+		{"at least one", 10, 10, 1},
+		{"count bound", 4, 1000, 4},
+		{"no bounds", 0, 0, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := q.Peek(ctx, tc.max, tc.maxBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b.Records) != tc.want {
+				t.Fatalf("got %d records, want %d", len(b.Records), tc.want)
+			}
+			if b.Records[0].ID != "e0" {
+				t.Fatalf("first record %s, want e0", b.Records[0].ID)
+			}
+		})
+	}
+}
+
+func TestPeekEmpty(t *testing.T) {
+	q := newQueue(t, store.Options{})
+	b, err := q.Peek(context.Background(), 10, 0)
+	if err != nil || len(b.Records) != 0 || b.Dropped != 0 {
+		t.Fatalf("Peek on empty queue = %+v, %v", b, err)
+	}
+}
+
+func TestDedupByID(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{})
+	if err := q.Append(ctx, store.Record{ID: "a", Data: []byte("first")}, rec("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, store.Record{ID: "a", Data: []byte("second")}, rec("c"), rec("c")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := allIDs(t, q), []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("All = %v, want %v", got, want)
+	}
+	b, _ := q.Peek(ctx, 1, 0)
+	if string(b.Records[0].Data) != "first" {
+		t.Fatalf("duplicate replaced the data: %q", b.Records[0].Data)
+	}
+	// Acknowledged IDs may be queued again: the index follows the queue.
+	if err := q.Ack(ctx, []string{"a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, rec("a")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := allIDs(t, q), []string{"b", "c", "a"}; !slices.Equal(got, want) {
+		t.Fatalf("All = %v, want %v", got, want)
+	}
+}
+
+func TestLimitsDropOldestAndCount(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		opts        store.Options
+		appends     int
+		dataLen     int
+		wantIDs     []string
+		wantDropped uint64
+	}{
+		{"max events", store.Options{MaxEvents: 3}, 5, 10, []string{"e2", "e3", "e4"}, 2},
+		{"max bytes", store.Options{MaxBytes: 25}, 5, 10, []string{"e3", "e4"}, 3},
+		{"under limits", store.Options{MaxEvents: 5, MaxBytes: 50}, 5, 10, []string{"e0", "e1", "e2", "e3", "e4"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newQueue(t, tc.opts)
+			for i := range tc.appends {
+				if err := q.Append(ctx, store.Record{ID: fmt.Sprint("e", i), Data: bytes.Repeat([]byte("x"), tc.dataLen)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := allIDs(t, q); !slices.Equal(got, tc.wantIDs) {
+				t.Fatalf("All = %v, want %v", got, tc.wantIDs)
+			}
+			b, err := q.Peek(ctx, 100, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Dropped != tc.wantDropped {
+				t.Fatalf("Batch.Dropped = %d, want %d", b.Dropped, tc.wantDropped)
+			}
+			// The count is persisted: a new Queue on the same file sees it.
+			q2, err := store.Open(q.Path(), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := mustDropped(t, q2); d != tc.wantDropped {
+				t.Fatalf("after reopen Dropped = %d, want %d", d, tc.wantDropped)
+			}
+		})
+	}
+}
+
+func TestLimitsOnOneBigBatch(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxEvents: 10})
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, fmt.Sprintf("e%02d", i))
+	}
+	if err := q.Append(ctx, recs(ids...)...); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, ids[15:]) {
+		t.Fatalf("All = %v, want %v", got, ids[15:])
+	}
+	if d := mustDropped(t, q); d != 15 {
+		t.Fatalf("Dropped = %d, want 15", d)
+	}
+}
+
+func TestTooLargeRecordDroppedAndCounted(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxBytes: 64})
+	err := q.Append(ctx, rec("small"), store.Record{ID: "huge", Data: make([]byte, 65)})
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("Append: got %v, want ErrTooLarge", err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"small"}) {
+		t.Fatalf("All = %v", got)
+	}
+	if d := mustDropped(t, q); d != 1 {
+		t.Fatalf("Dropped = %d, want 1", d)
+	}
+}
+
+func TestInvalidRecordStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{})
+	for _, bad := range []store.Record{{ID: ""}, {ID: strings.Repeat("x", store.MaxIDLen+1)}} {
+		if err := q.Append(ctx, rec("ok"), bad); !errors.Is(err, store.ErrInvalidRecord) {
+			t.Fatalf("Append: got %v, want ErrInvalidRecord", err)
+		}
+	}
+	if n := mustLen(t, q); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+}
+
+func TestAckDeletesAndSubtractsDropped(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxEvents: 3})
+	if err := q.Append(ctx, recs("a", "b", "c", "d", "e")...); err != nil { // drops a, b
+		t.Fatal(err)
+	}
+	b, err := q.Peek(ctx, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Dropped != 2 || len(b.Records) != 2 {
+		t.Fatalf("Peek = %d records, dropped %d; want 2, 2", len(b.Records), b.Dropped)
+	}
+	// One more drop happens between reading and acknowledging the batch.
+	if err := q.Append(ctx, rec("f")); err != nil { // drops c
+		t.Fatal(err)
+	}
+	// c was dropped already; "nope" is unknown: both ignored.
+	if err := q.Ack(ctx, []string{"c", "d", "nope"}, b.Dropped); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"e", "f"}) {
+		t.Fatalf("All = %v, want [e f]", got)
+	}
+	if d := mustDropped(t, q); d != 1 {
+		t.Fatalf("Dropped = %d, want the 1 not yet reported", d)
+	}
+	if n := mustLen(t, q); n != 2 {
+		t.Fatalf("Len = %d, want 2", n)
+	}
+	// Acknowledging more drops than counted floors at zero.
+	if err := q.Ack(ctx, nil, 100); err != nil {
+		t.Fatal(err)
+	}
+	if d := mustDropped(t, q); d != 0 {
+		t.Fatalf("Dropped = %d, want 0", d)
+	}
+	// The byte counter follows acks: refill up to the limit without drops.
+	if err := q.Ack(ctx, []string{"e", "f"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, recs("g", "h", "i")...); err != nil {
+		t.Fatal(err)
+	}
+	if d := mustDropped(t, q); d != 0 {
+		t.Fatalf("Dropped = %d after refilling an emptied queue", d)
+	}
+}
+
+func TestByteCounterFollowsAck(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxBytes: 100})
+	data := make([]byte, 40)
+	if err := q.Append(ctx, store.Record{ID: "a", Data: data}, store.Record{ID: "b", Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Ack(ctx, []string{"a", "b"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, store.Record{ID: "c", Data: data}, store.Record{ID: "d", Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if d := mustDropped(t, q); d != 0 {
+		t.Fatalf("Dropped = %d: acknowledged bytes still counted", d)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxEvents: 2, LockTimeout: 50 * time.Millisecond})
+	if err := q.Append(ctx, recs("a", "b", "c")...); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.PutMeta(ctx, "next", []byte("later")); err != nil {
+		t.Fatal(err)
+	}
+	holder := holdLock(t, q.Path())
+	if err := q.Append(ctx, rec("spooled")); err != nil {
+		t.Fatal(err)
+	}
+	holder.Close()
+
+	if err := q.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustLen(t, q); n != 0 {
+		t.Fatalf("Len after Purge = %d", n)
+	}
+	if d := mustDropped(t, q); d != 0 {
+		t.Fatalf("Dropped after Purge = %d", d)
+	}
+	if files := spoolFiles(t, q); len(files) != 0 {
+		t.Fatalf("spool after Purge: %v", files)
+	}
+	if v, err := q.GetMeta(ctx, "next"); err != nil || string(v) != "later" {
+		t.Fatalf("meta after Purge = %q, %v", v, err)
+	}
+	if err := q.Append(ctx, rec("after")); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"after"}) {
+		t.Fatalf("All = %v", got)
+	}
+}
+
+func TestMeta(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{})
+	if v, err := q.GetMeta(ctx, "backoff"); v != nil || err != nil {
+		t.Fatalf("absent key: %q, %v", v, err)
+	}
+	if err := q.PutMeta(ctx, "backoff", []byte("30s")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.PutMeta(ctx, "next_attempt", []byte("2026-01-01T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	q2, err := store.Open(q.Path(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := q2.GetMeta(ctx, "backoff"); err != nil || string(v) != "30s" {
+		t.Fatalf("GetMeta = %q, %v", v, err)
+	}
+	if err := q2.PutMeta(ctx, "backoff", nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := q.GetMeta(ctx, "backoff"); v != nil || err != nil {
+		t.Fatalf("deleted key: %q, %v", v, err)
+	}
+	if v, _ := q.GetMeta(ctx, "next_attempt"); string(v) != "2026-01-01T00:00:00Z" {
+		t.Fatalf("other key: %q", v)
+	}
+	if n := mustLen(t, q); n != 0 {
+		t.Fatalf("meta counted as events: Len = %d", n)
+	}
+	if _, err := q.GetMeta(ctx, ""); !errors.Is(err, store.ErrInvalidKey) {
+		t.Fatalf("empty key: %v", err)
+	}
+}
+
+func TestCanceledContextStoresNothing(t *testing.T) {
+	q := newQueue(t, store.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := q.Append(ctx, rec("a")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append: %v", err)
+	}
+	if _, err := q.Peek(ctx, 1, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Peek: %v", err)
+	}
+	if n := mustLen(t, q); n != 0 {
+		t.Fatalf("Len = %d", n)
+	}
+}
+
+func TestAllStopsAtError(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{})
+	if err := q.Append(ctx, recs("a", "b", "c")...); err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	var seen []string
+	err := q.All(ctx, func(r store.Record) error {
+		seen = append(seen, r.ID)
+		if r.ID == "b" {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || !slices.Equal(seen, []string{"a", "b"}) {
+		t.Fatalf("All = %v, saw %v", err, seen)
+	}
+}
+
+// holdLock opens the bbolt file as another user of it would, holding its
+// lock until closed.
+func holdLock(t testing.TB, path string) *bolt.DB {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func spoolFiles(t testing.TB, q *store.Queue) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(filepath.Dir(q.Path()), "spool"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestSpoolWhenLockedThenDrainedInOrder(t *testing.T) {
+	ctx := context.Background()
+	const timeout = 100 * time.Millisecond
+	q := newQueue(t, store.Options{LockTimeout: timeout})
+	if err := q.Append(ctx, recs("before-1", "before-2")...); err != nil {
+		t.Fatal(err)
+	}
+
+	holder := holdLock(t, q.Path())
+	weird := "Weird/ID with spaces"
+	start := time.Now()
+	if err := q.Append(ctx, recs("spool-0001", "before-2", weird)...); err != nil {
+		t.Fatalf("Append while locked: %v", err)
+	}
+	if waited := time.Since(start); waited > 4*timeout {
+		t.Errorf("Append waited %v with LockTimeout %v", waited, timeout)
+	}
+	for _, id := range []string{"spool-0002", "spool-0001", "spool-0003"} {
+		if err := q.Append(ctx, rec(id)); err != nil {
+			t.Fatalf("Append while locked: %v", err)
+		}
+	}
+	files := spoolFiles(t, q)
+	if len(files) != 5 { // spool-0001..3, before-2, weird: one file per ID
+		t.Fatalf("spool files %v, want 5", files)
+	}
+	if !slices.Contains(files, "spool-0001.json") {
+		t.Fatalf("spool files %v lack spool-0001.json", files)
+	}
+	if _, err := q.Peek(ctx, 10, 0); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Peek while locked: %v, want ErrLocked", err)
+	}
+	if _, err := q.Len(ctx); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Len while locked: %v, want ErrLocked", err)
+	}
+	if err := holder.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Len counts spooled records; the drain skips before-2, already queued.
+	if n := mustLen(t, q); n != 6 {
+		t.Fatalf("Len = %d, want 6", n)
+	}
+	want := []string{"before-1", "before-2", "spool-0001", weird, "spool-0002", "spool-0003"}
+	if got := allIDs(t, q); !slices.Equal(got, want) {
+		t.Fatalf("All = %v, want %v", got, want)
+	}
+	if files := spoolFiles(t, q); len(files) != 0 {
+		t.Fatalf("spool not emptied: %v", files)
+	}
+	b, err := q.Peek(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range b.Records {
+		if !bytes.Equal(r.Data, rec(r.ID).Data) {
+			t.Errorf("%s: data %q after spooling", r.ID, r.Data)
+		}
+	}
+}
+
+func TestSpoolDrainedByReadOperation(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{LockTimeout: 50 * time.Millisecond})
+	holder := holdLock(t, q.Path())
+	if err := q.Append(ctx, recs("x1", "x2")...); err != nil {
+		t.Fatal(err)
+	}
+	holder.Close()
+	// A second Queue (another process, in effect) drains it on Peek.
+	q2, err := store.Open(q.Path(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := q2.Peek(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Records) != 2 || b.Records[0].ID != "x1" || b.Records[1].ID != "x2" {
+		t.Fatalf("Peek = %+v", b.Records)
+	}
+	if files := spoolFiles(t, q); len(files) != 0 {
+		t.Fatalf("spool not emptied: %v", files)
+	}
+}
+
+func TestSpoolFullDropsAndCounts(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxEvents: 3, LockTimeout: 20 * time.Millisecond})
+	holder := holdLock(t, q.Path())
+	if err := q.Append(ctx, recs("s1", "s2", "s3", "s4", "s5")...); err != nil {
+		t.Fatal(err)
+	}
+	holder.Close()
+	if got := allIDs(t, q); !slices.Equal(got, []string{"s1", "s2", "s3"}) {
+		t.Fatalf("All = %v", got)
+	}
+	if d := mustDropped(t, q); d != 2 {
+		t.Fatalf("Dropped = %d, want 2", d)
+	}
+}
+
+func TestGoroutinesShareQueue(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	// Two Queues on one file in one process contend on the file lock like
+	// two processes; goroutines of one Queue take turns.
+	qs := make([]*store.Queue, 2)
+	for i := range qs {
+		q, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs[i] = q
+	}
+	const workers, per = 8, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*per)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range per {
+				if err := qs[w%2].Append(ctx, rec(fmt.Sprintf("w%d-%d", w, i))); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ids := allIDs(t, qs[0])
+	if len(ids) != workers*per {
+		t.Fatalf("%d events stored, want %d", len(ids), workers*per)
+	}
+	slices.Sort(ids)
+	if len(slices.Compact(ids)) != workers*per {
+		t.Fatal("duplicates stored")
+	}
+}
+
+// writeRealQueue writes n events of size bytes into a queue at path.
+func writeRealQueue(t *testing.T, path string, n, size int) {
+	t.Helper()
+	q, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []store.Record
+	for i := range n {
+		data := make([]byte, size)
+		rand.Read(data)
+		rs = append(rs, store.Record{ID: fmt.Sprint("old-", i), Data: data})
+	}
+	if err := q.Append(context.Background(), rs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptFileMovedAside(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"garbage small", func(t *testing.T, path string) {
+			os.WriteFile(path, []byte("this is not a bbolt file"), 0o600)
+		}},
+		{"garbage 64KiB", func(t *testing.T, path string) {
+			b := make([]byte, 64<<10)
+			rand.Read(b)
+			os.WriteFile(path, b, 0o600)
+		}},
+		{"truncated to half", func(t *testing.T, path string) {
+			writeRealQueue(t, path, 200, 1000)
+			fi, _ := os.Stat(path)
+			os.Truncate(path, fi.Size()/2)
+		}},
+		{"truncated to one page", func(t *testing.T, path string) {
+			writeRealQueue(t, path, 200, 1000)
+			os.Truncate(path, 4096)
+		}},
+		{"data pages overwritten", func(t *testing.T, path string) {
+			writeRealQueue(t, path, 200, 1000)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fi, _ := f.Stat()
+			b := make([]byte, fi.Size()-2*4096) // keep both meta pages valid
+			rand.Read(b)
+			f.WriteAt(b, 2*4096)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var logs logBuffer
+			path := filepath.Join(t.TempDir(), "queue.db")
+			tc.damage(t, path)
+			q, err := store.Open(path, store.Options{Logger: logs.logger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Append(ctx, rec("fresh")); err != nil {
+				t.Fatalf("Append on damaged file: %v", err)
+			}
+			if got := allIDs(t, q); !slices.Equal(got, []string{"fresh"}) {
+				t.Fatalf("All = %v, want [fresh]", got)
+			}
+			moved, _ := filepath.Glob(path + ".corrupt-*")
+			if len(moved) != 1 {
+				t.Fatalf("moved-aside files: %v", moved)
+			}
+			if !strings.Contains(logs.String(), "moved aside") {
+				t.Fatalf("not logged; log:\n%s", logs.String())
+			}
+			if files := spoolFiles(t, q); len(files) != 0 {
+				t.Fatalf("event went to the spool: %v", files)
+			}
+		})
+	}
+}
+
+func TestCorruptOnReadOperation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	writeRealQueue(t, path, 50, 1000)
+	os.Truncate(path, 3*4096)
+	q, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := q.Peek(context.Background(), 10, 0)
+	if err != nil || len(b.Records) != 0 {
+		t.Fatalf("Peek on truncated file = %d records, %v", len(b.Records), err)
+	}
+}
+
+func TestCorruptKeepsAtMostTwoMovedAside(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := os.WriteFile(path, bytes.Repeat([]byte{byte(i + 1)}, 8192), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Append(ctx, rec(fmt.Sprint("e", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moved, _ := filepath.Glob(path + ".corrupt-*")
+	if len(moved) != 2 {
+		t.Fatalf("moved-aside files: %v, want 2", moved)
+	}
+	// The newest two are kept: their contents are the last two garbages.
+	var kept []byte
+	for _, m := range moved {
+		b, _ := os.ReadFile(m)
+		kept = append(kept, b[0])
+	}
+	slices.Sort(kept)
+	if !slices.Equal(kept, []byte{3, 4}) {
+		t.Fatalf("kept garbage generations %v, want [3 4]", kept)
+	}
+}
+
+func TestEmptyFileStartsFresh(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(path, old, old)
+	var logs logBuffer
+	q, err := store.Open(path, store.Options{Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(context.Background(), rec("a")); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("All = %v", got)
+	}
+	if !strings.Contains(logs.String(), "was empty") {
+		t.Fatalf("empty old file not logged:\n%s", logs.String())
+	}
+}
+
+func ExampleQueue() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "queue")
+	defer os.RemoveAll(dir)
+
+	q, _ := store.Open(filepath.Join(dir, "queue.db"), store.Options{MaxEvents: 2})
+	q.Append(ctx, store.Record{ID: "e1", Data: []byte(`{"n":1}`)})
+	q.Append(ctx, store.Record{ID: "e2", Data: []byte(`{"n":2}`)})
+	q.Append(ctx, store.Record{ID: "e3", Data: []byte(`{"n":3}`)})
+
+	b, _ := q.Peek(ctx, 10, 64<<10)
+	for _, r := range b.Records {
+		fmt.Println(r.ID, string(r.Data))
+	}
+	fmt.Println("dropped:", b.Dropped)
+
+	ids := []string{b.Records[0].ID, b.Records[1].ID}
+	q.Ack(ctx, ids, b.Dropped) // after the server confirmed the batch
+	n, _ := q.Len(ctx)
+	fmt.Println("left:", n)
+	// Output:
+	// e2 {"n":2}
+	// e3 {"n":3}
+	// dropped: 1
+	// left: 0
+}

@@ -1,0 +1,396 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// keepCorrupt is how many moved-aside queue files are kept.
+const keepCorrupt = 2
+
+// errCorrupt marks a queue file found damaged inside a transaction.
+var errCorrupt = errors.New("store: queue file is damaged")
+
+var errCorruptRecord = fmt.Errorf("%w: malformed record", errCorrupt)
+
+func isLocked(err error) bool { return errors.Is(err, ErrLocked) }
+
+// session is one open of the queue file.
+type session struct {
+	db   *bolt.DB
+	file *os.File // the descriptor bbolt opened; it holds the lock
+}
+
+// do runs fn in one transaction on the queue file: it waits at most
+// LockTimeout for the lock, opens the file (moving a damaged one aside),
+// drains the spool into it, runs fn, commits and closes the file again.
+// A read-only fn runs in a read transaction unless the spool had records.
+func (q *Queue) do(ctx context.Context, writable bool, fn func(*bolt.Tx) error) error {
+	return q.doThen(ctx, writable, fn, nil)
+}
+
+// doThen is do with a step run after a successful commit, while the lock is
+// still held.
+func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) error, then func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(q.lockTimeout)
+	if err := q.acquire(ctx, deadline); err != nil {
+		return err
+	}
+	defer func() { <-q.sem }()
+
+	for attempt := 0; ; attempt++ {
+		s, err := q.openDB(deadline)
+		if err != nil {
+			return err
+		}
+		pending := q.listSpool()
+		var drained []string
+		write := writable || len(pending) > 0
+		txErr, panicVal := runTx(s.db, write, func(tx *bolt.Tx) error {
+			if err := checkSize(tx, s.file); err != nil {
+				return err
+			}
+			if write {
+				if err := ensureBuckets(tx); err != nil {
+					return err
+				}
+			}
+			drained = nil
+			if len(pending) > 0 {
+				var err error
+				if drained, err = q.drain(tx, pending); err != nil {
+					return err
+				}
+			}
+			return fn(tx)
+		})
+		if panicVal == nil && !errors.Is(txErr, errCorrupt) {
+			if txErr == nil {
+				// Still under the lock, so no other process drains these
+				// files again after the IDs they hold were acknowledged.
+				q.removeDrained(drained)
+				if then != nil {
+					then()
+				}
+			}
+			q.closeSession(s)
+			return txErr
+		}
+		reason := fmt.Sprint(txErr)
+		if panicVal != nil {
+			reason = fmt.Sprintf("panic in transaction: %v", panicVal)
+			if verr := verify(s.db, s.file); verr == nil {
+				// The file checks out: the panic did not come from it.
+				q.closeSession(s)
+				q.log.Error("store: recovered panic in queue transaction", "path", q.path, "panic", fmt.Sprint(panicVal))
+				return fmt.Errorf("store: recovered panic: %v", panicVal)
+			}
+		}
+		// The lock is still held through s.file, so nobody else is using
+		// the file that is moved aside.
+		q.moveAside(s.file, reason)
+		q.closeSession(s)
+		if attempt >= 1 {
+			return fmt.Errorf("%w: %s", errCorrupt, reason)
+		}
+	}
+}
+
+// acquire takes this process's turn on the queue, waiting until deadline.
+func (q *Queue) acquire(ctx context.Context, deadline time.Time) error {
+	select {
+	case q.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case q.sem <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrLocked
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// openDB opens the queue file with the lock wait bounded by deadline. A file
+// bbolt rejects, or faults on while opening, is moved aside and a fresh one
+// is opened in its place.
+func (q *Queue) openDB(deadline time.Time) (*session, error) {
+	for attempt := 0; ; attempt++ {
+		timeout := time.Until(deadline)
+		if timeout < time.Millisecond {
+			// bbolt treats zero as "wait forever"; a millisecond means one try.
+			timeout = time.Millisecond
+		}
+		var (
+			file    *os.File
+			info    os.FileInfo
+			openErr error
+		)
+		opts := &bolt.Options{
+			Timeout: timeout,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				if err != nil {
+					openErr = err
+					return nil, err
+				}
+				file = f
+				info, _ = f.Stat()
+				return f, nil
+			},
+		}
+		db, err, panicVal := safeOpen(q.path, opts)
+		switch {
+		case panicVal != nil:
+			// bbolt faulted reading the file, which stays open and locked.
+			reason := fmt.Sprintf("panic while opening: %v", panicVal)
+			if file == nil {
+				return nil, fmt.Errorf("store: open %s: %s", q.path, reason)
+			}
+			q.moveAside(file, reason)
+			_ = file.Close()
+		case err == nil:
+			if info != nil && info.Size() == 0 && time.Since(info.ModTime()) > time.Minute {
+				q.log.Warn("store: queue file was empty; started a fresh one", "path", q.path)
+			}
+			return &session{db: db, file: file}, nil
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, ErrLocked
+		case openErr != nil && !errors.Is(openErr, fs.ErrPermission):
+			return nil, fmt.Errorf("store: open %s: %w", q.path, err)
+		case isTransient(err):
+			return nil, fmt.Errorf("store: open %s: %w", q.path, err)
+		default:
+			// bbolt rejected the file and closed it, releasing the lock.
+			if info == nil {
+				if info, _ = os.Lstat(q.path); info == nil {
+					return nil, fmt.Errorf("store: open %s: %w", q.path, err)
+				}
+			}
+			if merr := q.moveAsideUnheld(info, deadline, err.Error()); merr != nil {
+				return nil, merr
+			}
+		}
+		if attempt >= 2 {
+			return nil, fmt.Errorf("store: open %s: still unusable after moving it aside", q.path)
+		}
+	}
+}
+
+// safeOpen is bolt.Open with faults and panics turned into a returned value.
+func safeOpen(path string, opts *bolt.Options) (db *bolt.DB, err error, panicVal any) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err, panicVal = nil, nil, r
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, opts)
+	return db, err, nil
+}
+
+// runTx runs fn in a bbolt transaction, turning faults on the mapped file
+// (a truncated file) and panics into a returned value. bbolt rolls the
+// transaction back on a panic.
+func runTx(db *bolt.DB, writable bool, fn func(*bolt.Tx) error) (err error, panicVal any) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err, panicVal = nil, r
+		}
+	}()
+	if writable {
+		return db.Update(fn), nil
+	}
+	return db.View(fn), nil
+}
+
+func (q *Queue) closeSession(s *session) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("store: recovered panic closing queue file", "path", q.path, "panic", fmt.Sprint(r))
+		}
+	}()
+	if err := s.db.Close(); err != nil {
+		q.log.Warn("store: closing queue file", "path", q.path, "err", err)
+	}
+}
+
+// checkSize reports a queue file shorter than its own high-water mark: a
+// truncated file, whose missing pages would fault when read.
+func checkSize(tx *bolt.Tx, f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() < tx.Size() {
+		return fmt.Errorf("%w: file is %d bytes, its pages need %d (truncated)", errCorrupt, fi.Size(), tx.Size())
+	}
+	return nil
+}
+
+// verify reads every page reachable in the queue file and reports whether
+// the file is damaged.
+func verify(db *bolt.DB, f *os.File) (err error) {
+	err, panicVal := runTx(db, false, func(tx *bolt.Tx) error {
+		if err := checkSize(tx, f); err != nil {
+			return err
+		}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				if string(name) == string(bucketEvents) {
+					_, err := decodeRecord(v)
+					return err
+				}
+				return nil
+			})
+		})
+	})
+	if panicVal != nil {
+		return fmt.Errorf("%w: %v", errCorrupt, panicVal)
+	}
+	return err
+}
+
+// isTransient reports errors that say nothing about the file's contents.
+func isTransient(err error) bool {
+	for _, e := range []error{syscall.ENOMEM, syscall.EMFILE, syscall.ENFILE, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// moveAsideUnheld moves the file bbolt rejected aside, after taking its lock
+// and checking that the path still names it (another process may have
+// already replaced it).
+func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason string) error {
+	f, err := os.Open(q.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			// Unreadable: nobody can hold it open, so no lock is needed.
+			if cur, serr := os.Lstat(q.path); serr == nil && os.SameFile(cur, info) {
+				q.moveAside(nil, reason)
+			}
+			return nil
+		}
+		return fmt.Errorf("store: open %s: %w", q.path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !os.SameFile(fi, info) {
+		return nil
+	}
+	if err := lockFile(f, time.Until(deadline)); err != nil {
+		return err
+	}
+	if cur, err := os.Lstat(q.path); err != nil || !os.SameFile(cur, info) {
+		return nil
+	}
+	q.moveAside(f, reason)
+	return nil
+}
+
+// moveAside renames the queue file to <path>.corrupt-<unix> and removes all
+// but the newest keepCorrupt such files. The caller holds the file's lock.
+func (q *Queue) moveAside(held *os.File, reason string) {
+	if held != nil {
+		if hi, err := held.Stat(); err == nil {
+			if cur, err := os.Lstat(q.path); err != nil || !os.SameFile(cur, hi) {
+				return
+			}
+		}
+	}
+	// Within one second, later files get higher suffixes, so that pruning
+	// (which orders by name) keeps the newest.
+	base := fmt.Sprintf("%s.corrupt-%d", q.path, time.Now().Unix())
+	target := base
+	others, _ := filepath.Glob(base + "-*")
+	if _, err := os.Lstat(base); err == nil || len(others) > 0 {
+		next := int64(1)
+		for _, o := range others {
+			if n, err := strconv.ParseInt(strings.TrimPrefix(o, base+"-"), 10, 64); err == nil && n >= next {
+				next = n + 1
+			}
+		}
+		target = fmt.Sprintf("%s-%d", base, next)
+	}
+	if err := os.Rename(q.path, target); err != nil {
+		q.log.Error("store: queue file unusable and could not be moved aside", "path", q.path, "reason", reason, "err", err)
+		return
+	}
+	syncDir(filepath.Dir(q.path))
+	q.log.Warn("store: queue file unusable; moved aside, starting a fresh one",
+		"path", q.path, "moved_to", target, "reason", reason)
+	q.pruneCorrupt()
+}
+
+func (q *Queue) pruneCorrupt() {
+	matches, err := filepath.Glob(q.path + ".corrupt-*")
+	if err != nil || len(matches) <= keepCorrupt {
+		return
+	}
+	type moved struct {
+		path     string
+		unix, no int64
+	}
+	var ms []moved
+	for _, m := range matches {
+		rest := strings.TrimPrefix(m, q.path+".corrupt-")
+		unixStr, noStr, _ := strings.Cut(rest, "-")
+		u, err := strconv.ParseInt(unixStr, 10, 64)
+		if err != nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(noStr, 10, 64)
+		ms = append(ms, moved{m, u, n})
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].unix != ms[j].unix {
+			return ms[i].unix > ms[j].unix
+		}
+		return ms[i].no > ms[j].no
+	})
+	for i := keepCorrupt; i < len(ms); i++ {
+		if err := os.Remove(ms[i].path); err == nil {
+			q.log.Info("store: removed old moved-aside queue file", "path", ms[i].path)
+		}
+	}
+}
+
+// syncDir flushes a directory's entries (renames, removals) to disk. Not
+// every platform supports it; failures are ignored.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
