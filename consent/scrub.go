@@ -1,0 +1,576 @@
+package consent
+
+import (
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Markers that replace what the scrubber removes.
+const (
+	MarkerEmail       = "<email>"
+	MarkerIP          = "<ip>"
+	MarkerMAC         = "<mac>"
+	MarkerCredentials = "<credentials>"
+	MarkerSecret      = "<secret>"
+	MarkerCard        = "<card>"
+	// MarkerHome replaces a home directory and the user name in it:
+	// "/home/alice/src" becomes "~/src".
+	MarkerHome = "~"
+)
+
+var (
+	rePrivateKey = regexp.MustCompile(`-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)`)
+	reJWT        = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.?[A-Za-z0-9_-]*`)
+	reKnownToken = regexp.MustCompile(`\b(?:` +
+		`gh[pousr]_[A-Za-z0-9]{30,}` + // GitHub
+		`|github_pat_[A-Za-z0-9_]{22,}` +
+		`|glpat-[A-Za-z0-9_-]{20,}` + // GitLab
+		`|(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b` + // AWS access key ID
+		`|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}` + // Slack
+		`|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}` + // Stripe
+		`|AIza[A-Za-z0-9_-]{35}` + // Google API key
+		`|npm_[A-Za-z0-9]{36}` + // npm
+		`|sk-[A-Za-z0-9_-]{20,}` + // OpenAI-style
+		`|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}` + // SendGrid
+		`)`)
+	reWebhook = regexp.MustCompile(`((?:hooks\.slack\.com/(?:services|workflows|triggers)|discord(?:app)?\.com/api/webhooks)/)[A-Za-z0-9/_-]+`)
+	// userinfo in a URL: scheme://user:password@host
+	reURLCredentials = regexp.MustCompile(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@<>"']+@`)
+	reAuthHeader     = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
+	reBearer         = regexp.MustCompile(`(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*`)
+	// name=value and name: value where the name says it is a secret. The
+	// first group is the character before the name (or the start).
+	reKeyValue = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9_.-])` +
+		`((?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key))` +
+		`(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
+	reEmail = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
+	reHome  = regexp.MustCompile(`(?:[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
+		`|/+(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
+	reIPv4 = regexp.MustCompile(`(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`)
+	reIPv6 = regexp.MustCompile(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
+	reMAC  = regexp.MustCompile(`\b[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:[:-][0-9A-Fa-f]{2}){4}\b`)
+)
+
+// Scrub removes personal data and secrets from s, replacing each with a
+// marker: e-mail addresses (<email>), IPv4 and IPv6 addresses (<ip>), MAC
+// addresses (<mac>), credentials in URLs (scheme://<credentials>@host),
+// secrets in query strings and name=value pairs (token=<secret>), known
+// token formats (GitHub, GitLab, AWS, Slack, Stripe, Google, npm, JWT,
+// private keys), long hex or base64 strings (<secret>), payment card
+// numbers that pass the Luhn check (<card>), and home directories
+// (/home/alice/x, /Users/alice/x, C:\Users\alice\x become ~/x, ~/x, ~\x).
+//
+// Ordinary values pass unchanged: command and flag names, versions,
+// relative paths, durations, short numbers, UUIDs, domain names.
+//
+// Scrub is idempotent: Scrub(Scrub(s)) == Scrub(s).
+func Scrub(s string) string {
+	if !suspicious(s) {
+		return s
+	}
+	// Each pass may expose something for another rule (a marker next to
+	// text that now has a boundary); repeat until nothing changes.
+	for range 8 {
+		next := scrubPass(s)
+		if next == s {
+			break
+		}
+		s = next
+	}
+	return s
+}
+
+// suspicious is the cheap pre-check: a string without any of these
+// characters, with fewer than 13 digits and no run of 16 or more
+// token characters cannot hold anything Scrub removes.
+func suspicious(s string) bool {
+	digits, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+			run++
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '-', c == '+':
+			run++
+		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=':
+			return true
+		default:
+			run = 0
+		}
+		if run >= 16 || digits >= 13 {
+			return true
+		}
+	}
+	return false
+}
+
+func scrubPass(s string) string {
+	s = rePrivateKey.ReplaceAllLiteralString(s, MarkerSecret)
+	s = reJWT.ReplaceAllLiteralString(s, MarkerSecret)
+	s = reKnownToken.ReplaceAllLiteralString(s, MarkerSecret)
+	s = reWebhook.ReplaceAllString(s, "${1}"+MarkerSecret)
+	s = reURLCredentials.ReplaceAllString(s, "${1}"+MarkerCredentials+"@")
+	s = reAuthHeader.ReplaceAllStringFunc(s, func(m string) string {
+		sub := reAuthHeader.FindStringSubmatch(m)
+		switch strings.ToLower(sub[2]) {
+		case "bearer", "basic", "digest", "token", "negotiate":
+			return m // the scheme of an already scrubbed header
+		}
+		return sub[1] + MarkerSecret
+	})
+	s = reBearer.ReplaceAllString(s, "${1}"+MarkerSecret)
+	s = reKeyValue.ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+	s = reEmail.ReplaceAllLiteralString(s, MarkerEmail)
+	s = reHome.ReplaceAllLiteralString(s, MarkerHome)
+	s = replaceIPv6(s)
+	s = replaceBounded(s, reIPv4, MarkerIP)
+	s = replaceMAC(s)
+	s = replaceCards(s)
+	s = replaceTokens(s)
+	return s
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// replaceBounded replaces matches of re that stand alone: not preceded by
+// a letter, digit or '.', and not followed by a letter, digit or ".digit".
+func replaceBounded(s string, re *regexp.Regexp, marker string) string {
+	locs := re.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		i, j := l[0], l[1]
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.') {
+			continue
+		}
+		if j < len(s) && (isAlnum(s[j]) || s[j] == '.' && j+1 < len(s) && isDigit(s[j+1])) {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(marker)
+		last = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// replaceIPv6 replaces candidates that parse as IPv6 addresses.
+func replaceIPv6(s string) string {
+	if strings.Count(s, ":") < 2 {
+		return s
+	}
+	locs := reIPv6.FindAllStringIndex(s, -1)
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		i, j := l[0], l[1]
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '_') || j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
+			continue
+		}
+		cand := s[i:j]
+		// A sentence may end right after the address.
+		for strings.HasSuffix(cand, ".") {
+			cand = cand[:len(cand)-1]
+		}
+		if !strings.ContainsAny(cand, "0123456789") {
+			continue
+		}
+		a, err := netip.ParseAddr(cand)
+		if err != nil || !a.Is6() {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(MarkerIP)
+		last = i + len(cand)
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func replaceMAC(s string) string {
+	locs := reMAC.FindAllStringSubmatchIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		i, j := l[0], l[1]
+		sep := s[l[2]]
+		// One separator throughout, and not part of a longer sequence.
+		if strings.Count(s[i:j], string(sep)) != 5 {
+			continue
+		}
+		if i > 0 && (s[i-1] == ':' || s[i-1] == '-') || j < len(s) && (s[j] == ':' || s[j] == '-') {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(MarkerMAC)
+		last = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// replaceCards finds runs of digit groups separated by single spaces or
+// dashes and replaces any stretch of whole groups with 13–19 digits that
+// starts like a card number (2–6) and passes the Luhn check.
+func replaceCards(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) || i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.') {
+			i++
+			continue
+		}
+		// Collect groups.
+		type group struct{ start, end int }
+		var groups []group
+		j := i
+		for {
+			k := j
+			for k < len(s) && isDigit(s[k]) {
+				k++
+			}
+			groups = append(groups, group{j, k})
+			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) && len(groups) < 32 {
+				j = k + 1
+				continue
+			}
+			j = k
+			break
+		}
+		end := j
+		if end < len(s) && (isAlnum(s[end]) || s[end] == '.' && end+1 < len(s) && isDigit(s[end+1])) {
+			i = end
+			continue
+		}
+		// Try stretches of whole groups, longest first from each start.
+		replaced := false
+		for a := 0; a < len(groups) && !replaced; a++ {
+			for z := len(groups) - 1; z >= a; z-- {
+				digits := make([]byte, 0, 19)
+				for g := a; g <= z; g++ {
+					digits = append(digits, s[groups[g].start:groups[g].end]...)
+					if len(digits) > 19 {
+						break
+					}
+				}
+				if len(digits) < 13 || len(digits) > 19 || digits[0] < '2' || digits[0] > '6' || !luhn(digits) {
+					continue
+				}
+				b.WriteString(s[last:groups[a].start])
+				b.WriteString(MarkerCard)
+				last = groups[z].end
+				replaced = true
+				break
+			}
+		}
+		i = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func luhn(digits []byte) bool {
+	sum := 0
+	double := false
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+func isTokenChar(c byte) bool {
+	return isAlnum(c) || c == '+' || c == '/' || c == '_' || c == '-' || c == '='
+}
+
+// replaceTokens replaces high-entropy strings: a run of base64 characters
+// of 32 or more with upper case, lower case and digits mixed like random
+// data; or, inside a run, an alphanumeric stretch of 32 or more (hex
+// digests, base32/base36 keys) mixing letters and digits.
+func replaceTokens(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		if !isTokenChar(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isTokenChar(s[j]) {
+			j++
+		}
+		run := s[i:j]
+		if len(run) >= 32 {
+			if looksRandomBase64(strings.TrimRight(run, "=")) {
+				b.WriteString(s[last:i])
+				b.WriteString(MarkerSecret)
+				last = j
+			} else {
+				// Alphanumeric stretches inside the run.
+				for p := i; p < j; {
+					if !isAlnum(s[p]) {
+						p++
+						continue
+					}
+					q := p
+					for q < j && isAlnum(s[q]) {
+						q++
+					}
+					if q-p >= 32 && looksRandomAlnum(s[p:q]) {
+						b.WriteString(s[last:p])
+						b.WriteString(MarkerSecret)
+						last = q
+					}
+					p = q
+				}
+			}
+		}
+		i = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func charClass(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return 0
+	case c >= 'A' && c <= 'Z':
+		return 1
+	case c >= '0' && c <= '9':
+		return 2
+	}
+	return 3
+}
+
+// switchRatio is the share of neighbouring characters of different
+// classes: about 0.65 for random base64, about 0.3 for CamelCase words.
+func switchRatio(s string) float64 {
+	if len(s) < 2 {
+		return 0
+	}
+	n := 0
+	for i := 1; i < len(s); i++ {
+		if charClass(s[i]) != charClass(s[i-1]) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(s)-1)
+}
+
+func looksRandomBase64(s string) bool {
+	if len(s) < 32 {
+		return false
+	}
+	var lower, upper, digit bool
+	for i := 0; i < len(s); i++ {
+		switch charClass(s[i]) {
+		case 0:
+			lower = true
+		case 1:
+			upper = true
+		case 2:
+			digit = true
+		}
+	}
+	return lower && upper && digit && switchRatio(s) >= 0.35 && meanLowerRun(s) < 3
+}
+
+// meanLowerRun is the mean length of runs of lower-case letters: about 1.7
+// in random base64, 4 or more in CamelCase words.
+func meanLowerRun(s string) float64 {
+	runs, letters := 0, 0
+	for i := 0; i < len(s); i++ {
+		if charClass(s[i]) == 0 {
+			letters++
+			if i == 0 || charClass(s[i-1]) != 0 {
+				runs++
+			}
+		}
+	}
+	if runs == 0 {
+		return 0
+	}
+	return float64(letters) / float64(runs)
+}
+
+func looksRandomAlnum(s string) bool {
+	var letter, digit bool
+	hex := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isDigit(c) {
+			digit = true
+		} else {
+			letter = true
+			if !(c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				hex = false
+			}
+		}
+	}
+	if !digit {
+		return false
+	}
+	if hex || !letter {
+		return true // a hex digest or a long number
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r >= 'A' && r <= 'Z' }) {
+		return looksRandomBase64(s)
+	}
+	return switchRatio(s) >= 0.3
+}
+
+// ScrubValue returns a copy of v with every string in it scrubbed: map keys
+// and values, slice elements, at any depth. Numbers, booleans and nil are
+// returned as they are. Other values (structs, pointers, named types) are
+// converted to their JSON form (map[string]any, []any, string, float64)
+// first, so nothing reaches an event unscrubbed; what cannot be converted
+// becomes nil. When two keys of a map scrub to the same text, the value of
+// the key that sorts first is kept.
+func ScrubValue(v any) any {
+	return scrubValue(v, 0)
+}
+
+const maxScrubDepth = 32
+
+func scrubValue(v any, depth int) any {
+	if depth > maxScrubDepth {
+		return nil
+	}
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return Scrub(x)
+	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr, float32, float64:
+		return x
+	case json.Number:
+		return x
+	case []string:
+		out := make([]string, len(x))
+		for i, s := range x {
+			out[i] = Scrub(s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = scrubValue(e, depth+1)
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]string, len(x))
+		for _, k := range sortedKeys(x) {
+			sk := Scrub(k)
+			if _, dup := out[sk]; !dup {
+				out[sk] = Scrub(x[k])
+			}
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for _, k := range sortedKeys(x) {
+			sk := Scrub(k)
+			if _, dup := out[sk]; !dup {
+				out[sk] = scrubValue(x[k], depth+1)
+			}
+		}
+		return out
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String:
+		return Scrub(rv.String())
+	case reflect.Bool:
+		return rv.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return rv.Uint()
+	case reflect.Float32, reflect.Float64:
+		return rv.Float()
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return nil
+		}
+		if rv.Type().Elem().Kind() != reflect.Uint8 {
+			out := make([]any, rv.Len())
+			for i := range out {
+				out[i] = scrubValue(rv.Index(i).Interface(), depth+1)
+			}
+			return out
+		}
+	case reflect.Map:
+		if rv.Type().Key().Kind() == reflect.String {
+			if rv.IsNil() {
+				return nil
+			}
+			keys := rv.MapKeys()
+			sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+			out := make(map[string]any, len(keys))
+			for _, k := range keys {
+				sk := Scrub(k.String())
+				if _, dup := out[sk]; !dup {
+					out[sk] = scrubValue(rv.MapIndex(k).Interface(), depth+1)
+				}
+			}
+			return out
+		}
+	}
+	// Anything else: its JSON form.
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var generic any
+	if err := json.Unmarshal(data, &generic); err != nil {
+		return nil
+	}
+	return scrubValue(generic, depth+1)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

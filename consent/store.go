@@ -1,0 +1,180 @@
+package consent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+const (
+	decisionEnabled  = "enabled"
+	decisionDisabled = "disabled"
+
+	viaCommand = "command"
+	viaPrompt  = "prompt"
+
+	// fileFormat is the version of the consent.json layout.
+	fileFormat = 1
+)
+
+// record is the content of consent.json.
+type record struct {
+	Format int `json:"format"`
+	// Decision is "enabled", "disabled" or "" (undecided; only the notice
+	// fields are set).
+	Decision string `json:"decision,omitempty"`
+	// DecidedAt is when the decision was given (UTC).
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	// PolicyVersion is the policy version the decision was given for.
+	PolicyVersion int `json:"policy_version,omitempty"`
+	// Via is "command" (telemetry enable/disable) or "prompt".
+	Via string `json:"via,omitempty"`
+	// NoticePolicyVersion is the policy version for which the opt-out
+	// notice was last shown.
+	NoticePolicyVersion int       `json:"notice_policy_version,omitempty"`
+	NoticeShownAt       time.Time `json:"notice_shown_at,omitzero"`
+}
+
+// errGarbled reports a consent.json that parses but makes no sense.
+var errGarbled = errors.New("consent: stored choice is not understood")
+
+func (r record) valid() bool {
+	switch r.Decision {
+	case "":
+		return r.NoticePolicyVersion >= 0
+	case decisionEnabled, decisionDisabled:
+		return r.PolicyVersion >= 1 && !r.DecidedAt.IsZero() && r.NoticePolicyVersion >= 0
+	}
+	return false
+}
+
+// describe is the user-facing Detail for a stored decision.
+func (r record) describe(o Options) string {
+	date := r.DecidedAt.UTC().Format("2006-01-02")
+	if r.Via == viaPrompt {
+		answer := "no"
+		if r.Decision == decisionEnabled {
+			answer = "yes"
+		}
+		return fmt.Sprintf("you answered %s when asked on %s", answer, date)
+	}
+	verb := "disable"
+	if r.Decision == decisionEnabled {
+		verb = "enable"
+	}
+	return fmt.Sprintf("you ran `%s %s` on %s", o.hint(), verb, date)
+}
+
+// load reads the stored record. A missing file (or directory) is an empty
+// record, not an error. Anything else that prevents reading or
+// understanding it is an error: the caller fails closed.
+func (o Options) load() (record, string, error) {
+	dir, err := o.dir()
+	if err != nil {
+		return record{}, "the configuration directory", err
+	}
+	path := filepath.Join(dir, consentFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return record{}, path, nil
+	}
+	if err != nil {
+		return record{}, path, err
+	}
+	var r record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return record{}, path, err
+	}
+	if dec.More() || !r.valid() {
+		return record{}, path, errGarbled
+	}
+	return r, path, nil
+}
+
+// store writes the user's decision for the current policy version,
+// keeping the notice fields of a readable previous record.
+func (o Options) store(enabled bool, via string) error {
+	if o.Service == "" {
+		return errors.New("consent: no service name configured")
+	}
+	prev, _, err := o.load()
+	if err != nil {
+		prev = record{}
+	}
+	r := prev
+	r.Decision = decisionDisabled
+	if enabled {
+		r.Decision = decisionEnabled
+	}
+	r.DecidedAt = o.now().UTC()
+	r.PolicyVersion = o.policy()
+	r.Via = via
+	return o.write(r)
+}
+
+// update applies fn to the current record and writes it back. It refuses
+// to touch a record it cannot read.
+func (o Options) update(fn func(*record)) error {
+	r, _, err := o.load()
+	if err != nil {
+		return err
+	}
+	fn(&r)
+	return o.write(r)
+}
+
+// write stores r atomically: a temporary file in the same directory,
+// synced, then renamed over consent.json. The file is private (0600).
+func (o Options) write(r record) error {
+	dir, err := o.dir()
+	if err != nil {
+		return err
+	}
+	r.Format = fileFormat
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	return writeFileAtomic(filepath.Join(dir, consentFile), data)
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	// os.CreateTemp creates the file with mode 0600: private to the user.
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
