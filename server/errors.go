@@ -1,0 +1,69 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrKeyNotFound is returned by [Store.KeyByHash] when no key has the hash.
+var ErrKeyNotFound = errors.New("key not found")
+
+// Kind classifies an [Error]; each kind maps to one HTTP status.
+type Kind int
+
+// Error kinds.
+const (
+	KindInternal         Kind = iota // 500: a bug
+	KindBadRequest                   // 400: the body is not a valid batch
+	KindUnauthorized                 // 401: missing or unknown key
+	KindForbidden                    // 403: revoked key, or not a write key
+	KindTooLarge                     // 413: body or event count over the limits
+	KindUnsupportedMedia             // 415: wrong Content-Type or Content-Encoding
+	KindRateLimited                  // 429: too many requests for this key
+	KindUnavailable                  // 503: the database cannot commit now
+)
+
+// Error is an error with a kind, a message safe to show to the client and,
+// for 429 and 503, how long the client should wait.
+type Error struct {
+	Kind       Kind
+	Message    string        // shown to the client
+	RetryAfter time.Duration // sent as Retry-After when > 0
+	Err        error         // the cause, logged, never shown
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Message, e.Err)
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorf(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// status maps error kinds to HTTP status codes: the one place that does.
+func status(kind Kind) int {
+	switch kind {
+	case KindBadRequest:
+		return 400
+	case KindUnauthorized:
+		return 401
+	case KindForbidden:
+		return 403
+	case KindTooLarge:
+		return 413
+	case KindUnsupportedMedia:
+		return 415
+	case KindRateLimited:
+		return 429
+	case KindUnavailable:
+		return 503
+	default:
+		return 500
+	}
+}

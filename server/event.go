@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// Event is one validated event of the wire protocol v1, ready to be stored.
+type Event struct {
+	EventID        [16]byte  // UUIDv7, the idempotency key
+	Timestamp      time.Time // UTC
+	ServiceName    string
+	ServiceVersion string
+	EventType      string
+	// Name is the subject of the event: metadata.command for
+	// command_executed, metadata.feature for feature_used, metadata.method
+	// for method_called, empty otherwise.
+	Name       string
+	Success    *bool   // metadata.success (command_executed), nil when absent
+	DurationMS *int64  // metadata.duration_ms, nil when absent
+	ExitCode   *int32  // metadata.exit_code, nil when absent
+	ErrorKind  *string // metadata.error_kind, nil when absent
+	UserID     [32]byte
+	SessionID  [16]byte
+	SDKName    string
+	SDKVersion string
+	OS         string
+	Arch       string
+	CI         bool
+	CIName     string
+	GoVersion  string
+	Metadata   []byte // a JSON object, re-encoded by the server
+}
+
+// Rejection reports one invalid event of a batch by its index.
+type Rejection struct {
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+}
+
+// Batch is a decoded request body.
+type Batch struct {
+	Events   []Event     // the valid events, in request order
+	Rejected []Rejection // the invalid ones, by index, ascending
+	Dropped  int64       // events the client's queue dropped
+	Total    int         // number of events in the request
+}
+
+// KeyKind tells what a key may do.
+type KeyKind string
+
+// Key kinds.
+const (
+	KeyWrite KeyKind = "write" // may only ingest
+	KeyRead  KeyKind = "read"  // may only query; cannot ingest
+)
+
+// Key is a stored API key. The key itself is never stored, only its hash.
+type Key struct {
+	ID        int64
+	ProjectID int64
+	Kind      KeyKind
+	Hash      [32]byte // SHA-256 of the key
+	Prefix    string   // the first characters of the key, for display
+	CreatedAt time.Time
+	RevokedAt *time.Time // nil while the key is valid
+}
+
+// Project is a tenant: one tool or family of tools with its own keys.
+type Project struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// IngestResult says what a [Store] did with a batch.
+type IngestResult struct {
+	Accepted   int // events newly stored
+	Duplicates int // events whose id the project already had
+}
+
+// Store is the storage the HTTP server needs.
+type Store interface {
+	// KeyByHash returns the key with this hash, or an error wrapping
+	// [ErrKeyNotFound].
+	KeyByHash(ctx context.Context, hash [32]byte) (Key, error)
+	// Ingest stores the events of one project exactly once, updates the
+	// rollups and adds dropped to the project's data-loss counter, all in
+	// one transaction. It returns only after the commit.
+	Ingest(ctx context.Context, projectID int64, events []Event, dropped int64) (IngestResult, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+}

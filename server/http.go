@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures a [Server]. Its zero value, with a Store, is usable.
+type Config struct {
+	// Store keeps the events. Required.
+	Store Store
+	// Logger receives structured logs. Nil discards them.
+	Logger *slog.Logger
+	// Registry receives the server's metrics and is served on /metrics.
+	// Nil means a new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Retention is how long events are kept; older events are rejected.
+	// Zero means [DefaultRetention].
+	Retention time.Duration
+	// RateLimit is the sustained number of ingest requests per second
+	// allowed for one key. Zero means 200; negative means no limit.
+	RateLimit float64
+	// RateBurst is the number of requests one key may send at once.
+	// Zero means twice RateLimit (at least 1).
+	RateBurst int
+	// RetryAfter is the wait suggested with 503 when the database fails.
+	// Zero means 5 seconds.
+	RetryAfter time.Duration
+	// RequestTimeout bounds the work for one request, database included.
+	// Zero means 30 seconds.
+	RequestTimeout time.Duration
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP edge of the collection server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics
+	limits  *limiters
+}
+
+// New validates cfg, fills in the defaults and returns a [Server].
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 200
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = max(1, int(2*cfg.RateLimit))
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 5 * time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
+	s.metrics = newMetrics(cfg.Registry)
+	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst)
+	return s, nil
+}
+
+// Handler returns the server's routes wrapped in its middleware: panic
+// recovery, request timeout, request log and latency metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern, name string, h http.Handler) {
+		mux.Handle(pattern, s.observe(name)(h))
+	}
+	route("POST /v1/events", "/v1/events", s.handleIngest())
+	route("GET /healthz", "/healthz", handleHealthz())
+	route("GET /readyz", "/readyz", s.handleReadyz())
+	route("GET /metrics", "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return Chain(mux, s.recoverPanics, s.logRequests, s.timeout)
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func (s *Server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Store.Ping(ctx); err != nil {
+			s.writeError(w, r, &Error{Kind: KindUnavailable, Message: "database unavailable",
+				RetryAfter: s.cfg.RetryAfter, Err: err})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// writeError writes err as {"error": "..."} with the status of its kind,
+// and logs it when it is the server's fault.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Kind: KindInternal, Message: "internal error", Err: err}
+	}
+	code := status(e.Kind)
+	if code >= 500 {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.String("error", e.Error()))
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
+	writeJSON(w, code, map[string]string{"error": e.Message})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,43 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	accepted   prometheus.Counter
+	duplicates prometheus.Counter
+	rejected   *prometheus.CounterVec
+	dropped    prometheus.Counter
+	latency    *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tk_events_accepted_total",
+			Help: "Events stored (committed).",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tk_events_duplicate_total",
+			Help: "Events whose id the project already had; not stored again.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tk_events_rejected_total",
+			Help: "Invalid events reported in a 200 response, by reason.",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tk_events_dropped_reported_total",
+			Help: "Events that clients reported as dropped from their local queues.",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tk_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "code"}),
+	}
+	reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.dropped, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

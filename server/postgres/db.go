@@ -1,0 +1,141 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Config configures [Open]. Its zero value, with a URL, is usable.
+type Config struct {
+	// URL is the database URL or DSN, e.g.
+	// postgres://user@host:5432/telemetry?sslmode=disable. Required.
+	URL string
+	// MaxConns is the pool size. Zero means 10.
+	MaxConns int32
+	// ConnectTimeout bounds each connection attempt unless the URL sets
+	// connect_timeout. Zero means 3 seconds.
+	ConnectTimeout time.Duration
+	// Retention is how long events are kept. Zero means
+	// [server.DefaultRetention].
+	Retention time.Duration
+	// Logger receives maintenance logs. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// DB is the PostgreSQL store.
+type DB struct {
+	pool *pgxpool.Pool
+	cfg  Config
+	log  *slog.Logger
+}
+
+var _ server.Store = (*DB)(nil)
+
+// Open creates a connection pool. It does not connect: a database that is
+// down at start is reported by the first query, and the pool reconnects by
+// itself when the database comes back.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("postgres: no database URL")
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 10
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 3 * time.Second
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = server.DefaultRetention
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	pc.MaxConns = cfg.MaxConns
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	}
+	pc.HealthCheckPeriod = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return &DB{pool: pool, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.pool.Close() }
+
+// Pool returns the underlying pool, for tools and tests.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+}
+
+// Migrate applies the pending schema migrations, holding a PostgreSQL
+// advisory lock so that servers starting together migrate once.
+func (db *DB) Migrate(ctx context.Context) error {
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	for _, r := range res {
+		db.log.Info("migration applied", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// IsUnavailable reports whether err means the database could not be
+// reached or is shutting down, as opposed to a refused statement.
+func IsUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception, 57P: operator intervention (shutdown),
+		// 53: insufficient resources.
+		return pgErr.Code[:2] == "08" || pgErr.Code[:3] == "57P" || pgErr.Code[:2] == "53"
+	}
+	return err != nil && !errors.Is(err, pgx.ErrNoRows)
+}

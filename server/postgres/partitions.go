@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// maintenanceLock is the advisory lock key that serialises maintenance
+// between servers sharing a database.
+const maintenanceLock = 0x746b6d61696e74 // "tkmaint"
+
+// monthsAhead is how many months after the current one get a partition.
+const monthsAhead = 2
+
+// Maintenance says what [DB.Maintain] did.
+type Maintenance struct {
+	Created []string // partitions created
+	Dropped []string // partitions dropped past the retention window
+}
+
+// monthStart returns the first instant of t's month in UTC.
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// uuidAt returns the smallest UUIDv7 of the millisecond t: a partition
+// bound.
+func uuidAt(t time.Time) string {
+	var u uuid.UUID
+	ms := t.UnixMilli()
+	for i := 5; i >= 0; i-- {
+		u[i] = byte(ms)
+		ms >>= 8
+	}
+	return u.String()
+}
+
+func partitionName(m time.Time) string {
+	return fmt.Sprintf("events_p%04d_%02d", m.Year(), int(m.Month()))
+}
+
+// Maintain creates the monthly events partitions from the oldest month of
+// the retention window to [monthsAhead] months ahead, drops the partitions
+// that lie wholly before the retention window, and deletes daily_users rows
+// of days before it. It is safe to run from several servers at once.
+func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
+	var m Maintenance
+	now := db.cfg.Now().UTC()
+	oldest := now.Add(-db.cfg.Retention)
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(maintenanceLock)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'events'::regclass`)
+		if err != nil {
+			return err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		existing := make(map[string]bool, len(names))
+		for _, n := range names {
+			existing[n] = true
+		}
+		end := monthStart(now).AddDate(0, monthsAhead+1, 0)
+		for mo := monthStart(oldest); mo.Before(end); mo = mo.AddDate(0, 1, 0) {
+			name := partitionName(mo)
+			if existing[name] {
+				delete(existing, name)
+				continue
+			}
+			sql := fmt.Sprintf(`CREATE TABLE %s PARTITION OF events FOR VALUES FROM ('%s') TO ('%s')`,
+				pgx.Identifier{name}.Sanitize(), uuidAt(mo), uuidAt(mo.AddDate(0, 1, 0)))
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("create partition %s: %w", name, err)
+			}
+			m.Created = append(m.Created, name)
+		}
+		// What is left in existing lies outside the window: drop what is
+		// wholly before it.
+		for name := range existing {
+			var y, mon int
+			if _, err := fmt.Sscanf(name, "events_p%04d_%02d", &y, &mon); err != nil {
+				continue // not ours
+			}
+			next := time.Date(y, time.Month(mon), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
+			if next.After(oldest) {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
+				return fmt.Errorf("drop partition %s: %w", name, err)
+			}
+			m.Dropped = append(m.Dropped, name)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM daily_users WHERE day < ($1::timestamptz AT TIME ZONE 'UTC')::date`, oldest)
+		return err
+	})
+	if err != nil {
+		return Maintenance{}, fmt.Errorf("postgres: maintenance: %w", err)
+	}
+	for _, n := range m.Created {
+		db.log.Info("partition created", "partition", n)
+	}
+	for _, n := range m.Dropped {
+		db.log.Info("partition dropped", "partition", n)
+	}
+	return m, nil
+}
+
+// RunMaintenance calls [DB.Maintain] every interval until ctx is done,
+// logging failures. Zero interval means one hour.
+func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := db.Maintain(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("maintenance failed", "error", err)
+			}
+		}
+	}
+}
