@@ -440,7 +440,7 @@ func readYes(f *os.File) bool {
 	for {
 		n, err := f.Read(buf)
 		if n == 1 {
-			if buf[0] == '\n' || buf[0] == '\r' {
+			if buf[0] == '\n' {
 				break
 			}
 			if len(line) < 16 {
