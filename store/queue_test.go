@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -696,28 +697,45 @@ func writeRealQueue(t *testing.T, path string, n, size int) {
 	}
 }
 
+// bboltMeta reads the newest meta page of a bbolt file: the root bucket's
+// page, the freelist page and the high-water mark.
+func bboltMeta(t *testing.T, path string) (root, freelist, pgid uint64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2*4096 {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	m0, m1 := b[16:], b[4096+16:] // after the page header
+	m := m0
+	if binary.LittleEndian.Uint64(m1[48:]) > binary.LittleEndian.Uint64(m0[48:]) { // txid
+		m = m1
+	}
+	return binary.LittleEndian.Uint64(m[16:]), binary.LittleEndian.Uint64(m[32:]), binary.LittleEndian.Uint64(m[40:])
+}
+
 func TestCorruptFileMovedAside(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		damage func(t *testing.T, path string)
+		name       string
+		damage     func(t *testing.T, path string)
+		wantReason string
 	}{
 		{"garbage small", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("this is not a bbolt file"), 0o600)
-		}},
+		}, "invalid database"},
 		{"garbage 64KiB", func(t *testing.T, path string) {
 			b := make([]byte, 64<<10)
 			rand.Read(b)
 			os.WriteFile(path, b, 0o600)
-		}},
+		}, "invalid database"},
 		{"truncated to half", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			fi, _ := os.Stat(path)
 			os.Truncate(path, fi.Size()/2)
-		}},
+		}, ""},
 		{"truncated to one page", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			os.Truncate(path, 4096)
-		}},
+		}, ""},
 		{"data pages overwritten", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -729,7 +747,42 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			b := make([]byte, fi.Size()-2*4096) // keep both meta pages valid
 			rand.Read(b)
 			f.WriteAt(b, 2*4096)
-		}},
+		}, ""},
+		{"truncated with the freelist kept", func(t *testing.T, path string) {
+			writeRealQueue(t, path, 200, 1000)
+			q, _ := store.Open(path, store.Options{})
+			var ids []string
+			for i := range 150 {
+				ids = append(ids, fmt.Sprint("old-", i))
+			}
+			// Freed pages make the next commit put the freelist early.
+			if err := q.Ack(context.Background(), ids, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Append(context.Background(), rec("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, free, pgid := bboltMeta(t, path); free >= 20 || pgid <= 20 {
+				t.Fatalf("freelist at page %d of %d: layout not as the test needs", free, pgid)
+			}
+			os.Truncate(path, 20*4096)
+		}, "truncated"},
+		{"b-tree pages overwritten", func(t *testing.T, path string) {
+			writeRealQueue(t, path, 200, 1000)
+			_, free, pgid := bboltMeta(t, path)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			junk := make([]byte, 4096)
+			for p := uint64(2); p < pgid; p++ {
+				if p != free { // bbolt opens the file; transactions panic
+					rand.Read(junk)
+					f.WriteAt(junk, int64(p)*4096)
+				}
+			}
+		}, "panic in transaction"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -750,8 +803,8 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			if len(moved) != 1 {
 				t.Fatalf("moved-aside files: %v", moved)
 			}
-			if !strings.Contains(logs.String(), "moved aside") {
-				t.Fatalf("not logged; log:\n%s", logs.String())
+			if !strings.Contains(logs.String(), "moved aside") || !strings.Contains(logs.String(), tc.wantReason) {
+				t.Fatalf("not logged (want reason %q); log:\n%s", tc.wantReason, logs.String())
 			}
 			if files := spoolFiles(t, q); len(files) != 0 {
 				t.Fatalf("event went to the spool: %v", files)

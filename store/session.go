@@ -170,8 +170,12 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 			q.moveAside(file, reason)
 			_ = file.Close()
 		case err == nil:
-			if info != nil && info.Size() == 0 && time.Since(info.ModTime()) > time.Minute {
-				q.log.Warn("store: queue file was empty; started a fresh one", "path", q.path)
+			if info != nil && info.Size() == 0 {
+				// bbolt just initialized the file: make its name durable too.
+				syncDir(filepath.Dir(q.path))
+				if time.Since(info.ModTime()) > time.Minute {
+					q.log.Warn("store: queue file was empty; started a fresh one", "path", q.path)
+				}
 			}
 			return &session{db: db, file: file}, nil
 		case errors.Is(err, berrors.ErrTimeout):

@@ -72,9 +72,12 @@ func (q *Queue) stamp() int64 {
 // dropped; the count, with extraDropped, goes into a drop file that the next
 // operation holding the lock adds to the dropped counter.
 func (q *Queue) spoolAppend(recs []Record, extraDropped uint64) error {
-	if err := os.MkdirAll(q.spoolDir, 0o700); err != nil {
-		q.writeDrop(uint64(len(recs)) + extraDropped)
-		return fmt.Errorf("%w: create spool: %v", ErrNotStored, err)
+	if _, err := os.Lstat(q.spoolDir); err != nil {
+		if err := os.MkdirAll(q.spoolDir, 0o700); err != nil {
+			q.log.Error("store: events lost: cannot create spool", "path", q.spoolDir, "lost", uint64(len(recs))+extraDropped, "err", err)
+			return fmt.Errorf("%w: create spool: %v", ErrNotStored, err)
+		}
+		syncDir(filepath.Dir(q.spoolDir))
 	}
 	n := q.spoolLen()
 	dropped := extraDropped
