@@ -1,0 +1,98 @@
+package upload_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/upload"
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+func TestPolicyCheck(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	p := upload.Policy{MinEvents: 3, MaxAge: time.Hour, StartGrace: 30 * time.Second, APIKey: "k"}
+	q := newQueue(t)
+	check := func(now time.Time, ignoreStarted bool) upload.Decision {
+		t.Helper()
+		d, err := p.Check(ctx, q, now, ignoreStarted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := check(time.Now(), false); d.Due || d.Reason != "empty" {
+		t.Fatalf("empty queue: %+v", d)
+	}
+	fill(t, q, 2, 100)
+	now := time.Now()
+	if d := check(now, false); d.Due || d.Reason != "not_yet" {
+		t.Fatalf("2 fresh events: %+v", d)
+	}
+	if d := check(now.Add(time.Hour+time.Second), false); !d.Due || d.Reason != "age" {
+		t.Fatalf("2 events an hour old: %+v", d)
+	}
+	fill(t, q, 1, 100)
+	if d := check(now, false); !d.Due || d.Reason != "count" {
+		t.Fatalf("3 events: %+v", d)
+	}
+	// A started sender holds off other starters, not itself.
+	if err := upload.SaveState(ctx, q, upload.State{StartedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if d := check(now.Add(10*time.Second), false); d.Due || d.Reason != "started" {
+		t.Fatalf("sender just started: %+v", d)
+	}
+	if d := check(now.Add(10*time.Second), true); !d.Due {
+		t.Fatalf("the started sender itself: %+v", d)
+	}
+	if d := check(now.Add(31*time.Second), false); !d.Due {
+		t.Fatalf("after the start grace: %+v", d)
+	}
+	_ = clk
+}
+
+func TestRecordTime(t *testing.T) {
+	id := uuid.Must(uuid.NewV7())
+	sec, nsec := id.Time().UnixTime()
+	want := time.Unix(sec, nsec).Truncate(time.Millisecond)
+	got, ok := upload.RecordTime(store.Record{ID: id.String()})
+	if !ok || !got.Equal(want) {
+		t.Fatalf("RecordTime(v7) = %v, %v; want %v", got, ok, want)
+	}
+	got, ok = upload.RecordTime(store.Record{ID: "x", Data: []byte(`{"timestamp":"2026-11-25T21:40:51.123Z"}`)})
+	if !ok || !got.Equal(time.Date(2026, 11, 25, 21, 40, 51, 123e6, time.UTC)) {
+		t.Fatalf("RecordTime(timestamp) = %v, %v", got, ok)
+	}
+	if _, ok := upload.RecordTime(store.Record{ID: "x", Data: []byte(`{}`)}); ok {
+		t.Fatal("RecordTime without a time reported one")
+	}
+}
+
+func TestTryLockIsExclusive(t *testing.T) {
+	path := t.TempDir() + "/q.db"
+	l1, err := upload.TryLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := upload.TryLock(path); !errors.Is(err, upload.ErrBusy) {
+		t.Fatalf("second TryLock = %v, want ErrBusy", err)
+	}
+	if !upload.Held(path) {
+		t.Fatal("Held = false while locked")
+	}
+	l1.Unlock()
+	l1.Unlock() // idempotent
+	if upload.Held(path) {
+		t.Fatal("Held = true after Unlock")
+	}
+	l2, err := upload.TryLock(path)
+	if err != nil {
+		t.Fatalf("TryLock after Unlock: %v", err)
+	}
+	l2.Unlock()
+}
