@@ -52,11 +52,12 @@
 // spooled records too.
 //
 // An event is lost only if even the spool write fails, or the spool already
-// holds MaxEvents files (the queue file has been unavailable for long).
-// Such a drop is counted in a small drop file in the spool directory, which
-// the next operation holding the lock adds to the dropped counter, and
-// Append returns an error wrapping [ErrNotStored] when a write failed. If
-// the drop file cannot be written either, the error is the only report.
+// holds MaxEvents files (the queue file has been unavailable for long). Then
+// Append returns an error wrapping [ErrNotStored], and the drop is also
+// counted in a small drop file in the spool directory, which the next
+// operation holding the lock adds to the dropped counter. If the drop file
+// cannot be written either, the error (and an error-level log record) is
+// the only report.
 //
 // # Durability
 //

@@ -133,7 +133,9 @@ func (q *Queue) Path() string { return q.path }
 // call with [ErrInvalidRecord] before anything is stored. A record whose Data
 // alone exceeds MaxBytes is dropped and counted, the others are stored, and
 // the error wraps [ErrTooLarge]. If a record can be stored neither in the
-// queue file nor in the spool, the error wraps [ErrNotStored].
+// queue file nor in the spool (a write failed, or the spool already holds
+// MaxEvents files), the error wraps [ErrNotStored] and the loss is counted
+// where possible; the other records are stored.
 func (q *Queue) Append(ctx context.Context, recs ...Record) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -627,8 +627,8 @@ func TestSpoolFullDropsAndCounts(t *testing.T) {
 	ctx := context.Background()
 	q := newQueue(t, store.Options{MaxEvents: 3, LockTimeout: 20 * time.Millisecond})
 	holder := holdLock(t, q.Path())
-	if err := q.Append(ctx, recs("s1", "s2", "s3", "s4", "s5")...); err != nil {
-		t.Fatal(err)
+	if err := q.Append(ctx, recs("s1", "s2", "s3", "s4", "s5")...); !errors.Is(err, store.ErrNotStored) {
+		t.Fatalf("Append to a full spool: %v, want ErrNotStored", err)
 	}
 	holder.Close()
 	if got := allIDs(t, q); !slices.Equal(got, []string{"s1", "s2", "s3"}) {
@@ -906,4 +906,55 @@ func ExampleQueue() {
 	// e3 {"n":3}
 	// dropped: 1
 	// left: 0
+}
+
+func TestSpoolUnwritableReportsNotStored(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{LockTimeout: 20 * time.Millisecond})
+	// A file where the spool directory should be: nothing can be spooled.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(q.Path()), "spool"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	holder := holdLock(t, q.Path())
+	if err := q.Append(ctx, rec("lost")); !errors.Is(err, store.ErrNotStored) {
+		t.Fatalf("Append with neither file nor spool: %v, want ErrNotStored", err)
+	}
+	holder.Close()
+	// The queue file still works once the lock is free.
+	if err := q.Append(ctx, rec("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"kept"}) {
+		t.Fatalf("All = %v", got)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{MaxEvents: 2, LockTimeout: 20 * time.Millisecond})
+	if s, err := q.Summary(ctx, "state"); err != nil || s.Len != 0 || s.Oldest.ID != "" || s.Meta != nil {
+		t.Fatalf("Summary of empty queue = %+v, %v", s, err)
+	}
+	if err := q.Append(ctx, recs("a", "b", "c")...); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.PutMeta(ctx, "state", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	holder := holdLock(t, q.Path())
+	if err := q.Append(ctx, rec("d")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Summary(ctx, "state"); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Summary while locked: %v", err)
+	}
+	holder.Close()
+	s, err := q.Summary(ctx, "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The spooled d is drained first; the limit then drops b.
+	if s.Len != 2 || s.Dropped != 2 || s.Oldest.ID != "c" || string(s.Meta) != "v1" {
+		t.Fatalf("Summary = %+v", s)
+	}
 }

@@ -69,8 +69,9 @@ func (q *Queue) stamp() int64 {
 
 // spoolAppend writes recs to the spool, one file per record. A record that
 // cannot be written, or that finds the spool full (MaxEvents files), is
-// dropped; the count, with extraDropped, goes into a drop file that the next
-// operation holding the lock adds to the dropped counter.
+// dropped and the error wraps ErrNotStored; the count, with extraDropped,
+// goes into a drop file that the next operation holding the lock adds to the
+// dropped counter.
 func (q *Queue) spoolAppend(recs []Record, extraDropped uint64) error {
 	if _, err := os.Lstat(q.spoolDir); err != nil {
 		if err := os.MkdirAll(q.spoolDir, 0o700); err != nil {
@@ -112,8 +113,11 @@ func (q *Queue) spoolAppend(recs []Record, extraDropped uint64) error {
 	if dropped+full > 0 {
 		q.writeDrop(dropped + full)
 	}
-	if firstErr != nil {
+	switch {
+	case firstErr != nil:
 		return fmt.Errorf("%w: %v", ErrNotStored, firstErr)
+	case full > 0:
+		return fmt.Errorf("%w: spool full, %d record(s) dropped and counted", ErrNotStored, full)
 	}
 	return nil
 }
