@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+)
+
+// env returns a getenv that sees only vars.
+func env(vars ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(vars); i += 2 {
+		m[vars[i]] = vars[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// runCmd runs the program to completion and returns its stdout.
+func runCmd(t *testing.T, getenv func(string) string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), args, getenv, &stdout, &stderr); err != nil {
+		t.Fatalf("tk-server %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// serving is a tk-server serve running in the test process.
+type serving struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	stderr *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServe runs "serve --addr 127.0.0.1:0" and waits for its address.
+func startServe(t *testing.T, getenv func(string) string, args ...string) *serving {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)
+	go func() { s.done <- run(ctx, args, getenv, io.Discard, s.stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			s.addr = strings.TrimSpace(string(b))
+			break
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve exited: %v\n%s", err, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// stop cancels serve (as SIGTERM does) and waits for it to return.
+func (s *serving) stop(t *testing.T) error {
+	s.cancel()
+	select {
+	case err, ok := <-s.done:
+		if ok {
+			close(s.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+		return nil
+	}
+}
+
+func newEvents(n int) []map[string]any {
+	evs := make([]map[string]any, n)
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	for i := range evs {
+		evs[i] = map[string]any{
+			"event_id": uuid.Must(uuid.NewV7()).String(), "schema_version": 1,
+			"service_name": "demo-cli", "service_version": "0.3.0", "event_type": "command_executed",
+			"timestamp": now, "user_id": fmt.Sprintf("anon_%064x", i%17),
+			"session_id": uuid.Must(uuid.NewV7()).String(),
+			"sdk":        map[string]any{"name": "telemetry-kit-go", "version": "0.1.0"},
+			"env":        map[string]any{"os": "linux", "arch": "amd64", "ci": false, "go_version": "go1.26.8"},
+			"metadata":   map[string]any{"command": "deploy", "success": i%5 != 0, "duration_ms": i % 100, "exit_code": 0},
+		}
+	}
+	return evs
+}
+
+func postBody(url, key string, body io.Reader) (*http.Response, map[string]any, error) {
+	req, _ := http.NewRequest("POST", url+"/v1/events", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &m)
+	return resp, m, nil
+}
+
+func post(url, key string, evs []map[string]any) (*http.Response, map[string]any, error) {
+	b, _ := json.Marshal(map[string]any{"events": evs})
+	return postBody(url, key, bytes.NewReader(b))
+}
+
+func countEvents(t *testing.T, dbURL string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The commands as an operator runs them: migrate, create a project, serve,
+// send events, manage keys, stop.
+func TestCommands(t *testing.T) {
+	dbURL := pgtest.New(t)
+	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn")
+	runCmd(t, ge, "migrate")
+	var p struct {
+		ProjectID int64  `json:"project_id"`
+		WriteKey  string `json:"write_key"`
+		ReadKey   string `json:"read_key"`
+	}
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "demo", "--json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.ProjectID == 0 || !strings.HasPrefix(p.WriteKey, "tk_w_") || !strings.HasPrefix(p.ReadKey, "tk_r_") {
+		t.Fatalf("project create: %+v", p)
+	}
+	if out := runCmd(t, ge, "project", "list"); !strings.Contains(out, "demo") {
+		t.Fatalf("project list: %s", out)
+	}
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"project", "create", "demo"}, ge, io.Discard, &stderr); err == nil {
+		t.Fatal("a second project named demo was created")
+	}
+
+	s := startServe(t, ge, "--rate-limit", "-1")
+	base := "http://" + s.addr
+	resp, body, err := post(base, p.WriteKey, newEvents(10))
+	if err != nil || resp.StatusCode != 200 || body["accepted"] != 10.0 {
+		t.Fatalf("ingest: %v %v %v", resp, body, err)
+	}
+
+	var k struct {
+		KeyID int64  `json:"key_id"`
+		Key   string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "key", "create", "--project", "demo", "--json")), &k); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _, _ := post(base, k.Key, newEvents(1)); resp.StatusCode != 200 {
+		t.Fatalf("new key: %d", resp.StatusCode)
+	}
+	if out := runCmd(t, ge, "key", "list", "--project", fmt.Sprint(p.ProjectID)); strings.Count(out, "\n") != 4 {
+		t.Fatalf("key list:\n%s", out)
+	}
+	runCmd(t, ge, "key", "revoke", fmt.Sprint(k.KeyID))
+	if resp, _, _ := post(base, k.Key, newEvents(1)); resp.StatusCode != 403 {
+		t.Fatalf("revoked key: %d, want 403", resp.StatusCode)
+	}
+	if !strings.Contains(s.stderr.String(), `"msg":"listening"`) && !strings.Contains(runCmd(t, ge, "help"), "serve") {
+		t.Fatal("no listening log line")
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if n := countEvents(t, dbURL); n != 11 {
+		t.Fatalf("%d events stored, want 11", n)
+	}
+}
+
+func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--help"}, env(), io.Discard, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-database-url", "TK_DATABASE_URL", "-addr", "TK_ADDR", "-retention-days", "-no-migrate"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+	if err := run(context.Background(), []string{"nonsense"}, env(), io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run(context.Background(), []string{"serve"}, env(), io.Discard, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "TK_DATABASE_URL") {
+		t.Fatalf("serve without database: %v", err)
+	}
+}
+
+// SIGTERM (here: the canceled context) lets a request in flight finish and
+// commit before the server stops.
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	dbURL := pgtest.New(t)
+	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn")
+	var p struct {
+		WriteKey string `json:"write_key"`
+	}
+	json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "demo", "--json")), &p)
+	s := startServe(t, ge)
+
+	b, _ := json.Marshal(map[string]any{"events": newEvents(20)})
+	pr, pw := io.Pipe()
+	type result struct {
+		code int
+		body map[string]any
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, body, err := postBody("http://"+s.addr, p.WriteKey, pr)
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		res <- result{code, body, err}
+	}()
+	pw.Write(b[:len(b)/2])
+	time.Sleep(300 * time.Millisecond) // the request is now in flight
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop(t) }()
+	time.Sleep(300 * time.Millisecond) // shutdown has begun
+	select {
+	case err := <-stopped:
+		t.Fatalf("serve stopped with a request in flight: %v", err)
+	default:
+	}
+	pw.Write(b[len(b)/2:])
+	pw.Close()
+	r := <-res
+	if r.err != nil || r.code != 200 || r.body["accepted"] != 20.0 {
+		t.Fatalf("in-flight request: %d %v %v", r.code, r.body, r.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if n := countEvents(t, dbURL); n != 20 {
+		t.Fatalf("%d events stored, want 20", n)
+	}
+}

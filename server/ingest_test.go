@@ -1,0 +1,261 @@
+package server_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+)
+
+func TestIngestStoresEventsAndRollups(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	evs := []map[string]any{event(), event(), event(), event()}
+	evs[1]["metadata"].(map[string]any)["success"] = false
+	evs[1]["metadata"].(map[string]any)["duration_ms"] = 30
+	evs[2]["user_id"] = "anon_" + strings.Repeat("ab", 32)
+	evs[3]["event_type"] = "feature_used"
+	evs[3]["metadata"] = map[string]any{"feature": "export", "format": "csv"}
+	body, _ := json.Marshal(map[string]any{"events": evs, "dropped": 7})
+
+	r := e.post(body)
+	if r.Status != 200 || r.Accepted != 4 || r.Duplicates != 0 || len(r.Rejected) != 0 {
+		t.Fatalf("got %d %s", r.Status, r.Body)
+	}
+	if n := e.storedEvents(); n != 4 {
+		t.Fatalf("stored %d events, want 4", n)
+	}
+	var name string
+	var success *bool
+	var dur *int64
+	var md []byte
+	err := e.db.Pool().QueryRow(context.Background(),
+		`SELECT name, success, duration_ms, metadata FROM events WHERE project_id = $1 AND event_id = $2`,
+		e.projectID, evs[1]["event_id"]).Scan(&name, &success, &dur, &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "remote add" || success == nil || *success || dur == nil || *dur != 30 {
+		t.Fatalf("stored name=%q success=%v duration=%v", name, success, dur)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(md, &meta); err != nil || meta["args_count"] != 2.0 {
+		t.Fatalf("metadata %s", md)
+	}
+	if got := e.count(`SELECT events FROM daily_event_counts WHERE project_id = $1 AND name = 'remote add' AND success`); got != 2 {
+		t.Fatalf("successful remote add: %d, want 2", got)
+	}
+	if got := e.count(`SELECT duration_ms_sum FROM daily_event_counts WHERE project_id = $1 AND success = false`); got != 30 {
+		t.Fatalf("duration sum %d, want 30", got)
+	}
+	if got := e.count(`SELECT events FROM daily_event_counts WHERE project_id = $1 AND event_type = 'feature_used' AND name = 'export' AND success IS NULL`); got != 1 {
+		t.Fatalf("feature_used export: %d, want 1", got)
+	}
+	if got := e.count(`SELECT count(*) FROM daily_users WHERE project_id = $1`); got != 2 {
+		t.Fatalf("daily users %d, want 2", got)
+	}
+	if got := e.count(`SELECT dropped FROM daily_data_loss WHERE project_id = $1`); got != 7 {
+		t.Fatalf("data loss %d, want 7", got)
+	}
+
+	// The same request again: all duplicates, nothing counted twice, and
+	// its "dropped" is taken for a replay.
+	r = e.post(body)
+	if r.Status != 200 || r.Accepted != 0 || r.Duplicates != 4 {
+		t.Fatalf("replay: got %d %s", r.Status, r.Body)
+	}
+	if n, m := e.storedEvents(), e.rolledUpEvents(); n != 4 || m != 4 {
+		t.Fatalf("after replay: %d stored, %d in rollups, want 4 and 4", n, m)
+	}
+	if got := e.count(`SELECT count(*) FROM daily_users WHERE project_id = $1`); got != 2 {
+		t.Fatalf("daily users %d after replay, want 2", got)
+	}
+	if got := e.count(`SELECT dropped FROM daily_data_loss WHERE project_id = $1`); got != 7 {
+		t.Fatalf("data loss %d after replay, want 7", got)
+	}
+}
+
+func TestIngestPartialSuccess(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	good, bad, dup := event(), event(), event()
+	delete(bad, "user_id")
+	dup["event_id"] = good["event_id"]
+	r := e.post(batch(good, bad, dup, event()))
+	if r.Status != 200 || r.Accepted != 2 || r.Duplicates != 0 {
+		t.Fatalf("got %d %s", r.Status, r.Body)
+	}
+	want := []server.Rejection{{Index: 1, Reason: "missing_field:user_id"}, {Index: 2, Reason: "duplicate_in_batch"}}
+	if len(r.Rejected) != 2 || r.Rejected[0] != want[0] || r.Rejected[1] != want[1] {
+		t.Fatalf("rejected %+v, want %+v", r.Rejected, want)
+	}
+	if n := e.storedEvents(); n != 2 {
+		t.Fatalf("stored %d, want 2", n)
+	}
+}
+
+func TestIngestGzip(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	evs := make([]map[string]any, 50)
+	for i := range evs {
+		evs[i] = event()
+	}
+	zw.Write(batch(evs...))
+	zw.Close()
+	r := e.post(buf.Bytes(), "Content-Encoding", "gzip")
+	if r.Status != 200 || r.Accepted != 50 {
+		t.Fatalf("got %d %s", r.Status, r.Body)
+	}
+}
+
+// Concurrent requests carrying the same events store each event once and
+// count it once: every copy but one is reported as a duplicate.
+func TestConcurrentReplaysStoreOnce(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	const clients, rounds, size = 6, 5, 100
+	total := 0
+	for round := 0; round < rounds; round++ {
+		evs := make([]map[string]any, size)
+		for i := range evs {
+			evs[i] = event()
+		}
+		// Each client sends the same events in a different order, with
+		// some of its own.
+		var wg sync.WaitGroup
+		results := make([]response, clients)
+		start := make(chan struct{})
+		for c := 0; c < clients; c++ {
+			mine := append([]map[string]any(nil), evs[c:]...)
+			mine = append(mine, evs[:c]...)
+			mine = append(mine, event())
+			body := batch(mine...)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[c] = e.post(body)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		accepted, dups := 0, 0
+		for _, r := range results {
+			if r.Status != 200 {
+				t.Fatalf("got %d %s", r.Status, r.Body)
+			}
+			accepted += r.Accepted
+			dups += r.Duplicates
+		}
+		if accepted != size+clients || dups != (clients-1)*size {
+			t.Fatalf("round %d: accepted %d duplicates %d, want %d and %d", round, accepted, dups, size+clients, (clients-1)*size)
+		}
+		total += size + clients
+	}
+	if n, m := e.storedEvents(), e.rolledUpEvents(); n != int64(total) || m != int64(total) {
+		t.Fatalf("%d stored, %d in rollups, want %d", n, m, total)
+	}
+}
+
+func TestRevokedKeyStopsAtOnce(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	if r := e.post(batch(event())); r.Status != 200 {
+		t.Fatalf("before revoke: %d %s", r.Status, r.Body)
+	}
+	if err := e.db.RevokeKey(context.Background(), e.writeID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post(batch(event())); r.Status != 403 {
+		t.Fatalf("after revoke: %d %s, want 403", r.Status, r.Body)
+	}
+	if n := e.storedEvents(); n != 1 {
+		t.Fatalf("stored %d, want 1", n)
+	}
+}
+
+func TestReadKeyCannotIngest(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	r := e.post(batch(event()), "Authorization", "Bearer "+e.readKey)
+	if r.Status != 403 {
+		t.Fatalf("got %d %s, want 403", r.Status, r.Body)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, server.Config{RateLimit: 0.5, RateBurst: 2})
+	for i := 0; i < 2; i++ {
+		if r := e.post(batch(event())); r.Status != 200 {
+			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	r := e.post(batch(event()))
+	if r.Status != 429 {
+		t.Fatalf("third request: %d %s, want 429", r.Status, r.Body)
+	}
+	ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 2 {
+		t.Fatalf("Retry-After %q, want 1 or 2", r.Header.Get("Retry-After"))
+	}
+	if n := e.storedEvents(); n != 2 {
+		t.Fatalf("stored %d, want 2", n)
+	}
+}
+
+// With the database unreachable, nothing gets a 2xx: ingest and readiness
+// answer 503 with Retry-After, liveness stays up.
+func TestDatabaseDownIs503(t *testing.T) {
+	down, err := postgres.Open(context.Background(), postgres.Config{
+		URL: "postgres://postgres@127.0.0.1:1/none?sslmode=disable", ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	e := newEnv(t, server.Config{Store: down, RetryAfter: 7 * time.Second})
+	r := e.post(batch(event()))
+	if r.Status != 503 || r.Header.Get("Retry-After") != "7" {
+		t.Fatalf("ingest: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if code, _ := e.get("/readyz"); code != 503 {
+		t.Fatalf("readyz: %d, want 503", code)
+	}
+	if code, _ := e.get("/healthz"); code != 200 {
+		t.Fatalf("healthz: %d, want 200", code)
+	}
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	bad := event()
+	bad["timestamp"] = "2999-01-01T00:00:00.000Z"
+	ev := event()
+	e.post(batch(ev, bad))
+	e.post(batch(ev))
+	if code, body := e.get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("healthz: %d %s", code, body)
+	}
+	if code, _ := e.get("/readyz"); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
+	code, body := e.get("/metrics")
+	if code != 200 {
+		t.Fatalf("metrics: %d", code)
+	}
+	for _, want := range []string{
+		"tk_events_accepted_total 1",
+		"tk_events_duplicate_total 1",
+		`tk_events_rejected_total{reason="timestamp_in_future"} 1`,
+		`tk_http_request_duration_seconds_count{code="200",route="/v1/events"} 2`,
+		"process_resident_memory_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+)
+
+func open(t *testing.T, cfg postgres.Config) *postgres.DB {
+	t.Helper()
+	if cfg.URL == "" {
+		cfg.URL = pgtest.New(t)
+	}
+	db, err := postgres.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func partitions(t *testing.T, db *postgres.DB) []string {
+	t.Helper()
+	rows, err := db.Pool().Query(context.Background(),
+		`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		 WHERE i.inhparent = 'events'::regclass ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	return names
+}
+
+func eventAt(t time.Time, user byte) server.Event {
+	id, _ := uuid.NewV7()
+	ms := t.UnixMilli()
+	for i := 5; i >= 0; i-- {
+		id[i] = byte(ms)
+		ms >>= 8
+	}
+	var u [32]byte
+	u[0] = user
+	return server.Event{EventID: id, Timestamp: t, ServiceName: "cli", EventType: "command_executed",
+		UserID: u, SessionID: id, Metadata: []byte(`{}`)}
+}
+
+// Maintenance keeps monthly partitions from the oldest retained month to
+// two months ahead, and drops the partitions (and their events) that fall
+// out of the retention window as time passes.
+func TestMaintainCreatesAndDropsPartitions(t *testing.T) {
+	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	db := open(t, postgres.Config{Retention: 60 * 24 * time.Hour, Now: clock})
+	ctx := context.Background()
+	m, err := db.Maintain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"events_p2026_01", "events_p2026_02", "events_p2026_03", "events_p2026_04", "events_p2026_05"}
+	if got := partitions(t, db); !slices.Equal(got, want) {
+		t.Fatalf("partitions %v, want %v", got, want)
+	}
+	if len(m.Created) != 5 || len(m.Dropped) != 0 {
+		t.Fatalf("%+v", m)
+	}
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+
+	p, _, err := db.CreateProject(ctx, "retention", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jan := eventAt(time.Date(2026, 1, 20, 0, 0, 0, 0, time.UTC), 1)
+	mar := eventAt(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), 2)
+	res, err := db.Ingest(ctx, p.ID, []server.Event{jan, mar}, 0)
+	if err != nil || res.Accepted != 2 {
+		t.Fatalf("ingest: %+v %v", res, err)
+	}
+
+	// Two months later, January and February are past the window.
+	now = time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
+	m, err = db.Maintain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m.Dropped)
+	if !slices.Equal(m.Dropped, []string{"events_p2026_01", "events_p2026_02"}) {
+		t.Fatalf("dropped %v", m.Dropped)
+	}
+	want = []string{"events_p2026_03", "events_p2026_04", "events_p2026_05", "events_p2026_06", "events_p2026_07"}
+	if got := partitions(t, db); !slices.Equal(got, want) {
+		t.Fatalf("partitions %v, want %v", got, want)
+	}
+	var n int
+	db.Pool().QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d events left, want 1 (March)", n)
+	}
+	db.Pool().QueryRow(ctx, `SELECT count(*) FROM daily_users`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d daily_users rows left, want 1 (March)", n)
+	}
+}
+
+// An ingest that finds its partition missing creates it and succeeds.
+func TestIngestCreatesMissingPartition(t *testing.T) {
+	db := open(t, postgres.Config{})
+	ctx := context.Background()
+	p, _, err := db.CreateProject(ctx, "missing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Ingest(ctx, p.ID, []server.Event{eventAt(time.Now(), 1)}, 0)
+	if err != nil || res.Accepted != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if len(partitions(t, db)) == 0 {
+		t.Fatal("no partitions")
+	}
+}
+
+func TestKeys(t *testing.T) {
+	db := open(t, postgres.Config{})
+	ctx := context.Background()
+	ws, w, _ := server.NewKey(server.KeyWrite)
+	p, keys, err := db.CreateProject(ctx, "keys", []server.Key{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.CreateProject(ctx, "keys", nil); !errors.Is(err, postgres.ErrExists) {
+		t.Fatalf("duplicate project: %v", err)
+	}
+	k, err := db.KeyByHash(ctx, server.HashKey(ws))
+	if err != nil || k.ID != keys[0].ID || k.ProjectID != p.ID || k.Kind != server.KeyWrite || k.RevokedAt != nil {
+		t.Fatalf("%+v %v", k, err)
+	}
+	if !strings.HasPrefix(ws, k.Prefix) || len(k.Prefix) >= len(ws) {
+		t.Fatalf("prefix %q of %q", k.Prefix, ws)
+	}
+	if _, err := db.KeyByHash(ctx, server.HashKey(ws+"x")); !errors.Is(err, server.ErrKeyNotFound) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	_, r, _ := server.NewKey(server.KeyRead)
+	r.ProjectID = p.ID
+	if _, err := db.CreateKey(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	_, r2, _ := server.NewKey(server.KeyRead)
+	r2.ProjectID = 999999
+	if _, err := db.CreateKey(ctx, r2); !errors.Is(err, postgres.ErrNotFound) {
+		t.Fatalf("key for missing project: %v", err)
+	}
+	if err := db.RevokeKey(ctx, keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RevokeKey(ctx, 999999); !errors.Is(err, postgres.ErrNotFound) {
+		t.Fatalf("revoke missing: %v", err)
+	}
+	all, err := db.Keys(ctx, p.ID)
+	if err != nil || len(all) != 2 || all[0].RevokedAt == nil || all[1].RevokedAt != nil {
+		t.Fatalf("%+v %v", all, err)
+	}
+	var stored int
+	db.Pool().QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE position($1::bytea in hash) > 0`, []byte(ws)).Scan(&stored)
+	if stored != 0 {
+		t.Fatal("a key is stored in clear")
+	}
+}
+
+// Migrations from several processes at once apply once.
+func TestConcurrentMigrate(t *testing.T) {
+	url := pgtest.New(t)
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			db, err := postgres.Open(context.Background(), postgres.Config{URL: url})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			if err := db.Migrate(context.Background()); err != nil {
+				errs <- err
+				return
+			}
+			_, err = db.Maintain(context.Background())
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }
