@@ -1,0 +1,84 @@
+package tkurfave
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+)
+
+// controls returns the actions of the run in progress.
+func (r *Runner) controls() cliutil.Controls {
+	var ctl cliutil.Controls
+	if st := r.current(); st != nil {
+		ctl = st.ctl
+	}
+	ctl.Hint = r.appName() + " " + r.tele.Name
+	if ctl.Service == "" {
+		ctl.Service = r.cfg.ServiceName
+	}
+	return ctl
+}
+
+func (r *Runner) appName() string {
+	if r.app.Name != "" {
+		return r.app.Name
+	}
+	return r.cfg.ServiceName
+}
+
+// newCommand builds the telemetry subcommand.
+func (r *Runner) newCommand(name string) *cli.Command {
+	action := func(f func(*cli.Context, cliutil.Controls) error) cli.ActionFunc {
+		return func(cCtx *cli.Context) error {
+			if cCtx.Args().Present() {
+				return cli.Exit("telemetry "+cCtx.Command.Name+" takes no arguments", 1)
+			}
+			return f(cCtx, r.controls())
+		}
+	}
+	return &cli.Command{
+		Name:        name,
+		Usage:       cliutil.ShortCommand,
+		Description: cliutil.LongCommand(r.cfg.ServiceName, r.appName()+" "+name, r.showFlag),
+		Hidden:      r.cfg.HideCommand,
+		Subcommands: []*cli.Command{
+			{
+				Name:  "status",
+				Usage: cliutil.ShortStatus,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: cliutil.ShortJSON}},
+				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+					return ctl.Status(cCtx.Context, cCtx.App.Writer, cCtx.Bool("json"))
+				}),
+			},
+			{
+				Name:  "enable",
+				Usage: cliutil.ShortEnable,
+				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+					return ctl.Enable(cCtx.Context, cCtx.App.Writer)
+				}),
+			},
+			{
+				Name:  "disable",
+				Usage: cliutil.ShortDisable,
+				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+					return ctl.Disable(cCtx.Context, cCtx.App.Writer)
+				}),
+			},
+			{
+				Name:  "show",
+				Usage: cliutil.ShortShow,
+				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+					return ctl.Show(cCtx.Context, cCtx.App.Writer, cCtx.App.ErrWriter)
+				}),
+			},
+			{
+				Name:   "flush",
+				Usage:  cliutil.ShortFlush,
+				Hidden: r.cfg.HideFlush,
+				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+					return ctl.Flush(cCtx.Context, cCtx.App.Writer)
+				}),
+			},
+		},
+	}
+}

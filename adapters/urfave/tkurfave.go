@@ -1,0 +1,408 @@
+package tkurfave
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+)
+
+// Config configures [Instrument]. Its zero value, with a ServiceName, is a
+// valid configuration.
+type Config struct {
+	// Config is the client's configuration. Its Mode is ignored: a command
+	// line tool always runs the client in [core.CLIMode]. Zero Stderr: the
+	// app's ErrWriter, or os.Stderr.
+	core.Config
+
+	// AllowFlagValues names the flags (by their first name) whose values are
+	// recorded when the user sets them. Values are scrubbed like every other
+	// string. Zero: no value is recorded, only flag names.
+	AllowFlagValues []string
+
+	// CommandName names the generated telemetry subcommand.
+	// Zero: "telemetry".
+	CommandName string
+
+	// ShowFlag names the hidden flag that prints the run's event to stderr.
+	// Zero: "show-telemetry".
+	ShowFlag string
+
+	// HideCommand hides the telemetry subcommand from the app's help.
+	// Zero: it is listed.
+	HideCommand bool
+
+	// HideFlush hides `telemetry flush` from the subcommand's help.
+	// Zero: it is listed.
+	HideFlush bool
+}
+
+// Runner runs an instrumented app. Create it with [Instrument].
+type Runner struct {
+	app        *cli.App
+	cfg        Config
+	showFlag   string
+	tele       *cli.Command // the generated subcommand; nil when not added
+	helpCmd    *cli.Command // urfave's own help command: never wrapped
+	helpAction cli.ActionFunc
+	exitErr    cli.ExitErrHandlerFunc // the app's own, or nil
+
+	mu  sync.Mutex
+	run *run
+}
+
+// run is what one Run learns while urfave runs the app.
+type run struct {
+	inv  *cliutil.Invocation
+	ctl  cliutil.Controls
+	args []string
+
+	ctx        *cli.Context // the deepest context any wrapper saw
+	reached    bool         // ctx's Before or Action ran (not only its After)
+	stage      stage
+	failed     bool  // the stage returned an error
+	usageErr   error // a flag parsing error
+	afterErr   error // an After's error
+	helpAction bool  // the action that ran is urfave's help, standing in for a missing one
+	notFound   bool  // the app's CommandNotFound ran
+	suppress   bool  // skip the app's ExitErrHandler once (a usage error it would not have seen)
+}
+
+type stage int
+
+const (
+	stageNone stage = iota
+	stagePre
+	stageRun
+)
+
+// Instrument prepares app for recording and returns the [Runner] that runs
+// it. It adds the telemetry subcommand and the show flag and wraps the
+// app's and every command's hooks; it does no I/O. Run the app with
+// [Runner.Run] or [Runner.RunContext].
+func Instrument(app *cli.App, cfg Config) *Runner {
+	r := &Runner{app: app, cfg: cfg, showFlag: cfg.ShowFlag}
+	if r.showFlag == "" {
+		r.showFlag = cliutil.DefaultShowFlag
+	}
+	// urfave's help command and action, as urfave itself would use them for
+	// a command without an Action, taken from a throwaway app.
+	probe := &cli.App{Name: "probe", Writer: io.Discard, ErrWriter: io.Discard}
+	probe.Setup()
+	if h := probe.Command("help"); h != nil {
+		r.helpCmd, r.helpAction = h, h.Action
+	}
+	name := cfg.CommandName
+	if name == "" {
+		name = cliutil.DefaultCommandName
+	}
+
+	app.Action = r.action(app.Action)
+	if app.Before != nil {
+		app.Before = r.before(app.Before)
+	}
+	app.After = r.after(app.After)
+	app.OnUsageError = r.onUsageError(app.OnUsageError)
+	if f := app.CommandNotFound; f != nil {
+		app.CommandNotFound = func(cCtx *cli.Context, command string) {
+			if st := r.current(); st != nil {
+				st.notFound = true
+			}
+			f(cCtx, command)
+		}
+	}
+	if f := app.ExitErrHandler; f != nil {
+		r.exitErr = f
+		app.ExitErrHandler = func(cCtx *cli.Context, err error) {
+			if st := r.current(); st != nil && st.suppress {
+				st.suppress = false
+				return
+			}
+			f(cCtx, err)
+		}
+	}
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c == r.helpCmd {
+				continue
+			}
+			r.wrap(c)
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+
+	if !hasFlag(app.Flags, r.showFlag) {
+		app.Flags = append(app.Flags, r.newShowFlag())
+	}
+	if len(app.Commands) == 0 {
+		return r
+	}
+	for _, c := range app.Commands {
+		if c.HasName(name) {
+			r.logger().Warn("telemetry: the app already has the telemetry command; not adding it", "command", name)
+			return r
+		}
+	}
+	r.tele = r.newCommand(name)
+	app.Commands = append(app.Commands, r.tele)
+	return r
+}
+
+func (r *Runner) newShowFlag() cli.Flag {
+	return &cli.BoolFlag{Name: r.showFlag, Usage: cliutil.ShortShowFlag, Hidden: true}
+}
+
+func hasFlag(flags []cli.Flag, name string) bool {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *Runner) logger() interface{ Warn(string, ...any) } {
+	if r.cfg.Logger != nil {
+		return r.cfg.Logger
+	}
+	return nopLogger{}
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Warn(string, ...any) {}
+
+// wrap instruments one command.
+func (r *Runner) wrap(c *cli.Command) {
+	c.Action = r.action(c.Action)
+	if c.Before != nil {
+		c.Before = r.before(c.Before)
+	}
+	c.After = r.after(c.After)
+	c.OnUsageError = r.onUsageError(c.OnUsageError)
+	if !r.app.Suggest && !c.SkipFlagParsing && !hasFlag(c.Flags, r.showFlag) {
+		c.Flags = append(c.Flags, r.newShowFlag())
+	}
+}
+
+func (r *Runner) current() *run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.run
+}
+
+func depth(cCtx *cli.Context) int {
+	if cCtx == nil {
+		return -1
+	}
+	return len(cCtx.Lineage())
+}
+
+// see notes that cCtx was reached; reached is true when its own code (Before
+// or Action) runs, rather than only its After.
+func (st *run) see(cCtx *cli.Context, reached bool) {
+	if depth(cCtx) > depth(st.ctx) {
+		st.ctx, st.reached, st.stage, st.failed = cCtx, false, stageNone, false
+	}
+	if cCtx == st.ctx && reached {
+		st.reached = true
+	}
+}
+
+func (r *Runner) action(f cli.ActionFunc) cli.ActionFunc {
+	isHelp := f == nil
+	if isHelp {
+		f = r.helpAction
+	}
+	return func(cCtx *cli.Context) error {
+		st := r.current()
+		if st != nil {
+			st.see(cCtx, true)
+			st.stage, st.failed, st.helpAction = stageRun, false, isHelp
+		}
+		if f == nil { // no help action could be found; urfave would have one
+			return nil
+		}
+		err := f(cCtx)
+		if st != nil && err != nil {
+			st.failed = true
+			r.finishIfExiting(st, cCtx, err)
+		}
+		return err
+	}
+}
+
+func (r *Runner) before(f cli.BeforeFunc) cli.BeforeFunc {
+	return func(cCtx *cli.Context) error {
+		st := r.current()
+		if st != nil {
+			st.see(cCtx, true)
+			st.stage, st.failed = stagePre, false
+		}
+		err := f(cCtx)
+		if st != nil && err != nil {
+			st.failed = true
+			r.finishIfExiting(st, cCtx, err)
+		}
+		return err
+	}
+}
+
+func (r *Runner) after(f cli.AfterFunc) cli.AfterFunc {
+	return func(cCtx *cli.Context) error {
+		st := r.current()
+		if st != nil {
+			st.see(cCtx, false)
+		}
+		if f == nil {
+			return nil
+		}
+		err := f(cCtx)
+		if st != nil && err != nil && st.afterErr == nil {
+			st.afterErr = err
+		}
+		return err
+	}
+}
+
+// onUsageError notes a flag parsing error. Without the author's own
+// OnUsageError it prints exactly what urfave prints without one.
+func (r *Runner) onUsageError(f cli.OnUsageErrorFunc) cli.OnUsageErrorFunc {
+	return func(cCtx *cli.Context, err error, isSubcommand bool) error {
+		st := r.current()
+		if st != nil {
+			st.see(cCtx, false)
+			if st.usageErr == nil {
+				st.usageErr = err
+			}
+		}
+		if f != nil {
+			err = f(cCtx, err, isSubcommand)
+			if st != nil && err != nil {
+				r.finishIfExiting(st, cCtx, err)
+			}
+			return err
+		}
+		usageError(cCtx, err, isSubcommand)
+		if st != nil && r.exitErr != nil {
+			// urfave calls the ExitErrHandler after an OnUsageError, which
+			// it would not have done here.
+			st.suppress = true
+		}
+		return err
+	}
+}
+
+// usageError prints what urfave v2's Command.Run prints for a flag parsing
+// error when the command has no OnUsageError.
+func usageError(cCtx *cli.Context, err error, isSubcommand bool) {
+	c := cCtx.Command
+	_, _ = fmt.Fprintf(cCtx.App.Writer, "%s %s\n\n", "Incorrect Usage:", err.Error())
+	if cCtx.App.Suggest {
+		if suggestion, ok := suggestFlag(c, err); ok {
+			fmt.Fprintf(cCtx.App.Writer, "%s", suggestion)
+		}
+	}
+	if c == nil || !c.HideHelp {
+		if !isSubcommand {
+			_ = cli.ShowAppHelp(cCtx)
+		} else if lin := cCtx.Lineage(); len(lin) > 1 {
+			_ = cli.ShowCommandHelp(lin[1], c.Name)
+		}
+	}
+}
+
+const providedButNotDefined = "flag provided but not defined: -"
+
+func suggestFlag(c *cli.Command, err error) (string, bool) {
+	if c == nil || cli.SuggestFlag == nil {
+		return "", false
+	}
+	errStr := err.Error()
+	name := strings.TrimPrefix(errStr, providedButNotDefined)
+	if name == errStr {
+		return "", false
+	}
+	s := cli.SuggestFlag(c.Flags, name, c.HideHelp)
+	if s == "" {
+		return "", false
+	}
+	return fmt.Sprintf(cli.SuggestDidYouMeanTemplate, s) + "\n\n", true
+}
+
+// SetArgs is not needed: [Runner.Run] takes the arguments.
+
+// Client returns the client of the run in progress (nil outside Run, or
+// when telemetry could not start). Commands may use it to record their own
+// events, e.g. with [core.Client.TrackFeature].
+func (r *Runner) Client() *core.Client {
+	if st := r.current(); st != nil {
+		return st.inv.Client()
+	}
+	return nil
+}
+
+// Run runs the app like its Run and records the run.
+func (r *Runner) Run(arguments []string) error {
+	return r.RunContext(context.Background(), arguments)
+}
+
+// RunContext runs the app like its RunContext and records the run.
+func (r *Runner) RunContext(ctx context.Context, arguments []string) (err error) {
+	st := r.start(arguments)
+	r.mu.Lock()
+	r.run = st
+	r.mu.Unlock()
+	returned := false
+	defer func() {
+		if !returned {
+			// The host panicked: record it and let the panic go on
+			// unchanged (no recover here).
+			r.finishPanic(st)
+		}
+		r.mu.Lock()
+		r.run = nil
+		r.mu.Unlock()
+	}()
+	err = r.app.RunContext(ctx, arguments)
+	returned = true
+	r.finish(st, err)
+	return err
+}
+
+func (r *Runner) errWriter() io.Writer {
+	if r.app.ErrWriter != nil {
+		return r.app.ErrWriter
+	}
+	return os.Stderr
+}
+
+// start creates the run's client and invocation. It never fails: without a
+// client nothing is recorded.
+func (r *Runner) start(arguments []string) (st *run) {
+	st = &run{args: arguments}
+	defer func() {
+		if p := recover(); p != nil { // telemetry never harms the host
+			st.inv = nil
+		}
+	}()
+	cfg := r.cfg.Config
+	if cfg.Stderr == nil {
+		cfg.Stderr = r.errWriter()
+	}
+	client, err := cliutil.NewClient(cfg)
+	st.inv = cliutil.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
+	st.ctl = cliutil.Controls{Client: client, Err: err, Service: cfg.ServiceName}
+	return st
+}
