@@ -66,7 +66,12 @@
 // any point leaves a file that reopens; every record for which Append
 // returned nil is in the queue file or the spool, and the ID index and the
 // drain's dedup mean none is stored twice. An event whose Append had not
-// returned may or may not be there, but never twice.
+// returned may or may not be there, but never twice. Drained spool files
+// are removed while the lock is still held, but the removal is not fsynced:
+// after a power loss (not a process kill) a drained file may reappear. Its
+// event is skipped if still queued; if it had already been sent and
+// acknowledged it is queued again with the same event_id, which the server
+// deduplicates.
 //
 // # Limits
 //

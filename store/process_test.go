@@ -208,7 +208,7 @@ func TestManyProcessesAppendAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 32 processes")
 	}
-	const procs, perProc = 32, 40
+	const procs, perProc = 32, 25
 	path := filepath.Join(t.TempDir(), "queue.db")
 	worst := runAppendChildren(t, path, procs, perProc)
 	if bound := 4 * store.DefaultLockTimeout; worst > bound {
@@ -239,12 +239,24 @@ func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			delay := time.Duration(30+rng.IntN(120)) * time.Millisecond
+			// The random delay runs from the child's first Append, so that
+			// a slow start does not make an iteration test nothing.
+			delay := time.Duration(5+rng.IntN(100)) * time.Millisecond
 			wg.Go(func() {
-				timer := time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
-				defer timer.Stop()
+				kill := func() { cmd.Process.Signal(syscall.SIGKILL) }
+				backstop := time.AfterFunc(30*time.Second, kill)
+				defer backstop.Stop()
+				var timer *time.Timer
+				defer func() {
+					if timer != nil {
+						timer.Stop()
+					}
+				}()
 				sc := bufio.NewScanner(stdout)
 				for sc.Scan() {
+					if timer == nil {
+						timer = time.AfterFunc(delay, kill)
+					}
 					kind, id, _ := strings.Cut(sc.Text(), " ")
 					mu.Lock()
 					switch kind {
