@@ -337,7 +337,13 @@ func (r *run) deliver(ctx context.Context, recs []store.Record) verdict {
 	rep := r.s.post(ctx, recs, r.dropped+r.st.Unreported)
 	now := r.s.cfg.Now()
 	if rep.err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			// The run's time ran out waiting for the server: as much a
+			// failure of the server as an attempt timeout.
+			r.deferNext(now, -1, "timeout", rep.err)
+			return vDeferred
+		case ctx.Err() != nil:
 			return vStopped
 		}
 		r.deferNext(now, -1, "network", rep.err)

@@ -1,0 +1,364 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/internal/upload"
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+// SenderEnv marks a process as the detached sender of the queue whose path
+// it holds. [New] in such a process sends that queue's due events and exits
+// instead of returning (see the package documentation).
+const SenderEnv = "TELEMETRY_KIT_SENDER"
+
+// sending is the client's side of delivery to the server.
+type sending struct {
+	sender *upload.Sender
+	policy upload.Policy
+
+	// Library mode's background sender.
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	cancel   context.CancelFunc
+	stopOnce sync.Once
+	stopping chan struct{} // closed when Close begins: no new request starts
+}
+
+// newSender builds the HTTP sender for cfg.
+func newSender(cfg Config, cont func() bool) (*upload.Sender, error) {
+	return upload.New(upload.Config{
+		Endpoint:  cfg.Endpoint,
+		APIKey:    cfg.APIKey,
+		UserAgent: SDKName + "/" + SDKVersion,
+		BatchSize: cfg.SendBatchSize,
+		Logger:    cfg.Logger,
+		Now:       cfg.Now,
+		Continue:  cont,
+	})
+}
+
+func policyFor(cfg Config) upload.Policy {
+	return upload.Policy{
+		MinEvents:  cfg.SendMinEvents,
+		MaxAge:     cfg.SendMaxAge,
+		StartGrace: cfg.SenderTimeout,
+		APIKey:     cfg.APIKey,
+	}
+}
+
+// startSending prepares delivery at the end of New and, in library mode,
+// starts the background sender. Nothing happens without an endpoint, with
+// telemetry off, or in debug mode.
+func (c *Client) startSending() {
+	if c.cfg.Endpoint == "" || !c.on.Load() || c.debug {
+		return
+	}
+	s := &sending{policy: policyFor(c.cfg), stopping: make(chan struct{})}
+	var err error
+	s.sender, err = newSender(c.cfg, func() bool {
+		select {
+		case <-s.stopping:
+			return false
+		default:
+			return c.on.Load()
+		}
+	})
+	if err != nil {
+		c.cfg.Logger.Warn("telemetry: events will not be sent", "err", err)
+		return
+	}
+	c.snd = s
+	if c.cfg.Mode != LibraryMode {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.wake = make(chan struct{}, 1)
+	s.stop = make(chan struct{})
+	s.done = make(chan struct{})
+	s.cancel = cancel
+	go c.sendLoop(ctx)
+}
+
+// checkEvery is how often library mode's sender looks whether a send became
+// due by age or after a backoff.
+func (c *Client) checkEvery() time.Duration {
+	return min(max(c.cfg.SendMaxAge/4, 50*time.Millisecond), time.Minute)
+}
+
+// sendLoop is library mode's background sender: woken after events were
+// persisted and on a ticker, it sends when the policy says a send is due.
+func (c *Client) sendLoop(ctx context.Context) {
+	s := c.snd
+	defer close(s.done)
+	defer s.cancel()
+	defer c.recoverPanic("sender")
+	t := time.NewTicker(c.checkEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+		c.sendIfDue(ctx)
+	}
+}
+
+// afterPersist runs after events reached the queue: it wakes library mode's
+// sender, which decides whether a send is due.
+func (c *Client) afterPersist() {
+	if c.snd == nil || c.snd.wake == nil {
+		return
+	}
+	select {
+	case c.snd.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sendIfDue runs one send in this process when one is due and no other
+// sender holds the queue, bounded by SenderTimeout.
+func (c *Client) sendIfDue(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.SenderTimeout)
+	defer cancel()
+	d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), true)
+	if err != nil || !d.Due {
+		return
+	}
+	lock, err := upload.TryLock(c.queue.Path())
+	if err != nil {
+		return
+	}
+	defer lock.Unlock()
+	res, err := c.snd.sender.Run(ctx, c.queue)
+	c.cfg.Logger.Debug("telemetry: send", "outcome", res.Outcome, "requests", res.Requests,
+		"accepted", res.Accepted, "duplicates", res.Duplicates, "err", err)
+}
+
+// atExit runs at Close once buffered events are queued. Library mode's
+// sender is stopped. Then, when a send is due: with SyncFlushAtExit it sends
+// here within ctx and SenderTimeout; otherwise, in CLI mode, it starts a
+// detached sender process and returns without waiting for it.
+func (c *Client) atExit(ctx context.Context) error {
+	if err := c.stopSending(ctx); err != nil {
+		return err
+	}
+	if c.snd == nil || !c.on.Load() || c.debug {
+		return nil
+	}
+	if c.cfg.SyncFlushAtExit {
+		c.sendIfDue(ctx)
+		return nil
+	}
+	if c.cfg.Mode == CLIMode {
+		c.startDetached()
+	}
+	return nil
+}
+
+// stopSending stops library mode's sender. A request in flight may finish
+// until ctx's deadline and is then cancelled (at once when ctx has no
+// deadline); its events stay queued.
+func (c *Client) stopSending(ctx context.Context) error {
+	s := c.snd
+	if s == nil || s.stop == nil {
+		return nil
+	}
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		close(s.stop)
+	})
+	if _, ok := ctx.Deadline(); !ok {
+		s.cancel()
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		return ctx.Err()
+	}
+}
+
+// abortSending stops library mode's sender without waiting, when Close's
+// context ended before the client's writer stopped.
+func (c *Client) abortSending() {
+	s := c.snd
+	if s == nil || s.stop == nil {
+		return
+	}
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		close(s.stop)
+	})
+	s.cancel()
+}
+
+// startDetached starts the detached sender process when a send is due and
+// no sender runs. The decision takes one read of the queue file; the start
+// is recorded in it so that no other invocation starts a second sender.
+func (c *Client) startDetached() {
+	exe, err := os.Executable()
+	if err != nil || isTestBinary(exe) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*c.cfg.LockTimeout+time.Second)
+	defer cancel()
+	lock, err := upload.TryLock(c.queue.Path())
+	if err != nil {
+		return // a sender runs
+	}
+	now := c.cfg.Now()
+	d, err := c.snd.policy.Check(ctx, c.queue, now, false)
+	if err == nil && d.Due {
+		st := d.State
+		st.StartedAt = now
+		err = upload.SaveState(ctx, c.queue, st)
+	}
+	lock.Unlock() // before the start: the sender takes it
+	if err != nil || !d.Due {
+		return
+	}
+	argv0 := exe
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		argv0 = os.Args[0]
+	}
+	env := upload.WithEnv(os.Environ(), SenderEnv, c.queue.Path())
+	pid, err := upload.Detach(exe, argv0, env)
+	if err != nil {
+		c.cfg.Logger.Warn("telemetry: sender not started", "err", err)
+		return
+	}
+	c.cfg.Logger.Debug("telemetry: sender started", "pid", pid, "reason", d.Reason)
+}
+
+// isTestBinary reports whether exe is a `go test` binary, which must never
+// be started as a sender: it would run the tests again.
+func isTestBinary(exe string) bool {
+	base := strings.TrimSuffix(filepath.Base(exe), ".exe")
+	return strings.HasSuffix(base, ".test")
+}
+
+// sendNow sends what is queued, within ctx (and SenderTimeout when ctx has
+// no deadline), ignoring the schedule but not a refused key. It waits for a
+// sender that is already running to finish first.
+func (c *Client) sendNow(ctx context.Context) error {
+	if c.cfg.Endpoint == "" {
+		return errNoEndpoint
+	}
+	if c.debug {
+		return nil
+	}
+	if c.snd == nil {
+		return errors.New("telemetry: sending is not available")
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.SenderTimeout)
+		defer cancel()
+	}
+	lock, err := waitLock(ctx, c.queue.Path())
+	if err != nil {
+		return fmt.Errorf("telemetry: send: %w", err)
+	}
+	defer lock.Unlock()
+	if _, err := c.snd.sender.Run(ctx, c.queue); err != nil {
+		return fmt.Errorf("telemetry: send: %w", err)
+	}
+	return nil
+}
+
+// waitLock takes the send lock, polling while another sender holds it.
+func waitLock(ctx context.Context, queuePath string) (*upload.Lock, error) {
+	for {
+		l, err := upload.TryLock(queuePath)
+		if !errors.Is(err, upload.ErrBusy) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// senderProcess is New in a process started as a detached sender. When the
+// marker names this client's queue, it sends the due events, bounded by
+// SenderTimeout (a timer ends the process at that limit whatever happens),
+// and exits the process. A client for another queue is returned switched
+// off: it records nothing and never starts a sender.
+func senderProcess(cfg Config, marker string) (*Client, error) {
+	q, err := store.Open(cfg.QueuePath, store.Options{
+		MaxEvents:   cfg.MaxQueueEvents,
+		MaxBytes:    cfg.MaxQueueBytes,
+		LockTimeout: cfg.LockTimeout,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	c := &Client{
+		cfg:      cfg,
+		queue:    q,
+		sdk:      SDK{Name: SDKName, Version: SDKVersion},
+		decision: consent.Decision{Detail: "this process is a telemetry sender"},
+	}
+	c.newSession(cfg.Now())
+	if filepath.Clean(marker) != q.Path() {
+		return c, nil
+	}
+	hard := time.AfterFunc(cfg.SenderTimeout, func() { os.Exit(0) })
+	defer hard.Stop()
+	c.runSenderProcess()
+	os.Exit(0)
+	return nil, nil
+}
+
+// runSenderProcess is the detached sender's work: it sends only while the
+// user's consent still holds, never prints or prompts, and never starts
+// another sender.
+func (c *Client) runSenderProcess() {
+	defer c.recoverPanic("sender process")
+	cfg := c.cfg
+	if cfg.Endpoint == "" || consent.DebugEnabled(cfg.ServiceName, cfg.Getenv) {
+		return
+	}
+	if !consent.Resolve(c.consentOptions()).Enabled {
+		return
+	}
+	// Leave time inside the hard limit to record the outcome.
+	budget := cfg.SenderTimeout - min(cfg.SenderTimeout/10, 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	// A starting host holds the lock for a moment; a sender holds it longer.
+	lctx, lcancel := context.WithTimeout(ctx, time.Second)
+	lock, err := waitLock(lctx, c.queue.Path())
+	lcancel()
+	if err != nil {
+		return // another sender runs
+	}
+	defer lock.Unlock()
+	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Now(), true)
+	if err != nil || !d.Due {
+		return
+	}
+	s, err := newSender(cfg, nil)
+	if err != nil {
+		return
+	}
+	res, err := s.Run(ctx, c.queue)
+	cfg.Logger.Debug("telemetry: send", "outcome", res.Outcome, "requests", res.Requests,
+		"accepted", res.Accepted, "duplicates", res.Duplicates, "err", err)
+}

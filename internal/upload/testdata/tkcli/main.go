@@ -1,0 +1,57 @@
+// Command tkcli is a small instrumented command-line tool for the sender's
+// process tests and benchmarks. It records the number of feature_used events
+// given as its first argument (default 1), prints "done" and exits.
+//
+// Settings come from the environment: TKCLI_ENDPOINT, TKCLI_QUEUE,
+// TKCLI_CONFIG, TKCLI_MIN_EVENTS, TKCLI_SENDER_TIMEOUT, TKCLI_CLOCK_OFFSET
+// (shifts the client's clock, to let backoffs pass) and TKCLI_SYNC=1
+// (SyncFlushAtExit).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/core"
+)
+
+func main() {
+	getenv := os.Getenv
+	cfg := core.Config{
+		ServiceName:     "tkcli",
+		ServiceVersion:  "1.0.0",
+		Mode:            core.CLIMode,
+		Consent:         consent.Silent,
+		Endpoint:        getenv("TKCLI_ENDPOINT"),
+		APIKey:          "wk_test",
+		QueuePath:       getenv("TKCLI_QUEUE"),
+		ConfigDir:       getenv("TKCLI_CONFIG"),
+		SyncFlushAtExit: getenv("TKCLI_SYNC") == "1",
+	}
+	cfg.SendMinEvents, _ = strconv.Atoi(getenv("TKCLI_MIN_EVENTS"))
+	cfg.SenderTimeout, _ = time.ParseDuration(getenv("TKCLI_SENDER_TIMEOUT"))
+	if off, err := time.ParseDuration(getenv("TKCLI_CLOCK_OFFSET")); err == nil {
+		cfg.Now = func() time.Time { return time.Now().Add(off) }
+	}
+	// New comes first: in the detached sender process it sends and exits.
+	tk, err := core.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tkcli:", err)
+		os.Exit(2)
+	}
+	n := 1
+	if len(os.Args) > 1 {
+		n, _ = strconv.Atoi(os.Args[1])
+	}
+	for i := range n {
+		tk.TrackFeature("work", core.Props{"i": i})
+	}
+	fmt.Println("done")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tk.Close(ctx)
+}
