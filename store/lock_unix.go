@@ -28,3 +28,10 @@ func lockFile(f *os.File, timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// unlockFile releases the lock on f. Closing f alone is not enough when a
+// memory map of it is still alive: the map keeps the open file, and so the
+// lock, until it is unmapped.
+func unlockFile(f *os.File) error {
+	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+}

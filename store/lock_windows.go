@@ -32,3 +32,9 @@ func lockFile(f *os.File, timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// unlockFile releases the lock on f, also when a memory map of it is alive.
+func unlockFile(f *os.File) error {
+	const m1 = ^uint32(0)
+	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, &windows.Overlapped{Offset: m1, OffsetHigh: m1})
+}

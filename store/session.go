@@ -97,7 +97,7 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 			reason = fmt.Sprintf("panic in transaction: %v", panicVal)
 			if verr := verify(s.db, s.file); verr == nil {
 				// The file checks out: the panic did not come from it.
-				q.closeSession(s)
+				q.closeAfterPanic(s)
 				q.log.Error("store: recovered panic in queue transaction", "path", q.path, "panic", fmt.Sprint(panicVal))
 				return fmt.Errorf("store: recovered panic: %v", panicVal)
 			}
@@ -105,7 +105,11 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 		// The lock is still held through s.file, so nobody else is using
 		// the file that is moved aside.
 		q.moveAside(s.file, reason)
-		q.closeSession(s)
+		if panicVal != nil {
+			q.closeAfterPanic(s)
+		} else {
+			q.closeSession(s)
+		}
 		if attempt >= 1 {
 			return fmt.Errorf("%w: %s", errCorrupt, reason)
 		}
@@ -168,6 +172,9 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 				return nil, fmt.Errorf("store: open %s: %s", q.path, reason)
 			}
 			q.moveAside(file, reason)
+			// The map bbolt made is abandoned with the panic; it would keep
+			// the lock held until this process exits.
+			_ = unlockFile(file)
 			_ = file.Close()
 		case err == nil:
 			if info != nil && info.Size() == 0 {
@@ -237,6 +244,28 @@ func (q *Queue) closeSession(s *session) {
 	}()
 	if err := s.db.Close(); err != nil {
 		q.log.Warn("store: closing queue file", "path", q.path, "err", err)
+	}
+}
+
+// closeAfterPanic closes a session whose transaction panicked. bbolt may be
+// left holding its internal mutex (if its rollback panicked too), and then
+// DB.Close would block forever: it gets a short while, after which the file
+// lock is released and the file closed directly; the DB value and its memory
+// map are abandoned.
+func (q *Queue) closeAfterPanic(s *session) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.closeSession(s)
+	}()
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		_ = unlockFile(s.file)
+		_ = s.file.Close()
+		q.log.Error("store: queue file did not close after a panic; abandoned it", "path", q.path)
 	}
 }
 

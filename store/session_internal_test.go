@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -60,5 +61,56 @@ func TestUnreadableFileMovedAside(t *testing.T) {
 	}
 	if moved, _ := filepath.Glob(path + ".corrupt-*"); len(moved) != 1 {
 		t.Fatalf("moved-aside files: %v", moved)
+	}
+}
+
+// If bbolt is left holding its own mutex after a panic, closing the file
+// would block forever; the operation still returns and the file lock is
+// released.
+func TestPanicWithStuckDBDoesNotHang(t *testing.T) {
+	ctx := context.Background()
+	q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, Record{ID: "kept", Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	done := make(chan error, 1)
+	go func() {
+		done <- q.do(ctx, false, func(tx *bolt.Tx) error {
+			db := tx.DB()
+			go func() {
+				wtx, err := db.Begin(true) // holds bbolt's writer mutex
+				close(stuck)
+				if err == nil {
+					<-release
+					_ = wtx.Rollback()
+				}
+			}()
+			<-stuck
+			panic("boom")
+		})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "panic") {
+			t.Fatalf("do = %v, want a recovered panic", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("operation hung after a panic")
+	}
+	// The file lock was released: the queue works and still has its event.
+	if err := q.Append(ctx, Record{ID: "next", Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.Len(ctx); err != nil || n != 2 {
+		t.Fatalf("Len = %d, %v; want 2", n, err)
+	}
+	if spooled := q.spoolLen(); spooled != 0 {
+		t.Fatalf("%d events went to the spool: the lock was not released", spooled)
 	}
 }
