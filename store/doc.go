@@ -6,9 +6,11 @@
 // os.UserCacheDir()/<service>/queue.db). [Queue.Append] adds events;
 // the sync layer reads a batch with [Queue.Peek], sends it, and deletes it
 // with [Queue.Ack] only after the server confirmed it. [Queue.Len],
-// [Queue.All], [Queue.Purge] and [Queue.GetMeta]/[Queue.PutMeta] (the
-// sender's own state) complete the API. The store treats event data as
-// opaque bytes.
+// [Queue.All], [Queue.Purge], [Queue.Summary] (what a sender reads to decide
+// whether a send is due, in one open) and [Queue.GetMeta]/[Queue.PutMeta]
+// (the sender's own state) complete the API. The store treats event data as
+// opaque bytes and never parses it. A Queue needs no Close: it holds no file
+// open between calls.
 //
 // # File layout
 //

@@ -127,7 +127,8 @@ func (q *Queue) Path() string { return q.path }
 // Append adds records at the end of the queue. Records whose ID is already
 // queued are ignored. When Append returns nil every record is durable, in the
 // queue file or, if its lock could not be had within LockTimeout, in the
-// spool (see the package documentation).
+// spool (see the package documentation). Append with no records is a
+// no-op and does not touch the file.
 //
 // A record with an empty ID or one longer than [MaxIDLen] fails the whole
 // call with [ErrInvalidRecord] before anything is stored. A record whose Data

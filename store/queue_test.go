@@ -718,24 +718,26 @@ func TestCorruptFileMovedAside(t *testing.T) {
 		name       string
 		damage     func(t *testing.T, path string)
 		wantReason string
+		// events lost with the file that it still records; counted as dropped
+		wantDropped uint64
 	}{
 		{"garbage small", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("this is not a bbolt file"), 0o600)
-		}, "invalid database"},
+		}, "invalid database", 0},
 		{"garbage 64KiB", func(t *testing.T, path string) {
 			b := make([]byte, 64<<10)
 			rand.Read(b)
 			os.WriteFile(path, b, 0o600)
-		}, "invalid database"},
+		}, "invalid database", 0},
 		{"truncated to half", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			fi, _ := os.Stat(path)
 			os.Truncate(path, fi.Size()/2)
-		}, ""},
+		}, "", 0},
 		{"truncated to one page", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			os.Truncate(path, 4096)
-		}, ""},
+		}, "", 0},
 		{"data pages overwritten", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -747,7 +749,7 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			b := make([]byte, fi.Size()-2*4096) // keep both meta pages valid
 			rand.Read(b)
 			f.WriteAt(b, 2*4096)
-		}, ""},
+		}, "", 0},
 		{"truncated with the freelist kept", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			q, _ := store.Open(path, store.Options{})
@@ -766,7 +768,7 @@ func TestCorruptFileMovedAside(t *testing.T) {
 				t.Fatalf("freelist at page %d of %d: layout not as the test needs", free, pgid)
 			}
 			os.Truncate(path, 20*4096)
-		}, "truncated"},
+		}, "truncated", 51},
 		{"b-tree pages overwritten", func(t *testing.T, path string) {
 			writeRealQueue(t, path, 200, 1000)
 			_, free, pgid := bboltMeta(t, path)
@@ -782,7 +784,7 @@ func TestCorruptFileMovedAside(t *testing.T) {
 					f.WriteAt(junk, int64(p)*4096)
 				}
 			}
-		}, "panic in transaction"},
+		}, "panic in transaction", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -808,6 +810,9 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			}
 			if files := spoolFiles(t, q); len(files) != 0 {
 				t.Fatalf("event went to the spool: %v", files)
+			}
+			if d := mustDropped(t, q); d != tc.wantDropped {
+				t.Fatalf("Dropped = %d, want %d", d, tc.wantDropped)
 			}
 		})
 	}

@@ -54,6 +54,7 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 	}
 	defer func() { <-q.sem }()
 
+	var lost uint64 // events in a file moved aside, to count as dropped
 	for attempt := 0; ; attempt++ {
 		s, err := q.openDB(deadline)
 		if err != nil {
@@ -61,13 +62,19 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 		}
 		pending := q.listSpool()
 		var drained []string
-		write := writable || len(pending) > 0
+		write := writable || len(pending) > 0 || lost > 0
 		txErr, panicVal := runTx(s.db, write, func(tx *bolt.Tx) error {
 			if err := checkSize(tx, s.file); err != nil {
 				return err
 			}
 			if write {
 				if err := ensureBuckets(tx); err != nil {
+					return err
+				}
+			}
+			if lost > 0 {
+				mb := tx.Bucket(bucketMeta)
+				if err := putUint(mb, keyDropped, getUint(mb, keyDropped)+lost); err != nil {
 					return err
 				}
 			}
@@ -104,7 +111,9 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 		}
 		// The lock is still held through s.file, so nobody else is using
 		// the file that is moved aside.
-		q.moveAside(s.file, reason)
+		if q.moveAside(s.file, reason) {
+			lost += countEvents(s.db)
+		}
 		if panicVal != nil {
 			q.closeAfterPanic(s)
 		} else {
@@ -194,7 +203,7 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 		default:
 			// bbolt rejected the file and closed it, releasing the lock.
 			if info == nil {
-				if info, _ = os.Lstat(q.path); info == nil {
+				if info, _ = os.Stat(q.path); info == nil {
 					return nil, fmt.Errorf("store: open %s: %w", q.path, err)
 				}
 			}
@@ -269,6 +278,19 @@ func (q *Queue) closeAfterPanic(s *session) {
 	}
 }
 
+// countEvents returns the event count a damaged file still records, or zero
+// if that cannot be read either.
+func countEvents(db *bolt.DB) uint64 {
+	var n uint64
+	if err, panicVal := runTx(db, false, func(tx *bolt.Tx) error {
+		n = getUint(tx.Bucket(bucketMeta), keyCount)
+		return nil
+	}); err != nil || panicVal != nil {
+		return 0
+	}
+	return n
+}
+
 // checkSize reports a queue file shorter than its own high-water mark: a
 // truncated file, whose missing pages would fault when read.
 func checkSize(tx *bolt.Tx, f *os.File) error {
@@ -329,7 +351,7 @@ func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason str
 		}
 		if errors.Is(err, fs.ErrPermission) {
 			// Unreadable: nobody can hold it open, so no lock is needed.
-			if cur, serr := os.Lstat(q.path); serr == nil && os.SameFile(cur, info) {
+			if cur, serr := os.Stat(q.path); serr == nil && os.SameFile(cur, info) {
 				q.moveAside(nil, reason)
 			}
 			return nil
@@ -343,7 +365,7 @@ func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason str
 	if err := lockFile(f, time.Until(deadline)); err != nil {
 		return err
 	}
-	if cur, err := os.Lstat(q.path); err != nil || !os.SameFile(cur, info) {
+	if cur, err := os.Stat(q.path); err != nil || !os.SameFile(cur, info) {
 		return nil
 	}
 	q.moveAside(f, reason)
@@ -351,12 +373,13 @@ func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason str
 }
 
 // moveAside renames the queue file to <path>.corrupt-<unix> and removes all
-// but the newest keepCorrupt such files. The caller holds the file's lock.
-func (q *Queue) moveAside(held *os.File, reason string) {
+// but the newest keepCorrupt such files, reporting whether it moved it. The
+// caller holds the file's lock.
+func (q *Queue) moveAside(held *os.File, reason string) bool {
 	if held != nil {
 		if hi, err := held.Stat(); err == nil {
-			if cur, err := os.Lstat(q.path); err != nil || !os.SameFile(cur, hi) {
-				return
+			if cur, err := os.Stat(q.path); err != nil || !os.SameFile(cur, hi) {
+				return false
 			}
 		}
 	}
@@ -376,12 +399,13 @@ func (q *Queue) moveAside(held *os.File, reason string) {
 	}
 	if err := os.Rename(q.path, target); err != nil {
 		q.log.Error("store: queue file unusable and could not be moved aside", "path", q.path, "reason", reason, "err", err)
-		return
+		return false
 	}
 	syncDir(filepath.Dir(q.path))
 	q.log.Warn("store: queue file unusable; moved aside, starting a fresh one",
 		"path", q.path, "moved_to", target, "reason", reason)
 	q.pruneCorrupt()
+	return true
 }
 
 func (q *Queue) pruneCorrupt() {
