@@ -102,5 +102,15 @@
 // one has just created. At most two moved-aside files are kept. A
 // zero-length file is initialized as a new one by bbolt (under the lock), so
 // it is not moved; if it was not new (older than a minute) a warning is
-// logged. Nothing in this package panics into the host or waits unbounded.
+// logged.
+//
+// The events in a moved-aside file are not recovered. When the damaged file
+// still records how many it held (a truncated file, a damaged page), that
+// number is added to the dropped counter, so the author sees the loss;
+// otherwise the log is the only report. Nothing in this package panics into
+// the host or waits unbounded.
+//
+// On Windows an open file cannot be renamed: a damaged queue file is then
+// logged at error level and stays, operations on it fail, and Append keeps
+// events in the spool (up to MaxEvents) until the file is removed.
 package store
