@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -30,7 +31,7 @@ type Kinder interface {
 //	permission   fs.ErrPermission (EACCES, EPERM)
 //	not_found    fs.ErrNotExist, exec.ErrNotFound
 //	exists       fs.ErrExist
-//	network      net.Error, *net.OpError, *net.DNSError, connection refused/reset
+//	network      *net.OpError, *net.DNSError, *url.Error, connection refused/reset
 //	fs           any other *fs.PathError, *os.LinkError, *os.SyscallError
 //	subprocess   *exec.ExitError, *exec.Error
 //	parse        JSON and strconv errors
@@ -97,12 +98,12 @@ func safeKind(k Kinder) (kind string) {
 }
 
 func isNetwork(err error) bool {
-	var netErr net.Error
+	var urlErr *url.Error
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
 	var addrErr *net.AddrError
 	switch {
-	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.As(err, &addrErr), errors.As(err, &netErr):
+	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.As(err, &addrErr), errors.As(err, &urlErr):
 		return true
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.ENETUNREACH),

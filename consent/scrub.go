@@ -17,6 +17,8 @@ const (
 	MarkerCredentials = "<credentials>"
 	MarkerSecret      = "<secret>"
 	MarkerCard        = "<card>"
+	// MarkerTooLong replaces a whole string longer than [MaxScrubLen].
+	MarkerTooLong = "<too_long>"
 	// MarkerHome replaces a home directory and the user name in it:
 	// "/home/alice/src" becomes "~/src".
 	MarkerHome = "~"
@@ -67,10 +69,16 @@ var (
 // Ordinary values pass unchanged: command and flag names, versions,
 // relative paths, durations, short numbers, UUIDs, domain names.
 //
-// Scrub is idempotent: Scrub(Scrub(s)) == Scrub(s).
+// Scrub is idempotent: Scrub(Scrub(s)) == Scrub(s). Its cost is linear in
+// the length of s; a string longer than [MaxScrubLen] bytes is replaced
+// whole by "<too_long>" (event strings are limited to 1,024 characters
+// anyway), which bounds the time spent on one string.
 func Scrub(s string) string {
 	if !suspicious(s) {
 		return s
+	}
+	if len(s) > MaxScrubLen {
+		return MarkerTooLong
 	}
 	// Each pass may expose something for another rule (a marker next to
 	// text that now has a boundary); repeat until nothing changes.
@@ -83,6 +91,9 @@ func Scrub(s string) string {
 	}
 	return s
 }
+
+// MaxScrubLen is the longest string [Scrub] examines.
+const MaxScrubLen = 16 << 10
 
 // suspicious is the cheap pre-check: a string without any of these
 // characters, with fewer than 13 digits and no run of 16 or more

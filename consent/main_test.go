@@ -1,0 +1,25 @@
+package consent
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// childEnv switches the test binary into a child process that runs
+// Ensure with the real stdin, stderr, environment and terminal detection
+// (see prompt_pty_test.go).
+const childEnv = "CONSENT_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "ensure" {
+		d := Ensure(Options{
+			Service: "pty-tool",
+			Mode:    OptIn,
+			Dir:     os.Getenv("CONSENT_TEST_DIR"),
+		})
+		fmt.Printf("RESULT enabled=%v source=%d\n", d.Enabled, int(d.Source))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
