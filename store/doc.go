@@ -110,7 +110,10 @@
 // otherwise the log is the only report. Nothing in this package panics into
 // the host or waits unbounded.
 //
-// On Windows an open file cannot be renamed: a damaged queue file is then
-// logged at error level and stays, operations on it fail, and Append keeps
-// events in the spool (up to MaxEvents) until the file is removed.
+// Where an open file cannot be renamed (Windows), the damaged file is copied
+// to queue.db.corrupt-<unix> under its lock and then emptied, and bbolt
+// starts afresh in it. If even that fails (bbolt faulted while opening it
+// and its memory map cannot be released), the failure is logged at error
+// level, operations on the file fail, and Append keeps events in the spool
+// (up to MaxEvents).
 package store

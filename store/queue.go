@@ -75,6 +75,10 @@ type Queue struct {
 
 	stampMu   sync.Mutex
 	lastStamp int64
+
+	// rename is os.Rename; tests replace it to take the path used where an
+	// open file cannot be renamed.
+	rename func(oldpath, newpath string) error
 }
 
 // Open validates opts and prepares a queue at path, creating its directory
@@ -105,6 +109,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		lockTimeout: opts.LockTimeout,
 		log:         opts.Logger,
 		sem:         make(chan struct{}, 1),
+		rename:      os.Rename,
 	}
 	if q.maxEvents == 0 {
 		q.maxEvents = DefaultMaxEvents

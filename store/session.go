@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -111,13 +112,21 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 		}
 		// The lock is still held through s.file, so nobody else is using
 		// the file that is moved aside.
-		if q.moveAside(s.file, reason) {
+		info, _ := s.file.Stat()
+		moved, renameErr := q.moveAside(s.file, reason)
+		if moved || renameErr != nil {
 			lost += countEvents(s.db)
 		}
 		if panicVal != nil {
 			q.closeAfterPanic(s)
 		} else {
 			q.closeSession(s)
+		}
+		if renameErr != nil && info != nil {
+			// Not renamable while open: copy it aside now that it is closed.
+			if err := q.moveAsideUnheld(info, deadline, reason); err != nil {
+				return err
+			}
 		}
 		if attempt >= 1 {
 			return fmt.Errorf("%w: %s", errCorrupt, reason)
@@ -180,11 +189,16 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 			if file == nil {
 				return nil, fmt.Errorf("store: open %s: %s", q.path, reason)
 			}
-			q.moveAside(file, reason)
+			_, renameErr := q.moveAside(file, reason)
 			// The map bbolt made is abandoned with the panic; it would keep
 			// the lock held until this process exits.
 			_ = unlockFile(file)
 			_ = file.Close()
+			if renameErr != nil && info != nil {
+				if merr := q.moveAsideUnheld(info, deadline, reason); merr != nil {
+					return nil, merr
+				}
+			}
 		case err == nil:
 			if info != nil && info.Size() == 0 {
 				// bbolt just initialized the file: make its name durable too.
@@ -344,15 +358,16 @@ func isTransient(err error) bool {
 // and checking that the path still names it (another process may have
 // already replaced it).
 func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason string) error {
-	f, err := os.Open(q.path)
+	f, err := os.OpenFile(q.path, os.O_RDWR, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if errors.Is(err, fs.ErrPermission) {
-			// Unreadable: nobody can hold it open, so no lock is needed.
+			// Unusable by this user: nobody using the queue can hold it
+			// open, so no lock is needed.
 			if cur, serr := os.Stat(q.path); serr == nil && os.SameFile(cur, info) {
-				q.moveAside(nil, reason)
+				_, _ = q.moveAside(nil, reason)
 			}
 			return nil
 		}
@@ -365,47 +380,94 @@ func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason str
 	if err := lockFile(f, time.Until(deadline)); err != nil {
 		return err
 	}
-	if cur, err := os.Stat(q.path); err != nil || !os.SameFile(cur, info) {
-		return nil
+	if _, err := q.moveAside(f, reason); err != nil {
+		q.copyAside(f, reason)
 	}
-	q.moveAside(f, reason)
 	return nil
 }
 
 // moveAside renames the queue file to <path>.corrupt-<unix> and removes all
-// but the newest keepCorrupt such files, reporting whether it moved it. The
-// caller holds the file's lock.
-func (q *Queue) moveAside(held *os.File, reason string) bool {
+// but the newest keepCorrupt such files. The caller holds the lock of held
+// (nil for a file nobody can open); nothing happens if the path no longer
+// names it. The error reports a failed rename.
+func (q *Queue) moveAside(held *os.File, reason string) (moved bool, err error) {
 	if held != nil {
-		if hi, err := held.Stat(); err == nil {
-			if cur, err := os.Stat(q.path); err != nil || !os.SameFile(cur, hi) {
-				return false
-			}
+		hi, err := held.Stat()
+		if err != nil {
+			return false, err
+		}
+		if cur, err := os.Stat(q.path); err != nil || !os.SameFile(cur, hi) {
+			return false, nil
 		}
 	}
-	// Within one second, later files get higher suffixes, so that pruning
-	// (which orders by name) keeps the newest.
-	base := fmt.Sprintf("%s.corrupt-%d", q.path, time.Now().Unix())
-	target := base
-	others, _ := filepath.Glob(base + "-*")
-	if _, err := os.Lstat(base); err == nil || len(others) > 0 {
-		next := int64(1)
-		for _, o := range others {
-			if n, err := strconv.ParseInt(strings.TrimPrefix(o, base+"-"), 10, 64); err == nil && n >= next {
-				next = n + 1
-			}
-		}
-		target = fmt.Sprintf("%s-%d", base, next)
-	}
-	if err := os.Rename(q.path, target); err != nil {
-		q.log.Error("store: queue file unusable and could not be moved aside", "path", q.path, "reason", reason, "err", err)
-		return false
+	target := q.corruptTarget()
+	if err := q.rename(q.path, target); err != nil {
+		q.log.Warn("store: cannot rename the unusable queue file", "path", q.path, "err", err)
+		return false, err
 	}
 	syncDir(filepath.Dir(q.path))
 	q.log.Warn("store: queue file unusable; moved aside, starting a fresh one",
 		"path", q.path, "moved_to", target, "reason", reason)
 	q.pruneCorrupt()
+	return true, nil
+}
+
+// copyAside is moveAside where a file cannot be renamed while open (Windows):
+// it copies the locked file f to <path>.corrupt-<unix> and truncates it, and
+// bbolt then starts a fresh file in it.
+func (q *Queue) copyAside(f *os.File, reason string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	target := q.corruptTarget()
+	err = func() error {
+		out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, io.NewSectionReader(f, 0, fi.Size()))
+		if err == nil {
+			err = out.Sync()
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = f.Truncate(0)
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		return err
+	}()
+	if err != nil {
+		q.log.Error("store: queue file unusable and could not be moved aside", "path", q.path, "reason", reason, "err", err)
+		return false
+	}
+	syncDir(filepath.Dir(q.path))
+	q.log.Warn("store: queue file unusable; moved aside (copied), starting a fresh one",
+		"path", q.path, "moved_to", target, "reason", reason)
+	q.pruneCorrupt()
 	return true
+}
+
+// corruptTarget names the next moved-aside file. Within one second, later
+// files get higher suffixes, so that pruning (which orders by name) keeps the
+// newest.
+func (q *Queue) corruptTarget() string {
+	base := fmt.Sprintf("%s.corrupt-%d", q.path, time.Now().Unix())
+	others, _ := filepath.Glob(base + "-*")
+	if _, err := os.Lstat(base); err != nil && len(others) == 0 {
+		return base
+	}
+	next := int64(1)
+	for _, o := range others {
+		if n, err := strconv.ParseInt(strings.TrimPrefix(o, base+"-"), 10, 64); err == nil && n >= next {
+			next = n + 1
+		}
+	}
+	return fmt.Sprintf("%s-%d", base, next)
 }
 
 func (q *Queue) pruneCorrupt() {

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +116,79 @@ func TestPanicWithStuckDBDoesNotHang(t *testing.T) {
 	}
 	if spooled := q.spoolLen(); spooled != 0 {
 		t.Fatalf("%d events went to the spool: the lock was not released", spooled)
+	}
+}
+
+// Where an open file cannot be renamed (Windows), a damaged file is copied
+// aside and emptied instead.
+func TestCorruptFileCopiedAsideWhenRenameFails(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"rejected at open", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte(strings.Repeat("not a bbolt file ", 1000)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"panic in transaction", func(t *testing.T, path string) {
+			q, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 100 {
+				if err := q.Append(context.Background(), Record{ID: fmt.Sprint("old-", i), Data: make([]byte, 1000)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := b[16:] // meta page 0, after the page header
+			if m1 := b[4096+16:]; binary.LittleEndian.Uint64(m1[48:]) > binary.LittleEndian.Uint64(m[48:]) {
+				m = m1
+			}
+			free, pgid := binary.LittleEndian.Uint64(m[32:]), binary.LittleEndian.Uint64(m[40:])
+			for p := uint64(2); p < pgid; p++ {
+				if p != free {
+					copy(b[p*4096:(p+1)*4096], bytes.Repeat([]byte{0xA5}, 4096))
+				}
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "queue.db")
+			tc.damage(t, path)
+			damaged, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.rename = func(string, string) error { return errors.New("file in use") }
+			if err := q.Append(ctx, Record{ID: "fresh", Data: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := q.Len(ctx); err != nil || n != 1 {
+				t.Fatalf("Len = %d, %v; want 1", n, err)
+			}
+			if spooled := q.spoolLen(); spooled != 0 {
+				t.Fatalf("%d events went to the spool", spooled)
+			}
+			moved, _ := filepath.Glob(path + ".corrupt-*")
+			if len(moved) != 1 {
+				t.Fatalf("moved-aside files: %v", moved)
+			}
+			if b, _ := os.ReadFile(moved[0]); !bytes.Equal(b, damaged) {
+				t.Fatalf("moved-aside copy holds %d bytes, want the %d damaged ones", len(b), len(damaged))
+			}
+		})
 	}
 }
