@@ -3,10 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"regexp"
-	"slices"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -31,10 +28,30 @@ const (
 	maxTimestampLength = 64
 )
 
-var (
-	serviceNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-	eventTypeRe   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-)
+// validServiceName reports whether s matches ^[a-z0-9][a-z0-9._-]*$.
+func validServiceName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validEventType reports whether s matches ^[a-z][a-z0-9_]{0,63}$.
+func validEventType(s string) bool {
+	if s == "" || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // Rejection reasons (docs/protocol.md).
 const (
@@ -63,42 +80,22 @@ func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, e
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	var raw struct {
-		Events  *[]json.RawMessage `json:"events"`
-		Dropped json.RawMessage    `json:"dropped"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			if te.Field == "" {
-				return nil, errorf(KindBadRequest, "the body must be a JSON object")
-			}
-			return nil, errorf(KindBadRequest, "%q has the wrong type", te.Field)
-		}
-		if !utf8.Valid(body) {
-			return nil, errorf(KindBadRequest, "the body is not valid UTF-8 JSON")
-		}
-		return nil, errorf(KindBadRequest, "the body is not valid JSON")
-	}
-	if raw.Events == nil {
-		return nil, errorf(KindBadRequest, `missing "events"`)
-	}
-	events := *raw.Events
-	if len(events) == 0 {
-		return nil, errorf(KindBadRequest, `"events" is empty`)
+	events, dropped, err := splitBatch(body)
+	if err != nil {
+		return nil, err
 	}
 	if len(events) > MaxEvents {
 		return nil, errorf(KindTooLarge, "%d events, at most %d per request", len(events), MaxEvents)
 	}
 	b := &Batch{Total: len(events)}
-	if len(raw.Dropped) > 0 && string(raw.Dropped) != "null" {
-		n, err := strconv.ParseInt(string(raw.Dropped), 10, 64)
+	if len(dropped) > 0 && string(dropped) != "null" {
+		n, err := strconv.ParseInt(string(dropped), 10, 64)
 		if err != nil || n < 0 || n > MaxDropped {
 			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(MaxDropped))
 		}
 		b.Dropped = n
 	}
-	v := validator{now: now, oldest: now.Add(-retention)}
+	v := validator{now: now, oldest: now.Add(-retention), intern: make(map[string]string)}
 	seen := make(map[[16]byte]struct{}, len(events))
 	b.Events = make([]Event, 0, len(events))
 	for i, r := range events {
@@ -119,24 +116,139 @@ func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, e
 	return b, nil
 }
 
-type validator struct {
-	now, oldest time.Time
+// splitBatch checks that body is a JSON object with an "events" array and
+// returns the spans of its elements and of "dropped". Other members are
+// ignored.
+func splitBatch(body []byte) ([][]byte, []byte, error) {
+	notJSON := func() error {
+		if !utf8.Valid(body) {
+			return errorf(KindBadRequest, "the body is not valid UTF-8 JSON")
+		}
+		return errorf(KindBadRequest, "the body is not valid JSON")
+	}
+	s := scanner{b: body}
+	if c := s.peek(); c != '{' {
+		if _, err := s.value(); err != nil {
+			return nil, nil, notJSON()
+		}
+		return nil, nil, errorf(KindBadRequest, "the body must be a JSON object")
+	}
+	s.i++
+	var events [][]byte
+	var dropped []byte
+	hasEvents, wrongType := false, false
+	if !s.expect('}') {
+		for {
+			k, esc, err := s.str()
+			if err != nil || !s.expect(':') {
+				return nil, nil, notJSON()
+			}
+			key := unescape(k, esc)
+			switch {
+			case key == "events" && s.peek() == '[':
+				s.i++
+				hasEvents, wrongType = true, false
+				events = events[:0]
+				if !s.expect(']') {
+					for {
+						el, err := s.value()
+						if err != nil {
+							return nil, nil, notJSON()
+						}
+						events = append(events, el)
+						if s.expect(',') {
+							continue
+						}
+						if s.expect(']') {
+							break
+						}
+						return nil, nil, notJSON()
+					}
+				}
+			default:
+				v, err := s.value()
+				if err != nil {
+					return nil, nil, notJSON()
+				}
+				switch key {
+				case "events":
+					hasEvents, wrongType = string(v) != "null", true
+				case "dropped":
+					dropped = v
+				}
+			}
+			if s.expect(',') {
+				continue
+			}
+			if s.expect('}') {
+				break
+			}
+			return nil, nil, notJSON()
+		}
+	}
+	if s.ws(); s.i != len(body) {
+		return nil, nil, notJSON()
+	}
+	switch {
+	case !hasEvents:
+		return nil, nil, errorf(KindBadRequest, `missing "events"`)
+	case wrongType:
+		return nil, nil, errorf(KindBadRequest, `"events" must be an array`)
+	case len(events) == 0:
+		return nil, nil, errorf(KindBadRequest, `"events" is empty`)
+	}
+	return events, dropped, nil
 }
 
-// fields is one JSON object's members.
-type fields map[string]json.RawMessage
+type validator struct {
+	now, oldest       time.Time
+	f, sdk, env, meta fields            // scratch, reused for each event
+	intern            map[string]string // strings seen in this batch
+}
 
-// get returns a member, treating null as absent.
-func (f fields) get(name string) (json.RawMessage, bool) {
-	r, ok := f[name]
-	if !ok || string(r) == "null" {
-		return nil, false
+// member is one member of a JSON object: its unescaped key and the span of
+// its value.
+type member struct {
+	key []byte // still escaped when esc
+	esc bool
+	val []byte
+}
+
+// fields is one JSON object's members, in order.
+type fields []member
+
+// parseFields reads the members of a valid JSON object into f[:0].
+func parseFields(f fields, r []byte) (fields, bool) {
+	f = f[:0]
+	s := scanner{b: r}
+	err := s.members(func(k []byte, esc bool, v []byte) error {
+		f = append(f, member{k, esc, v})
+		return nil
+	})
+	return f, err == nil
+}
+
+// get returns a member (the last of that name), treating null as absent.
+func (f fields) get(name string) ([]byte, bool) {
+	for i := len(f) - 1; i >= 0; i-- {
+		if (!f[i].esc && string(f[i].key) == name) || (f[i].esc && unescape(f[i].key, true) == name) {
+			if string(f[i].val) == "null" {
+				return nil, false
+			}
+			return f[i].val, true
+		}
 	}
-	return r, true
+	return nil, false
 }
 
 // str reads a string member. path names it in reasons.
 func (f fields) str(name, path string, required bool, maxChars int) (string, string) {
+	return f.strIn(nil, name, path, required, maxChars)
+}
+
+// strIn is str that reuses equal strings from intern, so that values
+// repeated across a batch (names, versions) are allocated once.
+func (f fields) strIn(intern map[string]string, name, path string, required bool, maxChars int) (string, string) {
 	r, ok := f.get(name)
 	if !ok {
 		if required {
@@ -144,51 +256,66 @@ func (f fields) str(name, path string, required bool, maxChars int) (string, str
 		}
 		return "", ""
 	}
-	var s string
-	if len(r) == 0 || r[0] != '"' || json.Unmarshal(r, &s) != nil {
+	if len(r) < 2 || r[0] != '"' {
 		return "", invalid(path)
 	}
+	content := r[1 : len(r)-1]
+	esc := bytes.IndexByte(content, '\\') >= 0
+	if intern != nil && !esc {
+		if s, ok := intern[string(content)]; ok {
+			return s, ""
+		}
+	}
+	s := unescape(content, esc)
 	if strings.IndexByte(s, 0) >= 0 {
 		return "", reasonNUL
 	}
-	if utf8.RuneCountInString(s) > maxChars {
+	if len(s) > maxChars && utf8.RuneCountInString(s) > maxChars {
 		return "", tooLong(path)
+	}
+	if intern != nil && !esc && len(intern) < 256 {
+		intern[s] = s
 	}
 	return s, ""
 }
 
-func (f fields) object(name, path string) (fields, string) {
+func (f fields) object(dst fields, name, path string) (fields, string) {
 	r, ok := f.get(name)
 	if !ok {
-		return fields{}, ""
+		return dst[:0], ""
 	}
 	if r[0] != '{' {
 		return nil, invalid(path)
 	}
-	var o fields
-	if json.Unmarshal(r, &o) != nil {
+	o, ok := parseFields(dst, r)
+	if !ok {
 		return nil, invalid(path)
 	}
 	return o, ""
 }
 
-func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
-	r = bytes.TrimSpace(r)
+func (v *validator) event(r []byte) (ev Event, reason string) {
 	if len(r) == 0 || r[0] != '{' {
 		return ev, reasonInvalidEvent
 	}
-	if !utf8.Valid(r) || hasLoneSurrogate(r) {
+	if !utf8.Valid(r) {
 		return ev, reasonInvalidUTF8
 	}
-	var f fields
-	if err := json.Unmarshal(r, &f); err != nil {
+	if bytes.Contains(r, []byte(`\u`)) {
+		if hasLoneSurrogate(r) {
+			return ev, reasonInvalidUTF8
+		}
+		// A NUL anywhere wins over other reasons, so that the client
+		// learns the real cause.
+		if containsNUL(r) {
+			return ev, reasonNUL
+		}
+	}
+	f, ok := parseFields(v.f, r)
+	if !ok {
 		return ev, reasonInvalidEvent
 	}
-	// A NUL anywhere wins over other reasons, so that the client learns the
-	// real cause.
-	if bytes.Contains(r, []byte(`\u0000`)) && containsNUL(r) {
-		return ev, reasonNUL
-	}
+	v.f = f
 
 	// event_id
 	s, reason := f.str("event_id", "event_id", true, 36)
@@ -217,19 +344,19 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 		return ev, invalid("schema_version")
 	}
 
-	if ev.ServiceName, reason = f.str("service_name", "service_name", true, MaxFieldChars); reason != "" {
+	if ev.ServiceName, reason = f.strIn(v.intern, "service_name", "service_name", true, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if !serviceNameRe.MatchString(ev.ServiceName) {
+	if !validServiceName(ev.ServiceName) {
 		return ev, invalid("service_name")
 	}
-	if ev.ServiceVersion, reason = f.str("service_version", "service_version", false, MaxFieldChars); reason != "" {
+	if ev.ServiceVersion, reason = f.strIn(v.intern, "service_version", "service_version", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.EventType, reason = f.str("event_type", "event_type", true, MaxFieldChars); reason != "" {
+	if ev.EventType, reason = f.strIn(v.intern, "event_type", "event_type", true, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if !eventTypeRe.MatchString(ev.EventType) {
+	if !validEventType(ev.EventType) {
 		return ev, invalid("event_type")
 	}
 
@@ -278,29 +405,35 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 	ev.SessionID = sid
 
 	// sdk
-	sdk, reason := f.object("sdk", "sdk")
+	sdk, reason := f.object(v.sdk, "sdk", "sdk")
 	if reason != "" {
 		return ev, reason
 	}
-	if ev.SDKName, reason = sdk.str("name", "sdk.name", false, MaxFieldChars); reason != "" {
+	v.sdk = sdk
+	if ev.SDKName, reason = sdk.strIn(v.intern, "name", "sdk.name", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.SDKVersion, reason = sdk.str("version", "sdk.version", false, MaxFieldChars); reason != "" {
+	if ev.SDKVersion, reason = sdk.strIn(v.intern, "version", "sdk.version", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 
 	// env
-	env, reason := f.object("env", "env")
+	env, reason := f.object(v.env, "env", "env")
 	if reason != "" {
 		return ev, reason
 	}
-	for _, p := range []struct {
-		name string
-		dst  *string
-	}{{"os", &ev.OS}, {"arch", &ev.Arch}, {"ci_name", &ev.CIName}, {"go_version", &ev.GoVersion}} {
-		if *p.dst, reason = env.str(p.name, "env."+p.name, false, MaxFieldChars); reason != "" {
-			return ev, reason
-		}
+	v.env = env
+	if ev.OS, reason = env.strIn(v.intern, "os", "env.os", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.Arch, reason = env.strIn(v.intern, "arch", "env.arch", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.CIName, reason = env.strIn(v.intern, "ci_name", "env.ci_name", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.GoVersion, reason = env.strIn(v.intern, "go_version", "env.go_version", false, MaxFieldChars); reason != "" {
+		return ev, reason
 	}
 	if r, ok := env.get("ci"); ok {
 		switch string(r) {
@@ -315,7 +448,7 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 	// metadata
 	md, ok := f.get("metadata")
 	if !ok {
-		md = json.RawMessage("{}")
+		md = []byte("{}")
 	}
 	if md[0] != '{' {
 		return ev, invalid("metadata")
@@ -323,16 +456,13 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 	if len(md) > MaxMetadataBytes {
 		return ev, reasonMetadataTooLarge
 	}
-	if ev.Metadata, reason = normalizeMetadata(md); reason != "" {
+	ms := scanner{b: md}
+	if reason := checkMeta(&ms, 1); reason != "" {
 		return ev, reason
 	}
-	if len(ev.Metadata) > MaxMetadataBytes {
-		return ev, reasonMetadataTooLarge
-	}
-	var meta fields
-	if json.Unmarshal(md, &meta) != nil {
-		return ev, invalid("metadata")
-	}
+	ev.Metadata = md
+	meta, _ := parseFields(v.meta, md)
+	v.meta = meta
 	nameField := ""
 	switch ev.EventType {
 	case "command_executed":
@@ -355,8 +485,8 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 				ev.ExitCode = &c
 			}
 		}
-		if s, reason := meta.str("error_kind", "metadata.error_kind", false, MaxMetadataString); reason == "" {
-			if _, ok := meta.get("error_kind"); ok {
+		if _, ok := meta.get("error_kind"); ok {
+			if s, reason := meta.strIn(v.intern, "error_kind", "metadata.error_kind", false, MaxMetadataString); reason == "" {
 				ev.ErrorKind = &s
 			}
 		}
@@ -366,7 +496,7 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 		nameField = "method"
 	}
 	if nameField != "" {
-		s, reason := meta.str(nameField, "metadata."+nameField, false, MaxNameChars)
+		s, reason := meta.strIn(v.intern, nameField, "metadata."+nameField, false, MaxNameChars)
 		if strings.HasPrefix(reason, "too_long") {
 			return ev, reason
 		}
@@ -375,16 +505,130 @@ func (v *validator) event(r json.RawMessage) (ev Event, reason string) {
 	return ev, ""
 }
 
+// checkMeta validates the metadata value at s.i, at depth (the metadata
+// object is depth 1): nesting, string lengths and numbers that
+// PostgreSQL's jsonb accepts. The text must be valid JSON without NUL
+// escapes or lone surrogates.
+func checkMeta(s *scanner, depth int) string {
+	switch c := s.peek(); {
+	case c == '{' || c == '[':
+		if depth > MaxMetadataDepth {
+			return reasonMetadataTooDeep
+		}
+		s.i++
+		closer := byte(']')
+		if c == '{' {
+			closer = '}'
+		}
+		if s.expect(closer) {
+			return ""
+		}
+		for {
+			if c == '{' {
+				k, esc, err := s.str()
+				if err != nil || !s.expect(':') {
+					return invalid("metadata")
+				}
+				if r := checkMetaString(k, esc); r != "" {
+					return r
+				}
+			}
+			if r := checkMeta(s, depth+1); r != "" {
+				return r
+			}
+			if s.expect(',') {
+				continue
+			}
+			if s.expect(closer) {
+				return ""
+			}
+			return invalid("metadata")
+		}
+	case c == '"':
+		raw, esc, err := s.str()
+		if err != nil {
+			return invalid("metadata")
+		}
+		return checkMetaString(raw, esc)
+	case c == '-' || isDigit(c):
+		n, err := s.number()
+		if err != nil {
+			return invalid("metadata")
+		}
+		return checkNumber(n)
+	default:
+		if _, err := s.value(); err != nil {
+			return invalid("metadata")
+		}
+		return ""
+	}
+}
+
+func checkMetaString(raw []byte, esc bool) string {
+	if len(raw) <= MaxMetadataString {
+		return ""
+	}
+	if utf8.RuneCountInString(unescape(raw, esc)) > MaxMetadataString {
+		return tooLong("metadata")
+	}
+	return ""
+}
+
+// checkNumber accepts integers (the metadata size bounds them) and other
+// numbers within float64's range with an exponent PostgreSQL's numeric
+// accepts.
+func checkNumber(n []byte) string {
+	if bytes.IndexAny(n, ".eE") < 0 {
+		return ""
+	}
+	if len(n) > 400 {
+		return invalid("metadata")
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return invalid("metadata")
+	}
+	if i := bytes.IndexAny(n, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(string(n[i+1:]), "+"))
+		if err != nil || e > 300 || e < -300 {
+			return invalid("metadata")
+		}
+	}
+	return ""
+}
+
 // parseUUID accepts only the canonical lower-case 8-4-4-4-12 form.
 func parseUUID(s string) (uuid.UUID, bool) {
-	if len(s) != 36 {
-		return uuid.UUID{}, false
+	var id uuid.UUID
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return id, false
 	}
-	id, err := uuid.Parse(s)
-	if err != nil || id.String() != s {
-		return uuid.UUID{}, false
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return id, false
+		}
+		id[j] = hi<<4 | lo
+		j++
+		i += 2
 	}
 	return id, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // uuidv7Millis returns the Unix time in milliseconds that a UUIDv7 carries.
@@ -457,105 +701,4 @@ func containsNUL(r []byte) bool {
 		i++
 	}
 	return false
-}
-
-// normalizeMetadata checks a metadata object's depth, strings and numbers
-// and re-encodes it compactly. The result is valid UTF-8 JSON that
-// PostgreSQL's jsonb accepts.
-func normalizeMetadata(md json.RawMessage) ([]byte, string) {
-	dec := json.NewDecoder(bytes.NewReader(md))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, invalid("metadata")
-	}
-	if reason := checkValue(v, 1); reason != "" {
-		return nil, reason
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, invalid("metadata")
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), ""
-}
-
-func checkString(s string) string {
-	if strings.IndexByte(s, 0) >= 0 {
-		return reasonNUL
-	}
-	if utf8.RuneCountInString(s) > MaxMetadataString {
-		return tooLong("metadata")
-	}
-	return ""
-}
-
-// checkValue validates v at depth (the metadata object is depth 1) and
-// rewrites non-integer numbers into a form PostgreSQL's numeric accepts.
-func checkValue(v any, depth int) string {
-	switch x := v.(type) {
-	case map[string]any:
-		if depth > MaxMetadataDepth {
-			return reasonMetadataTooDeep
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			if r := checkString(k); r != "" {
-				return r
-			}
-			if n, ok := x[k].(json.Number); ok {
-				nn, r := checkNumber(n)
-				if r != "" {
-					return r
-				}
-				x[k] = nn
-				continue
-			}
-			if r := checkValue(x[k], depth+1); r != "" {
-				return r
-			}
-		}
-	case []any:
-		if depth > MaxMetadataDepth {
-			return reasonMetadataTooDeep
-		}
-		for i, e := range x {
-			if n, ok := e.(json.Number); ok {
-				nn, r := checkNumber(n)
-				if r != "" {
-					return r
-				}
-				x[i] = nn
-				continue
-			}
-			if r := checkValue(e, depth+1); r != "" {
-				return r
-			}
-		}
-	case string:
-		return checkString(x)
-	case json.Number:
-		_, r := checkNumber(x)
-		return r
-	}
-	return ""
-}
-
-// checkNumber keeps integers as written (the metadata size bounds them) and
-// rewrites other numbers as float64, refusing those out of its range.
-func checkNumber(n json.Number) (json.Number, string) {
-	s := string(n)
-	if !strings.ContainsAny(s, ".eE") {
-		return n, ""
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return "", invalid("metadata")
-	}
-	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), ""
 }

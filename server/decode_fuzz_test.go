@@ -94,3 +94,14 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	body := []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(fuzzEvent+",", 100), ",") + `]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeBatch(body, fuzzNow, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
+
+// BenchmarkIngestVsCopy measures, in one run on one database, the
+// end-to-end ingest rate of a tk-server process (HTTP, gzip-compressed
+// 100-event batches as the SDK sends them, several concurrent clients) and
+// the rate of a plain binary COPY of the same rows into the same, emptied
+// events table. It reports both rates, their ratio and the server's peak
+// RSS. Run it with -benchtime=1x; TK_BENCH_EVENTS and TK_BENCH_CLIENTS
+// change the workload (default 200000 events, 8 clients).
+func BenchmarkIngestVsCopy(b *testing.B) {
+	total := envInt("TK_BENCH_EVENTS", 200000)
+	clients := envInt("TK_BENCH_CLIENTS", 8)
+	const batchSize = 100
+	ctx := context.Background()
+
+	bin := filepath.Join(b.TempDir(), "tk-server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	dbURL, drop, err := pgtest.CreateDatabase(ctx, pgtest.ServerURL(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer drop()
+	var p struct {
+		ProjectID int64  `json:"project_id"`
+		WriteKey  string `json:"write_key"`
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"project", "create", "bench", "--json", "--database-url", dbURL}, env(), &out, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	json.Unmarshal(out.Bytes(), &p)
+
+	// The workload: bodies as sent, and the same events decoded for COPY.
+	var bodies [][]byte
+	var rows [][]any
+	for len(rows) < total {
+		raw, _ := json.Marshal(map[string]any{"events": newEvents(batchSize)})
+		dec, err := server.DecodeBatch(raw, time.Now(), 0)
+		if err != nil || len(dec.Events) != batchSize {
+			b.Fatalf("workload: %v %+v", err, dec.Rejected)
+		}
+		for _, e := range dec.Events {
+			rows = append(rows, []any{p.ProjectID, e.EventID, e.Timestamp, e.ServiceName, e.ServiceVersion,
+				e.EventType, e.Name, e.Success, e.DurationMS, e.ExitCode, e.ErrorKind, e.UserID[:], e.SessionID,
+				e.SDKName, e.SDKVersion, e.OS, e.Arch, e.CI, e.CIName, e.GoVersion, string(e.Metadata)})
+		}
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(raw)
+		zw.Close()
+		bodies = append(bodies, zb.Bytes())
+	}
+
+	for i := 0; i < b.N; i++ {
+		addrFile := filepath.Join(b.TempDir(), "addr")
+		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile,
+			"--rate-limit", "-1", "--log-level", "warn")
+		cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		addr := waitFile(b, addrFile)
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		truncate := func() {
+			if _, err := conn.Exec(ctx, `TRUNCATE events, daily_event_counts, daily_users, daily_data_loss`); err != nil {
+				b.Fatal(err)
+			}
+			conn.Exec(ctx, `CHECKPOINT`)
+		}
+		truncate()
+
+		tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
+		hc := &http.Client{Transport: tr, Timeout: time.Minute}
+		work := make(chan []byte)
+		var wg sync.WaitGroup
+		var failed sync.Once
+		var failure error
+		b.ResetTimer()
+		start := time.Now()
+		for c := 0; c < clients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for body := range work {
+					req, _ := http.NewRequest("POST", "http://"+addr+"/v1/events", bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Content-Encoding", "gzip")
+					req.Header.Set("Authorization", "Bearer "+p.WriteKey)
+					resp, err := hc.Do(req)
+					if err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 {
+							err = fmt.Errorf("status %d", resp.StatusCode)
+						}
+					}
+					if err != nil {
+						failed.Do(func() { failure = err })
+					}
+				}
+			}()
+		}
+		for _, body := range bodies {
+			work <- body
+		}
+		close(work)
+		wg.Wait()
+		httpSecs := time.Since(start).Seconds()
+		b.StopTimer()
+		if failure != nil {
+			b.Fatal(failure)
+		}
+		rss := peakRSS(cmd.Process.Pid)
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		var stored int
+		conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&stored)
+		if stored != len(rows) {
+			b.Fatalf("stored %d of %d", stored, len(rows))
+		}
+
+		truncate()
+		start = time.Now()
+		n, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"project_id", "event_id", "occurred_at",
+			"service_name", "service_version", "event_type", "name", "success", "duration_ms", "exit_code",
+			"error_kind", "user_id", "session_id", "sdk_name", "sdk_version", "os", "arch", "ci", "ci_name",
+			"go_version", "metadata"}, pgx.CopyFromRows(rows))
+		copySecs := time.Since(start).Seconds()
+		if err != nil || int(n) != len(rows) {
+			b.Fatalf("copy: %d rows, %v", n, err)
+		}
+		conn.Close(ctx)
+
+		httpRate := float64(len(rows)) / httpSecs
+		copyRate := float64(len(rows)) / copySecs
+		b.ReportMetric(httpRate, "http-events/s")
+		b.ReportMetric(copyRate, "copy-rows/s")
+		b.ReportMetric(httpRate/copyRate, "ratio")
+		b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MiB")
+		b.Logf("%d events, %d clients: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB",
+			len(rows), clients, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20))
+	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func waitFile(tb testing.TB, path string) string {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("%s not written", path)
+	return ""
+}
+
+// peakRSS returns a process's peak resident set size (VmHWM) in bytes.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
