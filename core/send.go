@@ -207,7 +207,8 @@ func (c *Client) abortSending() {
 
 // startDetached starts the detached sender process when a send is due and
 // no sender runs. The decision takes one read of the queue file; the start
-// is recorded in it so that no other invocation starts a second sender.
+// is marked in the lock file so that no other invocation starts a second
+// sender before this one takes the lock.
 func (c *Client) startDetached() {
 	exe, err := os.Executable()
 	if err != nil || isTestBinary(exe) {
@@ -219,12 +220,9 @@ func (c *Client) startDetached() {
 	if err != nil {
 		return // a sender runs
 	}
-	now := c.cfg.Now()
-	d, err := c.snd.policy.Check(ctx, c.queue, now, false)
+	d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), false)
 	if err == nil && d.Due {
-		st := d.State
-		st.StartedAt = now
-		err = upload.SaveState(ctx, c.queue, st)
+		err = lock.MarkStarted(c.cfg.Now())
 	}
 	lock.Unlock() // before the start: the sender takes it
 	if err != nil || !d.Due {
@@ -350,6 +348,7 @@ func (c *Client) runSenderProcess() {
 		return // another sender runs
 	}
 	defer lock.Unlock()
+	lock.MarkStarted(time.Time{}) // started: the lock guards from here on
 	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Now(), true)
 	if err != nil || !d.Due {
 		return

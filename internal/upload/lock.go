@@ -3,6 +3,7 @@ package upload
 import (
 	"fmt"
 	"os"
+	"time"
 )
 
 // LockPath is the send lock file for the queue at queuePath.
@@ -47,4 +48,30 @@ func Held(queuePath string) bool {
 	}
 	l.Unlock()
 	return false
+}
+
+// MarkStarted records in the lock file that a detached sender was started at
+// t, so that no other process starts one while it gets going. A zero t
+// clears the mark. The write is not synced: the mark is a hint, and a lost
+// one costs at most a redundant start, which the lock then refuses.
+func (l *Lock) MarkStarted(t time.Time) error {
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	if t.IsZero() {
+		return nil
+	}
+	_, err := l.f.WriteAt([]byte(t.UTC().Format(time.RFC3339Nano)), 0)
+	return err
+}
+
+// StartedAt returns the mark of [Lock.MarkStarted] for the queue at
+// queuePath, or the zero time.
+func StartedAt(queuePath string) time.Time {
+	b, err := os.ReadFile(LockPath(queuePath))
+	if err != nil || len(b) == 0 {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, string(b))
+	return t
 }

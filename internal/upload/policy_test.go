@@ -41,9 +41,14 @@ func TestPolicyCheck(t *testing.T) {
 		t.Fatalf("3 events: %+v", d)
 	}
 	// A started sender holds off other starters, not itself.
-	if err := upload.SaveState(ctx, q, upload.State{StartedAt: now}); err != nil {
+	l, err := upload.TryLock(q.Path())
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := l.MarkStarted(now); err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
 	if d := check(now.Add(10*time.Second), false); d.Due || d.Reason != "started" {
 		t.Fatalf("sender just started: %+v", d)
 	}
@@ -52,6 +57,12 @@ func TestPolicyCheck(t *testing.T) {
 	}
 	if d := check(now.Add(31*time.Second), false); !d.Due {
 		t.Fatalf("after the start grace: %+v", d)
+	}
+	l, _ = upload.TryLock(q.Path())
+	l.MarkStarted(time.Time{})
+	l.Unlock()
+	if d := check(now.Add(10*time.Second), false); !d.Due {
+		t.Fatalf("after the mark was cleared: %+v", d)
 	}
 	_ = clk
 }

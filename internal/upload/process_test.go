@@ -1,10 +1,11 @@
+//go:build linux
+
 package upload_test
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,32 +22,6 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
 	"github.com/telemetry-kit/telemetry-kit/store"
 )
-
-// tkcliPath is the test CLI (testdata/tkcli), built once by TestMain.
-var tkcliPath string
-
-func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tkcli")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	tkcliPath = filepath.Join(dir, "tkcli")
-	if runtime.GOOS == "windows" {
-		tkcliPath += ".exe"
-	}
-	out, err := exec.Command("go", "build", "-o", tkcliPath, "./testdata/tkcli").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building the test CLI: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
-}
 
 // cliEnv is an isolated environment for one test's invocations of the CLI.
 type cliEnv struct {
@@ -185,47 +160,6 @@ func (e *cliEnv) queueLen() int {
 		e.t.Fatal(err)
 	}
 	return n
-}
-
-// refusedAddr is a loopback address where nothing listens.
-func refusedAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// blackhole accepts connections and never reads or answers.
-func blackhole(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
 }
 
 func TestCLIOfflineThenRecoveryDeliversEveryEventOnce(t *testing.T) {

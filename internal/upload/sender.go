@@ -246,7 +246,6 @@ func (s *Sender) Run(ctx context.Context, q Queue) (Result, error) {
 	}
 	r := &run{s: s, q: q, st: st, size: s.cfg.BatchSize}
 	r.st.LastAttempt = now
-	r.st.StartedAt = time.Time{}
 	r.dirty = true
 	defer s.client.HTTPClient.CloseIdleConnections()
 

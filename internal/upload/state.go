@@ -15,6 +15,7 @@ const StateKey = "upload.state"
 
 // Queue is what the sender needs from the local queue; *store.Queue has it.
 type Queue interface {
+	Path() string
 	Peek(ctx context.Context, max, maxBytes int) (store.Batch, error)
 	Ack(ctx context.Context, ids []string, dropped uint64) error
 	GetMeta(ctx context.Context, key string) ([]byte, error)
@@ -38,9 +39,6 @@ type State struct {
 	// fingerprint is AuthKey: a new key is not blocked.
 	AuthBlockedUntil time.Time `json:"auth_blocked_until,omitzero"`
 	AuthKey          string    `json:"auth_key,omitempty"`
-	// StartedAt is when a detached sender was last started; while it may
-	// still run, no other process starts one.
-	StartedAt time.Time `json:"started_at,omitzero"`
 	// Unreported counts events the sender itself dropped (a single event the
 	// server refused with 400, 413 or 415) that the next request reports in
 	// its "dropped" field.
@@ -100,8 +98,9 @@ type Policy struct {
 	// MaxAge: a send is due when the oldest queued event is this old.
 	// Zero: 1 hour.
 	MaxAge time.Duration
-	// StartGrace is how long a started detached sender is assumed to be
-	// running; no other is started meanwhile. Zero: 30 seconds.
+	// StartGrace is how long a detached sender marked as started (see
+	// [Lock.MarkStarted]) is given to take the lock; no other is started
+	// meanwhile. Zero: 30 seconds.
 	StartGrace time.Duration
 	// APIKey is the write key, to tell whether an auth block applies.
 	APIKey string
@@ -128,7 +127,7 @@ type Decision struct {
 }
 
 // Check reads q's summary (one open of the queue file) and decides whether a
-// send is due at now. A sender process ignores StartedAt (pass
+// send is due at now. A sender process ignores the started mark (pass
 // ignoreStarted), since it is the process that was started.
 func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted bool) (Decision, error) {
 	p = p.withDefaults()
@@ -145,7 +144,7 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 		d.Reason = "auth"
 	case now.Before(st.NextAttempt):
 		d.Reason = "backoff"
-	case !ignoreStarted && !st.StartedAt.IsZero() && now.Before(st.StartedAt.Add(p.StartGrace)) && !st.StartedAt.After(now):
+	case !ignoreStarted && recentlyStarted(q.Path(), now, p.StartGrace):
 		d.Reason = "started"
 	case sum.Len >= p.MinEvents:
 		d.Due, d.Reason = true, "count"
@@ -192,4 +191,9 @@ func uuidV7Millis(id string) (int64, bool) {
 		ms = ms<<8 | int64(c)
 	}
 	return ms, true
+}
+
+func recentlyStarted(queuePath string, now time.Time, grace time.Duration) bool {
+	t := StartedAt(queuePath)
+	return !t.IsZero() && !t.After(now) && now.Before(t.Add(grace))
 }
