@@ -153,7 +153,7 @@ type env struct {
 	cfg tkcobra.Config
 }
 
-func newEnv(t *testing.T, vars map[string]string) *env {
+func newEnv(t testing.TB, vars map[string]string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	getenv := func(k string) string { return vars[k] }
