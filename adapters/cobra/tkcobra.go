@@ -314,6 +314,9 @@ func (r *Runner) start() (st *run) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = r.root.ErrOrStderr()
 	}
+	if cfg.CommandHint == "" && r.tele != nil {
+		cfg.CommandHint = r.root.Name() + " " + r.tele.Name()
+	}
 	client, err := cliutil.NewClient(cfg)
 	st.inv = cliutil.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
 	st.ctl = cliutil.Controls{Client: client, Err: err, Service: cfg.ServiceName}

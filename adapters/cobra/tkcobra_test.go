@@ -536,6 +536,14 @@ func TestConfigurableNames(t *testing.T) {
 	if !strings.Contains(got.stderr, `"command":"telemetry"`) {
 		t.Fatalf("--print-event did not print the event: %q", got.stderr)
 	}
+	dis := execute(t, root, r.Execute, &log, "analytics", "disable")
+	if !strings.Contains(dis.stdout, "Telemetry is off.") {
+		t.Fatalf("analytics disable: %q %q", dis.stdout, dis.err)
+	}
+	st := execute(t, root, r.Execute, &log, "analytics", "status")
+	if !strings.Contains(st.stdout, "(you ran `tool analytics disable` on ") || !strings.Contains(st.stdout, "`tool analytics enable`") {
+		t.Fatalf("the status does not name the configured command:\n%s", st.stdout)
+	}
 	help := execute(t, root, r.Execute, &log, "analytics", "--help")
 	if !strings.Contains(help.stdout, "status") || strings.Contains(help.stdout, "flush") {
 		t.Fatalf("analytics help:\n%s", help.stdout)

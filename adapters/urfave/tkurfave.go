@@ -401,6 +401,9 @@ func (r *Runner) start(arguments []string) (st *run) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = r.errWriter()
 	}
+	if cfg.CommandHint == "" && r.tele != nil {
+		cfg.CommandHint = r.appName() + " " + r.tele.Name
+	}
 	client, err := cliutil.NewClient(cfg)
 	st.inv = cliutil.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
 	st.ctl = cliutil.Controls{Client: client, Err: err, Service: cfg.ServiceName}

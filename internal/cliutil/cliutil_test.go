@@ -1,0 +1,130 @@
+package cliutil
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/core"
+)
+
+func TestArgsHaveFlag(t *testing.T) {
+	cases := []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"build", "--show-telemetry"}, true},
+		{[]string{"--show-telemetry=true", "build"}, true},
+		{[]string{"--show-telemetry=false"}, false},
+		{[]string{"--show-telemetry", "--show-telemetry=0"}, false},
+		{[]string{"build", "--", "--show-telemetry"}, false},
+		{[]string{"--show-telemetryx"}, false},
+		{[]string{"-show-telemetry"}, false},
+		{nil, false},
+	}
+	for _, c := range cases {
+		if got := ArgsHaveFlag(c.args, "show-telemetry"); got != c.want {
+			t.Errorf("ArgsHaveFlag(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}
+
+func newClient(t *testing.T) (*core.Client, core.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := core.Config{
+		ServiceName: "tool",
+		Consent:     consent.Silent,
+		QueuePath:   filepath.Join(dir, "queue.db"),
+		ConfigDir:   filepath.Join(dir, "config"),
+		Getenv:      func(string) string { return "" },
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cfg
+}
+
+func TestFinishRecordsOnceAndEchoes(t *testing.T) {
+	c, _ := newClient(t)
+	clock := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	inv := NewInvocation(c, []string{"target"}, now)
+	clock = clock.Add(1500 * time.Millisecond)
+	var echo bytes.Buffer
+	inv.EchoTo(&echo)
+	values := inv.FlagValues([]string{"target", "token"}, func(n string) (string, bool) { return n + "-value", true })
+	if !reflect.DeepEqual(values, map[string]string{"target": "target-value"}) {
+		t.Fatalf("FlagValues = %v", values)
+	}
+	inv.Finish(core.Command{Path: "deploy", Flags: []string{"token", "target", "token"}, FlagValues: values})
+	inv.Finish(core.Command{Path: "again"})
+	if !inv.Finished() {
+		t.Fatal("not finished")
+	}
+	var lines []string
+	if err := c.Queued(context.Background(), func(b []byte) error { lines = append(lines, string(b)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d events, want 1", len(lines))
+	}
+	for _, want := range []string{`"command":"deploy"`, `"duration_ms":1500`, `"flags":["target","token"]`, `"flag_values":{"target":"target-value"}`} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("event lacks %s: %s", want, lines[0])
+		}
+	}
+	if strings.TrimSpace(echo.String()) != lines[0] {
+		t.Fatalf("echo %q differs from the queued event %q", echo.String(), lines[0])
+	}
+}
+
+func TestControlsWithoutClient(t *testing.T) {
+	ctl := Controls{Err: errors.New("queue unwritable"), Hint: "tool telemetry", Service: "tool"}
+	var w bytes.Buffer
+	if err := ctl.Status(context.Background(), &w, false); err == nil {
+		t.Fatal("no error")
+	}
+	if !strings.Contains(w.String(), "Telemetry is off: it could not start (queue unwritable).") {
+		t.Fatalf("status said %q", w.String())
+	}
+	var inv *Invocation
+	inv.Finish(core.Command{}) // a nil invocation is a no-op
+	NewInvocation(nil, nil, nil).Finish(core.Command{Path: "x"})
+}
+
+func TestControls(t *testing.T) {
+	c, _ := newClient(t)
+	c.TrackCommand(core.Command{Path: "build"})
+	ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := ctl.Show(ctx, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.HasPrefix(out.String(), `{"event_id":`) {
+		t.Fatalf("show printed %q", out.String())
+	}
+	out.Reset()
+	if err := ctl.Flush(ctx, &out); err == nil || !strings.Contains(out.String(), "Sending failed") {
+		t.Fatalf("flush without an endpoint: %v %q", err, out.String())
+	}
+	out.Reset()
+	if err := ctl.Disable(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "Telemetry is off. Deleted 1 queued event; nothing more will be recorded or sent.\n" {
+		t.Fatalf("disable said %q", out.String())
+	}
+	out.Reset()
+	if err := ctl.Show(ctx, &out, &errOut); err != nil || out.Len() != 0 || !strings.Contains(errOut.String(), "No events are queued.") {
+		t.Fatalf("show after disable: %v %q %q", err, out.String(), errOut.String())
+	}
+}
