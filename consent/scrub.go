@@ -32,7 +32,7 @@ var (
 		`|github_pat_[A-Za-z0-9_]{22,}` +
 		`|glpat-[A-Za-z0-9_-]{20,}` + // GitLab
 		`|(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b` + // AWS access key ID
-		`|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}` + // Slack
+		`|xox[abposre]-[A-Za-z0-9-]{11,}|xapp-[A-Za-z0-9-]{11,}` + // Slack
 		`|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}` + // Stripe
 		`|AIza[A-Za-z0-9_-]{35}` + // Google API key
 		`|npm_[A-Za-z0-9]{36}` + // npm
@@ -43,7 +43,7 @@ var (
 	// userinfo in a URL: scheme://user:password@host
 	reURLCredentials = regexp.MustCompile(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@<>"']+@`)
 	reAuthHeader     = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
-	reBearer         = regexp.MustCompile(`(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*`)
+	reBearer         = regexp.MustCompile(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
 	// name=value and name: value where the name says it is a secret. The
 	// first group is the character before the name (or the start).
 	reKeyValue = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9_.-])` +
@@ -77,6 +77,12 @@ func Scrub(s string) string {
 	if !suspicious(s) {
 		return s
 	}
+	return scrubSlow(s)
+}
+
+// scrubSlow applies every rule. For any string that suspicious rejects it
+// returns the string unchanged (the fuzz target checks this).
+func scrubSlow(s string) string {
 	if len(s) > MaxScrubLen {
 		return MarkerTooLong
 	}
@@ -95,25 +101,52 @@ func Scrub(s string) string {
 // MaxScrubLen is the longest string [Scrub] examines.
 const MaxScrubLen = 16 << 10
 
-// suspicious is the cheap pre-check: a string without any of these
-// characters, with fewer than 13 digits and no run of 16 or more
-// token characters cannot hold anything Scrub removes.
+// suspicious is the cheap pre-check. A string that has none of
+// @ : / \\ . =, fewer than 13 digits, no "-----", and no run of 16 or more
+// token characters (letters, digits, _ + -) that includes a digit or an
+// upper-case letter cannot hold anything Scrub removes: every rule needs
+// one of these (tokens are matched only when they mix in a digit or an
+// upper-case letter).
 func suspicious(s string) bool {
-	digits, run := 0, 0
+	digits, run, dashes := 0, 0, 0
+	mixed := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= '0' && c <= '9':
 			digits++
 			run++
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '-', c == '+':
+			mixed = true
+			dashes = 0
+		case c >= 'A' && c <= 'Z':
 			run++
+			mixed = true
+			dashes = 0
+		case c >= 'a' && c <= 'z', c == '_', c == '+':
+			run++
+			dashes = 0
+		case c == '-':
+			run++
+			if dashes++; dashes >= 5 {
+				return true
+			}
 		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=':
 			return true
 		default:
-			run = 0
+			run, dashes, mixed = 0, 0, false
 		}
-		if run >= 16 || digits >= 13 {
+		if run >= 16 && mixed || digits >= 13 {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDigitOrUpper reports whether s mixes in a digit or an upper-case
+// letter, as random tokens do.
+func hasDigitOrUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' {
 			return true
 		}
 	}
@@ -123,7 +156,12 @@ func suspicious(s string) bool {
 func scrubPass(s string) string {
 	s = rePrivateKey.ReplaceAllLiteralString(s, MarkerSecret)
 	s = reJWT.ReplaceAllLiteralString(s, MarkerSecret)
-	s = reKnownToken.ReplaceAllLiteralString(s, MarkerSecret)
+	s = reKnownToken.ReplaceAllStringFunc(s, func(m string) string {
+		if !hasDigitOrUpper(m) {
+			return m
+		}
+		return MarkerSecret
+	})
 	s = reWebhook.ReplaceAllString(s, "${1}"+MarkerSecret)
 	s = reURLCredentials.ReplaceAllString(s, "${1}"+MarkerCredentials+"@")
 	s = reAuthHeader.ReplaceAllStringFunc(s, func(m string) string {
@@ -134,7 +172,13 @@ func scrubPass(s string) string {
 		}
 		return sub[1] + MarkerSecret
 	})
-	s = reBearer.ReplaceAllString(s, "${1}"+MarkerSecret)
+	s = reBearer.ReplaceAllStringFunc(s, func(m string) string {
+		sub := reBearer.FindStringSubmatch(m)
+		if !hasDigitOrUpper(sub[2]) {
+			return m
+		}
+		return sub[1] + MarkerSecret
+	})
 	s = reKeyValue.ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
 	s = reEmail.ReplaceAllLiteralString(s, MarkerEmail)
 	s = reHome.ReplaceAllLiteralString(s, MarkerHome)
@@ -232,6 +276,9 @@ func replaceMAC(s string) string {
 		}
 		if i > 0 && (s[i-1] == ':' || s[i-1] == '-') || j < len(s) && (s[j] == ':' || s[j] == '-') {
 			continue
+		}
+		if sep == '-' && !hasDigitOrUpper(s[i:j]) {
+			continue // a word like "aa-bb-cc-dd-ee-ff"
 		}
 		b.WriteString(s[last:i])
 		b.WriteString(MarkerMAC)

@@ -184,7 +184,7 @@ func FuzzScrub(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if len(s) > 4096 {
+		if len(s) > 1024 {
 			// Event strings are at most 1,024 characters; longer inputs
 			// only slow the search down.
 			t.Skip()
@@ -196,8 +196,10 @@ func FuzzScrub(f *testing.F) {
 		if utf8.ValidString(s) && !utf8.ValidString(once) {
 			t.Fatalf("valid UTF-8 %q became invalid %q", s, once)
 		}
-		if !suspicious(s) && once != s {
-			t.Fatalf("pre-check let %q through but it changed to %q", s, once)
+		if !suspicious(s) {
+			if slow := scrubSlow(s); slow != s {
+				t.Fatalf("the pre-check skips %q, which the rules change to %q", s, slow)
+			}
 		}
 	})
 }
