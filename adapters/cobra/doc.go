@@ -32,7 +32,8 @@
 // and then goes on unchanged. The error's message is never recorded.
 //
 // Nothing is recorded for the telemetry subcommand itself or for cobra's
-// hidden shell completion requests.
+// hidden shell completion requests, nor for a command that ends the process
+// itself (os.Exit, cobra.CheckErr) before Execute returns.
 //
 // # What the tree gets
 //

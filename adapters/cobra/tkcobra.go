@@ -399,13 +399,17 @@ func (r *Runner) describe(st *run, cmd *cobra.Command) core.Command {
 	c := core.Command{Path: path(cmd)}
 	var set []string
 	values := map[string]string{}
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name == r.showFlag {
-			return
-		}
-		set = append(set, f.Name)
-		values[f.Name] = f.Value.String()
-	})
+	// The command's own parse holds the flags set after it; with
+	// TraverseChildren, its parents' parses hold those set before it.
+	for c := cmd; c != nil; c = c.Parent() {
+		c.Flags().Visit(func(f *pflag.Flag) {
+			if _, ok := values[f.Name]; ok || f.Name == r.showFlag {
+				return
+			}
+			set = append(set, f.Name)
+			values[f.Name] = f.Value.String()
+		})
+	}
 	c.Flags = set
 	c.FlagValues = st.inv.FlagValues(set, func(name string) (string, bool) {
 		v, ok := values[name]

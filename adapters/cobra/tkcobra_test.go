@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -574,4 +575,82 @@ func TestRootWithoutSubcommandsIsUnchanged(t *testing.T) {
 		t.Fatalf("%d events", len(evs))
 	}
 	checkEvent(t, evs[0], expect{command: "", flags: []string{}, args: 2, success: true})
+}
+
+func TestTraverseChildren(t *testing.T) {
+	// With TraverseChildren, cobra parses the parents' flags while it finds
+	// the command, and reports their errors without a flag error function.
+	build := func(log *hookLog) *cobra.Command {
+		root := newTree(log)
+		root.TraverseChildren = true
+		return root
+	}
+	for _, tc := range []struct {
+		args []string
+		want expect
+	}{
+		{[]string{"-v", "remote", "add", "a", "b"}, expect{command: "remote add", flags: []string{"verbose"}, args: 2, success: true}},
+		{[]string{"--bogus", "remote", "add", "a", "b"}, expect{command: "", flags: []string{}, kind: "unknown_flag", exitCode: 1}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			e := newEnv(t, nil)
+			var plainLog, tkLog hookLog
+			plain := build(&plainLog)
+			wantRes := execute(t, plain, plain.Execute, &plainLog, tc.args...)
+			inst := build(&tkLog)
+			got := execute(t, inst, tkcobra.Instrument(inst, e.cfg).Execute, &tkLog, tc.args...)
+			got.stdout = telemetryLine.ReplaceAllString(got.stdout, "")
+			if got.stdout != wantRes.stdout || got.stderr != wantRes.stderr || got.err != wantRes.err {
+				t.Fatalf("behaviour changed:\n got %+v\nwant %+v", got, wantRes)
+			}
+			evs := e.events(t)
+			if len(evs) != 1 {
+				t.Fatalf("%d events", len(evs))
+			}
+			checkEvent(t, evs[0], tc.want)
+		})
+	}
+}
+
+func TestExecuteContextAndClient(t *testing.T) {
+	e := newEnv(t, nil)
+	var log hookLog
+	root := newTree(&log)
+	r := tkcobra.Instrument(root, e.cfg)
+	type key struct{}
+	var sawCtx bool
+	root.AddCommand(&cobra.Command{Use: "plugin", RunE: func(cmd *cobra.Command, _ []string) error {
+		sawCtx = cmd.Context().Value(key{}) == "v"
+		// A command may record its own events with the run's client.
+		r.Client().TrackFeature("plugin_loaded", core.Props{"name": "fmt"})
+		return nil
+	}})
+	root.SetOut(io.Discard)
+	root.SetArgs([]string{"plugin"})
+	if err := r.ExecuteContext(context.WithValue(context.Background(), key{}, "v")); err != nil {
+		t.Fatal(err)
+	}
+	if !sawCtx {
+		t.Fatal("the command did not get the context")
+	}
+	if r.Client() != nil {
+		t.Fatal("Client is not nil after the run")
+	}
+	evs := e.events(t)
+	if len(evs) != 2 || evs[0].EventType != core.EventFeatureUsed || evs[1].Metadata["command"] != "plugin" {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
+func TestShellCompletionIsNotRecorded(t *testing.T) {
+	e := newEnv(t, nil)
+	var log hookLog
+	root := newTree(&log)
+	got := execute(t, root, tkcobra.Instrument(root, e.cfg).Execute, &log, cobra.ShellCompRequestCmd, "dep")
+	if !strings.Contains(got.stdout, "deploy") {
+		t.Fatalf("completion output %q", got.stdout)
+	}
+	if n := len(e.events(t)); n != 0 {
+		t.Fatalf("%d events for a completion request", n)
+	}
 }

@@ -507,3 +507,55 @@ func TestTelemetryCommands(t *testing.T) {
 		t.Fatalf("%d events queued after enable, want 1", n)
 	}
 }
+
+func TestExitFromBeforeAndMergedAfterErrors(t *testing.T) {
+	build := func(log *hookLog) *cli.App {
+		app := newApp(log)
+		app.Commands = append(app.Commands,
+			&cli.Command{
+				Name: "guarded",
+				Before: func(c *cli.Context) error {
+					log.add("guarded before")
+					return cli.Exit("not allowed here", 4)
+				},
+				Action: func(c *cli.Context) error { log.add("guarded action"); return nil },
+			},
+			&cli.Command{
+				Name:   "leaky",
+				Action: func(c *cli.Context) error { log.add("leaky action"); return errors.New("work failed") },
+				After:  func(c *cli.Context) error { log.add("leaky after"); return errors.New("cleanup failed") },
+			},
+		)
+		return app
+	}
+	for _, tc := range []struct {
+		args []string
+		want expect
+	}{
+		{[]string{"guarded"}, expect{command: "guarded", kind: "pre_run_failed", exitCode: 4}},
+		{[]string{"leaky"}, expect{command: "leaky", kind: "error", exitCode: 1}},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			e := newEnv(t, nil)
+			var plainLog, tkLog hookLog
+			plain := build(&plainLog)
+			want := run(t, nil, plain, plain.Run, &plainLog, tc.args...)
+			inst := build(&tkLog)
+			got := run(t, e, inst, tkurfave.Instrument(inst, e.cfg).Run, &tkLog, tc.args...)
+			if got.stdout != want.stdout || got.stderr != want.stderr || got.globalErr != want.globalErr ||
+				got.err != want.err || !reflect.DeepEqual(got.calls, want.calls) || !reflect.DeepEqual(got.exitCodes, want.exitCodes) {
+				t.Fatalf("behaviour changed:\n got %+v\nwant %+v", got, want)
+			}
+			for _, n := range got.queuedAtExit {
+				if n != 1 {
+					t.Fatalf("%d events queued when urfave exited", n)
+				}
+			}
+			evs := e.events(t)
+			if len(evs) != 1 {
+				t.Fatalf("%d events", len(evs))
+			}
+			checkEvent(t, evs[0], tc.want)
+		})
+	}
+}

@@ -2,8 +2,14 @@ package cliutil
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -126,5 +132,53 @@ func TestControls(t *testing.T) {
 	out.Reset()
 	if err := ctl.Show(ctx, &out, &errOut); err != nil || out.Len() != 0 || !strings.Contains(errOut.String(), "No events are queued.") {
 		t.Fatalf("show after disable: %v %q %q", err, out.String(), errOut.String())
+	}
+}
+
+func TestFlushSendsToTheEndpoint(t *testing.T) {
+	var got struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := io.Reader(r.Body)
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			body = zr
+		}
+		if r.URL.Path != "/v1/events" || r.Header.Get("Authorization") != "Bearer wk_test" || json.NewDecoder(body).Decode(&got) != nil {
+			http.Error(w, `{"error":"bad request"}`, 400)
+			return
+		}
+		fmt.Fprintf(w, `{"accepted":%d,"duplicates":0,"rejected":[]}`, len(got.Events))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	c, err := NewClient(core.Config{
+		ServiceName: "tool",
+		Endpoint:    srv.URL,
+		APIKey:      "wk_test",
+		Consent:     consent.Silent,
+		QueuePath:   filepath.Join(dir, "queue.db"),
+		ConfigDir:   filepath.Join(dir, "config"),
+		Getenv:      func(string) string { return "" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TrackCommand(core.Command{Path: "build"})
+	c.TrackCommand(core.Command{Path: "serve"})
+	var out bytes.Buffer
+	if err := (Controls{Client: c, Hint: "tool telemetry"}).Flush(context.Background(), &out); err != nil {
+		t.Fatalf("flush: %v (%s)", err, out.String())
+	}
+	if out.String() != "Sent 2 events; 0 still queued.\n" {
+		t.Fatalf("flush said %q", out.String())
+	}
+	if len(got.Events) != 2 {
+		t.Fatalf("server got %d events", len(got.Events))
 	}
 }
