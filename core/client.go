@@ -1,0 +1,580 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+// SDKName and SDKVersion identify this SDK in every event and in the
+// User-Agent of every request.
+const (
+	SDKName    = "telemetry-kit-go"
+	SDKVersion = "0.1.0"
+)
+
+// Client records events. Create one with [New]; it is safe for concurrent use.
+//
+// Every method is a no-op on a nil *Client, and every method of a client whose
+// telemetry is off (see [Client.Enabled]) is cheap and records nothing, so a
+// host never needs to check before calling.
+type Client struct {
+	cfg      Config
+	decision consent.Decision
+	on       atomic.Bool // records events; cleared by Disable
+	running  bool        // library mode's writer goroutine was started
+	debug    bool        // <SERVICE>_TELEMETRY_DEBUG: print events, store and send nothing
+	queue    *store.Queue
+	env      Env
+	sdk      SDK
+	userID   string
+
+	sessionMu  sync.Mutex
+	session    atomic.Pointer[string]
+	lastActive atomic.Int64 // unix nanoseconds of the latest Track
+
+	echoMu sync.Mutex
+	echo   io.Writer
+
+	// Library mode.
+	ch       chan *pending
+	flushReq chan chan error
+	stop     chan struct{}
+	done     chan struct{}
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	lost      atomic.Uint64 // events lost in memory: buffer full, or unwritable
+
+	snd *sending // delivery to the server, see send.go; nil when nothing is sent
+}
+
+// pending is an event on its way from Track to the queue. It carries only
+// what Track must capture; the rest of the event is built at persist time.
+type pending struct {
+	id      uuid.UUID
+	typ     string
+	name    string // feature or method name, for feature_used and method_called
+	ts      time.Time
+	session *string
+	props   map[string]any
+}
+
+// New validates cfg once and returns a client.
+//
+// New resolves consent (see package consent): when telemetry is off, the
+// returned client records nothing. In CLI mode New may show the author's
+// opt-out notice or ask the opt-in question on the terminal (stderr), once.
+// New does no network I/O.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if marker := cfg.Getenv(SenderEnv); marker != "" {
+		return senderProcess(cfg, marker)
+	}
+	q, err := store.Open(cfg.QueuePath, store.Options{
+		MaxEvents:   cfg.MaxQueueEvents,
+		MaxBytes:    cfg.MaxQueueBytes,
+		LockTimeout: cfg.LockTimeout,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	c := &Client{
+		cfg:   cfg,
+		queue: q,
+		sdk:   SDK{Name: SDKName, Version: SDKVersion},
+		env:   Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()},
+	}
+	if name, ok := consent.DetectCI(cfg.Getenv); ok {
+		c.env.CI, c.env.CIName = true, name
+	}
+	c.decision = c.resolveConsent()
+	enabled := c.decision.Enabled
+	c.debug = consent.DebugEnabled(cfg.ServiceName, cfg.Getenv)
+	if enabled {
+		id, err := consent.AnonymousID(cfg.ServiceName, cfg.ConfigDir)
+		if err != nil {
+			// Without an identity there is nothing anonymous to record.
+			cfg.Logger.Warn("telemetry: no anonymous id; recording nothing", "err", err)
+			enabled = false
+		}
+		c.userID = id
+	}
+	c.on.Store(enabled)
+	c.newSession(cfg.Now())
+	if enabled && cfg.Mode == LibraryMode {
+		c.running = true
+		c.ch = make(chan *pending, cfg.BufferSize)
+		c.flushReq = make(chan chan error)
+		c.stop = make(chan struct{})
+		c.done = make(chan struct{})
+		go c.loop()
+	}
+	c.startSending()
+	return c, nil
+}
+
+func (c *Client) consentOptions() consent.Options {
+	return consent.Options{
+		Service:       c.cfg.ServiceName,
+		Mode:          c.cfg.Consent,
+		PolicyVersion: c.cfg.PolicyVersion,
+		DisableInCI:   c.cfg.DisableInCI,
+		Dir:           c.cfg.ConfigDir,
+		Getenv:        c.cfg.Getenv,
+		Stdin:         c.cfg.Stdin,
+		Stderr:        c.cfg.Stderr,
+		Now:           c.cfg.Now,
+		Collects:      c.cfg.Collects,
+		CommandHint:   c.cfg.CommandHint,
+	}
+}
+
+// resolveConsent decides whether this process records events. Only CLI mode
+// talks to the user; a library never prompts on its host's terminal.
+func (c *Client) resolveConsent() consent.Decision {
+	o := c.consentOptions()
+	if c.cfg.Mode == CLIMode {
+		return consent.Ensure(o)
+	}
+	return consent.Resolve(o)
+}
+
+// Enabled reports whether this client records events.
+func (c *Client) Enabled() bool { return c != nil && c.on.Load() }
+
+// Track records an event of the author's own type, a snake_case name such as
+// "plugin_loaded", with props as its metadata. An invalid type is logged and
+// dropped.
+//
+// Track takes ownership of props: do not modify the map after the call.
+// In library mode Track never blocks and does no I/O; in CLI mode it returns
+// once the event is durable in the local queue (or after LockTimeout at most).
+func (c *Client) Track(eventType string, props Props) {
+	if !c.Enabled() {
+		return
+	}
+	if !ValidEventType(eventType) {
+		c.cfg.Logger.Warn("telemetry: invalid event type; dropped", "event_type", eventType)
+		return
+	}
+	c.record(eventType, "", props)
+}
+
+// TrackFeature records that a feature was used: a feature_used event whose
+// metadata holds "feature": name and props.
+func (c *Client) TrackFeature(name string, props Props) {
+	if !c.Enabled() {
+		return
+	}
+	c.record(EventFeatureUsed, name, props)
+}
+
+// TrackMethod records that an API method was called: a method_called event
+// whose metadata holds "method": name and props.
+func (c *Client) TrackMethod(name string, props Props) {
+	if !c.Enabled() {
+		return
+	}
+	c.record(EventMethodCalled, name, props)
+}
+
+// Command describes one finished command invocation for [Client.TrackCommand].
+type Command struct {
+	// Path is the full command path without the root name, e.g. "remote add".
+	Path string
+	// Flags are the names of the flags the user set, without dashes.
+	Flags []string
+	// FlagValues holds values only for flags the author allowlisted; they are
+	// scrubbed like every other string.
+	FlagValues map[string]string
+	// Args is the number of positional arguments.
+	Args int
+	// Err is the command's error, nil on success. Its message is never
+	// recorded: only its kind, see [consent.ErrorKind].
+	Err error
+	// ErrorKind overrides the kind derived from Err.
+	ErrorKind string
+	// ExitCode is the process exit code the command leads to.
+	ExitCode int
+	// Duration is how long the command ran.
+	Duration time.Duration
+}
+
+// TrackCommand records a command_executed event.
+func (c *Client) TrackCommand(cmd Command) {
+	if !c.Enabled() {
+		return
+	}
+	c.record(EventCommandExecuted, "", commandProps(cmd))
+}
+
+func commandProps(cmd Command) Props {
+	kind := cmd.ErrorKind
+	if kind == "" && cmd.Err != nil {
+		kind = consent.ErrorKind(cmd.Err)
+	}
+	exit := cmd.ExitCode
+	if exit == 0 && (cmd.Err != nil || cmd.ErrorKind != "") {
+		exit = 1
+	}
+	flags := cmd.Flags
+	if flags == nil {
+		flags = []string{}
+	}
+	p := Props{
+		"command":     cmd.Path,
+		"flags":       flags,
+		"args_count":  cmd.Args,
+		"success":     kind == "" && exit == 0,
+		"error_kind":  kind,
+		"duration_ms": cmd.Duration.Milliseconds(),
+		"exit_code":   exit,
+	}
+	if len(cmd.FlagValues) > 0 {
+		fv := make(map[string]any, len(cmd.FlagValues))
+		for k, v := range cmd.FlagValues {
+			fv[k] = v
+		}
+		p["flag_values"] = fv
+	}
+	return p
+}
+
+// record captures an event and hands it on: to the buffer in library mode,
+// straight to the queue in CLI mode.
+func (c *Client) record(typ, name string, props Props) {
+	defer c.recoverPanic("track")
+	if c.closed.Load() {
+		return
+	}
+	now := c.cfg.Now()
+	id, err := uuid.NewV7()
+	if err != nil {
+		c.lost.Add(1)
+		return
+	}
+	p := &pending{id: id, typ: typ, name: name, ts: now, session: c.touchSession(now), props: props}
+	if c.cfg.Mode == CLIMode {
+		c.persist([]*pending{p})
+		return
+	}
+	select {
+	case c.ch <- p:
+	default:
+		c.lost.Add(1)
+	}
+}
+
+func (c *Client) newSession(now time.Time) *string {
+	id := uuid.Must(uuid.NewV7()).String()
+	c.session.Store(&id)
+	c.lastActive.Store(now.UnixNano())
+	return &id
+}
+
+// touchSession returns the current session, starting a new one in library
+// mode after SessionTimeout without events.
+func (c *Client) touchSession(now time.Time) *string {
+	if c.cfg.Mode == CLIMode {
+		return c.session.Load()
+	}
+	n := now.UnixNano()
+	last := c.lastActive.Swap(n)
+	if n-last <= int64(c.cfg.SessionTimeout) {
+		return c.session.Load()
+	}
+	c.sessionMu.Lock()
+	defer c.sessionMu.Unlock()
+	return c.newSession(now)
+}
+
+// SessionID returns the current session's ID.
+func (c *Client) SessionID() string {
+	if c == nil {
+		return ""
+	}
+	return *c.session.Load()
+}
+
+// event builds the wire event for p, scrubbing every string in its metadata.
+func (c *Client) event(p *pending) *Event {
+	meta := make(map[string]any, len(p.props)+1)
+	for k, v := range p.props {
+		meta[k] = consent.ScrubValue(v)
+	}
+	switch p.typ {
+	case EventFeatureUsed:
+		meta["feature"] = consent.Scrub(p.name)
+	case EventMethodCalled:
+		meta["method"] = consent.Scrub(p.name)
+	}
+	return &Event{
+		EventID:        p.id.String(),
+		SchemaVersion:  SchemaVersion,
+		ServiceName:    c.cfg.ServiceName,
+		ServiceVersion: c.cfg.ServiceVersion,
+		EventType:      p.typ,
+		Timestamp:      Timestamp{p.ts.UTC().Truncate(time.Millisecond)},
+		UserID:         c.userID,
+		SessionID:      *p.session,
+		SDK:            c.sdk,
+		Env:            c.env,
+		Metadata:       meta,
+	}
+}
+
+// persist writes events to the local queue (or, in debug mode, to stderr).
+// It reports whether the events are durable.
+func (c *Client) persist(ps []*pending) bool {
+	if len(ps) == 0 || !c.on.Load() {
+		return true // nothing to write, or the user opted out meanwhile: discard
+	}
+	recs := make([]store.Record, 0, len(ps))
+	for _, p := range ps {
+		data, err := c.encode(p)
+		if err != nil {
+			c.cfg.Logger.Warn("telemetry: event not encodable; dropped", "event_type", p.typ, "err", err)
+			c.lost.Add(1)
+			continue
+		}
+		c.show(data)
+		recs = append(recs, store.Record{ID: p.id.String(), Data: data})
+	}
+	if c.debug || len(recs) == 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*c.cfg.LockTimeout+time.Second)
+	defer cancel()
+	if err := c.queue.Append(ctx, recs...); err != nil {
+		c.cfg.Logger.Warn("telemetry: events not queued", "count", len(recs), "err", err)
+		return false
+	}
+	c.afterPersist()
+	return true
+}
+
+// encode builds and marshals p's event. A panic in a value's MarshalJSON
+// costs that event only.
+func (c *Client) encode(p *pending) (data []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic while encoding: %v", r)
+		}
+	}()
+	return json.Marshal(c.event(p))
+}
+
+// show writes an event to stderr in debug mode and to the echo writer, if any.
+func (c *Client) show(data []byte) {
+	if c.debug {
+		fmt.Fprintf(c.cfg.Stderr, "%s\n", data)
+	}
+	c.echoMu.Lock()
+	w := c.echo
+	c.echoMu.Unlock()
+	if w != nil {
+		fmt.Fprintf(w, "%s\n", data)
+	}
+}
+
+// EchoTo makes the client also write every event it records from now on to
+// w, as one JSON object per line, exactly as it will be sent. Adapters use it
+// for --show-telemetry. A nil w stops echoing.
+func (c *Client) EchoTo(w io.Writer) {
+	if c == nil {
+		return
+	}
+	c.echoMu.Lock()
+	c.echo = w
+	c.echoMu.Unlock()
+}
+
+// loop is library mode's writer: it collects events from Track and writes
+// them to the queue in batches.
+func (c *Client) loop() {
+	defer close(c.done)
+	defer c.recoverPanic("writer")
+	var (
+		buf   []*pending
+		timer *time.Timer
+		tick  <-chan time.Time
+	)
+	flush := func() bool {
+		if timer != nil {
+			timer.Stop()
+			timer, tick = nil, nil
+		}
+		if c.persist(buf) {
+			clear(buf)
+			buf = buf[:0]
+			return true
+		}
+		// Keep the events for the next attempt, within the buffer's bound.
+		if over := len(buf) - c.cfg.BufferSize; over > 0 {
+			c.lost.Add(uint64(over))
+			buf = append(buf[:0], buf[over:]...)
+		}
+		timer = time.NewTimer(c.cfg.PersistInterval)
+		tick = timer.C
+		return false
+	}
+	// drain moves what is waiting in the channel to buf, up to max events,
+	// so that a backlog is written in a few large transactions.
+	drain := func(max int) {
+		for len(buf) < max {
+			select {
+			case p := <-c.ch:
+				buf = append(buf, p)
+			default:
+				return
+			}
+		}
+	}
+	maxBatch := 10 * c.cfg.PersistBatch
+	for {
+		select {
+		case p := <-c.ch:
+			buf = append(buf, p)
+			if len(buf) >= c.cfg.PersistBatch {
+				drain(maxBatch)
+				flush()
+			} else if timer == nil {
+				timer = time.NewTimer(c.cfg.PersistInterval)
+				tick = timer.C
+			}
+		case <-tick:
+			timer, tick = nil, nil
+			flush()
+		case reply := <-c.flushReq:
+			drain(len(buf) + cap(c.ch))
+			if flush() {
+				reply <- nil
+			} else {
+				reply <- errNotQueued
+			}
+		case <-c.stop:
+			drain(len(buf) + cap(c.ch))
+			flush()
+			return
+		}
+	}
+}
+
+// Flush writes buffered events to the local queue and sends what is queued
+// to the server now, within ctx.
+func (c *Client) Flush(ctx context.Context) (err error) {
+	if !c.Enabled() {
+		return nil
+	}
+	defer c.recoverPanicErr("flush", &err)
+	if err := c.persistBuffered(ctx); err != nil {
+		return err
+	}
+	return c.sendNow(ctx)
+}
+
+func (c *Client) persistBuffered(ctx context.Context) error {
+	if !c.running || c.closed.Load() {
+		return nil
+	}
+	reply := make(chan error, 1)
+	select {
+	case c.flushReq <- reply:
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes buffered events to the local queue, starts a send when one is
+// due, and stops the client's goroutines. It returns when they have stopped
+// or ctx is done, whichever is first; the goroutines then stop within
+// LockTimeout. Close is safe to call more than once.
+func (c *Client) Close(ctx context.Context) (err error) {
+	if c == nil {
+		return nil
+	}
+	defer c.recoverPanicErr("close", &err)
+	c.closeOnce.Do(func() {
+		if c.running {
+			close(c.stop)
+		}
+	})
+	if c.running {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			c.closed.Store(true)
+			c.abortSending()
+			return ctx.Err()
+		}
+	}
+	c.closed.Store(true)
+	return c.atExit(ctx)
+}
+
+// Lost returns how many events this client could not queue: Track calls
+// dropped because library mode's buffer was full, or events that could not be
+// written. Events the queue itself dropped over its limits are counted there
+// and reported to the server instead.
+func (c *Client) Lost() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.lost.Load()
+}
+
+func (c *Client) recoverPanic(where string) {
+	if r := recover(); r != nil {
+		c.cfg.Logger.Error("telemetry: recovered from panic", "in", where, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
+}
+
+func (c *Client) recoverPanicErr(where string, err *error) {
+	if r := recover(); r != nil {
+		c.cfg.Logger.Error("telemetry: recovered from panic", "in", where, "panic", fmt.Sprint(r))
+		*err = fmt.Errorf("telemetry: internal error in %s", where)
+	}
+}
+
+// mainModuleVersion is the host's version from its build information.
+func mainModuleVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Main.Version == "(devel)" {
+		return ""
+	}
+	return bi.Main.Version
+}
+
+var (
+	errNoEndpoint = errors.New("telemetry: no endpoint configured")
+	errNotQueued  = errors.New("telemetry: events could not be written to the local queue")
+)
+
+// logger returns the client's logger; for use by helpers in this package.
+func (c *Client) logger() *slog.Logger { return c.cfg.Logger }

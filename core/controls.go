@@ -1,0 +1,85 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+// Status is what `telemetry status` tells a user.
+type Status struct {
+	Enabled   bool           // whether this process records events
+	Source    consent.Source // which rule decided
+	Reason    string         // the decision in words, e.g. "DO_NOT_TRACK is set"
+	UserID    string         // the anonymous ID events carry
+	Endpoint  string         // where events are sent; empty when they are not
+	QueuePath string         // the local queue file
+	Queued    int            // events waiting in the local queue
+	Dropped   uint64         // events the queue dropped over its limits, not yet reported
+	Debug     bool           // <SERVICE>_TELEMETRY_DEBUG is set: events are printed, not stored
+}
+
+// Status reports the client's consent decision and the state of its queue.
+func (c *Client) Status(ctx context.Context) (st Status, err error) {
+	if c == nil {
+		return Status{}, nil
+	}
+	defer c.recoverPanicErr("status", &err)
+	st = Status{
+		Enabled:   c.on.Load(),
+		Source:    c.decision.Source,
+		Reason:    c.decision.Detail,
+		UserID:    c.userID,
+		Endpoint:  c.cfg.Endpoint,
+		QueuePath: c.queue.Path(),
+		Debug:     c.debug,
+	}
+	if st.UserID == "" {
+		// Telemetry is off; the ID is still shown so users can see what would
+		// be sent. Deriving it sends nothing.
+		st.UserID, _ = consent.AnonymousID(c.cfg.ServiceName, c.cfg.ConfigDir)
+	}
+	if st.Queued, err = c.queue.Len(ctx); err != nil {
+		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
+	}
+	if st.Dropped, err = c.queue.Dropped(ctx); err != nil {
+		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
+	}
+	return st, nil
+}
+
+// Queued calls fn with every queued event, oldest first, as the JSON that
+// will be sent.
+func (c *Client) Queued(ctx context.Context, fn func(event []byte) error) (err error) {
+	if c == nil {
+		return nil
+	}
+	defer c.recoverPanicErr("queued", &err)
+	return c.queue.All(ctx, func(r store.Record) error { return fn(r.Data) })
+}
+
+// Enable stores the user's decision to take part, for the author's current
+// policy version. It takes effect from the next process on.
+func (c *Client) Enable() (err error) {
+	if c == nil {
+		return nil
+	}
+	defer c.recoverPanicErr("enable", &err)
+	return consent.Enable(c.consentOptions())
+}
+
+// Disable stores the user's decision not to take part and deletes every
+// event queued locally. This client records nothing more.
+func (c *Client) Disable(ctx context.Context) (err error) {
+	if c == nil {
+		return nil
+	}
+	defer c.recoverPanicErr("disable", &err)
+	if err := consent.Disable(c.consentOptions()); err != nil {
+		return err
+	}
+	c.on.Store(false)
+	return c.queue.Purge(ctx)
+}

@@ -1,0 +1,56 @@
+// Package core is the telemetry-kit SDK: the event model and the [Client]
+// that records events for a Go command-line tool or library.
+//
+// Three lines instrument a program:
+//
+//	tk, _ := core.New(core.Config{ServiceName: "my-cli", Endpoint: "https://t.example.com", APIKey: key})
+//	defer tk.Close(context.Background())
+//	tk.TrackFeature("watch", core.Props{"interval_s": 5})
+//
+// Command-line tools built on cobra or urfave/cli get the same with one line
+// from the adapters in adapters/cobra and adapters/urfave.
+//
+// # Events
+//
+// An [Event] is the JSON object described in docs/protocol.md: an event ID
+// (a UUIDv7, the idempotency key), the service, the event type, a UTC
+// timestamp with milliseconds, the anonymous user ID, the session, the SDK,
+// a small [Env] and the metadata. [Client.TrackCommand] records
+// command_executed, [Client.TrackFeature] feature_used, [Client.TrackMethod]
+// method_called, and [Client.Track] an author's own snake_case type.
+//
+// # Running modes
+//
+// In [CLIMode] (one short process per command) each Track call writes its
+// event durably to the local queue before it returns; the write waits for the
+// queue's file lock at most Config.LockTimeout, then spools the event to a
+// side file (see package store). In [LibraryMode] (a long-running host) Track
+// never blocks and does no I/O on the caller's goroutine: events go to a
+// bounded in-memory buffer, and one goroutine writes them to the queue in
+// batches, by size or time, and at [Client.Close]. When the buffer is full,
+// Track drops the event and counts it ([Client.Lost]).
+//
+// One session lasts for the whole process in CLI mode; in library mode a
+// session ends after Config.SessionTimeout (30 minutes) without events.
+//
+// # Privacy
+//
+// [New] resolves consent once (package consent): DO_NOT_TRACK, the
+// <SERVICE>_TELEMETRY variable, the user's stored decision and the author's
+// mode, in that order. A client whose telemetry is off records nothing, and
+// every Track method on it returns at once. Every string in an event's
+// metadata passes the PII scrubber ([consent.Scrub]) before it is stored;
+// error messages are never recorded, only an error kind. With
+// <SERVICE>_TELEMETRY_DEBUG=1 every event is printed to stderr as JSON and
+// nothing is stored or sent.
+//
+// # Safety
+//
+// A client never panics into its host: every exported method recovers and
+// logs. It never writes to stdout, and to stderr only the notice, the prompt
+// and debug output described above. It logs to Config.Logger, which discards
+// by default. Every method is a no-op on a nil *Client, so
+// `tk, _ := core.New(cfg)` needs no error handling in a host that would
+// rather go without telemetry than fail. After Close returns, no goroutine of
+// the client is left running.
+package core

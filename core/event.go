@@ -1,0 +1,100 @@
+package core
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// SchemaVersion is the version of the event format described in docs/protocol.md.
+const SchemaVersion = 1
+
+// Event types recorded by the SDK itself. An author may use any other
+// snake_case name with [Client.Track].
+const (
+	EventCommandExecuted = "command_executed"
+	EventFeatureUsed     = "feature_used"
+	EventMethodCalled    = "method_called"
+)
+
+// TimestampLayout is the wire format of [Event.Timestamp]: UTC, RFC 3339 with milliseconds.
+const TimestampLayout = "2006-01-02T15:04:05.000Z"
+
+// Props are an event's properties: the author's own key/value pairs, recorded
+// in the event's metadata. Values may be strings, numbers, booleans, nil, or
+// slices and maps of those. Every string is scrubbed of personal data before
+// it is stored.
+type Props = map[string]any
+
+// Event is one recorded event: the JSON object stored in the local queue,
+// printed by `telemetry show` and sent to the server. See docs/protocol.md.
+type Event struct {
+	EventID        string         `json:"event_id"`
+	SchemaVersion  int            `json:"schema_version"`
+	ServiceName    string         `json:"service_name"`
+	ServiceVersion string         `json:"service_version"`
+	EventType      string         `json:"event_type"`
+	Timestamp      Timestamp      `json:"timestamp"`
+	UserID         string         `json:"user_id"`
+	SessionID      string         `json:"session_id"`
+	SDK            SDK            `json:"sdk"`
+	Env            Env            `json:"env"`
+	Metadata       map[string]any `json:"metadata"`
+}
+
+// SDK names the library that made an event.
+type SDK struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Env is what an event says about where it was recorded: only what helps an
+// author decide what to support. It never holds a hostname, a user name, a
+// path or an address.
+type Env struct {
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CI        bool   `json:"ci"`
+	CIName    string `json:"ci_name,omitempty"`
+	GoVersion string `json:"go_version,omitempty"`
+}
+
+// Timestamp is a point in time that encodes as UTC RFC 3339 with milliseconds.
+type Timestamp struct{ time.Time }
+
+// MarshalJSON implements [json.Marshaler].
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(TimestampLayout)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimestampLayout)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON implements [json.Unmarshaler]. It accepts any RFC 3339 time.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+var (
+	eventTypeRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+)
+
+// ValidEventType reports whether name is an acceptable event type: snake_case,
+// starting with a letter, at most 64 characters.
+func ValidEventType(name string) bool { return eventTypeRE.MatchString(name) }
+
+// ValidServiceName reports whether name is an acceptable service name: lower
+// case letters, digits, '.', '_' and '-', starting with a letter or digit, at
+// most 64 characters.
+func ValidServiceName(name string) bool { return serviceNameRE.MatchString(name) }
