@@ -154,39 +154,96 @@ func hasDigitOrUpper(s string) bool {
 }
 
 func scrubPass(s string) string {
-	s = rePrivateKey.ReplaceAllLiteralString(s, MarkerSecret)
-	s = reJWT.ReplaceAllLiteralString(s, MarkerSecret)
-	s = reKnownToken.ReplaceAllStringFunc(s, func(m string) string {
-		if !hasDigitOrUpper(m) {
-			return m
+	// Each rule runs only when s has what the rule needs. Replacements only
+	// insert markers, which add none of these features, so the checks made
+	// on the input hold for the whole pass.
+	var digits, dots, colons, maxRun, run int
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			dots++
+		case c == ':':
+			colons++
 		}
-		return MarkerSecret
-	})
-	s = reWebhook.ReplaceAllString(s, "${1}"+MarkerSecret)
-	s = reURLCredentials.ReplaceAllString(s, "${1}"+MarkerCredentials+"@")
-	s = reAuthHeader.ReplaceAllStringFunc(s, func(m string) string {
-		sub := reAuthHeader.FindStringSubmatch(m)
-		switch strings.ToLower(sub[2]) {
-		case "bearer", "basic", "digest", "token", "negotiate":
-			return m // the scheme of an already scrubbed header
+		if isTokenChar(c) {
+			if run++; run > maxRun {
+				maxRun = run
+			}
+		} else {
+			run = 0
 		}
-		return sub[1] + MarkerSecret
-	})
-	s = reBearer.ReplaceAllStringFunc(s, func(m string) string {
-		sub := reBearer.FindStringSubmatch(m)
-		if !hasDigitOrUpper(sub[2]) {
-			return m
-		}
-		return sub[1] + MarkerSecret
-	})
-	s = reKeyValue.ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
-	s = reEmail.ReplaceAllLiteralString(s, MarkerEmail)
-	s = reHome.ReplaceAllLiteralString(s, MarkerHome)
-	s = replaceIPv6(s)
-	s = replaceBounded(s, reIPv4, MarkerIP)
-	s = replaceMAC(s)
-	s = replaceCards(s)
-	s = replaceTokens(s)
+	}
+	lower := strings.ToLower(s)
+	has := func(sub string) bool { return strings.Contains(s, sub) }
+	at, eq, slash, backslash := has("@"), has("="), has("/"), has(`\`)
+
+	if strings.Contains(lower, "private key") {
+		s = rePrivateKey.ReplaceAllLiteralString(s, MarkerSecret)
+	}
+	if dots >= 1 && has("eyJ") {
+		s = reJWT.ReplaceAllLiteralString(s, MarkerSecret)
+	}
+	if maxRun >= 15 {
+		s = reKnownToken.ReplaceAllStringFunc(s, func(m string) string {
+			if !hasDigitOrUpper(m) {
+				return m
+			}
+			return MarkerSecret
+		})
+	}
+	if slash && (has("hooks.slack.com") || strings.Contains(lower, "discord")) {
+		s = reWebhook.ReplaceAllString(s, "${1}"+MarkerSecret)
+	}
+	if at && has("://") {
+		s = reURLCredentials.ReplaceAllString(s, "${1}"+MarkerCredentials+"@")
+	}
+	if (colons > 0 || eq) && strings.Contains(lower, "authorization") {
+		s = reAuthHeader.ReplaceAllStringFunc(s, func(m string) string {
+			sub := reAuthHeader.FindStringSubmatch(m)
+			switch strings.ToLower(sub[2]) {
+			case "bearer", "basic", "digest", "token", "negotiate":
+				return m // the scheme of an already scrubbed header
+			}
+			return sub[1] + MarkerSecret
+		})
+	}
+	if strings.Contains(lower, "bearer") {
+		s = reBearer.ReplaceAllStringFunc(s, func(m string) string {
+			sub := reBearer.FindStringSubmatch(m)
+			if !hasDigitOrUpper(sub[2]) {
+				return m
+			}
+			return sub[1] + MarkerSecret
+		})
+	}
+	if colons > 0 || eq {
+		s = reKeyValue.ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+	}
+	if at && dots > 0 {
+		s = reEmail.ReplaceAllLiteralString(s, MarkerEmail)
+	}
+	if has("/home/") || has("/Users/") || (slash || backslash) && strings.Contains(lower, "users") ||
+		strings.Contains(lower, "documents and settings") {
+		s = reHome.ReplaceAllLiteralString(s, MarkerHome)
+	}
+	if colons >= 2 {
+		s = replaceIPv6(s)
+	}
+	if dots >= 3 {
+		s = replaceBounded(s, reIPv4, MarkerIP)
+	}
+	if len(s) >= 17 && (colons >= 5 || has("-")) {
+		s = replaceMAC(s)
+	}
+	if digits >= 13 {
+		s = replaceCards(s)
+	}
+	if maxRun >= 32 {
+		s = replaceTokens(s)
+	}
 	return s
 }
 
