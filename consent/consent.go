@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -127,7 +128,8 @@ type Options struct {
 	// Service is the tool's name, e.g. "my-cli". Required: with no service
 	// name every decision is off ([SourceConfig]).
 	Service string
-	// Mode is the consent model. Zero: [OptIn].
+	// Mode is the consent model. Zero: [OptIn]. An unknown value is
+	// treated as OptIn.
 	Mode Mode
 	// PolicyVersion is the version of what is collected. Bumping it makes
 	// the notice or prompt appear again, and an earlier "enable" (or an
@@ -147,8 +149,8 @@ type Options struct {
 	// Zero: os.Stdin.
 	Stdin *os.File
 	// Stderr receives the prompt and the notice (never stdout). It counts as
-	// a terminal only if it has an Fd() uintptr method whose descriptor is
-	// one. Zero: os.Stderr.
+	// a terminal only if it is a file (a syscall.Conn or a type with an
+	// Fd() uintptr method) whose descriptor is one. Zero: os.Stderr.
 	Stderr io.Writer
 	// IsTerminal reports whether a file descriptor is a terminal. Zero:
 	// golang.org/x/term.IsTerminal.
@@ -235,8 +237,12 @@ func (o Options) dir() (string, error) {
 }
 
 // DefaultDir returns os.UserConfigDir()/<service>, the default place for
-// the stored decision and the fallback machine identifier.
+// the stored decision and the fallback machine identifier. A service name
+// that is empty, "." or "..", or contains a path separator is refused.
 func DefaultDir(service string) (string, error) {
+	if service == "" || service == "." || service == ".." || strings.ContainsAny(service, `/\`) {
+		return "", fmt.Errorf("consent: %q cannot name a configuration directory", service)
+	}
 	base, err := os.UserConfigDir()
 	if err != nil {
 		return "", err
@@ -246,11 +252,33 @@ func DefaultDir(service string) (string, error) {
 
 // interactive reports whether stdin and stderr are both terminals.
 func (o Options) interactive() bool {
-	if !o.isTerminal(o.stdin().Fd()) {
+	in, ok := fdOf(o.stdin())
+	if !ok || !o.isTerminal(in) {
 		return false
 	}
-	f, ok := o.stderr().(interface{ Fd() uintptr })
-	return ok && o.isTerminal(f.Fd())
+	errFd, ok := fdOf(o.stderr())
+	return ok && o.isTerminal(errFd)
+}
+
+// fdOf returns the descriptor behind w. For an *os.File it goes through
+// SyscallConn, because (*os.File).Fd switches the host's file to blocking
+// mode and disables its deadlines.
+func fdOf(w any) (uintptr, bool) {
+	if sc, ok := w.(syscall.Conn); ok {
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return 0, false
+		}
+		var fd uintptr
+		if err := rc.Control(func(f uintptr) { fd = f }); err != nil {
+			return 0, false
+		}
+		return fd, true
+	}
+	if f, ok := w.(interface{ Fd() uintptr }); ok {
+		return f.Fd(), true
+	}
+	return 0, false
 }
 
 // EnvVar returns the name of the service's switch variable: the service

@@ -668,3 +668,16 @@ func TestStrings(t *testing.T) {
 		t.Error(d.String())
 	}
 }
+
+func TestDefaultDirRefusesPathNames(t *testing.T) {
+	for _, bad := range []string{"", ".", "..", "a/b", `a\b`, "../etc"} {
+		if _, err := DefaultDir(bad); err == nil {
+			t.Errorf("DefaultDir(%q) accepted", bad)
+		}
+	}
+	o := baseOptions(t, Silent)
+	o.Service, o.Dir = "..", ""
+	if d := Resolve(o); d.Enabled || d.Source != SourceUnreadable {
+		t.Fatalf("a service name that cannot name a directory: %+v", d)
+	}
+}

@@ -30,7 +30,9 @@ const machineIDFile = "machine_id"
 // dir "" means [DefaultDir](service).
 //
 // The result is stable for one machine and one tool, and different tools
-// get unrelated IDs. The raw machine ID never leaves this function.
+// get unrelated IDs. The raw machine ID never leaves this function. On
+// macOS and BSD reading the machine ID runs a small system command: call
+// AnonymousID once per process and keep the result.
 func AnonymousID(service, dir string) (string, error) {
 	return anonymousID(service, dir, machineid.ID)
 }
