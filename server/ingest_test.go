@@ -49,13 +49,13 @@ func TestIngestStoresEventsAndRollups(t *testing.T) {
 	if err := json.Unmarshal(md, &meta); err != nil || meta["args_count"] != 2.0 {
 		t.Fatalf("metadata %s", md)
 	}
-	if got := e.count(`SELECT events FROM daily_event_counts WHERE project_id = $1 AND name = 'remote add' AND success`); got != 2 {
+	if got := e.count(`SELECT coalesce(sum(events), 0) FROM daily_event_counts WHERE project_id = $1 AND name = 'remote add' AND success`); got != 2 {
 		t.Fatalf("successful remote add: %d, want 2", got)
 	}
-	if got := e.count(`SELECT duration_ms_sum FROM daily_event_counts WHERE project_id = $1 AND success = false`); got != 30 {
+	if got := e.count(`SELECT coalesce(sum(duration_ms_sum), 0) FROM daily_event_counts WHERE project_id = $1 AND success = false`); got != 30 {
 		t.Fatalf("duration sum %d, want 30", got)
 	}
-	if got := e.count(`SELECT events FROM daily_event_counts WHERE project_id = $1 AND event_type = 'feature_used' AND name = 'export' AND success IS NULL`); got != 1 {
+	if got := e.count(`SELECT coalesce(sum(events), 0) FROM daily_event_counts WHERE project_id = $1 AND event_type = 'feature_used' AND name = 'export' AND success IS NULL`); got != 1 {
 		t.Fatalf("feature_used export: %d, want 1", got)
 	}
 	if got := e.count(`SELECT count(*) FROM daily_users WHERE project_id = $1`); got != 2 {

@@ -15,7 +15,8 @@ import (
 // ingestSQL inserts a batch and updates the rollups from the rows it
 // inserted, in one statement (one transaction). Rows are inserted in
 // event_id order and rollup rows in key order, so that concurrent batches
-// take their locks in the same order.
+// take their locks in the same order; counter rows are sharded by backend
+// so that concurrent batches rarely wait for each other's commit.
 const ingestSQL = `
 WITH input AS (
     SELECT * FROM unnest(
@@ -39,13 +40,13 @@ WITH input AS (
     RETURNING occurred_at, service_name, service_version, event_type, name, success, duration_ms, user_id
 ), counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
-                                         success, events, duration_ms_sum, duration_count)
+                                         success, shard, events, duration_ms_sum, duration_count)
     SELECT $1::integer, (occurred_at AT TIME ZONE 'UTC')::date AS day, service_name, service_version, event_type, name,
-           success, count(*), coalesce(sum(duration_ms), 0), count(duration_ms)
+           success, (pg_backend_pid() % 16)::smallint, count(*), coalesce(sum(duration_ms), 0), count(duration_ms)
     FROM ins
     GROUP BY 2, 3, 4, 5, 6, 7
     ORDER BY 2, 3, 4, 5, 6, 7
-    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success)
+    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
     DO UPDATE SET events = c.events + excluded.events,
                   duration_ms_sum = c.duration_ms_sum + excluded.duration_ms_sum,
                   duration_count = c.duration_count + excluded.duration_count

@@ -53,7 +53,10 @@ CREATE TABLE events (
 CREATE INDEX events_project_id_occurred_at_idx ON events (project_id, occurred_at);
 
 -- Daily event counts, the base of most dashboards. Updated in the same
--- statement as the events insert, from the rows actually inserted.
+-- statement as the events insert, from the rows actually inserted. Each
+-- database connection adds to its own shard of a counter row, so that
+-- concurrent batches of one busy service do not queue on one row lock:
+-- readers sum over shard.
 CREATE TABLE daily_event_counts (
     project_id      integer NOT NULL,
     day             date    NOT NULL, -- UTC day of occurred_at
@@ -64,10 +67,11 @@ CREATE TABLE daily_event_counts (
     success         boolean,
     events          bigint  NOT NULL,
     duration_ms_sum bigint  NOT NULL DEFAULT 0, -- over events with a duration
-    duration_count  bigint  NOT NULL DEFAULT 0
+    duration_count  bigint  NOT NULL DEFAULT 0,
+    shard           smallint NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX daily_event_counts_key ON daily_event_counts
-    (project_id, day, service_name, service_version, event_type, name, success) NULLS NOT DISTINCT;
+    (project_id, day, service_name, service_version, event_type, name, success, shard) NULLS NOT DISTINCT;
 
 -- Distinct users per project, service and day: count(*) is the daily active
 -- users; count(DISTINCT user_id) over a range gives weekly or monthly ones.
