@@ -16,8 +16,7 @@
 // [Runner.Run] is the place to run the app: it records the run's event when
 // the app returns, and it is the only place that sees failures that urfave
 // reports without calling any of the app's code. Calling app.Run directly
-// after Instrument runs the app unchanged but records only runs that end
-// through cli.Exit.
+// after Instrument runs the app unchanged but records nothing.
 //
 // # What is recorded
 //
