@@ -341,7 +341,6 @@ func suggestFlag(c *cli.Command, err error) (string, bool) {
 	return fmt.Sprintf(cli.SuggestDidYouMeanTemplate, s) + "\n\n", true
 }
 
-
 // Client returns the client of the run in progress (nil outside Run, or
 // when telemetry could not start). Commands may use it to record their own
 // events, e.g. with [core.Client.TrackFeature].
