@@ -580,12 +580,12 @@ func looksRandomAlnum(s string) bool {
 // becomes nil. When two keys of a map scrub to the same text, the value of
 // the key that sorts first is kept.
 func ScrubValue(v any) any {
-	return scrubValue(v, 0)
+	return scrubValue(v, 0, Scrub)
 }
 
 const maxScrubDepth = 32
 
-func scrubValue(v any, depth int) any {
+func scrubValue(v any, depth int, scrub func(string) string) any {
 	if depth > maxScrubDepth {
 		return nil
 	}
@@ -593,7 +593,7 @@ func scrubValue(v any, depth int) any {
 	case nil:
 		return nil
 	case string:
-		return Scrub(x)
+		return scrub(x)
 	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr, float32, float64:
 		return x
 	case json.Number:
@@ -601,30 +601,30 @@ func scrubValue(v any, depth int) any {
 	case []string:
 		out := make([]string, len(x))
 		for i, s := range x {
-			out[i] = Scrub(s)
+			out[i] = scrub(s)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = scrubValue(e, depth+1)
+			out[i] = scrubValue(e, depth+1, scrub)
 		}
 		return out
 	case map[string]string:
 		out := make(map[string]string, len(x))
 		for _, k := range sortedKeys(x) {
-			sk := Scrub(k)
+			sk := scrub(k)
 			if _, dup := out[sk]; !dup {
-				out[sk] = Scrub(x[k])
+				out[sk] = scrub(x[k])
 			}
 		}
 		return out
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for _, k := range sortedKeys(x) {
-			sk := Scrub(k)
+			sk := scrub(k)
 			if _, dup := out[sk]; !dup {
-				out[sk] = scrubValue(x[k], depth+1)
+				out[sk] = scrubValue(x[k], depth+1, scrub)
 			}
 		}
 		return out
@@ -632,7 +632,7 @@ func scrubValue(v any, depth int) any {
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.String:
-		return Scrub(rv.String())
+		return scrub(rv.String())
 	case reflect.Bool:
 		return rv.Bool()
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -648,7 +648,7 @@ func scrubValue(v any, depth int) any {
 		if rv.Type().Elem().Kind() != reflect.Uint8 {
 			out := make([]any, rv.Len())
 			for i := range out {
-				out[i] = scrubValue(rv.Index(i).Interface(), depth+1)
+				out[i] = scrubValue(rv.Index(i).Interface(), depth+1, scrub)
 			}
 			return out
 		}
@@ -661,9 +661,9 @@ func scrubValue(v any, depth int) any {
 			sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 			out := make(map[string]any, len(keys))
 			for _, k := range keys {
-				sk := Scrub(k.String())
+				sk := scrub(k.String())
 				if _, dup := out[sk]; !dup {
-					out[sk] = scrubValue(rv.MapIndex(k).Interface(), depth+1)
+					out[sk] = scrubValue(rv.MapIndex(k).Interface(), depth+1, scrub)
 				}
 			}
 			return out
@@ -678,7 +678,7 @@ func scrubValue(v any, depth int) any {
 	if err := json.Unmarshal(data, &generic); err != nil {
 		return nil
 	}
-	return scrubValue(generic, depth+1)
+	return scrubValue(generic, depth+1, scrub)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -193,6 +193,10 @@ func FuzzScrub(f *testing.F) {
 		if twice := Scrub(once); twice != once {
 			t.Fatalf("not idempotent:\n in    %q\n once  %q\n twice %q", s, once, twice)
 		}
+		local := Scrubber{Home: "/srv/alice", Hostname: "alice-laptop", Username: "alice"}
+		if l1 := local.Scrub(s); local.Scrub(l1) != l1 {
+			t.Fatalf("Scrubber not idempotent on %q: %q then %q", s, l1, local.Scrub(l1))
+		}
 		if utf8.ValidString(s) && !utf8.ValidString(once) {
 			t.Fatalf("valid UTF-8 %q became invalid %q", s, once)
 		}
