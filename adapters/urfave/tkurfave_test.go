@@ -559,3 +559,31 @@ func TestExitFromBeforeAndMergedAfterErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestExitErrHandlerWithoutOnUsageError(t *testing.T) {
+	// urfave calls the ExitErrHandler after an OnUsageError only; the
+	// adapter's stand-in for a missing OnUsageError must not make it call it.
+	build := func(log *hookLog) *cli.App {
+		app := newApp(log)
+		app.ExitErrHandler = func(c *cli.Context, err error) { log.add("exit handler: %v", err) }
+		return app
+	}
+	for _, args := range [][]string{{"--nope"}, {"remote", "add", "--nope"}, {"exit"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			e := newEnv(t, nil)
+			var plainLog, tkLog hookLog
+			plain := build(&plainLog)
+			want := run(t, nil, plain, plain.Run, &plainLog, args...)
+			inst := build(&tkLog)
+			got := run(t, e, inst, tkurfave.Instrument(inst, e.cfg).Run, &tkLog, args...)
+			got.stdout = spaces.ReplaceAllString(telemetryLine.ReplaceAllString(got.stdout, ""), "  ")
+			want.stdout = spaces.ReplaceAllString(want.stdout, "  ")
+			if got.stdout != want.stdout || got.err != want.err || !reflect.DeepEqual(got.calls, want.calls) {
+				t.Fatalf("behaviour changed:\n got %+v\nwant %+v", got, want)
+			}
+			if n := len(e.events(t)); n != 1 {
+				t.Fatalf("%d events", n)
+			}
+		})
+	}
+}
