@@ -401,7 +401,8 @@ func Resolve(o Options) Decision {
 // or asks the opt-in question and stores the answer. It never prints in CI,
 // never asks unless stdin and stderr are terminals, and never replaces a
 // stored choice it cannot read. Only an interactive prompt waits (for the
-// user's answer); otherwise Ensure does not block.
+// user's answer, reading exactly one line from stdin); otherwise Ensure
+// does not block.
 func Ensure(o Options) Decision {
 	d := Resolve(o)
 	switch {

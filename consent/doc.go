@@ -88,8 +88,11 @@
 // query and name=value secrets, known token formats, long random-looking
 // strings, payment card numbers and home directories with markers such as
 // "<email>" and "~". [ScrubValue] applies it to every string in a metadata
-// value. Scrub is idempotent and never panics. Event IDs, session IDs and
-// the user ID are not metadata and are not scrubbed.
+// value. Scrub is idempotent and never panics. A [Scrubber] (see
+// [LocalScrubber]) also removes what no pattern can recognise: this
+// machine's home directory wherever it is, its host name, and the user name
+// as a path segment. Event IDs, session IDs and the user ID are not
+// metadata and are not scrubbed.
 //
 // [ErrorKind] turns an error into a short kind ("timeout", "not_found",
 // ...), or the author's own kind via [Kinder]; error messages are never
