@@ -3,10 +3,16 @@
 package examples_test
 
 import (
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -81,13 +87,83 @@ func TestScripts(t *testing.T) {
 			bin := binary(t, tool, "")
 			testscript.Run(t, testscript.Params{
 				Dir: "testdata/script",
+				Cmds: map[string]func(*testscript.TestScript, bool, []string){
+					"collector": collector,
+					"collected": collected,
+				},
 				Setup: func(env *testscript.Env) error {
 					isolate(env.Setenv, env.WorkDir)
+					env.Values[collectorKey{}] = &collection{}
 					env.Setenv("TOOL", tool)
 					env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 					return nil
 				},
 			})
 		})
+	}
+}
+
+// collectorKey holds a script's collection server.
+type collectorKey struct{}
+
+type collection struct {
+	mu     sync.Mutex
+	events []json.RawMessage
+	auth   []string
+}
+
+// collector starts a collection server for the script that answers as
+// docs/protocol.md says, and points TK_ENDPOINT and TK_API_KEY at it.
+func collector(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: collector")
+	}
+	c, _ := ts.Value(collectorKey{}).(*collection)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := io.Reader(r.Body)
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, `{"error":"bad gzip"}`, http.StatusBadRequest)
+				return
+			}
+			body = zr
+		}
+		var batch struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/events" || json.NewDecoder(body).Decode(&batch) != nil {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.events = append(c.events, batch.Events...)
+		c.auth = append(c.auth, r.Header.Get("Authorization"))
+		c.mu.Unlock()
+		fmt.Fprintf(w, `{"accepted":%d,"duplicates":0,"rejected":[]}`, len(batch.Events))
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("TK_ENDPOINT", srv.URL)
+	ts.Setenv("TK_API_KEY", "wk_e2e")
+}
+
+// collected checks how many events the script's collection server received,
+// all with the write key as a bearer token.
+func collected(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: collected N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	c, _ := ts.Value(collectorKey{}).(*collection)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) != want {
+		ts.Fatalf("collected %d events, want %d", len(c.events), want)
+	}
+	for _, a := range c.auth {
+		if a != "Bearer wk_e2e" {
+			ts.Fatalf("Authorization %q", a)
+		}
 	}
 }
