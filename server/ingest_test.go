@@ -259,3 +259,21 @@ func TestOperationsEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// A batch that mixes new events with ones already stored stores and counts
+// only the new ones.
+func TestIngestMixedNewAndKnown(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	known := []map[string]any{event(), event(), event()}
+	if r := e.post(batch(known...)); r.Accepted != 3 {
+		t.Fatalf("first: %s", r.Body)
+	}
+	mixed := append([]map[string]any{event(), event()}, known...)
+	r := e.post(batch(mixed...))
+	if r.Status != 200 || r.Accepted != 2 || r.Duplicates != 3 {
+		t.Fatalf("mixed: %d %s", r.Status, r.Body)
+	}
+	if n, m := e.storedEvents(), e.rolledUpEvents(); n != 5 || m != 5 {
+		t.Fatalf("%d stored, %d in rollups, want 5 and 5", n, m)
+	}
+}

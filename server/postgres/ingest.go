@@ -1,13 +1,17 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -64,14 +68,178 @@ WITH input AS (
 )
 SELECT count(*) FROM ins`
 
+// rollupSQL adds a batch's pre-aggregated counts to the rollups. It is used
+// in the same transaction as a COPY of the batch's events, which stored
+// every event as new (a duplicate makes the COPY fail).
+const rollupSQL = `
+WITH counts AS (
+    INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
+                                         success, shard, events, duration_ms_sum, duration_count)
+    SELECT $1::integer, day, service_name, service_version, event_type, name, success,
+           (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count
+    FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+                $8::bigint[], $9::bigint[], $10::bigint[])
+         AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum, duration_count)
+    ORDER BY 2, 3, 4, 5, 6, 7
+    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
+    DO UPDATE SET events = c.events + excluded.events,
+                  duration_ms_sum = c.duration_ms_sum + excluded.duration_ms_sum,
+                  duration_count = c.duration_count + excluded.duration_count
+), users AS (
+    INSERT INTO daily_users (project_id, day, service_name, user_id)
+    SELECT $1::integer, day, service_name, user_id
+    FROM unnest($11::date[], $12::text[], $13::bytea[]) AS u(day, service_name, user_id)
+    ORDER BY 2, 3, 4
+    ON CONFLICT DO NOTHING
+), loss AS (
+    INSERT INTO daily_data_loss AS l (project_id, day, dropped)
+    SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $14::bigint
+    WHERE $14::bigint > 0
+    ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
+)
+SELECT 1`
+
+var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_name", "service_version",
+	"event_type", "name", "success", "duration_ms", "exit_code", "error_kind", "user_id", "session_id",
+	"sdk_name", "sdk_version", "os", "arch", "ci", "ci_name", "go_version", "metadata"}
+
 // Ingest stores events for a project exactly once and updates the rollups
 // and the data-loss counter in the same transaction. It returns after the
 // commit.
+//
+// The fast path copies the batch into events with COPY and adds
+// rollups aggregated here, in one transaction; COPY fails on the first
+// event the project already has, and then nothing of it is kept. The batch
+// then goes through one INSERT … ON CONFLICT DO NOTHING statement that
+// counts only the rows it inserted.
 //
 // dropped is added to the data-loss counter only when the batch stored at
 // least one new event or held none: a batch made only of duplicates is a
 // replay of one already counted.
 func (db *DB) Ingest(ctx context.Context, projectID int64, events []server.Event, dropped int64) (server.IngestResult, error) {
+	if len(events) > 0 {
+		sorted := slices.Clone(events)
+		slices.SortFunc(sorted, func(a, b server.Event) int { return bytes.Compare(a.EventID[:], b.EventID[:]) })
+		err := db.copyBatch(ctx, projectID, sorted, dropped)
+		if err == nil {
+			return server.IngestResult{Accepted: len(events)}, nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !(pgErr.Code == "23505" || pgErr.Code == "23514" ||
+			pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			return server.IngestResult{}, fmt.Errorf("postgres: ingest: %w", err)
+		}
+		// A duplicate, a missing partition or a deadlock: nothing was
+		// committed; take the statement path.
+	}
+	return db.insertBatch(ctx, projectID, events, dropped)
+}
+
+// copyBatch is the fast path of Ingest. events are sorted by id.
+func (db *DB) copyBatch(ctx context.Context, projectID int64, events []server.Event, dropped int64) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns,
+			pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+				e := &events[i]
+				return []any{projectID, e.EventID, e.Timestamp, e.ServiceName, e.ServiceVersion, e.EventType,
+					e.Name, e.Success, e.DurationMS, e.ExitCode, e.ErrorKind, e.UserID[:], e.SessionID,
+					e.SDKName, e.SDKVersion, e.OS, e.Arch, e.CI, e.CIName, e.GoVersion, string(e.Metadata)}, nil
+			}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, rollupSQL, rollupArgs(projectID, events, dropped)...)
+		return err
+	})
+}
+
+type countKey struct {
+	day                                            time.Time
+	service, version, eventType, name, successText string
+}
+
+type countVal struct{ events, durSum, durCount int64 }
+
+type userKey struct {
+	day     time.Time
+	service string
+	user    [32]byte
+}
+
+// rollupArgs aggregates events (all newly stored) for rollupSQL.
+func rollupArgs(projectID int64, events []server.Event, dropped int64) []any {
+	counts := make(map[countKey]*countVal)
+	var order []countKey
+	users := make(map[userKey]struct{})
+	var userOrder []userKey
+	for i := range events {
+		e := &events[i]
+		day := time.Date(e.Timestamp.Year(), e.Timestamp.Month(), e.Timestamp.Day(), 0, 0, 0, 0, time.UTC)
+		k := countKey{day: day, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
+			name: e.Name}
+		switch {
+		case e.Success == nil:
+			k.successText = "null"
+		case *e.Success:
+			k.successText = "true"
+		default:
+			k.successText = "false"
+		}
+		v, ok := counts[k]
+		if !ok {
+			v = &countVal{}
+			counts[k] = v
+			order = append(order, k)
+		}
+		v.events++
+		if e.DurationMS != nil {
+			v.durSum += *e.DurationMS
+			v.durCount++
+		}
+		uk := userKey{day: day, service: e.ServiceName, user: e.UserID}
+		if _, ok := users[uk]; !ok {
+			users[uk] = struct{}{}
+			userOrder = append(userOrder, uk)
+		}
+	}
+	n := len(order)
+	days, svc, ver, typ, name := make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	success, evs, dsum, dcount := make([]*bool, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, k := range order {
+		v := counts[k]
+		days[i], svc[i], ver[i], typ[i], name[i] = k.day, k.service, k.version, k.eventType, k.name
+		switch k.successText {
+		case "true":
+			t := true
+			success[i] = &t
+		case "false":
+			f := false
+			success[i] = &f
+		}
+		evs[i], dsum[i], dcount[i] = v.events, v.durSum, v.durCount
+	}
+	m := len(userOrder)
+	udays, usvc, uids := make([]time.Time, m), make([]string, m), make([][]byte, m)
+	for i, k := range userOrder {
+		udays[i], usvc[i] = k.day, k.service
+		uids[i] = append([]byte(nil), k.user[:]...)
+	}
+	return []any{projectID, dateArray(days), svc, ver, typ, name, success, evs, dsum, dcount,
+		dateArray(udays), usvc, uids, dropped}
+}
+
+// dateArray encodes days as PostgreSQL dates.
+func dateArray(ts []time.Time) []pgtype.Date {
+	out := make([]pgtype.Date, len(ts))
+	for i, t := range ts {
+		out[i] = pgtype.Date{Time: t, Valid: true}
+	}
+	return out
+}
+
+// insertBatch stores events with INSERT … ON CONFLICT DO NOTHING, counting
+// only the rows it inserted.
+func (db *DB) insertBatch(ctx context.Context, projectID int64, events []server.Event, dropped int64) (server.IngestResult, error) {
 	args := ingestArgs(projectID, events, dropped)
 	var inserted int
 	var err error
