@@ -57,6 +57,7 @@ func BenchmarkInvocationWallTime(b *testing.B) {
 				slices.Sort(ts)
 				med[name] = float64(ts[len(ts)/2].Microseconds()) / 1000
 				b.ReportMetric(med[name], "ms-median-"+name)
+				b.ReportMetric(float64(ts[len(ts)*9/10].Microseconds())/1000, "ms-p90-"+name)
 			}
 			b.ReportMetric(med["refused"]/med["healthy"], "ratio-refused/healthy")
 			b.ReportMetric(med["blackholed"]/med["healthy"], "ratio-blackholed/healthy")

@@ -67,6 +67,30 @@ func TestPolicyCheck(t *testing.T) {
 	_ = clk
 }
 
+func TestScheduleFromAClockThatJumpedBackIsIgnored(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t)
+	fill(t, q, 1, 100)
+	now := time.Now()
+	p := upload.Policy{MinEvents: 1, APIKey: "k"}
+	for _, st := range []upload.State{
+		{NextAttempt: now.Add(10 * 24 * time.Hour)},
+		{AuthBlockedUntil: now.Add(400 * 24 * time.Hour), AuthKey: upload.KeyFingerprint("k")},
+	} {
+		if err := upload.SaveState(ctx, q, st); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := p.Check(ctx, q, now, false); err != nil || !d.Due {
+			t.Fatalf("state %+v: Check = %+v, %v; want due", st, d, err)
+		}
+	}
+	// Within the bounds the schedule holds.
+	upload.SaveState(ctx, q, upload.State{NextAttempt: now.Add(20 * time.Hour)})
+	if d, _ := p.Check(ctx, q, now, false); d.Due {
+		t.Fatalf("a 20-hour backoff was ignored: %+v", d)
+	}
+}
+
 func TestRecordTime(t *testing.T) {
 	id := uuid.Must(uuid.NewV7())
 	sec, nsec := id.Time().UnixTime()

@@ -39,8 +39,15 @@ func newCLIEnv(t testing.TB, endpoint string) *cliEnv {
 	}
 	dir := t.TempDir()
 	e := &cliEnv{t: t, dir: dir, queue: filepath.Join(dir, "cache", "queue.db"), endpoint: endpoint,
-		extra: map[string]string{"TKCLI_MIN_EVENTS": "1", "TKCLI_SENDER_TIMEOUT": "4s"}}
-	t.Cleanup(func() { e.killSenders() })
+		extra: map[string]string{"TKCLI_MIN_EVENTS": "1", "TKCLI_SENDER_TIMEOUT": "4s",
+			"TKCLI_LOG": filepath.Join(dir, "client.log")}}
+	t.Cleanup(func() {
+		e.killSenders()
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "client.log"))
+			t.Logf("client log:\n%s", log)
+		}
+	})
 	return e
 }
 
@@ -139,6 +146,19 @@ func (e *cliEnv) killSenders() {
 	}
 }
 
+func (e *cliEnv) state() upload.State {
+	e.t.Helper()
+	q, err := store.Open(e.queue, store.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := upload.LoadState(context.Background(), q)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
 // describe tells the queue's length and the sender's state, for failures.
 func (e *cliEnv) describe() string {
 	q, err := store.Open(e.queue, store.Options{})
@@ -182,7 +202,12 @@ func TestCLIOfflineThenRecoveryDeliversEveryEventOnce(t *testing.T) {
 	if p := e.senders(); len(p) != 1 || p[0] != pid {
 		t.Fatalf("senders while one hangs: %v, want only %d", p, pid)
 	}
-	e.waitSenders(10 * time.Second)
+	e.waitSenders(15 * time.Second)
+	// The run's budget (SenderTimeout 4s) ended the hanging request, not
+	// the 10s attempt timeout.
+	if st := e.state(); st.LastResult != "timeout" || st.NextAttempt.IsZero() {
+		t.Fatalf("state after the blackholed run = %+v, want a timeout with a next attempt", st)
+	}
 	if n := e.queueLen(); n != 24 {
 		t.Fatalf("queue holds %d events, want all 24", n)
 	}

@@ -413,9 +413,7 @@ func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now 
 	for i, rec := range recs {
 		ids[i] = rec.ID
 	}
-	actx, cancel := detached(ctx)
-	err := r.q.Ack(actx, ids, r.dropped)
-	cancel()
+	err := r.ack(ctx, ids, r.dropped)
 	if err != nil {
 		// Not acknowledged locally: the events are sent again later and
 		// counted once by the server.
@@ -445,11 +443,28 @@ func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now 
 	return vOK
 }
 
+// ack removes what the server took from the queue. It must not be lost to a
+// busy queue file (the events would be sent again), so it retries while the
+// lock is contended, for a few seconds, even after ctx ended.
+func (r *run) ack(ctx context.Context, ids []string, dropped uint64) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for {
+		err := r.q.Ack(actx, ids, dropped)
+		if !errors.Is(err, store.ErrLocked) {
+			return err
+		}
+		select {
+		case <-actx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // dropOne removes an event the server refuses on its own, and counts it.
 func (r *run) dropOne(ctx context.Context, rec store.Record, status int, body []byte) verdict {
-	actx, cancel := detached(ctx)
-	err := r.q.Ack(actx, []string{rec.ID}, 0)
-	cancel()
+	err := r.ack(ctx, []string{rec.ID}, 0)
 	if err != nil {
 		r.err = err
 		return vStoreErr
@@ -467,10 +482,7 @@ func (r *run) dropOne(ctx context.Context, rec store.Record, status int, body []
 // jitter; and doubles the step.
 func (r *run) deferNext(now time.Time, retryAfter time.Duration, reason string, err error) {
 	cfg := r.s.cfg
-	step := r.st.Backoff()
-	if step < cfg.BackoffMin {
-		step = cfg.BackoffMin
-	}
+	step := min(max(r.st.Backoff(), cfg.BackoffMin), cfg.BackoffMax)
 	wait := step/2 + rand.N(step/2+1)
 	if retryAfter >= 0 {
 		wait = min(max(retryAfter, time.Second), cfg.RetryAfterMax)

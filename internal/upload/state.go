@@ -58,9 +58,18 @@ func KeyFingerprint(key string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// maxDeferral bounds how far ahead a persisted schedule is believed: one
+// further ahead comes from a clock that jumped back, and is ignored.
+const maxDeferral = 25 * time.Hour
+
+// deferred reports whether until is still ahead of now, and believable.
+func deferred(until, now time.Time) bool {
+	return now.Before(until) && until.Sub(now) <= maxDeferral
+}
+
 // AuthBlocked reports whether sending with key is paused at now.
 func (s State) AuthBlocked(key string, now time.Time) bool {
-	return now.Before(s.AuthBlockedUntil) && s.AuthKey == KeyFingerprint(key)
+	return deferred(s.AuthBlockedUntil, now) && s.AuthKey == KeyFingerprint(key)
 }
 
 func decodeState(b []byte) State {
@@ -142,7 +151,7 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 		d.Reason = "empty"
 	case st.AuthBlocked(p.APIKey, now):
 		d.Reason = "auth"
-	case now.Before(st.NextAttempt):
+	case deferred(st.NextAttempt, now):
 		d.Reason = "backoff"
 	case !ignoreStarted && recentlyStarted(q.Path(), now, p.StartGrace):
 		d.Reason = "started"

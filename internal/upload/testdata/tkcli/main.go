@@ -4,13 +4,15 @@
 //
 // Settings come from the environment: TKCLI_ENDPOINT, TKCLI_QUEUE,
 // TKCLI_CONFIG, TKCLI_MIN_EVENTS, TKCLI_SENDER_TIMEOUT, TKCLI_CLOCK_OFFSET
-// (shifts the client's clock, to let backoffs pass) and TKCLI_SYNC=1
-// (SyncFlushAtExit).
+// (shifts the client's clock, to let backoffs pass), TKCLI_SYNC=1
+// (SyncFlushAtExit) and TKCLI_LOG (a file the client's debug log is
+// appended to).
 package main
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
@@ -34,6 +36,13 @@ func main() {
 	}
 	cfg.SendMinEvents, _ = strconv.Atoi(getenv("TKCLI_MIN_EVENTS"))
 	cfg.SenderTimeout, _ = time.ParseDuration(getenv("TKCLI_SENDER_TIMEOUT"))
+	if path := getenv("TKCLI_LOG"); path != "" {
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+			defer f.Close()
+			cfg.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})).
+				With("pid", os.Getpid(), "sender", getenv(core.SenderEnv) != "")
+		}
+	}
 	if off, err := time.ParseDuration(getenv("TKCLI_CLOCK_OFFSET")); err == nil {
 		cfg.Now = func() time.Time { return time.Now().Add(off) }
 	}
