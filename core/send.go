@@ -147,23 +147,21 @@ func (c *Client) sendIfDue(ctx context.Context) {
 }
 
 // atExit runs at Close once buffered events are queued. Library mode's
-// sender is stopped. Then, when a send is due: with SyncFlushAtExit it sends
-// here within ctx and SenderTimeout; otherwise, in CLI mode, it starts a
-// detached sender process and returns without waiting for it.
+// sender is stopped. In CLI mode, when a send is due: with SyncFlushAtExit
+// it sends here within ctx and SenderTimeout; otherwise it starts a detached
+// sender process and returns without waiting for it.
 func (c *Client) atExit(ctx context.Context) error {
 	if err := c.stopSending(ctx); err != nil {
 		return err
 	}
-	if c.snd == nil || !c.on.Load() || c.debug {
+	if c.snd == nil || !c.on.Load() || c.debug || c.cfg.Mode != CLIMode {
 		return nil
 	}
 	if c.cfg.SyncFlushAtExit {
 		c.sendIfDue(ctx)
 		return nil
 	}
-	if c.cfg.Mode == CLIMode {
-		c.startDetached()
-	}
+	c.startDetached()
 	return nil
 }
 

@@ -223,7 +223,7 @@ type run struct {
 	size    int    // current batch size; halved after a 413
 	dropped uint64 // the queue's dropped counter to report, from the batch's Peek
 	err     error  // the cause of vDeferred or vStoreErr
-	dirty   bool   // st changed since it was saved
+	saved   []byte // st as last loaded or saved
 }
 
 // Run sends queued events, oldest first, in batches: Peek, POST, and Ack of
@@ -245,8 +245,7 @@ func (s *Sender) Run(ctx context.Context, q Queue) (Result, error) {
 		return Result{Outcome: Blocked, NextAttempt: st.AuthBlockedUntil}, ErrUnauthorized
 	}
 	r := &run{s: s, q: q, st: st, size: s.cfg.BatchSize}
-	r.st.LastAttempt = now
-	r.dirty = true
+	r.saved, _ = json.Marshal(st)
 	defer s.client.HTTPClient.CloseIdleConnections()
 
 	v := r.loop(ctx)
@@ -292,15 +291,16 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 func (r *run) save(ctx context.Context) error {
-	if !r.dirty {
-		return nil
+	b, err := json.Marshal(r.st)
+	if err != nil || bytes.Equal(b, r.saved) {
+		return err // unchanged: no write, no fsync
 	}
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if err := SaveState(ctx, r.q, r.st); err != nil {
+	if err := r.q.PutMeta(ctx, StateKey, b); err != nil {
 		return err
 	}
-	r.dirty = false
+	r.saved = b
 	return nil
 }
 
@@ -368,7 +368,6 @@ func (r *run) deliver(ctx context.Context, recs []store.Record) verdict {
 		r.st.AuthBlockedUntil = now.Add(r.s.cfg.AuthBlock)
 		r.st.AuthKey = KeyFingerprint(r.s.cfg.APIKey)
 		r.st.LastResult = "http_" + strconv.Itoa(st)
-		r.dirty = true
 		r.s.cfg.Logger.Warn("telemetry: the server refused the write key; sending paused",
 			"status", st, "until", r.st.AuthBlockedUntil)
 		return vBlocked
@@ -432,8 +431,6 @@ func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now 
 	r.st.NextAttempt = time.Time{}
 	r.st.BackoffSeconds = 0
 	r.st.AuthBlockedUntil, r.st.AuthKey = time.Time{}, ""
-	r.st.LastSuccess = now
-	r.dirty = true
 	if hadUnreported {
 		// Reported: do not report it twice if this process dies now.
 		if err := r.save(ctx); err != nil {
@@ -470,7 +467,6 @@ func (r *run) dropOne(ctx context.Context, rec store.Record, status int, body []
 		return vStoreErr
 	}
 	r.st.Unreported++
-	r.dirty = true
 	r.res.Dropped++
 	r.s.cfg.Logger.Warn("telemetry: the server refused an event; dropped",
 		"event_id", rec.ID, "status", status, "response", string(truncate(body, 200)))
@@ -490,7 +486,6 @@ func (r *run) deferNext(now time.Time, retryAfter time.Duration, reason string, 
 	r.st.NextAttempt = now.Add(wait)
 	r.st.BackoffSeconds = int64(min(2*step, cfg.BackoffMax) / time.Second)
 	r.st.LastResult = reason
-	r.dirty = true
 	r.err = err
 	cfg.Logger.Debug("telemetry: send deferred", "reason", reason, "err", err, "next_attempt", r.st.NextAttempt)
 }

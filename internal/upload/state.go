@@ -43,10 +43,9 @@ type State struct {
 	// server refused with 400, 413 or 415) that the next request reports in
 	// its "dropped" field.
 	Unreported uint64 `json:"unreported,omitempty"`
-	// LastAttempt, LastSuccess and LastResult describe the latest run.
-	LastAttempt time.Time `json:"last_attempt,omitzero"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastResult  string    `json:"last_result,omitempty"`
+	// LastResult says how the latest run that changed the schedule ended:
+	// "ok", "network", "timeout", "http_<status>", "truncated_response"...
+	LastResult string `json:"last_result,omitempty"`
 }
 
 // Backoff returns the current backoff step.
