@@ -123,14 +123,14 @@ func TestLibraryModeCloseHonoursItsDeadlineWhileARequestHangs(t *testing.T) {
 	release := make(chan struct{})
 	inFlight := make(chan struct{}, 1)
 	srv := newCollector(t)
-	srv.hook = func(int, received, http.ResponseWriter) bool {
+	srv.setHook(func(int, received, http.ResponseWriter) bool {
 		select {
 		case inFlight <- struct{}{}:
 		default:
 		}
 		<-release
 		return true
-	}
+	})
 	t.Cleanup(func() { close(release) })
 	c, queue := libClient(t, srv.URL(), 1)
 	c.TrackFeature("f", nil)
@@ -206,11 +206,11 @@ func TestFlushReportsAnUnavailableServer(t *testing.T) {
 
 func TestLibraryModeBacksOffAFailingServer(t *testing.T) {
 	srv := newCollector(t)
-	srv.hook = func(int, received, http.ResponseWriter) bool { return false }
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(int, received, http.ResponseWriter) bool { return false })
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		w.WriteHeader(http.StatusInternalServerError)
 		return true
-	}
+	})
 	c, queue := libClient(t, srv.URL(), 1)
 	c.TrackFeature("f", nil)
 	// One run: the request and its two retries.

@@ -246,7 +246,7 @@ func TestCLIKillDashNineMidRequestLosesAndDoubleCountsNothing(t *testing.T) {
 	inFlight := make(chan struct{}, 1)
 	first := true
 	var mu sync.Mutex
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		mu.Lock()
 		hang := first
 		first = false
@@ -264,7 +264,7 @@ func TestCLIKillDashNineMidRequestLosesAndDoubleCountsNothing(t *testing.T) {
 		inFlight <- struct{}{}
 		<-release
 		return true
-	}
+	})
 	t.Cleanup(func() { close(release) })
 	e := newCLIEnv(t, srv.URL())
 	e.extra["TKCLI_SENDER_TIMEOUT"] = "20s"
@@ -298,10 +298,10 @@ func TestCLIKillDashNineMidRequestLosesAndDoubleCountsNothing(t *testing.T) {
 
 func TestCLIConcurrentInvocationsStartOneSenderAtATime(t *testing.T) {
 	srv := newCollector(t)
-	srv.hook = func(int, received, http.ResponseWriter) bool {
+	srv.setHook(func(int, received, http.ResponseWriter) bool {
 		time.Sleep(100 * time.Millisecond)
 		return false
-	}
+	})
 	e := newCLIEnv(t, srv.URL())
 	stop := make(chan struct{})
 	maxSeen := make(chan int, 1)

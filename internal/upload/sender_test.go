@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,12 +192,12 @@ func TestPartialSuccessRemovesAcceptedDuplicateAndRejected(t *testing.T) {
 	ids := fill(t, q, 10, 100)
 	// Two of them are already on the server; one is invalid.
 	srv.stored[ids[1]], srv.stored[ids[2]] = 1, 1
-	srv.rejectFn = func(id string) string {
+	srv.setReject(func(id string) string {
 		if id == ids[5] {
 			return "invalid_field:timestamp"
 		}
 		return ""
-	}
+	})
 	res, err := newSender(t, srv.URL(), nil, nil).Run(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -211,10 +212,10 @@ func TestPartialSuccessRemovesAcceptedDuplicateAndRejected(t *testing.T) {
 
 func TestResponseThatDoesNotAccountForEveryEventKeepsThem(t *testing.T) {
 	srv := newCollector(t)
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		fmt.Fprintf(w, `{"accepted":%d,"duplicates":0,"rejected":[]}`, len(r.IDs)-1)
 		return true
-	}
+	})
 	q := newQueue(t)
 	fill(t, q, 4, 100)
 	res, err := newSender(t, srv.URL(), nil, nil).Run(context.Background(), q)
@@ -231,7 +232,7 @@ func TestTooLargeHalvesTheBatchAndDropsAnOversizedEvent(t *testing.T) {
 	q := newQueue(t)
 	ids := fill(t, q, 40, 100)
 	huge := ids[39] // the last: no later request of this run reports it
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		for _, id := range r.IDs {
 			if id == huge {
 				w.WriteHeader(http.StatusRequestEntityTooLarge)
@@ -243,7 +244,7 @@ func TestTooLargeHalvesTheBatchAndDropsAnOversizedEvent(t *testing.T) {
 			return true
 		}
 		return false
-	}
+	})
 	res, err := newSender(t, srv.URL(), nil, nil).Run(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +264,7 @@ func TestTooLargeHalvesTheBatchAndDropsAnOversizedEvent(t *testing.T) {
 		t.Fatalf("state.Unreported = %d, want the dropped event counted", st.Unreported)
 	}
 	// The next request reports the dropped event to the server.
-	srv.hook = nil
+	srv.setHook(nil)
 	fill(t, q, 1, 100)
 	if _, err := newSender(t, srv.URL(), nil, nil).Run(context.Background(), q); err != nil {
 		t.Fatal(err)
@@ -319,11 +320,11 @@ func TestRetryAfterIsPersistedAndClamped(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newCollector(t)
-			srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+			srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 				w.Header().Set("Retry-After", tc.header)
 				w.WriteHeader(tc.status)
 				return true
-			}
+			})
 			clk := newClock()
 			q := newQueue(t)
 			fill(t, q, 5, 100)
@@ -357,14 +358,14 @@ func TestRetryAfterIsPersistedAndClamped(t *testing.T) {
 
 func TestShortRetryAfterIsRetriedWithinTheRun(t *testing.T) {
 	srv := newCollector(t)
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		if n == 1 {
 			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return true
 		}
 		return false
-	}
+	})
 	q := newQueue(t)
 	fill(t, q, 3, 100)
 	res, err := newSender(t, srv.URL(), nil, nil).Run(context.Background(), q)
@@ -377,14 +378,14 @@ func TestUnauthorizedBlocksForAWhileAndKeepsTheQueue(t *testing.T) {
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			srv := newCollector(t)
-			srv.hook = func(int, received, http.ResponseWriter) bool { return false }
-			srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+			srv.setHook(func(int, received, http.ResponseWriter) bool { return false })
+			srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 				if r.Header.Get("Authorization") == "Bearer wk_test" {
 					w.WriteHeader(status)
 					return true
 				}
 				return false
-			}
+			})
 			clk := newClock()
 			q := newQueue(t)
 			fill(t, q, 5, 100)
@@ -416,18 +417,19 @@ func TestUnauthorizedBlocksForAWhileAndKeepsTheQueue(t *testing.T) {
 	}
 	t.Run("not forever", func(t *testing.T) {
 		srv := newCollector(t)
-		blocked := true
-		srv.hook = func(n int, r received, w http.ResponseWriter) bool {
-			if blocked {
+		var blocked atomic.Bool
+		blocked.Store(true)
+		srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
+			if blocked.Load() {
 				w.WriteHeader(http.StatusUnauthorized)
 			}
-			return blocked
-		}
+			return blocked.Load()
+		})
 		clk := newClock()
 		q := newQueue(t)
 		fill(t, q, 2, 100)
 		newSender(t, srv.URL(), clk, nil).Run(context.Background(), q)
-		blocked = false
+		blocked.Store(false)
 		clk.Advance(24*time.Hour + time.Second)
 		if res, err := newSender(t, srv.URL(), clk, nil).Run(context.Background(), q); err != nil || res.Accepted != 2 {
 			t.Fatalf("Run after the block = %+v, %v", res, err)
@@ -437,13 +439,14 @@ func TestUnauthorizedBlocksForAWhileAndKeepsTheQueue(t *testing.T) {
 
 func TestServerErrorsBackOffExponentiallyAcrossRuns(t *testing.T) {
 	srv := newCollector(t)
-	failing := true
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
-		if failing {
+	var failing atomic.Bool
+	failing.Store(true)
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
+		if failing.Load() {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
-		return failing
-	}
+		return failing.Load()
+	})
 	clk := newClock()
 	q := newQueue(t)
 	fill(t, q, 3, 100)
@@ -468,7 +471,7 @@ func TestServerErrorsBackOffExponentiallyAcrossRuns(t *testing.T) {
 	if _, _, reqs, _ := srv.counts(); reqs != 14*3 {
 		t.Errorf("%d requests for 14 runs, want 3 each (2 retries)", reqs)
 	}
-	failing = false
+	failing.Store(false)
 	if res, err := newSender(t, srv.URL(), clk, nil).Run(context.Background(), q); err != nil || res.Accepted != 3 {
 		t.Fatalf("Run after recovery = %+v, %v", res, err)
 	}
@@ -479,10 +482,10 @@ func TestServerErrorsBackOffExponentiallyAcrossRuns(t *testing.T) {
 
 func TestSlowServerWithinTheAttemptBudgetSucceeds(t *testing.T) {
 	srv := newCollector(t)
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		time.Sleep(300 * time.Millisecond)
 		return false
-	}
+	})
 	q := newQueue(t)
 	fill(t, q, 3, 100)
 	s := newSender(t, srv.URL(), nil, func(c *upload.Config) { c.AttemptTimeout = 2 * time.Second })
@@ -494,10 +497,10 @@ func TestSlowServerWithinTheAttemptBudgetSucceeds(t *testing.T) {
 func TestHangingServerCostsOneAttemptTimeout(t *testing.T) {
 	release := make(chan struct{})
 	srv := newCollector(t)
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		<-release
 		return true
-	}
+	})
 	t.Cleanup(func() { close(release) })
 	q := newQueue(t)
 	fill(t, q, 3, 100)
@@ -521,9 +524,10 @@ func TestHangingServerCostsOneAttemptTimeout(t *testing.T) {
 
 func TestTruncatedResponseKeepsEventsAndResendIsCountedOnce(t *testing.T) {
 	srv := newCollector(t)
-	truncate := true
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
-		if !truncate {
+	var truncate atomic.Bool
+	truncate.Store(true)
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
+		if !truncate.Load() {
 			return false
 		}
 		// The server commits the batch, then the connection dies mid-answer.
@@ -542,7 +546,7 @@ func TestTruncatedResponseKeepsEventsAndResendIsCountedOnce(t *testing.T) {
 		buf.Flush()
 		conn.Close()
 		return true
-	}
+	})
 	q := newQueue(t)
 	fill(t, q, 6, 100)
 	res, err := newSender(t, srv.URL(), nil, nil).Run(context.Background(), q)
@@ -552,7 +556,7 @@ func TestTruncatedResponseKeepsEventsAndResendIsCountedOnce(t *testing.T) {
 	if n := queueLen(t, q); n != 6 {
 		t.Fatalf("queue holds %d after a cut-off answer, want 6", n)
 	}
-	truncate = false
+	truncate.Store(false)
 	res, err = newSender(t, srv.URL(), nil, nil).Run(context.Background(), q)
 	if err != nil || res.Duplicates != 6 || res.Accepted != 0 {
 		t.Fatalf("resend = %+v, %v; want 6 duplicates", res, err)
@@ -581,11 +585,11 @@ func TestCancelStopsAHangingRequestAndKeepsTheEvents(t *testing.T) {
 	release := make(chan struct{})
 	srv := newCollector(t)
 	started := make(chan struct{}, 1)
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		started <- struct{}{}
 		<-release
 		return true
-	}
+	})
 	t.Cleanup(func() { close(release) })
 	q := newQueue(t)
 	fill(t, q, 3, 100)
@@ -604,13 +608,13 @@ func TestQueueIsNotLockedWhileARequestIsInFlight(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
 	srv := newCollector(t)
-	srv.hook = func(n int, r received, w http.ResponseWriter) bool {
+	srv.setHook(func(n int, r received, w http.ResponseWriter) bool {
 		if n == 1 {
 			started <- struct{}{}
 			<-release
 		}
 		return false
-	}
+	})
 	path := filepath.Join(t.TempDir(), "q.db")
 	q, _ := store.Open(path, store.Options{})
 	fill(t, q, 3, 100)

@@ -90,7 +90,10 @@ func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.IDs = ids
 	n := c.record(rec)
-	if c.hook != nil && c.hook(n, rec, w) {
+	c.mu.Lock()
+	hook := c.hook
+	c.mu.Unlock()
+	if hook != nil && hook(n, rec, w) {
 		return
 	}
 	c.mu.Lock()
@@ -122,6 +125,20 @@ func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
+}
+
+// setHook makes hook answer requests first (see collector).
+func (c *collector) setHook(hook func(n int, r received, w http.ResponseWriter) bool) {
+	c.mu.Lock()
+	c.hook = hook
+	c.mu.Unlock()
+}
+
+// setReject makes the collector reject the events for which fn gives a reason.
+func (c *collector) setReject(fn func(id string) string) {
+	c.mu.Lock()
+	c.rejectFn = fn
+	c.mu.Unlock()
 }
 
 func (c *collector) record(r received) int {
