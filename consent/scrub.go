@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Markers that replace what the scrubber removes.
@@ -25,9 +26,9 @@ const (
 )
 
 var (
-	rePrivateKey = regexp.MustCompile(`-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)`)
-	reJWT        = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.?[A-Za-z0-9_-]*`)
-	reKnownToken = regexp.MustCompile(`\b(?:` +
+	rePrivateKey = lazyRE(`-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)`)
+	reJWT        = lazyRE(`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.?[A-Za-z0-9_-]*`)
+	reKnownToken = lazyRE(`\b(?:` +
 		`gh[pousr]_[A-Za-z0-9]{30,}` + // GitHub
 		`|github_pat_[A-Za-z0-9_]{22,}` +
 		`|glpat-[A-Za-z0-9_-]{20,}` + // GitLab
@@ -39,23 +40,29 @@ var (
 		`|sk-[A-Za-z0-9_-]{20,}` + // OpenAI-style
 		`|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}` + // SendGrid
 		`)`)
-	reWebhook = regexp.MustCompile(`((?:hooks\.slack\.com/(?:services|workflows|triggers)|discord(?:app)?\.com/api/webhooks)/)[A-Za-z0-9/_-]+`)
+	reWebhook = lazyRE(`((?:hooks\.slack\.com/(?:services|workflows|triggers)|discord(?:app)?\.com/api/webhooks)/)[A-Za-z0-9/_-]+`)
 	// userinfo in a URL: scheme://user:password@host
-	reURLCredentials = regexp.MustCompile(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@<>"']+@`)
-	reAuthHeader     = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
-	reBearer         = regexp.MustCompile(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
+	reURLCredentials = lazyRE(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@<>"']+@`)
+	reAuthHeader     = lazyRE(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
+	reBearer         = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
 	// name=value and name: value where the name says it is a secret. The
 	// first group is the character before the name (or the start).
-	reKeyValue = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9_.-])` +
+	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])` +
 		`((?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key))` +
 		`(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
-	reEmail = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
-	reHome  = regexp.MustCompile(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
+	reEmail = lazyRE(`[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
+	reHome  = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
 		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
-	reIPv4 = regexp.MustCompile(`(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`)
-	reIPv6 = regexp.MustCompile(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
-	reMAC  = regexp.MustCompile(`\b[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:[:-][0-9A-Fa-f]{2}){4}\b`)
+	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`)
+	reIPv6 = lazyRE(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
+	reMAC  = lazyRE(`\b[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:[:-][0-9A-Fa-f]{2}){4}\b`)
 )
+
+// lazyRE compiles expr on first use, so that a host that records no
+// string needing a rule pays nothing for it at start-up.
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // Scrub removes personal data and secrets from s, replacing each with a
 // marker: e-mail addresses (<email>), IPv4 and IPv6 addresses (<ip>), MAC
@@ -181,13 +188,13 @@ func scrubPass(s string) string {
 	at, eq, slash, backslash := has("@"), has("="), has("/"), has(`\`)
 
 	if strings.Contains(lower, "private key") {
-		s = rePrivateKey.ReplaceAllLiteralString(s, MarkerSecret)
+		s = rePrivateKey().ReplaceAllLiteralString(s, MarkerSecret)
 	}
 	if dots >= 1 && has("eyJ") {
-		s = reJWT.ReplaceAllLiteralString(s, MarkerSecret)
+		s = reJWT().ReplaceAllLiteralString(s, MarkerSecret)
 	}
 	if maxRun >= 15 {
-		s = reKnownToken.ReplaceAllStringFunc(s, func(m string) string {
+		s = reKnownToken().ReplaceAllStringFunc(s, func(m string) string {
 			if !hasDigitOrUpper(m) {
 				return m
 			}
@@ -195,14 +202,14 @@ func scrubPass(s string) string {
 		})
 	}
 	if slash && (has("hooks.slack.com") || strings.Contains(lower, "discord")) {
-		s = reWebhook.ReplaceAllString(s, "${1}"+MarkerSecret)
+		s = reWebhook().ReplaceAllString(s, "${1}"+MarkerSecret)
 	}
 	if at && has("://") {
-		s = reURLCredentials.ReplaceAllString(s, "${1}"+MarkerCredentials+"@")
+		s = reURLCredentials().ReplaceAllString(s, "${1}"+MarkerCredentials+"@")
 	}
 	if (colons > 0 || eq) && strings.Contains(lower, "authorization") {
-		s = reAuthHeader.ReplaceAllStringFunc(s, func(m string) string {
-			sub := reAuthHeader.FindStringSubmatch(m)
+		s = reAuthHeader().ReplaceAllStringFunc(s, func(m string) string {
+			sub := reAuthHeader().FindStringSubmatch(m)
 			switch strings.ToLower(sub[2]) {
 			case "bearer", "basic", "digest", "token", "negotiate":
 				return m // the scheme of an already scrubbed header
@@ -211,8 +218,8 @@ func scrubPass(s string) string {
 		})
 	}
 	if strings.Contains(lower, "bearer") {
-		s = reBearer.ReplaceAllStringFunc(s, func(m string) string {
-			sub := reBearer.FindStringSubmatch(m)
+		s = reBearer().ReplaceAllStringFunc(s, func(m string) string {
+			sub := reBearer().FindStringSubmatch(m)
 			if !hasDigitOrUpper(sub[2]) {
 				return m
 			}
@@ -220,20 +227,20 @@ func scrubPass(s string) string {
 		})
 	}
 	if colons > 0 || eq {
-		s = reKeyValue.ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+		s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
 	}
 	if at && dots > 0 {
-		s = reEmail.ReplaceAllLiteralString(s, MarkerEmail)
+		s = reEmail().ReplaceAllLiteralString(s, MarkerEmail)
 	}
 	if has("/home/") || has("/Users/") || (slash || backslash) && strings.Contains(lower, "users") ||
 		strings.Contains(lower, "documents and settings") {
-		s = reHome.ReplaceAllLiteralString(s, MarkerHome)
+		s = reHome().ReplaceAllLiteralString(s, MarkerHome)
 	}
 	if colons >= 2 {
 		s = replaceIPv6(s)
 	}
 	if dots >= 3 {
-		s = replaceBounded(s, reIPv4, MarkerIP)
+		s = replaceBounded(s, reIPv4(), MarkerIP)
 	}
 	if len(s) >= 17 && (colons >= 5 || has("-")) {
 		s = replaceMAC(s)
@@ -286,7 +293,7 @@ func replaceIPv6(s string) string {
 	if strings.Count(s, ":") < 2 {
 		return s
 	}
-	locs := reIPv6.FindAllStringIndex(s, -1)
+	locs := reIPv6().FindAllStringIndex(s, -1)
 	var b strings.Builder
 	last := 0
 	for _, l := range locs {
@@ -318,7 +325,7 @@ func replaceIPv6(s string) string {
 }
 
 func replaceMAC(s string) string {
-	locs := reMAC.FindAllStringSubmatchIndex(s, -1)
+	locs := reMAC().FindAllStringSubmatchIndex(s, -1)
 	if locs == nil {
 		return s
 	}

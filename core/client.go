@@ -41,6 +41,7 @@ type Client struct {
 	env      Env
 	sdk      SDK
 	userID   string
+	scrubber func() consent.Scrubber // this machine's home, host and user names, read once
 
 	sessionMu  sync.Mutex
 	session    atomic.Pointer[string]
@@ -97,10 +98,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	c := &Client{
-		cfg:   cfg,
-		queue: q,
-		sdk:   SDK{Name: SDKName, Version: SDKVersion},
-		env:   Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()},
+		cfg:      cfg,
+		queue:    q,
+		scrubber: sync.OnceValue(consent.LocalScrubber),
+		sdk:      SDK{Name: SDKName, Version: SDKVersion},
+		env:      Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()},
 	}
 	if name, ok := consent.DetectCI(cfg.Getenv); ok {
 		c.env.CI, c.env.CIName = true, name
@@ -232,8 +234,8 @@ func commandProps(cmd Command) Props {
 		kind = consent.ErrorKind(cmd.Err)
 	}
 	exit := cmd.ExitCode
-	if exit == 0 && (cmd.Err != nil || cmd.ErrorKind != "") {
-		exit = 1
+	if exit == 0 && cmd.Err != nil {
+		exit = 1 // a command that failed with an error exits non-zero unless told otherwise
 	}
 	flags := cmd.Flags
 	if flags == nil {
@@ -316,15 +318,16 @@ func (c *Client) SessionID() string {
 
 // event builds the wire event for p, scrubbing every string in its metadata.
 func (c *Client) event(p *pending) *Event {
+	sc := c.scrubber()
 	meta := make(map[string]any, len(p.props)+1)
 	for k, v := range p.props {
-		meta[k] = consent.ScrubValue(v)
+		meta[k] = sc.ScrubValue(v)
 	}
 	switch p.typ {
 	case EventFeatureUsed:
-		meta["feature"] = consent.Scrub(p.name)
+		meta["feature"] = sc.Scrub(p.name)
 	case EventMethodCalled:
-		meta["method"] = consent.Scrub(p.name)
+		meta["method"] = sc.Scrub(p.name)
 	}
 	return &Event{
 		EventID:        p.id.String(),

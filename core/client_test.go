@@ -116,7 +116,11 @@ func TestEventFields(t *testing.T) {
 	now := time.Date(2026, 11, 25, 21, 40, 51, 123456789, time.FixedZone("CET", 3600))
 	cfg.Now = func() time.Time { return now }
 	c := newClient(t, cfg)
-	c.TrackFeature("watch", core.Props{"interval_s": 5, "owner": "jane@example.com"})
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TrackFeature("watch", core.Props{"interval_s": 5, "owner": "jane@example.com", "dir": filepath.Join(home, "proj")})
 	c.Track("plugin_loaded", core.Props{"plugin": "lint"})
 	c.Close(context.Background())
 
@@ -128,8 +132,8 @@ func TestEventFields(t *testing.T) {
 	if e.EventType != "feature_used" || e.Metadata["feature"] != "watch" || e.Metadata["interval_s"] != 5.0 {
 		t.Errorf("feature event: %+v", e)
 	}
-	if e.Metadata["owner"] != "<email>" {
-		t.Errorf("metadata not scrubbed: owner = %v", e.Metadata["owner"])
+	if e.Metadata["owner"] != "<email>" || e.Metadata["dir"] != "~/proj" {
+		t.Errorf("metadata not scrubbed: owner = %v, dir = %v", e.Metadata["owner"], e.Metadata["dir"])
 	}
 	if got := e.Timestamp.Time; !got.Equal(now.Truncate(time.Millisecond)) || got.Location() != time.UTC {
 		t.Errorf("timestamp %v, want %v in UTC", got, now.Truncate(time.Millisecond))

@@ -3,7 +3,7 @@ package core
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
+	"strings"
 	"time"
 )
 
@@ -85,16 +85,30 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var (
-	eventTypeRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-	serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-)
-
 // ValidEventType reports whether name is an acceptable event type: snake_case,
 // starting with a letter, at most 64 characters.
-func ValidEventType(name string) bool { return eventTypeRE.MatchString(name) }
+func ValidEventType(name string) bool {
+	return validName(name, func(c byte) bool { return 'a' <= c && c <= 'z' }, "_")
+}
 
 // ValidServiceName reports whether name is an acceptable service name: lower
 // case letters, digits, '.', '_' and '-', starting with a letter or digit, at
 // most 64 characters.
-func ValidServiceName(name string) bool { return serviceNameRE.MatchString(name) }
+func ValidServiceName(name string) bool {
+	return validName(name, func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }, "._-")
+}
+
+// validName reports whether name is 1 to 64 bytes, starts with a byte first
+// accepts, and continues with lower case letters, digits and bytes of extra.
+func validName(name string, first func(byte) bool, extra string) bool {
+	if len(name) == 0 || len(name) > 64 || !first(name[0]) {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
