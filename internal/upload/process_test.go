@@ -370,6 +370,9 @@ func TestSenderProcessRespectsDoNotTrackAndPrintsNothing(t *testing.T) {
 	if stored, _, _, _ := srv.counts(); stored != 3 || e.queueLen() != 0 {
 		t.Fatalf("sender delivered %d of 3", stored)
 	}
+	if p := e.senders(); len(p) != 0 {
+		t.Fatalf("the sender started another sender: %v", p)
+	}
 }
 
 func TestCLISyncFlushAtExitSendsBeforeReturning(t *testing.T) {
