@@ -45,8 +45,9 @@ Usage:
   tk-server key revoke KEY_ID
   tk-server help                               show this text
 
-Every flag can also be set by the environment variable shown in brackets;
-a flag on the command line wins over the variable.
+Run "tk-server COMMAND --help" for a command's flags. A flag shown with a
+variable in brackets, e.g. --database-url [TK_DATABASE_URL], can also be set
+by that environment variable; the command line wins over the variable.
 `
 
 // options are all settings; each subcommand registers the ones it uses.
@@ -185,6 +186,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "migrate":
 		f := newFlagSet("migrate", stderr, getenv)
 		o.databaseFlags(f)
+		f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days (sets which partitions are created)")
 		if _, err := f.parse(rest); err != nil {
 			return helpOK(err)
 		}
