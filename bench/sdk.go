@@ -24,6 +24,7 @@ func TelemetryKitTrack(b *testing.B) {
 	dir := b.TempDir()
 	tk, err := core.New(core.Config{
 		ServiceName: "bench", Consent: consent.Silent, BufferSize: 1 << 22,
+		MaxQueueEvents: 1 << 22, MaxQueueBytes: 1 << 32, // keep every event: no drops
 		QueuePath: filepath.Join(dir, "queue.db"), ConfigDir: dir,
 		Getenv: func(string) string { return "" },
 	})

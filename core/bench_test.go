@@ -13,6 +13,7 @@ import (
 func BenchmarkTrack(b *testing.B) {
 	cfg := testConfig(b, nil)
 	cfg.BufferSize = 1 << 22
+	cfg.MaxQueueEvents, cfg.MaxQueueBytes = 1<<22, 1<<32 // keep every event: no drops
 	c, err := core.New(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -47,6 +48,7 @@ func BenchmarkTrackDisabled(b *testing.B) {
 func BenchmarkTrackSustained(b *testing.B) {
 	cfg := testConfig(b, nil)
 	cfg.BufferSize = 1 << 22
+	cfg.MaxQueueEvents, cfg.MaxQueueBytes = 1<<22, 1<<32 // keep every event: no drops
 	c, err := core.New(cfg)
 	if err != nil {
 		b.Fatal(err)

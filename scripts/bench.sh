@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 export TK_TEST_DATABASE_URL="${TK_TEST_DATABASE_URL:-$(./scripts/ensure-postgres.sh)}"
-$GO test -run='^$' -bench=. -benchmem -count=1 ./core/ ./store/ ./consent/
+# Track benchmarks persist every event: a fixed count keeps the run short.
+$GO test -run='^$' -bench=Track -benchtime=200000x -benchmem -count=1 ./core/
+$GO test -run='^$' -bench=. -benchmem -count=1 ./store/ ./consent/ ./internal/upload/
 (cd bench && $GO run ./cmd/compare)

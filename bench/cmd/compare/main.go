@@ -24,7 +24,11 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 41, "invocations of each CLI binary")
+	n := flag.String("events", "200000", "events per library-mode benchmark")
+	testing.Init()
 	flag.Parse()
+	// A fixed count: every tracked event is persisted before the next run.
+	flag.Set("test.benchtime", *n+"x")
 	if err := run(*runs); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
