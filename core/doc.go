@@ -33,6 +33,24 @@
 // One session lasts for the whole process in CLI mode; in library mode a
 // session ends after Config.SessionTimeout (30 minutes) without events.
 //
+// # Sending
+//
+// When Config.Endpoint is set, queued events are sent out of band (see
+// docs/protocol.md). In CLI mode, [Client.Close] starts a detached sender
+// process when a send is due: the program's own executable, with only its
+// argv[0] and the environment variable TELEMETRY_KIT_SENDER naming the
+// queue. Its standard streams go to the null device, and the tool does not
+// wait for it. [New] in that process sends, then exits instead of returning.
+// So call New early in main, before the tool does any work, and take
+// Endpoint and APIKey from the program or its environment, not from
+// command-line arguments, which the sender process does not get (the cobra
+// and urfave adapters call New before any command runs). The sender never
+// prompts or prints, sends nothing if the user's consent no longer holds
+// (e.g. DO_NOT_TRACK), starts no other sender, and exits after
+// Config.SenderTimeout at the latest. At most one sender runs per queue.
+// In library mode a goroutine sends instead; Close stops it within its
+// context's deadline. [Client.Flush] sends now.
+//
 // # Privacy
 //
 // [New] resolves consent once (package consent): DO_NOT_TRACK, the

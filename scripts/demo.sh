@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# make demo: the whole path on embedded defaults. A PostgreSQL (the one in
+# TK_DATABASE_URL, else the local one, else a throwaway cluster), tk-server
+# with a fresh project, the example CLIs run as a user would against it, and
+# a printout of what arrived.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+work="$PWD/.tk-demo"
+rm -rf "$work" && mkdir -p "$work/bin"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "building tk-server and the example tools"
+$GO build -o "$work/bin/" ./cmd/tk-server ./examples/cobra-cli ./examples/urfave-cli
+
+db_url=${TK_DATABASE_URL:-}
+if [ -z "$db_url" ]; then
+	base=$(./scripts/ensure-postgres.sh)
+	command -v psql >/dev/null || { echo "demo: psql is needed to create the demo database (or set TK_DATABASE_URL)" >&2; exit 1; }
+	psql "$base" -XAtqc 'DROP DATABASE IF EXISTS tk_demo WITH (FORCE)' -c 'CREATE DATABASE tk_demo' >/dev/null
+	db_url=$(echo "$base" | sed -E 's#(//[^/]*)/[^?]*#\1/tk_demo#')
+fi
+export TK_DATABASE_URL="$db_url"
+echo "database: $db_url"
+
+say "tk-server migrate; tk-server project create demo"
+"$work/bin/tk-server" migrate
+keys=$("$work/bin/tk-server" project create demo --json)
+write_key=$(echo "$keys" | sed -E 's/.*"write_key": *"([^"]+)".*/\1/')
+echo "$keys" | sed -E 's/("(write|read)_key": *"[^"]{12})[^"]*"/\1…"/g'
+
+"$work/bin/tk-server" serve --addr 127.0.0.1:0 --addr-file "$work/addr" 2>"$work/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$work/addr" ] && break; sleep 0.1; done
+[ -s "$work/addr" ] || { echo "demo: tk-server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+endpoint="http://$(cat "$work/addr")"
+echo "tk-server listening on $endpoint"
+
+# Each tool runs as a user would: its own HOME, the endpoint and write key
+# from TK_ENDPOINT and TK_API_KEY, not in CI.
+run_tool() {
+	local tool=$1; shift
+	local home="$work/home-$tool"
+	mkdir -p "$home"
+	env -u CI -u DO_NOT_TRACK HOME="$home" XDG_CONFIG_HOME="$home/.config" XDG_CACHE_HOME="$home/.cache" \
+		TK_ENDPOINT="$endpoint" TK_API_KEY="$write_key" "$work/bin/$tool" "$@"
+}
+
+for tool in cobra-cli urfave-cli; do
+	say "$tool: a user's session"
+	set -x
+	run_tool $tool build --watch
+	run_tool $tool build --production --out dist web api
+	run_tool $tool serve --port 9000
+	run_tool $tool config set region eu-west-1
+	run_tool $tool config get region
+	run_tool $tool deploy --target fail || true
+	run_tool $tool deploy --target staging
+	run_tool $tool version
+	run_tool $tool telemetry status
+	run_tool $tool telemetry flush
+	{ set +x; } 2>/dev/null
+done
+
+say "what arrived in PostgreSQL"
+q() { psql "$db_url" -X -P pager=off -c "$1"; }
+if command -v psql >/dev/null; then
+	q "SELECT service_name AS tool, metadata->>'command' AS command, count(*) AS runs,
+	          count(*) FILTER (WHERE (metadata->>'success')::bool) AS ok,
+	          string_agg(DISTINCT NULLIF(metadata->>'error_kind', ''), ',') AS errors,
+	          round(avg((metadata->>'duration_ms')::numeric), 1) AS avg_ms
+	     FROM events GROUP BY 1, 2 ORDER BY 1, 2"
+	q "SELECT service_name AS tool, flag, count(*) AS runs
+	     FROM events, jsonb_array_elements_text(metadata->'flags') AS flag
+	    GROUP BY 1, 2 ORDER BY 1, 2"
+else
+	echo "(install psql to see the rows; the server log is in $work/server.log)"
+fi
