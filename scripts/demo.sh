@@ -25,7 +25,7 @@ export TK_DATABASE_URL="$db_url"
 echo "database: $db_url"
 
 say "tk-server migrate; tk-server project create demo"
-"$work/bin/tk-server" migrate
+"$work/bin/tk-server" migrate 2>"$work/migrate.log" && echo "schema migrated (log: .tk-demo/migrate.log)"
 keys=$("$work/bin/tk-server" project create demo --json)
 write_key=$(echo "$keys" | sed -E 's/.*"write_key": *"([^"]+)".*/\1/')
 echo "$keys" | sed -E 's/("(write|read)_key": *"[^"]{12})[^"]*"/\1…"/g'
@@ -44,13 +44,13 @@ run_tool() {
 	local tool=$1; shift
 	local home="$work/home-$tool"
 	mkdir -p "$home"
+	printf '\033[2m$ %s %s\033[0m\n' "$tool" "$*"
 	env -u CI -u DO_NOT_TRACK HOME="$home" XDG_CONFIG_HOME="$home/.config" XDG_CACHE_HOME="$home/.cache" \
 		TK_ENDPOINT="$endpoint" TK_API_KEY="$write_key" "$work/bin/$tool" "$@"
 }
 
 for tool in cobra-cli urfave-cli; do
 	say "$tool: a user's session"
-	set -x
 	run_tool $tool build --watch
 	run_tool $tool build --production --out dist web api
 	run_tool $tool serve --port 9000
@@ -61,7 +61,6 @@ for tool in cobra-cli urfave-cli; do
 	run_tool $tool version
 	run_tool $tool telemetry status
 	run_tool $tool telemetry flush
-	{ set +x; } 2>/dev/null
 done
 
 say "what arrived in PostgreSQL"
