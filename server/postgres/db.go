@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -126,16 +124,4 @@ func (db *DB) Migrate(ctx context.Context) error {
 		db.log.Info("migration applied", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
-}
-
-// IsUnavailable reports whether err means the database could not be
-// reached or is shutting down, as opposed to a refused statement.
-func IsUnavailable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		// 08: connection exception, 57P: operator intervention (shutdown),
-		// 53: insufficient resources.
-		return pgErr.Code[:2] == "08" || pgErr.Code[:3] == "57P" || pgErr.Code[:2] == "53"
-	}
-	return err != nil && !errors.Is(err, pgx.ErrNoRows)
 }

@@ -11,12 +11,6 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
-// ErrExists is returned when a project with the same name exists.
-var ErrExists = errors.New("already exists")
-
-// ErrNotFound is returned when a project or key does not exist.
-var ErrNotFound = errors.New("not found")
-
 // CreateProject creates a project and stores the given keys for it, in one
 // transaction. The keys' ProjectID, ID and CreatedAt are filled in.
 func (db *DB) CreateProject(ctx context.Context, name string, keys []server.Key) (server.Project, []server.Key, error) {
