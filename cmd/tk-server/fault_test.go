@@ -92,6 +92,9 @@ func TestFaultDatabaseRestart(t *testing.T) {
 	}
 	// Let traffic flow, then take the database away and bring it back.
 	for acked.Load() < clients*batches/5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d batches acknowledged before the outage", acked.Load())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	cluster.Stop()

@@ -277,8 +277,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		}
 		res <- result{code, body, err}
 	}()
-	pw.Write(b[:len(b)/2])
-	time.Sleep(300 * time.Millisecond) // the request is now in flight
+	pw.Write(b[:len(b)/2]) // returns once the client is sending the body
+	time.Sleep(500 * time.Millisecond) // the server is reading the request
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop(t) }()
 	time.Sleep(300 * time.Millisecond) // shutdown has begun
