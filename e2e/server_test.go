@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+)
+
+// bins holds the binaries built once for the package.
+var bins string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tk-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/telemetry-kit/telemetry-kit/cmd/tk-server",
+		"github.com/telemetry-kit/telemetry-kit/examples/cobra-cli")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building binaries: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	bins = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a tk-server process on a fresh database with one project.
+type server struct {
+	endpoint, writeKey, dbURL string
+}
+
+func startServer(t *testing.T) server {
+	t.Helper()
+	ctx := context.Background()
+	dbURL, drop, err := pgtest.CreateDatabase(ctx, pgtest.ServerURL(), "e2e")
+	if err != nil {
+		t.Fatalf("PostgreSQL is needed (make test provides one): %v", err)
+	}
+	t.Cleanup(func() { drop() })
+	env := append(os.Environ(), "TK_DATABASE_URL="+dbURL)
+	tk := filepath.Join(bins, "tk-server")
+
+	out, err := command(env, tk, "project", "create", "e2e", "--json").Output()
+	if err != nil {
+		t.Fatalf("project create: %v", err)
+	}
+	var keys struct {
+		WriteKey string `json:"write_key"`
+	}
+	if err := json.Unmarshal(out, &keys); err != nil || keys.WriteKey == "" {
+		t.Fatalf("project create --json printed %q: %v", out, err)
+	}
+
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	srv := command(env, tk, "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
+	logf, _ := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	srv.Stderr = logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	})
+	var addr []byte
+	for deadline := time.Now().Add(30 * time.Second); len(addr) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("tk-server did not start listening")
+		}
+		addr, _ = os.ReadFile(addrFile)
+	}
+	return server{endpoint: "http://" + strings.TrimSpace(string(addr)), writeKey: keys.WriteKey, dbURL: dbURL}
+}
+
+func command(env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	return cmd
+}
+
+// user is one person running cobra-cli on their own machine.
+type user struct {
+	env  []string
+	bin  string
+	home string
+}
+
+func newUser(t *testing.T, srv server) user {
+	home := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "CI" || k == "DO_NOT_TRACK" || strings.HasPrefix(k, "XDG_") || k == "HOME" || strings.HasPrefix(k, "COBRA_CLI_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TK_ENDPOINT="+srv.endpoint, "TK_API_KEY="+srv.writeKey)
+	return user{env: env, bin: filepath.Join(bins, "cobra-cli"), home: home}
+}
+
+func (u user) run(args ...string) error { return command(u.env, u.bin, args...).Run() }
+
+// senders lists the detached sender processes of u's tools: those whose
+// environment holds both the sender marker and u's home.
+func senders(u user) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(env), "TELEMETRY_KIT_SENDER=") && strings.Contains(string(env), "HOME="+u.home+"\x00") {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+type invocation struct {
+	args    []string
+	command string
+	flags   []string
+	success bool
+}
+
+// TestCobraCLIEventsReachPostgresExactlyOnce runs the cobra example N times as
+// a user would, against a tk-server started here. The detached sender
+// delivers the first 100 on its own (the SDK's default batch threshold);
+// `telemetry flush` sends the rest. Every invocation is one row, with the
+// right command, flags, outcome and a duration.
+func TestCobraCLIEventsReachPostgresExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	srv := startServer(t)
+	u := newUser(t, srv)
+	kinds := []invocation{
+		{[]string{"build", "--watch"}, "build", []string{"watch"}, true},
+		{[]string{"build", "--production", "--out", "/home/jane/site", "web", "api"}, "build", []string{"out", "production"}, true},
+		{[]string{"serve", "--port", "9000"}, "serve", []string{"port"}, true},
+		{[]string{"config", "set", "region", "eu-west-1"}, "config set", []string{}, true},
+		{[]string{"deploy", "--target", "fail"}, "deploy", []string{"target"}, false},
+		{[]string{"deploy"}, "deploy", []string{}, false},
+		{[]string{"version"}, "version", []string{}, true},
+		{[]string{"biuld"}, "", []string{}, false},
+	}
+	const n = 120
+	var want []invocation
+	for i := range n {
+		inv := kinds[i%len(kinds)]
+		err := u.run(inv.args...)
+		if (err == nil) != inv.success {
+			t.Fatalf("cobra-cli %v: err = %v, want success %v", inv.args, err, inv.success)
+		}
+		want = append(want, inv)
+	}
+
+	// The sender started when the threshold was reached must finish on its
+	// own; none may be left behind.
+	deadline := time.Now().Add(40 * time.Second)
+	for len(senders(u)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("sender processes still running: %v", senders(u))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	delivered := len(readRows(t, srv.dbURL))
+	if delivered < 100 {
+		t.Errorf("the detached sender delivered %d events, want at least the 100 that made a send due", delivered)
+	}
+	out, err := command(u.env, u.bin, "telemetry", "flush").CombinedOutput()
+	if err != nil {
+		t.Fatalf("telemetry flush: %v\n%s", err, out)
+	}
+
+	rows := readRows(t, srv.dbURL)
+	if len(rows) != n {
+		t.Fatalf("%d rows in events, want %d (one per invocation)", len(rows), n)
+	}
+	type key struct {
+		command, flags string
+		success        bool
+	}
+	count := func(k key, m map[key]int) { m[k]++ }
+	got, exp := map[key]int{}, map[key]int{}
+	for _, r := range rows {
+		count(key{r.command, strings.Join(r.flags, ","), r.success}, got)
+		if r.durationMS < 0 || r.durationMS > 60_000 {
+			t.Errorf("duration_ms %d out of range", r.durationMS)
+		}
+		if !r.success && r.errorKind == "" {
+			t.Errorf("failed %q without an error kind", r.command)
+		}
+		if strings.Contains(r.raw, "jane") || strings.Contains(r.raw, "eu-west-1") {
+			t.Errorf("a flag value or argument was stored: %s", r.raw)
+		}
+	}
+	for _, w := range want {
+		f := slices.Clone(w.flags)
+		slices.Sort(f)
+		count(key{w.command, strings.Join(f, ","), w.success}, exp)
+	}
+	for k, v := range exp {
+		if got[k] != v {
+			t.Errorf("%+v: %d rows, want %d", k, got[k], v)
+		}
+	}
+	if len(got) != len(exp) {
+		t.Errorf("rows of unexpected kinds: got %v, want %v", got, exp)
+	}
+}
+
+type row struct {
+	command, errorKind, raw string
+	flags                   []string
+	success                 bool
+	durationMS              int64
+}
+
+func readRows(t *testing.T, dbURL string) []row {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rs, err := conn.Query(ctx, `SELECT metadata::text FROM events WHERE event_type = 'command_executed'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []row
+	for rs.Next() {
+		var raw string
+		if err := rs.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var md struct {
+			Command    string   `json:"command"`
+			Flags      []string `json:"flags"`
+			Success    bool     `json:"success"`
+			ErrorKind  string   `json:"error_kind"`
+			DurationMS int64    `json:"duration_ms"`
+		}
+		if err := json.Unmarshal([]byte(raw), &md); err != nil {
+			t.Fatalf("metadata %s: %v", raw, err)
+		}
+		out = append(out, row{md.Command, md.ErrorKind, raw, md.Flags, md.Success, md.DurationMS})
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
