@@ -277,7 +277,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		}
 		res <- result{code, body, err}
 	}()
-	pw.Write(b[:len(b)/2]) // returns once the client is sending the body
+	pw.Write(b[:len(b)/2])             // returns once the client is sending the body
 	time.Sleep(500 * time.Millisecond) // the server is reading the request
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop(t) }()
