@@ -64,6 +64,10 @@ func TestIngestStoresEventsAndRollups(t *testing.T) {
 	if got := e.count(`SELECT dropped FROM daily_data_loss WHERE project_id = $1`); got != 7 {
 		t.Fatalf("data loss %d, want 7", got)
 	}
+	if got := e.count(`SELECT count(*) FROM daily_users WHERE project_id = $1
+		AND service_version = '1.4.2' AND os = 'linux' AND arch = 'amd64' AND NOT ci`); got != 2 {
+		t.Fatalf("daily users with version and platform: %d, want 2", got)
+	}
 
 	// The same request again: all duplicates, nothing counted twice, and
 	// its "dropped" is taken for a replay.
@@ -268,12 +272,18 @@ func TestIngestMixedNewAndKnown(t *testing.T) {
 	if r := e.post(batch(known...)); r.Accepted != 3 {
 		t.Fatalf("first: %s", r.Body)
 	}
-	mixed := append([]map[string]any{event(), event()}, known...)
+	mac := event()
+	mac["user_id"] = "anon_" + strings.Repeat("cd", 32)
+	mac["env"] = map[string]any{"os": "darwin", "arch": "arm64", "ci": true, "ci_name": "github_actions"}
+	mixed := append([]map[string]any{event(), mac}, known...)
 	r := e.post(batch(mixed...))
 	if r.Status != 200 || r.Accepted != 2 || r.Duplicates != 3 {
 		t.Fatalf("mixed: %d %s", r.Status, r.Body)
 	}
 	if n, m := e.storedEvents(), e.rolledUpEvents(); n != 5 || m != 5 {
 		t.Fatalf("%d stored, %d in rollups, want 5 and 5", n, m)
+	}
+	if got := e.count(`SELECT count(*) FROM daily_users WHERE project_id = $1 AND os = 'darwin' AND arch = 'arm64' AND ci`); got != 1 {
+		t.Fatalf("darwin users: %d, want 1", got)
 	}
 }

@@ -41,7 +41,8 @@ WITH input AS (
     FROM input
     ORDER BY event_id
     ON CONFLICT (project_id, event_id) DO NOTHING
-    RETURNING occurred_at, service_name, service_version, event_type, name, success, duration_ms, user_id
+    RETURNING occurred_at, service_name, service_version, event_type, name, success, duration_ms, user_id,
+              os, arch, ci
 ), counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
                                          success, shard, events, duration_ms_sum, duration_count)
@@ -55,10 +56,11 @@ WITH input AS (
                   duration_ms_sum = c.duration_ms_sum + excluded.duration_ms_sum,
                   duration_count = c.duration_count + excluded.duration_count
 ), users AS (
-    INSERT INTO daily_users (project_id, day, service_name, user_id)
-    SELECT DISTINCT $1::integer, (occurred_at AT TIME ZONE 'UTC')::date AS day, service_name, user_id
+    INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
+    SELECT DISTINCT ON (2, 3, 4) $1::integer, (occurred_at AT TIME ZONE 'UTC')::date AS day, service_name, user_id,
+           service_version, os, arch, ci
     FROM ins
-    ORDER BY 2, 3, 4
+    ORDER BY 2, 3, 4, occurred_at
     ON CONFLICT DO NOTHING
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
@@ -86,15 +88,16 @@ WITH counts AS (
                   duration_ms_sum = c.duration_ms_sum + excluded.duration_ms_sum,
                   duration_count = c.duration_count + excluded.duration_count
 ), users AS (
-    INSERT INTO daily_users (project_id, day, service_name, user_id)
-    SELECT $1::integer, day, service_name, user_id
-    FROM unnest($11::date[], $12::text[], $13::bytea[]) AS u(day, service_name, user_id)
+    INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
+    SELECT $1::integer, day, service_name, user_id, service_version, os, arch, ci
+    FROM unnest($11::date[], $12::text[], $13::bytea[], $14::text[], $15::text[], $16::text[], $17::boolean[])
+         AS u(day, service_name, user_id, service_version, os, arch, ci)
     ORDER BY 2, 3, 4
     ON CONFLICT DO NOTHING
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
-    SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $14::bigint
-    WHERE $14::bigint > 0
+    SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint
+    WHERE $18::bigint > 0
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
 )
 SELECT 1`
@@ -170,7 +173,7 @@ type userKey struct {
 func rollupArgs(projectID int64, events []server.Event, dropped int64) []any {
 	counts := make(map[countKey]*countVal)
 	var order []countKey
-	users := make(map[userKey]struct{})
+	users := make(map[userKey]*server.Event) // the user's earliest event
 	var userOrder []userKey
 	for i := range events {
 		e := &events[i]
@@ -197,9 +200,11 @@ func rollupArgs(projectID int64, events []server.Event, dropped int64) []any {
 			v.durCount++
 		}
 		uk := userKey{day: day, service: e.ServiceName, user: e.UserID}
-		if _, ok := users[uk]; !ok {
-			users[uk] = struct{}{}
+		if first, ok := users[uk]; !ok {
+			users[uk] = e
 			userOrder = append(userOrder, uk)
+		} else if e.Timestamp.Before(first.Timestamp) {
+			users[uk] = e
 		}
 	}
 	n := len(order)
@@ -220,12 +225,15 @@ func rollupArgs(projectID int64, events []server.Event, dropped int64) []any {
 	}
 	m := len(userOrder)
 	udays, usvc, uids := make([]time.Time, m), make([]string, m), make([][]byte, m)
+	uver, uos, uarch, uci := make([]string, m), make([]string, m), make([]string, m), make([]bool, m)
 	for i, k := range userOrder {
+		e := users[k]
 		udays[i], usvc[i] = k.day, k.service
 		uids[i] = append([]byte(nil), k.user[:]...)
+		uver[i], uos[i], uarch[i], uci[i] = e.ServiceVersion, e.OS, e.Arch, e.CI
 	}
 	return []any{projectID, dateArray(days), svc, ver, typ, name, success, evs, dsum, dcount,
-		dateArray(udays), usvc, uids, dropped}
+		dateArray(udays), usvc, uids, uver, uos, uarch, uci, dropped}
 }
 
 // dateArray encodes days as PostgreSQL dates.

@@ -75,11 +75,18 @@ CREATE UNIQUE INDEX daily_event_counts_key ON daily_event_counts
 
 -- Distinct users per project, service and day: count(*) is the daily active
 -- users; count(DISTINCT user_id) over a range gives weekly or monthly ones.
+-- The version and platform are those of the user's first event of the day
+-- (of the first batch that brought the user that day), for adoption and
+-- platform breakdowns by users rather than by events.
 CREATE TABLE daily_users (
-    project_id   integer NOT NULL,
-    day          date    NOT NULL,
-    service_name text    NOT NULL,
-    user_id      bytea   NOT NULL,
+    project_id      integer NOT NULL,
+    day             date    NOT NULL,
+    service_name    text    NOT NULL,
+    user_id         bytea   NOT NULL,
+    service_version text    NOT NULL,
+    os              text    NOT NULL,
+    arch            text    NOT NULL,
+    ci              boolean NOT NULL,
     PRIMARY KEY (project_id, day, service_name, user_id)
 );
 
