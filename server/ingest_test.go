@@ -49,6 +49,26 @@ func TestIngestStoresEventsAndRollups(t *testing.T) {
 	if err := json.Unmarshal(md, &meta); err != nil || meta["args_count"] != 2.0 {
 		t.Fatalf("metadata %s", md)
 	}
+	// Every column as sent.
+	var (
+		occurred                            time.Time
+		session, user, sdk, osName, errKind string
+		exit                                *int32
+		ci                                  bool
+	)
+	err = e.db.Pool().QueryRow(context.Background(),
+		`SELECT occurred_at, session_id::text, 'anon_' || encode(user_id, 'hex'), sdk_name || '/' || sdk_version,
+		        os || '/' || arch || '/' || go_version, exit_code, ci, error_kind
+		 FROM events WHERE project_id = $1 AND event_id = $2`, e.projectID, evs[0]["event_id"]).
+		Scan(&occurred, &session, &user, &sdk, &osName, &exit, &ci, &errKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := time.Parse(time.RFC3339Nano, evs[0]["timestamp"].(string))
+	if !occurred.Equal(ts) || session != evs[0]["session_id"] || user != evs[0]["user_id"] ||
+		sdk != "telemetry-kit-go/0.1.0" || osName != "linux/amd64/go1.26.8" || exit == nil || *exit != 0 || ci || errKind != "" {
+		t.Fatalf("stored %v %s %s %s %s %v %v %q", occurred, session, user, sdk, osName, exit, ci, errKind)
+	}
 	if got := e.count(`SELECT coalesce(sum(events), 0) FROM daily_event_counts WHERE project_id = $1 AND name = 'remote add' AND success`); got != 2 {
 		t.Fatalf("successful remote add: %d, want 2", got)
 	}

@@ -140,18 +140,12 @@ func (db *DB) Ingest(ctx context.Context, projectID int64, events []server.Event
 
 // copyBatch is the fast path of Ingest. events are sorted by id.
 func (db *DB) copyBatch(ctx context.Context, projectID int64, events []server.Event, dropped int64) error {
+	data := copyData(make([]byte, 0, 512*len(events)), projectID, events)
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns,
-			pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-				e := &events[i]
-				return []any{projectID, e.EventID, e.Timestamp, e.ServiceName, e.ServiceVersion, e.EventType,
-					e.Name, e.Success, e.DurationMS, e.ExitCode, e.ErrorKind, e.UserID[:], e.SessionID,
-					e.SDKName, e.SDKVersion, e.OS, e.Arch, e.CI, e.CIName, e.GoVersion, string(e.Metadata)}, nil
-			}))
-		if err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, rollupSQL, rollupArgs(projectID, events, dropped)...)
+		_, err := tx.Exec(ctx, rollupSQL, rollupArgs(projectID, events, dropped)...)
 		return err
 	})
 }
