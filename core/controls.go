@@ -3,8 +3,10 @@ package core
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/internal/upload"
 	"github.com/telemetry-kit/telemetry-kit/store"
 )
 
@@ -19,6 +21,11 @@ type Status struct {
 	Queued    int            // events waiting in the local queue
 	Dropped   uint64         // events the queue dropped over its limits, not yet reported
 	Debug     bool           // <SERVICE>_TELEMETRY_DEBUG is set: events are printed, not stored
+
+	// The sender's schedule, kept in the queue file across runs.
+	LastSendResult      string    // how the latest send that changed the schedule ended: "ok", "network", "http_503", …
+	NextSendAttempt     time.Time // after a failure, no send starts before this; zero when none is deferred
+	SendingBlockedUntil time.Time // after the server refused the write key (401/403); zero when not blocked
 }
 
 // Status reports the client's consent decision and the state of its queue.
@@ -46,6 +53,18 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	}
 	if st.Dropped, err = c.queue.Dropped(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
+	}
+	sched, err := upload.LoadState(ctx, c.queue)
+	if err != nil {
+		return st, fmt.Errorf("telemetry: reading the send schedule: %w", err)
+	}
+	now := c.cfg.Now()
+	st.LastSendResult = sched.LastResult
+	if sched.NextAttempt.After(now) {
+		st.NextSendAttempt = sched.NextAttempt
+	}
+	if sched.AuthBlocked(c.cfg.APIKey, now) {
+		st.SendingBlockedUntil = sched.AuthBlockedUntil
 	}
 	return st, nil
 }

@@ -182,3 +182,59 @@ func TestFlushSendsToTheEndpoint(t *testing.T) {
 		t.Fatalf("server got %d events", len(got.Events))
 	}
 }
+
+// TestStatusShowsTheSendSchedule checks that `telemetry status` tells a user
+// why nothing is being sent: a refused write key pauses sending, a failing
+// server defers the next attempt.
+func TestStatusShowsTheSendSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   string
+	}{
+		{"refused key", http.StatusUnauthorized, "Sending paused until "},
+		{"server down", http.StatusServiceUnavailable, "Last send failed (http_503); the next attempt is not before "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "600")
+				http.Error(w, `{"error":"no"}`, tc.status)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			c, err := NewClient(core.Config{
+				ServiceName: "tool", Endpoint: srv.URL, APIKey: "wk_test", Consent: consent.Silent,
+				QueuePath: filepath.Join(dir, "queue.db"), ConfigDir: filepath.Join(dir, "config"),
+				Getenv: func(string) string { return "" },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
+			var out bytes.Buffer
+			if err := ctl.Status(context.Background(), &out, false); err != nil || strings.Contains(out.String(), "Sending paused") || strings.Contains(out.String(), "Last send failed") {
+				t.Fatalf("before any send, status said %q (%v)", out.String(), err)
+			}
+			c.TrackCommand(core.Command{Path: "build"})
+			out.Reset()
+			if err := ctl.Flush(context.Background(), &out); err == nil {
+				t.Fatalf("flush to a refusing server succeeded: %q", out.String())
+			}
+			out.Reset()
+			if err := ctl.Status(context.Background(), &out, false); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), tc.want) || !strings.Contains(out.String(), "Queued events: 1\n") {
+				t.Fatalf("status said %q, want %q and the event still queued", out.String(), tc.want)
+			}
+			out.Reset()
+			if err := ctl.Status(context.Background(), &out, true); err != nil {
+				t.Fatal(err)
+			}
+			var js map[string]any
+			if err := json.Unmarshal(out.Bytes(), &js); err != nil || js["last_send_result"] == nil {
+				t.Fatalf("status --json: %s (%v)", out.String(), err)
+			}
+		})
+	}
+}

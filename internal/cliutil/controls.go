@@ -83,6 +83,10 @@ type statusJSON struct {
 	Queued    int    `json:"queued"`
 	Dropped   uint64 `json:"dropped"`
 	Debug     bool   `json:"debug"`
+
+	LastSendResult      string    `json:"last_send_result,omitempty"`
+	NextSendAttempt     time.Time `json:"next_send_attempt,omitzero"`
+	SendingBlockedUntil time.Time `json:"sending_blocked_until,omitzero"`
 }
 
 // Status writes whether telemetry is on and why, the anonymous ID, the
@@ -105,6 +109,7 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 		return enc.Encode(statusJSON{
 			Enabled: st.Enabled, Source: sourceName(st.Source), Reason: reason, UserID: st.UserID,
 			Endpoint: st.Endpoint, QueuePath: st.QueuePath, Queued: st.Queued, Dropped: st.Dropped, Debug: st.Debug,
+			LastSendResult: st.LastSendResult, NextSendAttempt: st.NextSendAttempt, SendingBlockedUntil: st.SendingBlockedUntil,
 		})
 	}
 	state := "off"
@@ -117,6 +122,14 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 		fmt.Fprintln(w, "Endpoint: none (events stay on this machine)")
 	} else {
 		fmt.Fprintf(w, "Endpoint: %s\n", st.Endpoint)
+	}
+	switch {
+	case !st.SendingBlockedUntil.IsZero():
+		fmt.Fprintf(w, "Sending paused until %s: the server refused the write key (%s).\n",
+			st.SendingBlockedUntil.Local().Format(time.DateTime), st.LastSendResult)
+	case !st.NextSendAttempt.IsZero():
+		fmt.Fprintf(w, "Last send failed (%s); the next attempt is not before %s.\n",
+			st.LastSendResult, st.NextSendAttempt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintf(w, "Queued events: %d\n", st.Queued)
 	if st.Dropped > 0 {
