@@ -88,14 +88,9 @@ func New(cfg Config) (*Client, error) {
 	if marker := cfg.Getenv(SenderEnv); marker != "" {
 		return senderProcess(cfg, marker)
 	}
-	q, err := store.Open(cfg.QueuePath, store.Options{
-		MaxEvents:   cfg.MaxQueueEvents,
-		MaxBytes:    cfg.MaxQueueBytes,
-		LockTimeout: cfg.LockTimeout,
-		Logger:      cfg.Logger,
-	})
+	q, err := openQueue(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+		return nil, err
 	}
 	c := &Client{
 		cfg:      cfg,
@@ -131,6 +126,20 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.startSending()
 	return c, nil
+}
+
+// openQueue opens the local queue that cfg names.
+func openQueue(cfg Config) (*store.Queue, error) {
+	q, err := store.Open(cfg.QueuePath, store.Options{
+		MaxEvents:   cfg.MaxQueueEvents,
+		MaxBytes:    cfg.MaxQueueBytes,
+		LockTimeout: cfg.LockTimeout,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	return q, nil
 }
 
 func (c *Client) consentOptions() consent.Options {

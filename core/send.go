@@ -12,7 +12,6 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
-	"github.com/telemetry-kit/telemetry-kit/store"
 )
 
 // SenderEnv marks a process as the detached sender of the queue whose path
@@ -296,14 +295,9 @@ func waitLock(ctx context.Context, queuePath string) (*upload.Lock, error) {
 // and exits the process. A client for another queue is returned switched
 // off: it records nothing and never starts a sender.
 func senderProcess(cfg Config, marker string) (*Client, error) {
-	q, err := store.Open(cfg.QueuePath, store.Options{
-		MaxEvents:   cfg.MaxQueueEvents,
-		MaxBytes:    cfg.MaxQueueBytes,
-		LockTimeout: cfg.LockTimeout,
-		Logger:      cfg.Logger,
-	})
+	q, err := openQueue(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+		return nil, err
 	}
 	c := &Client{
 		cfg:      cfg,
