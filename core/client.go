@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -391,7 +390,7 @@ func (c *Client) encode(p *pending) (data []byte, err error) {
 			err = fmt.Errorf("panic while encoding: %v", r)
 		}
 	}()
-	return json.Marshal(c.event(p))
+	return appendEvent(make([]byte, 0, 512), c.event(p))
 }
 
 // show writes an event to stderr in debug mode and to the echo writer, if any.
