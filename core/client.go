@@ -276,7 +276,7 @@ func (c *Client) record(typ, name string, props Props) {
 		return
 	}
 	now := c.cfg.Now()
-	id, err := uuid.NewV7()
+	id, err := newID()
 	if err != nil {
 		c.lost.Add(1)
 		return
@@ -294,7 +294,7 @@ func (c *Client) record(typ, name string, props Props) {
 }
 
 func (c *Client) newSession(now time.Time) *string {
-	id := uuid.Must(uuid.NewV7()).String()
+	id := uuid.Must(newID()).String()
 	c.session.Store(&id)
 	c.lastActive.Store(now.UnixNano())
 	return &id
