@@ -95,11 +95,16 @@ func Open(path string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && fi.IsDir():
 		return nil, fmt.Errorf("%w: %s is a directory", ErrInvalidOptions, abs)
-	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("store: create queue directory: %w", err)
+	case err == nil:
+		// The file exists, and so does its directory.
+	default:
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("store: create queue directory: %w", err)
+		}
 	}
 	q := &Queue{
 		path:        abs,

@@ -25,7 +25,14 @@ const keepCorrupt = 2
 // errCorrupt marks a queue file found damaged inside a transaction.
 var errCorrupt = errors.New("store: queue file is damaged")
 
-var errCorruptRecord = fmt.Errorf("%w: malformed record", errCorrupt)
+// errCorruptRecord is errCorrupt for a record that does not decode. It is
+// not made with fmt.Errorf, which would run fmt in every host's start-up.
+var errCorruptRecord error = corruptRecord{}
+
+type corruptRecord struct{}
+
+func (corruptRecord) Error() string { return errCorrupt.Error() + ": malformed record" }
+func (corruptRecord) Unwrap() error { return errCorrupt }
 
 func isLocked(err error) bool { return errors.Is(err, ErrLocked) }
 
