@@ -8,7 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -86,15 +90,128 @@ func (o Options) load() (record, string, error) {
 	if err != nil {
 		return record{}, path, err
 	}
-	var r record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&r); err != nil {
-		return record{}, path, err
+	r, ok := parseCanonical(data)
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&r); err != nil {
+			return record{}, path, err
+		}
+		if dec.More() {
+			return record{}, path, errGarbled
+		}
 	}
-	if dec.More() || !r.valid() {
+	if !r.valid() {
 		return record{}, path, errGarbled
 	}
 	return r, path, nil
+}
+
+// parseCanonical reads data when it is laid out exactly as [Options.write]
+// writes it: one field per line, indented by two spaces, each field known and
+// present at most once, integers without sign or leading zeros other than
+// '-', strings without escapes. Decoding that with encoding/json gives the
+// same record; parseCanonical does it without building encoding/json's
+// decoders by reflection, which a CLI would pay for on every start. Anything
+// else (ok false) is left to encoding/json.
+func parseCanonical(data []byte) (r record, ok bool) {
+	s := string(data)
+	if !strings.HasPrefix(s, "{\n") || !strings.HasSuffix(s, "\n}\n") || len(s) < len("{\n\n}\n") {
+		return record{}, false
+	}
+	var seen [7]bool
+	lines := strings.Split(s[len("{\n"):len(s)-len("\n}\n")], "\n")
+	for n, line := range lines {
+		// Every line but the last ends with a comma.
+		line, comma := strings.CutSuffix(line, ",")
+		if comma != (n < len(lines)-1) {
+			return record{}, false
+		}
+		key, val, found := strings.Cut(line, `": `)
+		if !found || !strings.HasPrefix(key, `  "`) {
+			return record{}, false
+		}
+		key = key[len(`  "`):]
+		i := slices.Index(recordFields[:], key)
+		if i < 0 || seen[i] {
+			return record{}, false
+		}
+		seen[i] = true
+		switch key {
+		case "format", "policy_version", "notice_policy_version":
+			n, ok := canonicalInt(val)
+			if !ok {
+				return record{}, false
+			}
+			switch key {
+			case "format":
+				r.Format = n
+			case "policy_version":
+				r.PolicyVersion = n
+			default:
+				r.NoticePolicyVersion = n
+			}
+		case "decision", "via":
+			v, ok := canonicalString(val)
+			if !ok {
+				return record{}, false
+			}
+			if key == "decision" {
+				r.Decision = v
+			} else {
+				r.Via = v
+			}
+		default: // decided_at, notice_shown_at
+			if _, ok := canonicalString(val); !ok {
+				return record{}, false
+			}
+			t := &r.DecidedAt
+			if key == "notice_shown_at" {
+				t = &r.NoticeShownAt
+			}
+			// What encoding/json calls for a time.Time field.
+			if t.UnmarshalJSON([]byte(val)) != nil {
+				return record{}, false
+			}
+		}
+	}
+	return r, true
+}
+
+// recordFields are the JSON names of record's fields.
+var recordFields = [7]string{"format", "decision", "decided_at", "policy_version", "via", "notice_policy_version", "notice_shown_at"}
+
+// canonicalInt parses a JSON integer with no sign other than '-' and no
+// leading zeros, as an int.
+func canonicalInt(v string) (int, bool) {
+	digits := strings.TrimPrefix(v, "-")
+	if digits == "" || digits[0] == '0' && len(digits) > 1 {
+		return 0, false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || int64(int(n)) != n {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// canonicalString returns the content of a JSON string that needs no
+// unescaping: valid UTF-8 without quotes, backslashes or control characters.
+func canonicalString(v string) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	v = v[1 : len(v)-1]
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return v, utf8.ValidString(v)
 }
 
 // store writes the user's decision for the current policy version,
