@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,10 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *metrics
 	limits  *limiters
+
+	// Request bodies and gzip readers, reused across requests.
+	bodyBufs    sync.Pool
+	gzipReaders sync.Pool
 }
 
 // New validates cfg, fills in the defaults and returns a [Server].

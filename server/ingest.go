@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/subtle"
@@ -31,7 +32,9 @@ func (s *Server) handleIngest() http.Handler {
 			s.writeError(w, r, &Error{Kind: KindRateLimited, Message: "rate limited", RetryAfter: wait})
 			return
 		}
-		body, err := readBody(w, r)
+		buf := s.getBodyBuffer()
+		defer s.putBodyBuffer(buf)
+		body, err := s.readBody(w, r, buf)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -97,9 +100,42 @@ func (s *Server) authenticate(r *http.Request) (Key, error) {
 	return key, nil
 }
 
+// maxPooledBody is the largest body buffer kept for reuse; larger ones are
+// left to the garbage collector so that one big request does not pin memory.
+const maxPooledBody = 256 << 10
+
+func (s *Server) getBodyBuffer() *bytes.Buffer {
+	if b, ok := s.bodyBufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// putBodyBuffer returns buf for reuse; nothing may refer to its bytes
+// afterwards.
+func (s *Server) putBodyBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledBody {
+		return
+	}
+	buf.Reset()
+	s.bodyBufs.Put(buf)
+}
+
+// gunzip returns a gzip reader of r, reusing a pooled one.
+func (s *Server) gunzip(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := s.gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			s.gzipReaders.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
+}
+
 // readBody checks the media type and encoding and reads the body within the
-// limits, decompressing gzip.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// limits into buf, decompressing gzip. The bytes returned are buf's.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, errorf(KindUnsupportedMedia, "Content-Type must be application/json")
@@ -112,7 +148,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
-		zr, err := gzip.NewReader(body)
+		zr, err := s.gunzip(body)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -120,12 +156,16 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			}
 			return nil, errorf(KindBadRequest, "the body is not valid gzip")
 		}
-		defer zr.Close()
+		defer func() {
+			zr.Close()
+			s.gzipReaders.Put(zr)
+		}()
 		src = zr
 	default:
 		return nil, errorf(KindUnsupportedMedia, "Content-Encoding must be gzip or absent")
 	}
-	b, err := io.ReadAll(io.LimitReader(src, MaxDecodedBytes+1))
+	_, err = buf.ReadFrom(io.LimitReader(src, MaxDecodedBytes+1))
+	b := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
