@@ -11,6 +11,9 @@ import (
 // copySQL is the COPY statement whose binary data copyData writes.
 var copySQL = "COPY events (" + strings.Join(eventColumns, ", ") + ") FROM STDIN (FORMAT binary)"
 
+// beginCopySQL starts a transaction and the COPY in one round trip.
+var beginCopySQL = "BEGIN; " + copySQL
+
 // postgresEpoch is the zero of PostgreSQL's binary timestamps.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 

@@ -139,15 +139,47 @@ func (db *DB) Ingest(ctx context.Context, projectID int64, events []server.Event
 }
 
 // copyBatch is the fast path of Ingest. events are sorted by id.
+//
+// It takes two round trips: BEGIN and the COPY in one simple query, then
+// the rollup statement and COMMIT in one pipeline. Should the rollup fail,
+// PostgreSQL skips the COMMIT and the transaction is rolled back here; a
+// connection still in a transaction is never reused (the pool closes it).
 func (db *DB) copyBatch(ctx context.Context, projectID int64, events []server.Event, dropped int64) error {
 	data := copyData(make([]byte, 0, 512*len(events)), projectID, events)
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, rollupSQL, rollupArgs(projectID, events, dropped)...)
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
 		return err
-	})
+	}
+	defer conn.Release()
+	if err := copyAndCommit(ctx, conn.Conn(), data, rollupArgs(projectID, events, dropped)); err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_ = conn.Conn().PgConn().Exec(ctx, "ROLLBACK").Close()
+		}
+		return err
+	}
+	return nil
+}
+
+func copyAndCommit(ctx context.Context, conn *pgx.Conn, data []byte, rollup []any) error {
+	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), beginCopySQL); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(rollupSQL, rollup...)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
 }
 
 type countKey struct {
