@@ -23,10 +23,21 @@ type scanner struct {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func (s *scanner) ws() {
-	for s.i < len(s.b) && isSpace(s.b[s.i]) {
-		s.i++
+// strPlain marks the bytes a string's content may hold with no further
+// check: everything but '"', '\\' and control characters.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
 	}
+	return t
+}()
+
+func (s *scanner) ws() {
+	i := s.i
+	for i < len(s.b) && s.b[i] <= ' ' && isSpace(s.b[i]) {
+		i++
+	}
+	s.i = i
 }
 
 // peek returns the next non-space byte, or 0 at the end.
@@ -56,7 +67,15 @@ func (s *scanner) str() ([]byte, bool, error) {
 	start := s.i
 	esc := false
 	for s.i < len(s.b) {
-		c := s.b[s.i]
+		i, b := s.i, s.b
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		s.i = i
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
 			s.i++
