@@ -172,7 +172,8 @@ func (s *scanner) literal(word string) error {
 func (s *scanner) value() ([]byte, error) {
 	s.ws()
 	start := s.i
-	var stack []byte // '{' or '['
+	var small [32]byte
+	stack := small[:0] // '{' or '['; deeper nesting moves it to the heap
 	for {
 		// A value is expected here.
 		switch c := s.peek(); {
