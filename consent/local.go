@@ -117,11 +117,7 @@ func replacePrefixPath(s, home string) string {
 		}
 		i = end
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 func isNameChar(c byte) bool {
@@ -147,11 +143,7 @@ func replaceWordFold(s, word, marker string) string {
 		}
 		i++
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 func isWordChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c >= 0x80 }
@@ -176,11 +168,7 @@ func replaceSegment(s, name, marker string) string {
 		}
 		i = end
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 // ScrubValue is [ScrubValue] with the Scrubber's local names removed too.

@@ -281,6 +281,12 @@ func replaceBounded(s string, re *regexp.Regexp, marker string) string {
 		b.WriteString(marker)
 		last = j
 	}
+	return finishReplace(&b, s, last)
+}
+
+// finishReplace completes a replacement that copied s[:last], with its
+// markers, into b: s itself when nothing was replaced, else b plus the rest.
+func finishReplace(b *strings.Builder, s string, last int) string {
 	if last == 0 {
 		return s
 	}
@@ -317,11 +323,7 @@ func replaceIPv6(s string) string {
 		b.WriteString(MarkerIP)
 		last = i + len(cand)
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 func replaceMAC(s string) string {
@@ -348,11 +350,7 @@ func replaceMAC(s string) string {
 		b.WriteString(MarkerMAC)
 		last = j
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 // replaceCards finds runs of digit groups separated by single spaces or
@@ -411,11 +409,7 @@ func replaceCards(s string) string {
 		}
 		i = end
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 func luhn(digits []byte) bool {
@@ -483,11 +477,7 @@ func replaceTokens(s string) string {
 		}
 		i = j
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return finishReplace(&b, s, last)
 }
 
 func charClass(c byte) int {
