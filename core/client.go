@@ -133,7 +133,10 @@ func openQueue(cfg Config) (*store.Queue, error) {
 		MaxEvents:   cfg.MaxQueueEvents,
 		MaxBytes:    cfg.MaxQueueBytes,
 		LockTimeout: cfg.LockTimeout,
-		Logger:      cfg.Logger,
+		// One short process per event: one write and one fsync each, moved
+		// into the queue file in bulk later.
+		Journal: cfg.Mode == CLIMode,
+		Logger:  cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)

@@ -17,6 +17,7 @@
 // The queue directory holds:
 //
 //	queue.db                 the bbolt file
+//	queue.log                the journal (with Options.Journal)
 //	queue.db.corrupt-<unix>  damaged queue files moved aside (at most 2 kept)
 //	spool/<event_id>.json    events written while the file's lock was busy
 //	spool/_d<ts>-<pid>.drop  counts of events that could not be stored
@@ -60,6 +61,37 @@
 // operation holding the lock adds to the dropped counter. If the drop file
 // cannot be written either, the error (and an error-level log record) is
 // the only report.
+//
+// # Journal
+//
+// A process that appends one event and exits (CLI mode) would pay for a
+// whole bbolt transaction per event: opening and mapping the file, writing
+// the changed pages and two fsyncs. With Options.Journal, [Queue.Append]
+// instead appends the records to queue.log, an append-only file next to the
+// queue file, in one write under the journal's own lock (held only for that
+// write), and fsyncs it with the lock released; the event is durable when
+// Append returns nil. Every operation that holds the queue file's lock and
+// finds the journal non-empty takes the journal's lock too, moves its
+// records into the queue file in the same transaction as its own work (in
+// journal order, skipping IDs already queued, applying the limits), and
+// truncates the journal after the commit. [Queue.Summary] reads the journal
+// in place instead, so the sender's due check stays a read transaction.
+//
+// The journal is a sequence of frames, each with a magic number, a length
+// and an FNV-1a checksum, so a write torn by a crash, or damage, costs only
+// the record it hits: readers skip to the next frame that checks out. Such a
+// record was never acknowledged by Append (it had not returned), so it is
+// not counted as dropped. The first frame of an emptied journal names a
+// random generation; the queue file records the generation and the offset
+// it has taken in, in the transaction that takes the records in, so a
+// journal whose truncation was lost to a crash is not taken in twice, even
+// after its events were sent and acknowledged.
+//
+// From 256 KiB (or MaxBytes, if smaller) Append moves the journal in itself,
+// with its own records, instead of adding to it; only if the queue file's
+// lock cannot be had then does it add to the journal up to 1 MiB, and past
+// that it spools. Many processes appending at once contend only for the
+// journal's short write lock.
 //
 // # Durability
 //

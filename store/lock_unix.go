@@ -29,9 +29,29 @@ func lockFile(f *os.File, timeout time.Duration) error {
 	}
 }
 
+// tryLockFile takes f's exclusive lock if it is free, and returns ErrLocked
+// if it is not.
+func tryLockFile(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return ErrLocked
+		}
+		return err
+	}
+}
+
 // unlockFile releases the lock on f. Closing f alone is not enough when a
 // memory map of it is still alive: the map keeps the open file, and so the
 // lock, until it is unmapped.
 func unlockFile(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }
+
+// journalSupported reports whether Options.Journal takes effect here.
+const journalSupported = true

@@ -25,7 +25,13 @@ const (
 	envPath   = "STORE_TEST_PATH"
 	envPrefix = "STORE_TEST_PREFIX"
 	envCount  = "STORE_TEST_COUNT"
+	// envJournal set to 1 makes the children append with Options.Journal.
+	envJournal = "STORE_TEST_JOURNAL"
 )
+
+func childOptions() store.Options {
+	return store.Options{Journal: os.Getenv(envJournal) == "1"}
+}
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(envChild) {
@@ -45,7 +51,7 @@ func TestMain(m *testing.M) {
 // longest time any Append took, in nanoseconds, and how many waited long
 // enough to have gone to the spool.
 func childAppend() int {
-	q, err := store.Open(os.Getenv(envPath), store.Options{})
+	q, err := store.Open(os.Getenv(envPath), childOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -77,7 +83,7 @@ func childAppend() int {
 // childAppendUntilKilled appends events until it is killed, printing
 // "begin <id>" before each Append and "acked <id>" after it returned nil.
 func childAppendUntilKilled() int {
-	q, err := store.Open(os.Getenv(envPath), store.Options{})
+	q, err := store.Open(os.Getenv(envPath), childOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -97,7 +103,12 @@ func childAppendUntilKilled() int {
 func childCmd(t *testing.T, mode, path, prefix string, count int) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	journal := "0"
+	if strings.Contains(t.Name(), "/journal") {
+		journal = "1"
+	}
 	cmd.Env = append(os.Environ(),
+		envJournal+"="+journal,
 		envChild+"="+mode,
 		envPath+"="+path,
 		envPrefix+"="+prefix,
@@ -204,23 +215,35 @@ func TestManyProcessesRecoverCorruptFileOnce(t *testing.T) {
 	}
 }
 
+// Subtests "queue-file" and "journal" run the children without and with
+// Options.Journal (childCmd looks at the subtest's name).
 func TestManyProcessesAppendAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 32 processes")
 	}
-	const procs, perProc = 32, 25
-	path := filepath.Join(t.TempDir(), "queue.db")
-	worst := runAppendChildren(t, path, procs, perProc)
-	if bound := 4 * store.DefaultLockTimeout; worst > bound {
-		t.Errorf("an Append took %v, beyond %v", worst, bound)
+	for _, mode := range []string{"queue-file", "journal"} {
+		t.Run(mode, func(t *testing.T) {
+			const procs, perProc = 32, 25
+			path := filepath.Join(t.TempDir(), "queue.db")
+			worst := runAppendChildren(t, path, procs, perProc)
+			if bound := 4 * store.DefaultLockTimeout; worst > bound {
+				t.Errorf("an Append took %v, beyond %v", worst, bound)
+			}
+			checkAllOnce(t, path, procs, perProc)
+		})
 	}
-	checkAllOnce(t, path, procs, perProc)
 }
 
 func TestKill9NeverLosesOrDuplicates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills processes in a loop")
 	}
+	for _, mode := range []string{"queue-file", "journal"} {
+		t.Run(mode, testKill9)
+	}
+}
+
+func testKill9(t *testing.T) {
 	const iterations, children = 20, 2
 	path := filepath.Join(t.TempDir(), "queue.db")
 	acked := map[string]bool{}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,6 +41,15 @@ type Options struct {
 	// DefaultLockTimeout (250ms).
 	LockTimeout time.Duration
 
+	// Journal makes Append write to the journal, an append-only file next
+	// to the queue file, with one write and one fsync, instead of running a
+	// bbolt transaction; the next operation that holds the queue file's lock
+	// moves the journal in (see the package documentation, # Journal). It
+	// suits short-lived processes that append one event each (CLI mode).
+	// False means Append writes to the queue file directly. Every operation
+	// moves a journal in, whatever this setting.
+	Journal bool
+
 	// Logger receives reports of recovered faults (a corrupt queue file moved
 	// aside, an unreadable spool file) and debug detail. Nil discards them.
 	Logger *slog.Logger
@@ -67,6 +77,7 @@ type Queue struct {
 	maxEvents   int
 	maxBytes    int64
 	lockTimeout time.Duration
+	journal     bool
 	log         *slog.Logger
 
 	// sem serializes this process's operations so that goroutines queue on a
@@ -79,6 +90,10 @@ type Queue struct {
 	// rename is os.Rename; tests replace it to take the path used where an
 	// open file cannot be renamed.
 	rename func(oldpath, newpath string) error
+
+	// keepJournal leaves the journal untruncated after moving it in, as a
+	// crash between the commit and the truncation would (tests).
+	keepJournal bool
 }
 
 // Open validates opts and prepares a queue at path, creating its directory
@@ -112,6 +127,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		maxEvents:   opts.MaxEvents,
 		maxBytes:    opts.MaxBytes,
 		lockTimeout: opts.LockTimeout,
+		journal:     opts.Journal && journalSupported,
 		log:         opts.Logger,
 		sem:         make(chan struct{}, 1),
 		rename:      os.Rename,
@@ -135,10 +151,10 @@ func Open(path string, opts Options) (*Queue, error) {
 func (q *Queue) Path() string { return q.path }
 
 // Append adds records at the end of the queue. Records whose ID is already
-// queued are ignored. When Append returns nil every record is durable, in the
-// queue file or, if its lock could not be had within LockTimeout, in the
-// spool (see the package documentation). Append with no records is a
-// no-op and does not touch the file.
+// queued are ignored. When Append returns nil every record is durable: in the
+// journal (with Options.Journal), in the queue file or, if its lock could not
+// be had within LockTimeout, in the spool (see the package documentation).
+// Append with no records is a no-op and does not touch the file.
 //
 // A record with an empty ID or one longer than [MaxIDLen] fails the whole
 // call with [ErrInvalidRecord] before anything is stored. A record whose Data
@@ -168,12 +184,31 @@ func (q *Queue) Append(ctx context.Context, recs ...Record) error {
 	if len(keep) == 0 && tooLarge == 0 {
 		return nil
 	}
+	deadline := time.Now().Add(q.lockTimeout)
+	journaled := false
+	if q.journal && tooLarge == 0 {
+		switch err := q.journalAppend(keep, min(journalSoftMax, q.maxBytes), deadline); {
+		case err == nil:
+			return nil
+		case errors.Is(err, errJournalFull):
+			journaled = true // move it in now, with this Append
+		case isLocked(err):
+			// Whoever holds the journal holds the queue file too.
+			q.log.Debug("store: journal busy; writing to spool", "path", q.journalPath())
+			return q.spoolAppend(keep, 0)
+		default:
+			q.log.Debug("store: journal unavailable; writing to the queue file", "path", q.journalPath(), "err", err)
+		}
+	}
 	err := q.do(ctx, true, func(tx *bolt.Tx) error {
 		return q.insert(tx, keep, tooLarge)
 	})
 	if err != nil {
 		if ctx.Err() != nil && !isLocked(err) {
 			return err
+		}
+		if journaled && q.journalAppend(keep, journalHardMax, deadline) == nil {
+			return nil
 		}
 		q.log.Debug("store: queue file unavailable; writing to spool", "path", q.path, "records", len(keep), "err", err)
 		err = q.spoolAppend(keep, tooLarge)
@@ -261,8 +296,8 @@ func (q *Queue) Ack(ctx context.Context, ids []string, dropped uint64) error {
 	})
 }
 
-// Len returns the number of queued events, those still in the spool
-// included. It returns [ErrLocked] when the lock could not be had in time.
+// Len returns the number of queued events, those still in the journal or
+// the spool included (it moves them into the queue file). It returns [ErrLocked] when the lock could not be had in time.
 func (q *Queue) Len(ctx context.Context) (int, error) {
 	var n uint64
 	err := q.do(ctx, false, func(tx *bolt.Tx) error {
@@ -293,8 +328,8 @@ func (q *Queue) Dropped(ctx context.Context) (uint64, error) {
 	return n, err
 }
 
-// Purge deletes every queued event, the spool included, and resets the
-// dropped counter. Values stored with [Queue.PutMeta] are kept.
+// Purge deletes every queued event, the journal and the spool included, and
+// resets the dropped counter. Values stored with [Queue.PutMeta] are kept.
 func (q *Queue) Purge(ctx context.Context) error {
 	return q.doThen(ctx, true, func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEvents, bucketIDs} {
@@ -318,7 +353,7 @@ func (q *Queue) Purge(ctx context.Context) error {
 // All calls fn for every record in the queue file, oldest first, stopping at
 // the first error fn returns, which All returns. fn runs after the lock has
 // been released, on a copy of the queue (bounded by MaxBytes). Records still
-// in the spool are drained into the queue file first.
+// in the journal or the spool are moved into the queue file first.
 func (q *Queue) All(ctx context.Context, fn func(Record) error) error {
 	var recs []Record
 	err := q.do(ctx, false, func(tx *bolt.Tx) error {

@@ -53,6 +53,20 @@ func (q *Queue) do(ctx context.Context, writable bool, fn func(*bolt.Tx) error) 
 // doThen is do with a step run after a successful commit, while the lock is
 // still held.
 func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) error, then func()) error {
+	return q.run(ctx, txOptions{writable: writable}, fn, then)
+}
+
+// txOptions says how run opens its transaction.
+type txOptions struct {
+	writable bool
+	// leaveJournal keeps a read-only operation read-only: the journal is
+	// neither moved in nor locked, and the caller reads it itself.
+	leaveJournal bool
+}
+
+// run is doThen with options.
+func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, then func()) error {
+	writable := o.writable
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -69,8 +83,12 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 			return err
 		}
 		pending := q.listSpool()
-		var drained []string
-		write := writable || len(pending) > 0 || lost > 0
+		var (
+			drained []string
+			held    *heldJournal
+		)
+		journal := !o.leaveJournal && q.journalSize() > 0
+		write := writable || len(pending) > 0 || lost > 0 || journal
 		txErr, panicVal := runTx(s.db, write, func(tx *bolt.Tx) error {
 			if err := checkSize(tx, s.file); err != nil {
 				return err
@@ -86,6 +104,12 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 					return err
 				}
 			}
+			if journal {
+				var err error
+				if held, err = q.takeJournal(tx, deadline); err != nil {
+					return err
+				}
+			}
 			drained = nil
 			if len(pending) > 0 {
 				var err error
@@ -95,6 +119,7 @@ func (q *Queue) doThen(ctx context.Context, writable bool, fn func(*bolt.Tx) err
 			}
 			return fn(tx)
 		})
+		held.release(txErr == nil && panicVal == nil)
 		if panicVal == nil && !errors.Is(txErr, errCorrupt) {
 			if txErr == nil {
 				// Still under the lock, so no other process drains these

@@ -9,25 +9,32 @@ import (
 // Summary is what a sender reads to decide whether a send is due: the queue's
 // size, its oldest record and one meta value, in one transaction.
 type Summary struct {
-	Len     int    // queued events, the spool included
+	Len     int    // queued events, the journal and the spool included
 	Dropped uint64 // events dropped over the limits and not yet reported
-	Oldest  Record // the oldest record in the queue file; zero when it is empty
+	Oldest  Record // the oldest queued record (the journal's first when the queue file is empty); zero when there is none
 	Meta    []byte // the value stored under the requested key, or nil
 }
 
 // Summary reads the queue's size, its oldest record and the meta value under
-// metaKey with a single open of the queue file. It returns [ErrLocked] when
+// metaKey with a single open of the queue file, in a read transaction: records
+// in the journal are counted where they are, not moved in. It returns [ErrLocked] when
 // the lock could not be had in time.
 func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 	if metaKey == "" {
 		return Summary{}, ErrInvalidKey
 	}
-	var s Summary
-	err := q.do(ctx, false, func(tx *bolt.Tx) error {
+	var (
+		s    Summary
+		jgen []byte
+		joff uint64
+	)
+	err := q.run(ctx, txOptions{leaveJournal: true}, func(tx *bolt.Tx) error {
 		s = Summary{}
 		if mb := tx.Bucket(bucketMeta); mb != nil {
 			s.Len = int(getUint(mb, keyCount))
 			s.Dropped = getUint(mb, keyDropped)
+			jgen = append([]byte{}, mb.Get(keyJournalGen)...)
+			joff = getUint(mb, keyJournalOff)
 		}
 		if kb := tx.Bucket(bucketKV); kb != nil {
 			if v := kb.Get([]byte(metaKey)); v != nil {
@@ -44,9 +51,16 @@ func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 			}
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return Summary{}, err
+	}
+	if q.journalSize() > 0 {
+		recs := q.readJournal(jgen, joff)
+		s.Len += len(recs)
+		if s.Oldest.ID == "" && len(recs) > 0 {
+			s.Oldest = recs[0].Record
+		}
 	}
 	s.Len += q.spoolLen()
 	return s, nil

@@ -1,0 +1,365 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The journal is an append-only file next to the queue file. With
+// Options.Journal, Append writes records there with one write and one fsync
+// instead of a bbolt transaction (which opens and maps the file and syncs
+// twice), and the next operation that holds the queue file's lock moves them
+// into the queue file. See the package documentation, # Journal.
+//
+// The file is a sequence of frames:
+//
+//	magic   3 bytes "TKJ"
+//	kind    1 byte: 'G' generation, 'R' record
+//	length  4 bytes, little-endian: the payload's length
+//	sum     4 bytes, little-endian: FNV-1a (32-bit) of the payload
+//	payload a generation: 16 random bytes; a record: as in the queue file,
+//	        uvarint(len(id)), the id, the data
+//
+// The first frame written to an empty journal is a generation frame, which
+// names this generation of the file. The queue file records the generation
+// and the offset up to which it has taken records in, in the same transaction
+// that takes them in, so that a journal whose truncation was lost (a crash
+// between the commit and the truncation) is never taken in twice.
+const (
+	journalName = "queue.log"
+
+	frameHeader   = 12
+	frameGen      = 'G'
+	frameRecord   = 'R'
+	genLen        = 16
+	maxFrameBytes = 64 << 20
+
+	// journalSoftMax is the journal size from which Append takes the queue
+	// file's lock to move the journal in, instead of adding to it.
+	journalSoftMax = 256 << 10
+	// journalHardMax is the size past which Append never adds to the journal
+	// (when the queue file's lock could not be had either, it spools).
+	journalHardMax = 4 * journalSoftMax
+
+	// journalLockPoll is how often a journal lock is tried again. The lock
+	// is held only for one write or for moving the journal in.
+	journalLockPoll = time.Millisecond
+)
+
+var (
+	frameMagic = []byte("TKJ")
+
+	keyJournalGen = []byte("journal_gen") // meta: generation taken in
+	keyJournalOff = []byte("journal_off") // meta: offset taken in up to
+
+	// errJournalFull makes Append use the queue file instead.
+	errJournalFull = errors.New("store: journal over its size limit")
+)
+
+// journalRec is a record read from the journal and the offset where its
+// frame ends.
+type journalRec struct {
+	Record
+	end int64
+}
+
+// journalFile is a parsed journal.
+type journalFile struct {
+	gen  []byte // nil when the journal has no generation frame
+	recs []journalRec
+	bad  int // stretches of bytes that were not valid frames (torn writes)
+}
+
+// fnv32a continues an FNV-1a hash (start with fnvOffset) over b. It needs
+// no tables, so checking a frame costs a fresh process nothing at start-up;
+// it is there to detect torn and damaged frames, not tampering.
+func fnv32a(h uint32, b []byte) uint32 {
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
+}
+
+const fnvOffset = 2166136261
+
+func appendFrame(b []byte, kind byte, payload ...[]byte) []byte {
+	n := 0
+	crc := uint32(fnvOffset)
+	for _, p := range payload {
+		n += len(p)
+		crc = fnv32a(crc, p)
+	}
+	b = append(b, frameMagic...)
+	b = append(b, kind)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, crc)
+	for _, p := range payload {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// parseJournal reads the frames in b. A stretch that is not a valid frame
+// (a write torn by a crash, garbage) is skipped up to the next frame that
+// checks out.
+func parseJournal(b []byte) journalFile {
+	var jf journalFile
+	off := 0
+	inBad := false
+	for off+frameHeader <= len(b) {
+		kind, n, crc := b[off+3], binary.LittleEndian.Uint32(b[off+4:]), binary.LittleEndian.Uint32(b[off+8:])
+		end := off + frameHeader + int(n)
+		ok := bytes.Equal(b[off:off+3], frameMagic) && n <= maxFrameBytes && end <= len(b) && end > off &&
+			fnv32a(fnvOffset, b[off+frameHeader:end]) == crc
+		var rec Record
+		if ok {
+			switch kind {
+			case frameGen:
+				ok = n == genLen
+			case frameRecord:
+				var err error
+				rec, err = decodeRecord(b[off+frameHeader : end])
+				ok = err == nil && rec.ID != "" && len(rec.ID) <= MaxIDLen
+			default:
+				ok = false
+			}
+		}
+		if !ok {
+			if !inBad {
+				jf.bad++
+				inBad = true
+			}
+			next := bytes.Index(b[off+1:], frameMagic)
+			if next < 0 {
+				return jf
+			}
+			off += 1 + next
+			continue
+		}
+		inBad = false
+		if kind == frameGen {
+			if jf.gen == nil && len(jf.recs) == 0 {
+				jf.gen = append([]byte{}, b[off+frameHeader:end]...)
+			}
+		} else {
+			jf.recs = append(jf.recs, journalRec{Record: rec, end: int64(end)})
+		}
+		off = end
+	}
+	if off < len(b) && !inBad {
+		jf.bad++
+	}
+	return jf
+}
+
+// pendingIn returns the records of jf that the queue file has not taken in,
+// given the generation and offset it recorded.
+func (jf journalFile) pendingIn(gen []byte, off uint64) []journalRec {
+	if jf.gen == nil || !bytes.Equal(jf.gen, gen) {
+		return jf.recs
+	}
+	for i, r := range jf.recs {
+		if uint64(r.end) > off {
+			return jf.recs[i:]
+		}
+	}
+	return nil
+}
+
+func (q *Queue) journalPath() string { return filepath.Join(filepath.Dir(q.path), journalName) }
+
+// lockJournal takes the journal's exclusive lock, waiting until deadline.
+func lockJournal(f *os.File, deadline time.Time) error {
+	for {
+		err := tryLockFile(f)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrLocked) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return ErrLocked
+		}
+		time.Sleep(journalLockPoll)
+	}
+}
+
+// journalAppend adds recs to the journal durably: under the journal's lock
+// it checks the size and writes the frames in one write, then, with the lock
+// released, it syncs the file. If a process moves the journal in and
+// truncates it between the write and the sync, the records are already in
+// the queue file, durably. It returns errJournalFull, writing nothing, when
+// the journal holds limit bytes or more.
+func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) error {
+	path := q.journalPath()
+	f, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	created := false
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = openFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		created = true
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := lockJournal(f, deadline); err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		unlockFile(f)
+		return err
+	}
+	if fi.Size() >= limit {
+		unlockFile(f)
+		return errJournalFull
+	}
+	size := 0
+	for _, r := range recs {
+		size += frameHeader + binary.MaxVarintLen64 + len(r.ID) + len(r.Data)
+	}
+	buf := make([]byte, 0, frameHeader+genLen+size)
+	if fi.Size() == 0 {
+		var gen [genLen]byte
+		binary.LittleEndian.PutUint64(gen[:], rand.Uint64())
+		binary.LittleEndian.PutUint64(gen[8:], rand.Uint64())
+		buf = appendFrame(buf, frameGen, gen[:])
+	}
+	var idLen [binary.MaxVarintLen64]byte
+	for _, r := range recs {
+		n := binary.PutUvarint(idLen[:], uint64(len(r.ID)))
+		buf = appendFrame(buf, frameRecord, idLen[:n], []byte(r.ID), r.Data)
+	}
+	_, err = f.Write(buf)
+	unlockFile(f)
+	if err != nil {
+		// A short write leaves a torn frame, which readers skip.
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if created {
+		syncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+// journalSize returns the journal's size, zero when there is none.
+func (q *Queue) journalSize() int64 {
+	fi, err := os.Stat(q.journalPath())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// heldJournal is the journal locked by an operation that moves it in.
+type heldJournal struct {
+	f    *os.File
+	keep bool // do not truncate (tests)
+	gen  []byte
+	size int64
+}
+
+// takeJournal locks the journal and moves the records the queue file has
+// not taken in yet into tx, in journal order, recording the generation and
+// offset in tx. The caller truncates the journal with release after tx
+// commits, or just releases it. It returns nil when there is no journal or
+// its lock could not be had by deadline: its records stay there, durable,
+// for a later operation.
+func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, error) {
+	f, err := os.OpenFile(q.journalPath(), os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil
+	}
+	if err := lockJournal(f, deadline); err != nil {
+		f.Close()
+		q.log.Debug("store: journal busy; leaving it for a later operation", "path", q.journalPath(), "err", err)
+		return nil, nil
+	}
+	h := &heldJournal{f: f, keep: q.keepJournal}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		q.log.Warn("store: cannot read journal; leaving it", "path", q.journalPath(), "err", err)
+		h.release(false)
+		return nil, nil
+	}
+	if len(b) == 0 {
+		h.release(false)
+		return nil, nil
+	}
+	jf := parseJournal(b)
+	if jf.bad > 0 {
+		q.log.Debug("store: journal has torn or damaged stretches; skipped them", "path", q.journalPath(), "stretches", jf.bad)
+	}
+	mb := tx.Bucket(bucketMeta)
+	pending := jf.pendingIn(mb.Get(keyJournalGen), getUint(mb, keyJournalOff))
+	recs := make([]Record, 0, len(pending))
+	var tooLarge uint64
+	for _, r := range pending {
+		if int64(len(r.Data)) > q.maxBytes {
+			tooLarge++
+			continue
+		}
+		recs = append(recs, r.Record)
+	}
+	if err := q.insert(tx, recs, tooLarge); err != nil {
+		h.release(false)
+		return nil, err
+	}
+	gen := jf.gen
+	if gen == nil {
+		gen = []byte{}
+	}
+	if err := mb.Put(keyJournalGen, gen); err != nil {
+		h.release(false)
+		return nil, err
+	}
+	if err := putUint(mb, keyJournalOff, uint64(len(b))); err != nil {
+		h.release(false)
+		return nil, err
+	}
+	h.gen, h.size = gen, int64(len(b))
+	if len(pending) > 0 {
+		q.log.Debug("store: moved journal into the queue file", "path", q.journalPath(), "records", len(pending))
+	}
+	return h, nil
+}
+
+// release empties the journal if committed (its records are in the queue
+// file, durably) and unlocks it. The truncation is not synced: if it is
+// lost, the generation and offset recorded in the queue file keep its
+// records from being taken in again.
+func (h *heldJournal) release(committed bool) {
+	if h == nil {
+		return
+	}
+	if committed && !h.keep {
+		_ = h.f.Truncate(0)
+	}
+	unlockFile(h.f)
+	h.f.Close()
+}
+
+// readJournal returns the records in the journal that the queue file has not
+// taken in (given its recorded generation and offset), without locking or
+// changing anything.
+func (q *Queue) readJournal(gen []byte, off uint64) []journalRec {
+	b, err := os.ReadFile(q.journalPath())
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return parseJournal(b).pendingIn(gen, off)
+}

@@ -1,0 +1,211 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/store"
+)
+
+func journalPath(q *store.Queue) string { return filepath.Join(filepath.Dir(q.Path()), "queue.log") }
+
+func journalSize(t testing.TB, q *store.Queue) int64 {
+	t.Helper()
+	fi, err := os.Stat(journalPath(q))
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// With Options.Journal an Append writes the journal and not the queue file;
+// the next operation that holds the queue file's lock moves the records in,
+// in order, and empties the journal.
+func TestJournalAppendThenMovedIn(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true})
+	for _, id := range []string{"a", "b", "c"} {
+		if err := q.Append(ctx, rec(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(q.Path()); !os.IsNotExist(err) {
+		t.Fatalf("queue file written by a journal Append (stat: %v)", err)
+	}
+	if journalSize(t, q) == 0 {
+		t.Fatal("journal is empty after three Appends")
+	}
+	// A second queue without Journal, as `telemetry show` in another
+	// process would open it, sees them in order.
+	other, err := store.Open(q.Path(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, other); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("All = %v", got)
+	}
+	if n := journalSize(t, q); n != 0 {
+		t.Fatalf("journal holds %d bytes after being moved in", n)
+	}
+	// Appends after that go to the journal again and come after.
+	if err := q.Append(ctx, recs("d", "a")...); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("All = %v, want the duplicate a stored once", got)
+	}
+	if n := mustLen(t, q); n != 4 {
+		t.Fatalf("Len = %d", n)
+	}
+}
+
+// Summary counts the journal where it is, without a write transaction and
+// without emptying it, and reports its first record as the oldest when the
+// queue file is empty.
+func TestJournalSummaryLeavesJournal(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true})
+	if err := q.Append(ctx, recs("a", "b")...); err != nil {
+		t.Fatal(err)
+	}
+	before := journalSize(t, q)
+	s, err := q.Summary(ctx, "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len != 2 || s.Oldest.ID != "a" || string(s.Oldest.Data) != string(rec("a").Data) {
+		t.Fatalf("Summary = %+v", s)
+	}
+	if after := journalSize(t, q); after != before {
+		t.Fatalf("journal went from %d to %d bytes", before, after)
+	}
+	// Once some are in the queue file, those count once and the queue
+	// file's oldest is the oldest.
+	if err := q.PutMeta(ctx, "state", []byte("x")); err != nil { // moves a, b in
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, rec("c")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = q.Summary(ctx, "state"); err != nil || s.Len != 3 || s.Oldest.ID != "a" || string(s.Meta) != "x" {
+		t.Fatalf("Summary = %+v, %v", s, err)
+	}
+}
+
+// Purge empties the journal too.
+func TestJournalPurged(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true})
+	if err := q.Append(ctx, recs("a", "b")...); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustLen(t, q); n != 0 {
+		t.Fatalf("Len after Purge = %d", n)
+	}
+	if s, err := q.Summary(ctx, "k"); err != nil || s.Len != 0 {
+		t.Fatalf("Summary after Purge = %+v, %v", s, err)
+	}
+	if err := q.Append(ctx, rec("c")); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("All = %v", got)
+	}
+}
+
+// A write torn by a crash (a frame cut short) or bytes damaged in place cost
+// only the records they hit; the records around them are kept, and later
+// Appends after the damage are read too.
+func TestJournalSkipsTornAndDamagedFrames(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true})
+	if err := q.Append(ctx, recs("a", "b", "c")...); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(journalPath(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Damage b's payload: its checksum no longer matches.
+	i := strings.Index(string(b), `"event_id":"b"`)
+	if i < 0 {
+		t.Fatalf("record b not found in the journal: %q", b)
+	}
+	b[i+13] = 'X'
+	// Then a torn frame: the start of a copy of c's frame, cut short.
+	j := strings.LastIndex(string(b), "TKJR")
+	b = append(b, b[j:j+20]...)
+	if err := os.WriteFile(journalPath(q), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Append(ctx, rec("d")); err != nil {
+		t.Fatal(err)
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"a", "c", "d"}) {
+		t.Fatalf("All = %v, want a, c, d", got)
+	}
+}
+
+// The journal stays small: from its soft limit on, an Append moves it into
+// the queue file with its own record, in order.
+func TestJournalBoundedAndOrdered(t *testing.T) {
+	ctx := context.Background()
+	const maxBytes = 4 << 10
+	q := newQueue(t, store.Options{Journal: true, MaxBytes: maxBytes})
+	var want []string
+	data := []byte(`{"pad":"` + strings.Repeat("x", 200) + `"}`)
+	biggest := int64(0)
+	for i := range 60 {
+		id := fmt.Sprintf("e%02d", i)
+		if err := q.Append(ctx, store.Record{ID: id, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+		biggest = max(biggest, journalSize(t, q))
+	}
+	if limit := int64(maxBytes + 512); biggest > limit {
+		t.Fatalf("journal grew to %d bytes, limit %d", biggest, limit)
+	}
+	got := allIDs(t, q)
+	// MaxBytes keeps only the newest; what is kept is in order.
+	if len(got) == 0 || !slices.Equal(got, want[len(want)-len(got):]) {
+		t.Fatalf("All = %v, want a suffix of %v", got, want)
+	}
+	if d := mustDropped(t, q); int(d) != len(want)-len(got) {
+		t.Fatalf("Dropped = %d, want %d", d, len(want)-len(got))
+	}
+}
+
+// When the queue file's lock is held elsewhere, journal Appends do not wait
+// for it at all, and the records are moved in once it is free.
+func TestJournalAppendIgnoresQueueLock(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true, LockTimeout: 50 * time.Millisecond})
+	holder := holdLock(t, q.Path())
+	start := time.Now()
+	if err := q.Append(ctx, recs("a", "b")...); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= 50*time.Millisecond {
+		t.Errorf("journal Append took %v while the queue file was locked", took)
+	}
+	if files := spoolFiles(t, q); len(files) != 0 {
+		t.Errorf("spooled %v; want the journal", files)
+	}
+	holder.Close()
+	if got := allIDs(t, q); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("All = %v", got)
+	}
+}
