@@ -26,8 +26,9 @@
 //
 // Keys are "tk_w_" (write) or "tk_r_" (read) followed by 43 base64url
 // characters (32 random bytes). Only their SHA-256 hash is stored; see
-// [NewKey] and [HashKey]. Authentication reads the key from the database on
-// every request, so a revoked key stops working at once.
+// [NewKey] and [HashKey]. Authentication reads a key from the database the
+// first time and then remembers it, but every transaction that stores
+// events checks the key again, so a revoked key stops working at once.
 //
 // # Caveats
 //

@@ -6,8 +6,14 @@ import (
 	"time"
 )
 
-// ErrKeyNotFound is returned by [Store.KeyByHash] when no key has the hash.
-var ErrKeyNotFound = errors.New("key not found")
+// Key errors. [Store.KeyByHash] returns ErrKeyNotFound when no key has the
+// hash; [Store.Ingest] returns one of them when the key it was given is no
+// longer a valid write key of its project.
+var (
+	ErrKeyNotFound = errors.New("key not found")
+	ErrKeyRevoked  = errors.New("key revoked")
+	ErrNotWriteKey = errors.New("not a write key")
+)
 
 // Kind classifies an [Error]; each kind maps to one HTTP status.
 type Kind int

@@ -84,10 +84,14 @@ type Store interface {
 	// KeyByHash returns the key with this hash, or an error wrapping
 	// [ErrKeyNotFound].
 	KeyByHash(ctx context.Context, hash [32]byte) (Key, error)
-	// Ingest stores the events of one project exactly once, updates the
+	// Ingest stores the events of key's project exactly once, updates the
 	// rollups and adds dropped to the project's data-loss counter, all in
-	// one transaction. It returns only after the commit.
-	Ingest(ctx context.Context, projectID int64, events []Event, dropped int64) (IngestResult, error)
+	// one transaction. In that transaction it checks that the key (by ID)
+	// is still an unrevoked write key of key.ProjectID; if it is not,
+	// nothing is stored and the error wraps [ErrKeyNotFound],
+	// [ErrKeyRevoked] or [ErrNotWriteKey]. It returns only after the
+	// commit.
+	Ingest(ctx context.Context, key Key, events []Event, dropped int64) (IngestResult, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 }

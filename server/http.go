@@ -49,6 +49,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *metrics
 	limits  *limiters
+	keys    keyCache
 
 	// Request bodies and gzip readers, reused across requests.
 	bodyBufs    sync.Pool

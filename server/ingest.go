@@ -23,33 +23,56 @@ type ingestResponse struct {
 // decode, store, answer.
 func (s *Server) handleIngest() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, err := s.authenticate(r)
+		a, err := s.authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if ok, wait := s.limits.allow(key.ID, s.cfg.Now()); !ok {
-			s.writeError(w, r, &Error{Kind: KindRateLimited, Message: "rate limited", RetryAfter: wait})
+		// refuse answers with err; a key taken from the cache is looked up
+		// first, so that a key no longer valid gets its 401 or 403 as it
+		// would have without the cache.
+		refuse := func(err error) {
+			if a.cached {
+				if kerr := s.confirmKey(r, a.hash); kerr != nil {
+					err = kerr
+				}
+			}
+			s.writeError(w, r, err)
+		}
+		if ok, wait := s.limits.allow(a.key.ID, s.cfg.Now()); !ok {
+			refuse(&Error{Kind: KindRateLimited, Message: "rate limited", RetryAfter: wait})
 			return
 		}
 		buf := s.getBodyBuffer()
 		defer s.putBodyBuffer(buf)
 		body, err := s.readBody(w, r, buf)
 		if err != nil {
-			s.writeError(w, r, err)
+			refuse(err)
 			return
 		}
 		batch, err := DecodeBatch(body, s.cfg.Now(), s.cfg.Retention)
 		if err != nil {
-			s.writeError(w, r, err)
+			refuse(err)
 			return
 		}
 		res := IngestResult{}
 		if len(batch.Events) > 0 || batch.Dropped > 0 {
-			res, err = s.cfg.Store.Ingest(r.Context(), key.ProjectID, batch.Events, batch.Dropped)
+			// The store checks the key again in its transaction.
+			res, err = s.cfg.Store.Ingest(r.Context(), a.key, batch.Events, batch.Dropped)
 			if err != nil {
+				if kerr := keyRefusal(err); kerr != nil {
+					s.keys.forget(a.hash)
+					s.writeError(w, r, kerr)
+					return
+				}
 				s.writeError(w, r, &Error{Kind: KindUnavailable, Message: "cannot store events now, retry later",
 					RetryAfter: s.cfg.RetryAfter, Err: err})
+				return
+			}
+		} else if a.cached {
+			// Nothing to store, so no transaction checks the key.
+			if kerr := s.confirmKey(r, a.hash); kerr != nil {
+				s.writeError(w, r, kerr)
 				return
 			}
 		}
@@ -68,20 +91,42 @@ func (s *Server) handleIngest() http.Handler {
 	})
 }
 
-// authenticate finds the write key of a request.
-func (s *Server) authenticate(r *http.Request) (Key, error) {
+// auth is an authenticated request's key.
+type auth struct {
+	key    Key
+	hash   [32]byte
+	cached bool // from the key cache, not looked up for this request
+}
+
+// authenticate finds the write key of a request: in the key cache, else by
+// a lookup.
+func (s *Server) authenticate(r *http.Request) (auth, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
-		return Key{}, errorf(KindUnauthorized, "missing write key: send Authorization: Bearer <write key>")
+		return auth{}, errorf(KindUnauthorized, "missing write key: send Authorization: Bearer <write key>")
 	}
 	token = strings.TrimSpace(token)
 	if !wellFormedKey(token) {
-		return Key{}, errorf(KindUnauthorized, "unknown key")
+		return auth{}, errorf(KindUnauthorized, "unknown key")
 	}
-	hash := HashKey(token)
+	a := auth{hash: HashKey(token)}
+	if k, ok := s.keys.get(a.hash); ok {
+		a.key, a.cached = k, true
+		return a, nil
+	}
+	k, err := s.lookupKey(r, a.hash)
+	a.key = k
+	return a, err
+}
+
+// lookupKey reads the key with this hash from the store and checks that it
+// is a valid write key; a valid one goes into the key cache, a refused one
+// out of it.
+func (s *Server) lookupKey(r *http.Request, hash [32]byte) (Key, error) {
 	key, err := s.cfg.Store.KeyByHash(r.Context(), hash)
 	if errors.Is(err, ErrKeyNotFound) || (err == nil && subtle.ConstantTimeCompare(key.Hash[:], hash[:]) != 1) {
+		s.keys.forget(hash)
 		return Key{}, errorf(KindUnauthorized, "unknown key")
 	}
 	if err != nil {
@@ -92,12 +137,40 @@ func (s *Server) authenticate(r *http.Request) (Key, error) {
 			RetryAfter: s.cfg.RetryAfter, Err: err}
 	}
 	if key.RevokedAt != nil {
+		s.keys.forget(hash)
 		return Key{}, errorf(KindForbidden, "the key is revoked")
 	}
 	if key.Kind != KeyWrite {
+		s.keys.forget(hash)
 		return Key{}, errorf(KindForbidden, "not a write key")
 	}
+	s.keys.put(hash, key)
 	return key, nil
+}
+
+// confirmKey looks a cached key up again and returns its refusal (401 or
+// 403) if it is no longer valid, else nil.
+func (s *Server) confirmKey(r *http.Request, hash [32]byte) error {
+	_, err := s.lookupKey(r, hash)
+	var e *Error
+	if errors.As(err, &e) && (e.Kind == KindUnauthorized || e.Kind == KindForbidden) {
+		return err
+	}
+	return nil
+}
+
+// keyRefusal turns a store's key error into the request's 401 or 403, or
+// returns nil for other errors.
+func keyRefusal(err error) error {
+	switch {
+	case errors.Is(err, ErrKeyNotFound):
+		return errorf(KindUnauthorized, "unknown key")
+	case errors.Is(err, ErrKeyRevoked):
+		return errorf(KindForbidden, "the key is revoked")
+	case errors.Is(err, ErrNotWriteKey):
+		return errorf(KindForbidden, "not a write key")
+	}
+	return nil
 }
 
 // maxPooledBody is the largest body buffer kept for reuse; larger ones are

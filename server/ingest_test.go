@@ -204,6 +204,52 @@ func TestRevokedKeyStopsAtOnce(t *testing.T) {
 	}
 }
 
+// The server remembers valid keys between requests, but a revocation still
+// takes effect with the very next request: that request is refused and
+// stores nothing, whatever its body.
+func TestRevokedKeyWarmCache(t *testing.T) {
+	for _, next := range []struct {
+		name string
+		body []byte
+	}{
+		{"valid events", []byte(`{"events": [` + string(mustJSON(event())) + `], "dropped": 3}`)},
+		{"dropped only", []byte(`{"events": [{"event_id": "x"}], "dropped": 3}`)},
+		{"invalid events only", batch(map[string]any{"event_id": "x"})},
+		{"not JSON", []byte(`{"events": [`)},
+	} {
+		t.Run(next.name, func(t *testing.T) {
+			e := newEnv(t, server.Config{})
+			for i := 0; i < 2; i++ {
+				if r := e.post(batch(event())); r.Status != 200 || r.Accepted != 1 {
+					t.Fatalf("before revoke: %d %s", r.Status, r.Body)
+				}
+			}
+			if err := e.db.RevokeKey(context.Background(), e.writeID); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ {
+				if r := e.post(next.body); r.Status != 403 {
+					t.Fatalf("request %d after revoke: %d %s, want 403", i+1, r.Status, r.Body)
+				}
+			}
+			if n, m := e.storedEvents(), e.rolledUpEvents(); n != 2 || m != 2 {
+				t.Fatalf("%d stored, %d in rollups, want 2 and 2", n, m)
+			}
+			if d := e.count(`SELECT coalesce(sum(dropped), 0) FROM daily_data_loss WHERE project_id = $1`); d != 0 {
+				t.Fatalf("dropped %d, want 0", d)
+			}
+		})
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func TestReadKeyCannotIngest(t *testing.T) {
 	e := newEnv(t, server.Config{})
 	r := e.post(batch(event()), "Authorization", "Bearer "+e.readKey)

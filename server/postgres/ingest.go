@@ -17,7 +17,8 @@ import (
 )
 
 // ingestSQL inserts a batch and updates the rollups from the rows it
-// inserted, in one statement (one transaction). Rows are inserted in
+// inserted, in one statement (one transaction), and checks the write key
+// ($23): a key no longer valid makes it fail. Rows are inserted in
 // event_id order and rollup rows in key order, so that concurrent batches
 // take their locks in the same order; counter rows are sharded by backend
 // so that concurrent batches rarely wait for each other's commit.
@@ -68,11 +69,13 @@ WITH input AS (
     WHERE $22::bigint > 0 AND (EXISTS (SELECT 1 FROM ins) OR cardinality($2::uuid[]) = 0)
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
 )
-SELECT count(*) FROM ins`
+SELECT tk_check_write_key($23::integer, $1::integer), count(*) FROM ins`
 
-// rollupSQL adds a batch's pre-aggregated counts to the rollups. It is used
-// in the same transaction as a COPY of the batch's events, which stored
-// every event as new (a duplicate makes the COPY fail).
+// rollupSQL adds a batch's pre-aggregated counts to the rollups and checks
+// the write key ($19). It is used in the same transaction as a COPY of the
+// batch's events, which stored every event as new (a duplicate makes the
+// COPY fail); a key no longer valid makes it fail, and the transaction with
+// it.
 const rollupSQL = `
 WITH counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
@@ -100,15 +103,16 @@ WITH counts AS (
     WHERE $18::bigint > 0
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
 )
-SELECT 1`
+SELECT tk_check_write_key($19::integer, $1::integer)`
 
 var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_name", "service_version",
 	"event_type", "name", "success", "duration_ms", "exit_code", "error_kind", "user_id", "session_id",
 	"sdk_name", "sdk_version", "os", "arch", "ci", "ci_name", "go_version", "metadata"}
 
-// Ingest stores events for a project exactly once and updates the rollups
-// and the data-loss counter in the same transaction. It returns after the
-// commit.
+// Ingest stores events for key's project exactly once and updates the
+// rollups and the data-loss counter in the same transaction, in which it
+// also checks that the key is still an unrevoked write key of that project.
+// It returns after the commit.
 //
 // The fast path copies the batch into events with COPY and adds
 // rollups aggregated here, in one transaction; COPY fails on the first
@@ -119,13 +123,16 @@ var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_na
 // dropped is added to the data-loss counter only when the batch stored at
 // least one new event or held none: a batch made only of duplicates is a
 // replay of one already counted.
-func (db *DB) Ingest(ctx context.Context, projectID int64, events []server.Event, dropped int64) (server.IngestResult, error) {
+func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event, dropped int64) (server.IngestResult, error) {
 	if len(events) > 0 {
 		sorted := slices.Clone(events)
 		slices.SortFunc(sorted, func(a, b server.Event) int { return bytes.Compare(a.EventID[:], b.EventID[:]) })
-		err := db.copyBatch(ctx, projectID, sorted, dropped)
+		err := db.copyBatch(ctx, key, sorted, dropped)
 		if err == nil {
 			return server.IngestResult{Accepted: len(events)}, nil
+		}
+		if kerr := keyError(err); kerr != nil {
+			return server.IngestResult{}, kerr
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || !(pgErr.Code == "23505" || pgErr.Code == "23514" ||
@@ -135,7 +142,25 @@ func (db *DB) Ingest(ctx context.Context, projectID int64, events []server.Event
 		// A duplicate, a missing partition or a deadlock: nothing was
 		// committed; take the statement path.
 	}
-	return db.insertBatch(ctx, projectID, events, dropped)
+	return db.insertBatch(ctx, key, events, dropped)
+}
+
+// keyError returns the server's key error for a failed tk_check_write_key,
+// or nil for other errors.
+func keyError(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return nil
+	}
+	switch pgErr.Code {
+	case "TKK01":
+		return fmt.Errorf("postgres: ingest: %w", server.ErrKeyNotFound)
+	case "TKK02":
+		return fmt.Errorf("postgres: ingest: %w", server.ErrKeyRevoked)
+	case "TKK03":
+		return fmt.Errorf("postgres: ingest: %w", server.ErrNotWriteKey)
+	}
+	return nil
 }
 
 // copyBatch is the fast path of Ingest. events are sorted by id.
@@ -144,14 +169,14 @@ func (db *DB) Ingest(ctx context.Context, projectID int64, events []server.Event
 // the rollup statement and COMMIT in one pipeline. Should the rollup fail,
 // PostgreSQL skips the COMMIT and the transaction is rolled back here; a
 // connection still in a transaction is never reused (the pool closes it).
-func (db *DB) copyBatch(ctx context.Context, projectID int64, events []server.Event, dropped int64) error {
-	data := copyData(make([]byte, 0, 512*len(events)), projectID, events)
+func (db *DB) copyBatch(ctx context.Context, key server.Key, events []server.Event, dropped int64) error {
+	data := copyData(make([]byte, 0, 512*len(events)), key.ProjectID, events)
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	if err := copyAndCommit(ctx, conn.Conn(), data, rollupArgs(projectID, events, dropped)); err != nil {
+	if err := copyAndCommit(ctx, conn.Conn(), data, rollupArgs(key, events, dropped)); err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
 			_ = conn.Conn().PgConn().Exec(ctx, "ROLLBACK").Close()
 		}
@@ -196,7 +221,7 @@ type userKey struct {
 }
 
 // rollupArgs aggregates events (all newly stored) for rollupSQL.
-func rollupArgs(projectID int64, events []server.Event, dropped int64) []any {
+func rollupArgs(key server.Key, events []server.Event, dropped int64) []any {
 	counts := make(map[countKey]*countVal)
 	var order []countKey
 	users := make(map[userKey]*server.Event) // the user's earliest event
@@ -258,8 +283,8 @@ func rollupArgs(projectID int64, events []server.Event, dropped int64) []any {
 		uids[i] = append([]byte(nil), k.user[:]...)
 		uver[i], uos[i], uarch[i], uci[i] = e.ServiceVersion, e.OS, e.Arch, e.CI
 	}
-	return []any{projectID, dateArray(days), svc, ver, typ, name, success, evs, dsum, dcount,
-		dateArray(udays), usvc, uids, uver, uos, uarch, uci, dropped}
+	return []any{key.ProjectID, dateArray(days), svc, ver, typ, name, success, evs, dsum, dcount,
+		dateArray(udays), usvc, uids, uver, uos, uarch, uci, dropped, key.ID}
 }
 
 // dateArray encodes days as PostgreSQL dates.
@@ -273,14 +298,18 @@ func dateArray(ts []time.Time) []pgtype.Date {
 
 // insertBatch stores events with INSERT … ON CONFLICT DO NOTHING, counting
 // only the rows it inserted.
-func (db *DB) insertBatch(ctx context.Context, projectID int64, events []server.Event, dropped int64) (server.IngestResult, error) {
-	args := ingestArgs(projectID, events, dropped)
+func (db *DB) insertBatch(ctx context.Context, key server.Key, events []server.Event, dropped int64) (server.IngestResult, error) {
+	args := ingestArgs(key, events, dropped)
 	var inserted int
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = db.pool.QueryRow(ctx, ingestSQL, args...).Scan(&inserted)
+		var keyOK bool
+		err = db.pool.QueryRow(ctx, ingestSQL, args...).Scan(&keyOK, &inserted)
 		if err == nil {
 			return server.IngestResult{Accepted: inserted, Duplicates: len(events) - inserted}, nil
+		}
+		if kerr := keyError(err); kerr != nil {
+			return server.IngestResult{}, kerr
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) {
@@ -302,7 +331,7 @@ func (db *DB) insertBatch(ctx context.Context, projectID int64, events []server.
 	return server.IngestResult{}, fmt.Errorf("postgres: ingest: %w", err)
 }
 
-func ingestArgs(projectID int64, evs []server.Event, dropped int64) []any {
+func ingestArgs(key server.Key, evs []server.Event, dropped int64) []any {
 	n := len(evs)
 	var (
 		ids        = make([][16]byte, n)
@@ -349,6 +378,6 @@ func ingestArgs(projectID int64, evs []server.Event, dropped int64) []any {
 		goVersion[i] = e.GoVersion
 		metadata[i] = string(e.Metadata)
 	}
-	return []any{projectID, ids, occurred, svc, ver, typ, name, success, duration, exitCode, errKind,
-		users, sessions, sdkName, sdkVersion, osName, arch, ci, ciName, goVersion, metadata, dropped}
+	return []any{key.ProjectID, ids, occurred, svc, ver, typ, name, success, duration, exitCode, errKind,
+		users, sessions, sdkName, sdkVersion, osName, arch, ci, ciName, goVersion, metadata, dropped, key.ID}
 }

@@ -50,6 +50,17 @@ func partitions(t *testing.T, db *postgres.DB) []string {
 	return names
 }
 
+// project creates a project with one write key and returns that key.
+func project(t *testing.T, db *postgres.DB, name string) server.Key {
+	t.Helper()
+	_, w, _ := server.NewKey(server.KeyWrite)
+	_, keys, err := db.CreateProject(context.Background(), name, []server.Key{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys[0]
+}
+
 func eventAt(t time.Time, user byte) server.Event {
 	id, _ := uuid.NewV7()
 	ms := t.UnixMilli()
@@ -86,13 +97,10 @@ func TestMaintainCreatesAndDropsPartitions(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 
-	p, _, err := db.CreateProject(ctx, "retention", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := project(t, db, "retention")
 	jan := eventAt(time.Date(2026, 1, 20, 0, 0, 0, 0, time.UTC), 1)
 	mar := eventAt(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), 2)
-	res, err := db.Ingest(ctx, p.ID, []server.Event{jan, mar}, 0)
+	res, err := db.Ingest(ctx, key, []server.Event{jan, mar}, 0)
 	if err != nil || res.Accepted != 2 {
 		t.Fatalf("ingest: %+v %v", res, err)
 	}
@@ -126,16 +134,71 @@ func TestMaintainCreatesAndDropsPartitions(t *testing.T) {
 func TestIngestCreatesMissingPartition(t *testing.T) {
 	db := open(t, postgres.Config{})
 	ctx := context.Background()
-	p, _, err := db.CreateProject(ctx, "missing", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := db.Ingest(ctx, p.ID, []server.Event{eventAt(time.Now(), 1)}, 0)
+	key := project(t, db, "missing")
+	res, err := db.Ingest(ctx, key, []server.Event{eventAt(time.Now(), 1)}, 0)
 	if err != nil || res.Accepted != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
 	if len(partitions(t, db)) == 0 {
 		t.Fatal("no partitions")
+	}
+}
+
+// Ingest checks the key in its transaction: a key that is not (or no
+// longer) a valid write key of the project stores nothing, on the COPY path
+// and on the statement path alike.
+func TestIngestChecksKey(t *testing.T) {
+	db := open(t, postgres.Config{})
+	ctx := context.Background()
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := project(t, db, "checked")
+	other := project(t, db, "other")
+	known := eventAt(time.Now(), 1)
+	if res, err := db.Ingest(ctx, key, []server.Event{known}, 0); err != nil || res.Accepted != 1 {
+		t.Fatalf("valid key: %+v %v", res, err)
+	}
+	_, r, _ := server.NewKey(server.KeyRead)
+	r.ProjectID = key.ProjectID
+	read, err := db.CreateKey(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongProject := other
+	wrongProject.ProjectID = key.ProjectID
+	unknown := key
+	unknown.ID = 999999
+	cases := []struct {
+		name string
+		key  server.Key
+		want error
+	}{
+		{"read key", read, server.ErrNotWriteKey},
+		{"key of another project", wrongProject, server.ErrKeyNotFound},
+		{"unknown key", unknown, server.ErrKeyNotFound},
+	}
+	for _, c := range cases {
+		for _, evs := range [][]server.Event{{eventAt(time.Now(), 2)}, {eventAt(time.Now(), 3), known}} {
+			if res, err := db.Ingest(ctx, c.key, evs, 5); !errors.Is(err, c.want) {
+				t.Fatalf("%s, %d events: %+v %v, want %v", c.name, len(evs), res, err, c.want)
+			}
+		}
+	}
+	if err := db.RevokeKey(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, evs := range [][]server.Event{{eventAt(time.Now(), 2)}, {eventAt(time.Now(), 3), known}, nil} {
+		if res, err := db.Ingest(ctx, key, evs, 5); !errors.Is(err, server.ErrKeyRevoked) {
+			t.Fatalf("revoked, %d events: %+v %v", len(evs), res, err)
+		}
+	}
+	var n, users, counted, dropped int
+	db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM daily_users),
+		(SELECT coalesce(sum(events), 0) FROM daily_event_counts), (SELECT coalesce(sum(dropped), 0) FROM daily_data_loss)`).
+		Scan(&n, &users, &counted, &dropped)
+	if n != 1 || users != 1 || counted != 1 || dropped != 0 {
+		t.Fatalf("stored %d events, %d users, %d counted, %d dropped; want 1, 1, 1, 0", n, users, counted, dropped)
 	}
 }
 
