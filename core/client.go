@@ -375,9 +375,9 @@ func (c *Client) persist(ps []*pending) bool {
 	if c.debug || len(recs) == 0 {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*c.cfg.LockTimeout+time.Second)
-	defer cancel()
-	if err := c.queue.Append(ctx, recs...); err != nil {
+	// No deadline of its own: every wait in Append is bounded by LockTimeout
+	// (and a context with a deadline would start a timer in every process).
+	if err := c.queue.Append(context.Background(), recs...); err != nil {
 		c.cfg.Logger.Warn("telemetry: events not queued", "count", len(recs), "err", err)
 		return false
 	}
