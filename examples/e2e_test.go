@@ -45,9 +45,16 @@ var (
 // binary) and returns the path of the executable.
 func binary(tb testing.TB, tool, tags string) string {
 	tb.Helper()
+	return buildBinary(tb, tool, tags, "")
+}
+
+// buildBinary is binary with cgo set to "0" or "1" (CGO_ENABLED), or ""
+// for the go command's default.
+func buildBinary(tb testing.TB, tool, tags, cgo string) string {
+	tb.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	key := tool + "+" + tags
+	key := tool + "+" + tags + "+" + cgo
 	if p, ok := built[key]; ok {
 		return p
 	}
@@ -55,12 +62,18 @@ func binary(tb testing.TB, tool, tags string) string {
 	if tags == "" {
 		dir = filepath.Join(binDir, "default")
 	}
+	if cgo != "" {
+		dir += "-cgo" + cgo
+	}
 	out := filepath.Join(dir, tool)
 	args := []string{"build", "-o", out}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
 	cmd := exec.Command("go", append(args, "./"+tool)...)
+	if cgo != "" {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", tool, err, b)
 	}

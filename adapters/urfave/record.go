@@ -233,7 +233,7 @@ func localFlagNames(cCtx *cli.Context) (names []string) {
 // canonical returns the first name of the flag among flags that has name.
 func canonical(flags []cli.Flag, name string) string {
 	for _, f := range flags {
-		ns := f.Names()
+		ns := flagNames(f)
 		for _, n := range ns {
 			if n == name {
 				return ns[0]
@@ -285,7 +285,7 @@ func missingRequired(cCtx *cli.Context) (missing bool) {
 			continue
 		}
 		set := false
-		for _, n := range f.Names() {
+		for _, n := range flagNames(f) {
 			if cCtx.IsSet(strings.TrimSpace(n)) {
 				set = true
 			}

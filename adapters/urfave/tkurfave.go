@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -163,13 +164,50 @@ func (r *Runner) newShowFlag() cli.Flag {
 
 func hasFlag(flags []cli.Flag, name string) bool {
 	for _, f := range flags {
-		for _, n := range f.Names() {
+		for _, n := range flagNames(f) {
 			if n == name {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// flagNames returns f.Names() without its cost: urfave's flag types compute
+// it with a regular expression for every name, and Instrument looks at every
+// flag of every command on every start. For urfave's own flag types, which
+// all have Name and Aliases fields, the names are cut the same way, at the
+// first comma or space; any other flag answers Names().
+func flagNames(f cli.Flag) []string {
+	v := reflect.ValueOf(f)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	// Only urfave's own types: another type may define Names differently.
+	if v.Kind() != reflect.Struct || v.Type().PkgPath() != urfavePkg {
+		return f.Names()
+	}
+	name, aliases := v.FieldByName("Name"), v.FieldByName("Aliases")
+	if name.Kind() != reflect.String || aliases.Kind() != reflect.Slice || aliases.Type().Elem().Kind() != reflect.String {
+		return f.Names()
+	}
+	names := make([]string, 0, 1+aliases.Len())
+	names = append(names, cutName(name.String()))
+	for i := range aliases.Len() {
+		names = append(names, cutName(aliases.Index(i).String()))
+	}
+	return names
+}
+
+var urfavePkg = reflect.TypeFor[cli.BoolFlag]().PkgPath()
+
+// cutName is what urfave's FlagNames does to each name: it drops everything
+// from the first comma or space on (the v1 "name, n" form).
+func cutName(s string) string {
+	if i := strings.IndexAny(s, ", "); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 func (r *Runner) logger() interface{ Warn(string, ...any) } {

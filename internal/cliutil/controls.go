@@ -33,16 +33,16 @@ const (
 // command itself as a user types it, e.g. "my-cli telemetry"; showFlag the
 // name of the show flag.
 func LongCommand(service, hint, showFlag string) string {
-	return fmt.Sprintf(`%s records anonymous usage data: %s.
+	// Concatenated rather than formatted: it is built on every start.
+	return service + " records anonymous usage data: " + consent.DefaultCollects + `.
 
-  %s status     whether telemetry is on, and why
-  %s show       the events waiting to be sent
-  %s disable    turn it off and delete what is queued
-  %s enable     turn it on
+  ` + hint + ` status     whether telemetry is on, and why
+  ` + hint + ` show       the events waiting to be sent
+  ` + hint + ` disable    turn it off and delete what is queued
+  ` + hint + ` enable     turn it on
 
-Setting DO_NOT_TRACK=1 or %s=0 also turns it off. Add --%s to any
-command to see the event it records.`,
-		service, consent.DefaultCollects, hint, hint, hint, hint, consent.EnvVar(service), showFlag)
+Setting DO_NOT_TRACK=1 or ` + consent.EnvVar(service) + `=0 also turns it off. Add --` + showFlag + ` to any
+command to see the event it records.`
 }
 
 // flushTimeout bounds `telemetry flush`.
