@@ -98,6 +98,8 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		}
 		truncate()
 
+		cpuStart := cpuTimes(ctx, b, conn, cmd.Process.Pid)
+
 		tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
 		hc := &http.Client{Transport: tr, Timeout: time.Minute}
 		work := make(chan []byte)
@@ -139,6 +141,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		if failure != nil {
 			b.Fatal(failure)
 		}
+		cpuEnd := cpuTimes(ctx, b, conn, cmd.Process.Pid)
 		rss := peakRSS(cmd.Process.Pid)
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
@@ -166,8 +169,12 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		b.ReportMetric(copyRate, "copy-rows/s")
 		b.ReportMetric(httpRate/copyRate, "ratio")
 		b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MiB")
-		b.Logf("%d events, %d clients: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB",
-			len(rows), clients, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20))
+		perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(len(rows)) }
+		serverCPU, dbCPU := perEvent(cpuEnd.server-cpuStart.server), perEvent(cpuEnd.db-cpuStart.db)
+		b.ReportMetric(serverCPU, "server-cpu-µs/event")
+		b.ReportMetric(dbCPU, "db-cpu-µs/event")
+		b.Logf("%d events, %d clients: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB, CPU per event: tk-server %.1f µs, its database sessions %.1f µs",
+			len(rows), clients, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20), serverCPU, dbCPU)
 	}
 }
 
@@ -188,6 +195,50 @@ func waitFile(tb testing.TB, path string) string {
 	}
 	tb.Fatalf("%s not written", path)
 	return ""
+}
+
+type cpuTime struct{ server, db time.Duration }
+
+// cpuTimes returns the CPU time (user and system) used so far by the
+// tk-server process and by the PostgreSQL sessions of the benchmark
+// database other than conn's: the sessions of tk-server's pool. Sessions
+// that already ended are not counted.
+func cpuTimes(ctx context.Context, b *testing.B, conn *pgx.Conn, serverPID int) cpuTime {
+	t := cpuTime{server: procCPU(serverPID)}
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pid := range pids {
+		t.db += procCPU(int(pid))
+	}
+	return t
+}
+
+// procCPU returns a process's user and system CPU time from /proc, or 0.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses:
+	// utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clockTicks
 }
 
 // peakRSS returns a process's peak resident set size (VmHWM) in bytes.

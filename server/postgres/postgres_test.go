@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server"
@@ -199,6 +200,81 @@ func TestIngestChecksKey(t *testing.T) {
 		Scan(&n, &users, &counted, &dropped)
 	if n != 1 || users != 1 || counted != 1 || dropped != 0 {
 		t.Fatalf("stored %d events, %d users, %d counted, %d dropped; want 1, 1, 1, 0", n, users, counted, dropped)
+	}
+}
+
+// One connection goes through a success, a batch with a known event, a
+// refused key and a request that times out while waiting for a lock; it
+// stores and counts exactly the events acknowledged, and the pool keeps
+// working.
+func TestIngestConnectionReuse(t *testing.T) {
+	db := open(t, postgres.Config{MaxConns: 1})
+	ctx := context.Background()
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := project(t, db, "reuse")
+	known := eventAt(time.Now(), 1)
+	acked := 0
+	ingest := func(ctx context.Context, k server.Key, evs ...server.Event) (server.IngestResult, error) {
+		res, err := db.Ingest(ctx, k, evs, 0)
+		if err == nil {
+			acked += res.Accepted
+		}
+		return res, err
+	}
+	if res, err := ingest(ctx, key, known, eventAt(time.Now(), 2)); err != nil || res.Accepted != 2 {
+		t.Fatalf("first: %+v %v", res, err)
+	}
+	if res, err := ingest(ctx, key, eventAt(time.Now(), 3), known); err != nil || res.Accepted != 1 || res.Duplicates != 1 {
+		t.Fatalf("with a known event: %+v %v", res, err)
+	}
+	bad := key
+	bad.ID = 999999
+	if _, err := ingest(ctx, bad, eventAt(time.Now(), 4)); !errors.Is(err, server.ErrKeyNotFound) {
+		t.Fatalf("unknown key: %v", err)
+	}
+
+	// Another session holds a lock the rollups need: the request times out.
+	locker, err := pgx.Connect(ctx, db.Pool().Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE daily_users IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = ingest(tctx, key, eventAt(time.Now(), 5))
+	cancel()
+	if err == nil {
+		t.Fatal("ingest under a lock: no error")
+	}
+	tx.Rollback(ctx)
+
+	if res, err := ingest(ctx, key, eventAt(time.Now(), 6), eventAt(time.Now(), 7)); err != nil || res.Accepted != 2 {
+		t.Fatalf("after the timeout: %+v %v", res, err)
+	}
+	// Wait for the timed-out request's backend to finish.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var busy int
+		db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy)
+		if busy == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var n, counted int
+	db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT coalesce(sum(events), 0) FROM daily_event_counts)`).
+		Scan(&n, &counted)
+	if n != acked || counted != acked {
+		t.Fatalf("stored %d, counted %d, acknowledged %d", n, counted, acked)
 	}
 }
 
