@@ -2,12 +2,12 @@ package server
 
 import (
 	"bytes"
-	"encoding/hex"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -76,18 +76,23 @@ func tooLong(field string) string { return "too_long:" + field }
 // It returns an [*Error] of kind [KindBadRequest] when the body is not a
 // batch and of kind [KindTooLarge] when it holds more than [MaxEvents]
 // events; invalid events are reported in [Batch.Rejected] instead.
+//
+// The body is scanned once: each element of "events" is validated as
+// JSON and decoded in the same pass, its members found by name as the
+// scanner meets them.
 func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, error) {
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	events, dropped, err := splitBatch(body)
+	d := decoder{v: validator{now: now, oldest: now.Add(-retention)}, capHint: min(MaxEvents, len(body)/384+1)}
+	dropped, err := d.body(body)
 	if err != nil {
 		return nil, err
 	}
-	if len(events) > MaxEvents {
-		return nil, errorf(KindTooLarge, "%d events, at most %d per request", len(events), MaxEvents)
+	if d.total > MaxEvents {
+		return nil, errorf(KindTooLarge, "%d events, at most %d per request", d.total, MaxEvents)
 	}
-	b := &Batch{Total: len(events)}
+	b := &Batch{Events: d.events, Rejected: d.rejected, Total: d.total}
 	if len(dropped) > 0 && string(dropped) != "null" {
 		n, err := strconv.ParseInt(string(dropped), 10, 64)
 		if err != nil || n < 0 || n > MaxDropped {
@@ -95,31 +100,35 @@ func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, e
 		}
 		b.Dropped = n
 	}
-	v := validator{now: now, oldest: now.Add(-retention), intern: make(map[string]string)}
-	seen := make(map[[16]byte]struct{}, len(events))
-	b.Events = make([]Event, 0, len(events))
-	for i, r := range events {
-		ev, reason := v.event(r)
-		if reason == "" {
-			if _, dup := seen[ev.EventID]; dup {
-				reason = reasonDuplicateInBatch
-			} else {
-				seen[ev.EventID] = struct{}{}
-			}
-		}
-		if reason != "" {
-			b.Rejected = append(b.Rejected, Rejection{Index: i, Reason: reason})
-			continue
-		}
-		b.Events = append(b.Events, ev)
+	if b.Events == nil {
+		b.Events = []Event{}
 	}
 	return b, nil
 }
 
-// splitBatch checks that body is a JSON object with an "events" array and
-// returns the spans of its elements and of "dropped". Other members are
-// ignored.
-func splitBatch(body []byte) ([][]byte, []byte, error) {
+// decoder holds the state of one DecodeBatch.
+type decoder struct {
+	v        validator
+	capHint  int // expected number of events, for the first allocations
+	total    int // elements of the events array so far
+	events   []Event
+	rejected []Rejection
+	seen     map[[16]byte]struct{}
+}
+
+// reset forgets the events decoded so far: a later "events" member
+// replaces an earlier one.
+func (d *decoder) reset() {
+	d.total = 0
+	d.events = d.events[:0]
+	d.rejected = nil
+	clear(d.seen)
+}
+
+// body checks that body is a JSON object with an "events" array, decodes
+// the elements of that array and returns the span of "dropped". Other
+// members are ignored.
+func (d *decoder) body(body []byte) ([]byte, error) {
 	notJSON := func() error {
 		if !utf8.Valid(body) {
 			return errorf(KindBadRequest, "the body is not valid UTF-8 JSON")
@@ -129,51 +138,48 @@ func splitBatch(body []byte) ([][]byte, []byte, error) {
 	s := scanner{b: body}
 	if c := s.peek(); c != '{' {
 		if _, err := s.value(); err != nil {
-			return nil, nil, notJSON()
+			return nil, notJSON()
 		}
-		return nil, nil, errorf(KindBadRequest, "the body must be a JSON object")
+		return nil, errorf(KindBadRequest, "the body must be a JSON object")
 	}
 	s.i++
-	var events [][]byte
 	var dropped []byte
 	hasEvents, wrongType := false, false
 	if !s.expect('}') {
 		for {
 			k, esc, err := s.str()
 			if err != nil || !s.expect(':') {
-				return nil, nil, notJSON()
+				return nil, notJSON()
 			}
-			key := unescape(k, esc)
+			isEvents := keyIs(k, esc, "events")
 			switch {
-			case key == "events" && s.peek() == '[':
+			case isEvents && s.peek() == '[':
 				s.i++
 				hasEvents, wrongType = true, false
-				events = events[:0]
+				d.reset()
 				if !s.expect(']') {
 					for {
-						el, err := s.value()
-						if err != nil {
-							return nil, nil, notJSON()
+						if err := d.element(&s); err != nil {
+							return nil, notJSON()
 						}
-						events = append(events, el)
 						if s.expect(',') {
 							continue
 						}
 						if s.expect(']') {
 							break
 						}
-						return nil, nil, notJSON()
+						return nil, notJSON()
 					}
 				}
 			default:
 				v, err := s.value()
 				if err != nil {
-					return nil, nil, notJSON()
+					return nil, notJSON()
 				}
-				switch key {
-				case "events":
+				switch {
+				case isEvents:
 					hasEvents, wrongType = string(v) != "null", true
-				case "dropped":
+				case keyIs(k, esc, "dropped"):
 					dropped = v
 				}
 			}
@@ -183,74 +189,339 @@ func splitBatch(body []byte) ([][]byte, []byte, error) {
 			if s.expect('}') {
 				break
 			}
-			return nil, nil, notJSON()
+			return nil, notJSON()
 		}
 	}
 	if s.ws(); s.i != len(body) {
-		return nil, nil, notJSON()
+		return nil, notJSON()
 	}
 	switch {
 	case !hasEvents:
-		return nil, nil, errorf(KindBadRequest, `missing "events"`)
+		return nil, errorf(KindBadRequest, `missing "events"`)
 	case wrongType:
-		return nil, nil, errorf(KindBadRequest, `"events" must be an array`)
-	case len(events) == 0:
-		return nil, nil, errorf(KindBadRequest, `"events" is empty`)
+		return nil, errorf(KindBadRequest, `"events" must be an array`)
+	case d.total == 0:
+		return nil, errorf(KindBadRequest, `"events" is empty`)
 	}
-	return events, dropped, nil
+	return dropped, nil
+}
+
+// element scans the next element of the events array and, within the
+// limit of MaxEvents, decodes it into an event or a rejection.
+func (d *decoder) element(s *scanner) error {
+	d.total++
+	if d.total > MaxEvents {
+		_, err := s.value()
+		return err
+	}
+	var raw rawEvent
+	s.ws()
+	start := s.i
+	if s.peek() == '{' {
+		if err := raw.scan(s); err != nil {
+			return err
+		}
+	} else if _, err := s.value(); err != nil {
+		return err
+	}
+	if d.events == nil {
+		d.events = make([]Event, 0, d.capHint)
+		d.seen = make(map[[16]byte]struct{}, d.capHint)
+	}
+	ev, reason := d.v.event(s.b[start:s.i], &raw)
+	if reason == "" {
+		if _, dup := d.seen[ev.EventID]; dup {
+			reason = reasonDuplicateInBatch
+		} else {
+			d.seen[ev.EventID] = struct{}{}
+		}
+	}
+	if reason != "" {
+		d.rejected = append(d.rejected, Rejection{Index: d.total - 1, Reason: reason})
+		return nil
+	}
+	d.events = append(d.events, ev)
+	return nil
+}
+
+// keyIs reports whether an object key (still escaped when esc) is name.
+func keyIs(k []byte, esc bool, name string) bool {
+	if esc {
+		return unescape(k, true) == name
+	}
+	return string(k) == name
+}
+
+// lookup returns the index of an object key (still escaped when esc) in
+// names, or -1.
+func lookup(k []byte, esc bool, names *[8]string) int {
+	if esc {
+		u := unescape(k, true)
+		for i, n := range names {
+			if n != "" && u == n {
+				return i
+			}
+		}
+		return -1
+	}
+	for i, n := range names {
+		if n != "" && string(k) == n {
+			return i
+		}
+	}
+	return -1
+}
+
+// The members of an event that DecodeBatch reads, by index.
+const (
+	fEventID = iota
+	fSchemaVersion
+	fServiceName
+	fServiceVersion
+	fEventType
+	fTimestamp
+	fUserID
+	fSessionID
+	fSDK
+	fEnv
+	fMetadata
+	nEventFields
+)
+
+var eventNames = [2]*[8]string{
+	{"event_id", "schema_version", "service_name", "service_version", "event_type", "timestamp", "user_id", "session_id"},
+	{"sdk", "env", "metadata"},
+}
+
+const (
+	sdkName = iota
+	sdkVersion
+)
+
+var sdkNames = [8]string{"name", "version"}
+
+const (
+	envOS = iota
+	envArch
+	envCIName
+	envGoVersion
+	envCI
+)
+
+var envNames = [8]string{"os", "arch", "ci_name", "go_version", "ci"}
+
+const (
+	metaCommand = iota
+	metaFeature
+	metaMethod
+	metaSuccess
+	metaDurationMS
+	metaExitCode
+	metaErrorKind
+)
+
+var metaNames = [8]string{"command", "feature", "method", "success", "duration_ms", "exit_code", "error_kind"}
+
+// rawEvent holds the spans of the members of one event object that the
+// validator reads, as the last member of each name has them (null counts
+// as absent); nil when absent.
+type rawEvent struct {
+	top  [nEventFields][]byte
+	sdk  [2][]byte // of the last "sdk", when an object
+	env  [5][]byte // of the last "env", when an object
+	meta [7][]byte // of the last "metadata", when an object passing checkMeta
+	// metaReason is checkMeta's verdict on the last "metadata" object.
+	metaReason string
+}
+
+// notNull returns v, or nil for null.
+func notNull(v []byte) []byte {
+	if string(v) == "null" {
+		return nil
+	}
+	return v
+}
+
+// eventField returns the index of an event member name, or -1.
+func eventField(k []byte, esc bool) int {
+	if i := lookup(k, esc, eventNames[0]); i >= 0 {
+		return i
+	}
+	if i := lookup(k, esc, eventNames[1]); i >= 0 {
+		return fSDK + i
+	}
+	return -1
+}
+
+// scan reads the event object at s.i (at its '{'), validating its syntax,
+// and records the members it needs.
+func (r *rawEvent) scan(s *scanner) error {
+	s.i++
+	if s.expect('}') {
+		return nil
+	}
+	for {
+		k, esc, err := s.str()
+		if err != nil || !s.expect(':') {
+			return errSyntax
+		}
+		s.ws()
+		start := s.i
+		f := eventField(k, esc)
+		switch f {
+		case fSDK:
+			r.sdk = [2][]byte{}
+			err = scanObject(s, &sdkNames, r.sdk[:])
+		case fEnv:
+			r.env = [5][]byte{}
+			err = scanObject(s, &envNames, r.env[:])
+		case fMetadata:
+			r.meta, r.metaReason = [7][]byte{}, ""
+			if s.peek() == '{' {
+				if r.metaReason = checkMetaTop(s, &r.meta); r.metaReason != "" {
+					// Find the end of the value (and check its syntax).
+					s.i = start
+					_, err = s.value()
+				}
+			} else {
+				_, err = s.value()
+			}
+		default:
+			_, err = s.value()
+		}
+		if err != nil {
+			return err
+		}
+		if f >= 0 {
+			r.top[f] = notNull(s.b[start:s.i])
+		}
+		if s.expect(',') {
+			continue
+		}
+		if s.expect('}') {
+			return nil
+		}
+		return errSyntax
+	}
+}
+
+// scanObject scans the value at s.i; when it is an object, the values of
+// its members named in names go to dst (by index; the last of a name wins,
+// null counts as absent).
+func scanObject(s *scanner, names *[8]string, dst [][]byte) error {
+	if s.peek() != '{' {
+		_, err := s.value()
+		return err
+	}
+	s.i++
+	if s.expect('}') {
+		return nil
+	}
+	for {
+		k, esc, err := s.str()
+		if err != nil || !s.expect(':') {
+			return errSyntax
+		}
+		v, err := s.value()
+		if err != nil {
+			return err
+		}
+		if i := lookup(k, esc, names); i >= 0 && i < len(dst) {
+			dst[i] = notNull(v)
+		}
+		if s.expect(',') {
+			continue
+		}
+		if s.expect('}') {
+			return nil
+		}
+		return errSyntax
+	}
+}
+
+// checkMetaTop is checkMeta for the metadata object itself (at s.i, at
+// its '{'), which also records the members in metaNames. When it returns
+// a reason, s.i is left anywhere within the object.
+func checkMetaTop(s *scanner, dst *[7][]byte) string {
+	s.i++
+	if s.expect('}') {
+		return ""
+	}
+	for {
+		k, esc, err := s.str()
+		if err != nil || !s.expect(':') {
+			return invalid("metadata")
+		}
+		if r := checkMetaString(k, esc); r != "" {
+			return r
+		}
+		s.ws()
+		start := s.i
+		if r := checkMeta(s, 2); r != "" {
+			return r
+		}
+		if i := lookup(k, esc, &metaNames); i >= 0 && i < len(dst) {
+			dst[i] = notNull(s.b[start:s.i])
+		}
+		if s.expect(',') {
+			continue
+		}
+		if s.expect('}') {
+			return ""
+		}
+		return invalid("metadata")
+	}
 }
 
 type validator struct {
-	now, oldest       time.Time
-	f, sdk, env, meta fields            // scratch, reused for each event
-	intern            map[string]string // strings seen in this batch
+	now, oldest time.Time
+	intern      map[string]string // strings seen in this batch
+	// Backing arrays for the pointer fields of Event, filled in turn so
+	// that a batch allocates them a few at a time rather than one by one.
+	bools []bool
+	ints  []int64
+	codes []int32
+	kinds []string
 }
 
-// member is one member of a JSON object: its unescaped key and the span of
-// its value.
-type member struct {
-	key []byte // still escaped when esc
-	esc bool
-	val []byte
-}
+const slabSize = 64
 
-// fields is one JSON object's members, in order.
-type fields []member
-
-// parseFields reads the members of a valid JSON object into f[:0].
-func parseFields(f fields, r []byte) (fields, bool) {
-	f = f[:0]
-	s := scanner{b: r}
-	err := s.members(func(k []byte, esc bool, v []byte) error {
-		f = append(f, member{k, esc, v})
-		return nil
-	})
-	return f, err == nil
-}
-
-// get returns a member (the last of that name), treating null as absent.
-func (f fields) get(name string) ([]byte, bool) {
-	for i := len(f) - 1; i >= 0; i-- {
-		if (!f[i].esc && string(f[i].key) == name) || (f[i].esc && unescape(f[i].key, true) == name) {
-			if string(f[i].val) == "null" {
-				return nil, false
-			}
-			return f[i].val, true
-		}
+func (v *validator) newBool(b bool) *bool {
+	if len(v.bools) == cap(v.bools) {
+		v.bools = make([]bool, 0, slabSize)
 	}
-	return nil, false
+	v.bools = append(v.bools, b)
+	return &v.bools[len(v.bools)-1]
 }
 
-// str reads a string member. path names it in reasons.
-func (f fields) str(name, path string, required bool, maxChars int) (string, string) {
-	return f.strIn(nil, name, path, required, maxChars)
+func (v *validator) newInt(n int64) *int64 {
+	if len(v.ints) == cap(v.ints) {
+		v.ints = make([]int64, 0, slabSize)
+	}
+	v.ints = append(v.ints, n)
+	return &v.ints[len(v.ints)-1]
 }
 
-// strIn is str that reuses equal strings from intern, so that values
-// repeated across a batch (names, versions) are allocated once.
-func (f fields) strIn(intern map[string]string, name, path string, required bool, maxChars int) (string, string) {
-	r, ok := f.get(name)
-	if !ok {
+func (v *validator) newCode(n int32) *int32 {
+	if len(v.codes) == cap(v.codes) {
+		v.codes = make([]int32, 0, slabSize)
+	}
+	v.codes = append(v.codes, n)
+	return &v.codes[len(v.codes)-1]
+}
+
+func (v *validator) newKind(s string) *string {
+	if len(v.kinds) == cap(v.kinds) {
+		v.kinds = make([]string, 0, slabSize)
+	}
+	v.kinds = append(v.kinds, s)
+	return &v.kinds[len(v.kinds)-1]
+}
+
+// str reads a string value r (nil when absent). path names it in reasons.
+// With intern, equal strings without escapes are allocated once per batch.
+func str(intern map[string]string, r []byte, path string, required bool, maxChars int) (string, string) {
+	if r == nil {
 		if required {
 			return "", missing(path)
 		}
@@ -279,22 +550,24 @@ func (f fields) strIn(intern map[string]string, name, path string, required bool
 	return s, ""
 }
 
-func (f fields) object(dst fields, name, path string) (fields, string) {
-	r, ok := f.get(name)
-	if !ok {
-		return dst[:0], ""
+// plain returns the content of a string value r without escapes, or
+// false when r is not such a string.
+func plain(r []byte) ([]byte, bool) {
+	if len(r) < 2 || r[0] != '"' || bytes.IndexByte(r, '\\') >= 0 {
+		return nil, false
 	}
-	if r[0] != '{' {
-		return nil, invalid(path)
-	}
-	o, ok := parseFields(dst, r)
-	if !ok {
-		return nil, invalid(path)
-	}
-	return o, ""
+	return r[1 : len(r)-1], true
 }
 
-func (v *validator) event(r []byte) (ev Event, reason string) {
+func (v *validator) in(r []byte, path string, required bool, maxChars int) (string, string) {
+	if v.intern == nil {
+		v.intern = make(map[string]string)
+	}
+	return str(v.intern, r, path, required, maxChars)
+}
+
+// event validates the event whose text is r and whose members raw holds.
+func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 	if len(r) == 0 || r[0] != '{' {
 		return ev, reasonInvalidEvent
 	}
@@ -311,49 +584,49 @@ func (v *validator) event(r []byte) (ev Event, reason string) {
 			return ev, reasonNUL
 		}
 	}
-	f, ok := parseFields(v.f, r)
-	if !ok {
-		return ev, reasonInvalidEvent
-	}
-	v.f = f
+	f := &raw.top
 
 	// event_id
-	s, reason := f.str("event_id", "event_id", true, 36)
-	if reason != "" {
-		if strings.HasPrefix(reason, "too_long") {
-			reason = invalid("event_id")
+	var ok bool
+	if c, isPlain := plain(f[fEventID]); isPlain {
+		// Without escapes the content is the string: no NUL, and any
+		// length but 36 is invalid.
+		ev.EventID, ok = parseUUIDBytes(c)
+	} else {
+		s, reason := str(nil, f[fEventID], "event_id", true, 36)
+		if reason != "" {
+			if strings.HasPrefix(reason, "too_long") {
+				reason = invalid("event_id")
+			}
+			return ev, reason
 		}
-		return ev, reason
+		ev.EventID, ok = parseUUID(s)
 	}
-	id, ok := parseUUID(s)
-	if !ok || id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+	if !ok || uuid.UUID(ev.EventID).Version() != 7 || uuid.UUID(ev.EventID).Variant() != uuid.RFC4122 {
 		return ev, invalid("event_id")
 	}
-	idTime := time.UnixMilli(uuidv7Millis(id))
+	idTime := time.UnixMilli(uuidv7Millis(ev.EventID))
 	if idTime.After(v.now.Add(MaxFutureSkew)) || idTime.Before(v.oldest) {
 		return ev, invalid("event_id")
 	}
-	ev.EventID = id
 
 	// schema_version
-	sv, ok := f.get("schema_version")
-	if !ok {
+	if sv := f[fSchemaVersion]; sv == nil {
 		return ev, missing("schema_version")
-	}
-	if string(sv) != "1" {
+	} else if string(sv) != "1" {
 		return ev, invalid("schema_version")
 	}
 
-	if ev.ServiceName, reason = f.strIn(v.intern, "service_name", "service_name", true, MaxFieldChars); reason != "" {
+	if ev.ServiceName, reason = v.in(f[fServiceName], "service_name", true, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 	if !validServiceName(ev.ServiceName) {
 		return ev, invalid("service_name")
 	}
-	if ev.ServiceVersion, reason = f.strIn(v.intern, "service_version", "service_version", false, MaxFieldChars); reason != "" {
+	if ev.ServiceVersion, reason = v.in(f[fServiceVersion], "service_version", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.EventType, reason = f.strIn(v.intern, "event_type", "event_type", true, MaxFieldChars); reason != "" {
+	if ev.EventType, reason = v.in(f[fEventType], "event_type", true, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 	if !validEventType(ev.EventType) {
@@ -361,10 +634,20 @@ func (v *validator) event(r []byte) (ev Event, reason string) {
 	}
 
 	// timestamp
-	if s, reason = f.str("timestamp", "timestamp", true, maxTimestampLength); reason != "" {
-		return ev, reason
+	var ts time.Time
+	var err error
+	if c, isPlain := plain(f[fTimestamp]); isPlain {
+		if len(c) > maxTimestampLength && utf8.RuneCount(c) > maxTimestampLength {
+			return ev, tooLong("timestamp")
+		}
+		ts, err = time.Parse(time.RFC3339Nano, unsafe.String(unsafe.SliceData(c), len(c)))
+	} else {
+		s, reason := str(nil, f[fTimestamp], "timestamp", true, maxTimestampLength)
+		if reason != "" {
+			return ev, reason
+		}
+		ts, err = time.Parse(time.RFC3339Nano, s)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return ev, invalid("timestamp")
 	}
@@ -378,64 +661,68 @@ func (v *validator) event(r []byte) (ev Event, reason string) {
 	ev.Timestamp = ts
 
 	// user_id
-	if s, reason = f.str("user_id", "user_id", true, 69); reason != "" {
-		if strings.HasPrefix(reason, "too_long") {
-			reason = invalid("user_id")
+	if c, isPlain := plain(f[fUserID]); isPlain {
+		if !parseUserID(&ev.UserID, c) {
+			return ev, invalid("user_id")
 		}
-		return ev, reason
-	}
-	if !strings.HasPrefix(s, "anon_") || len(s) != 69 || strings.ToLower(s) != s {
-		return ev, invalid("user_id")
-	}
-	if n, err := hex.Decode(ev.UserID[:], []byte(s[5:])); err != nil || n != 32 {
-		return ev, invalid("user_id")
+	} else {
+		s, reason := str(nil, f[fUserID], "user_id", true, 69)
+		if reason != "" {
+			if strings.HasPrefix(reason, "too_long") {
+				reason = invalid("user_id")
+			}
+			return ev, reason
+		}
+		if !parseUserID(&ev.UserID, []byte(s)) {
+			return ev, invalid("user_id")
+		}
 	}
 
 	// session_id
-	if s, reason = f.str("session_id", "session_id", true, 36); reason != "" {
-		if strings.HasPrefix(reason, "too_long") {
-			reason = invalid("session_id")
+	if c, isPlain := plain(f[fSessionID]); isPlain {
+		ev.SessionID, ok = parseUUIDBytes(c)
+	} else {
+		s, reason := str(nil, f[fSessionID], "session_id", true, 36)
+		if reason != "" {
+			if strings.HasPrefix(reason, "too_long") {
+				reason = invalid("session_id")
+			}
+			return ev, reason
 		}
-		return ev, reason
+		ev.SessionID, ok = parseUUID(s)
 	}
-	sid, ok := parseUUID(s)
 	if !ok {
 		return ev, invalid("session_id")
 	}
-	ev.SessionID = sid
 
 	// sdk
-	sdk, reason := f.object(v.sdk, "sdk", "sdk")
-	if reason != "" {
+	if r := f[fSDK]; r != nil && r[0] != '{' {
+		return ev, invalid("sdk")
+	}
+	if ev.SDKName, reason = v.in(raw.sdk[sdkName], "sdk.name", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	v.sdk = sdk
-	if ev.SDKName, reason = sdk.strIn(v.intern, "name", "sdk.name", false, MaxFieldChars); reason != "" {
-		return ev, reason
-	}
-	if ev.SDKVersion, reason = sdk.strIn(v.intern, "version", "sdk.version", false, MaxFieldChars); reason != "" {
+	if ev.SDKVersion, reason = v.in(raw.sdk[sdkVersion], "sdk.version", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 
 	// env
-	env, reason := f.object(v.env, "env", "env")
-	if reason != "" {
+	if r := f[fEnv]; r != nil && r[0] != '{' {
+		return ev, invalid("env")
+	}
+	if ev.OS, reason = v.in(raw.env[envOS], "env.os", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	v.env = env
-	if ev.OS, reason = env.strIn(v.intern, "os", "env.os", false, MaxFieldChars); reason != "" {
+	if ev.Arch, reason = v.in(raw.env[envArch], "env.arch", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.Arch, reason = env.strIn(v.intern, "arch", "env.arch", false, MaxFieldChars); reason != "" {
+	if ev.CIName, reason = v.in(raw.env[envCIName], "env.ci_name", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.CIName, reason = env.strIn(v.intern, "ci_name", "env.ci_name", false, MaxFieldChars); reason != "" {
+	if ev.GoVersion, reason = v.in(raw.env[envGoVersion], "env.go_version", false, MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.GoVersion, reason = env.strIn(v.intern, "go_version", "env.go_version", false, MaxFieldChars); reason != "" {
-		return ev, reason
-	}
-	if r, ok := env.get("ci"); ok {
+	if r := raw.env[envCI]; r != nil {
 		switch string(r) {
 		case "true":
 			ev.CI = true
@@ -446,8 +733,8 @@ func (v *validator) event(r []byte) (ev Event, reason string) {
 	}
 
 	// metadata
-	md, ok := f.get("metadata")
-	if !ok {
+	md := f[fMetadata]
+	if md == nil {
 		md = []byte("{}")
 	}
 	if md[0] != '{' {
@@ -456,53 +743,65 @@ func (v *validator) event(r []byte) (ev Event, reason string) {
 	if len(md) > MaxMetadataBytes {
 		return ev, reasonMetadataTooLarge
 	}
-	ms := scanner{b: md}
-	if reason := checkMeta(&ms, 1); reason != "" {
-		return ev, reason
+	if raw.metaReason != "" {
+		return ev, raw.metaReason
 	}
 	ev.Metadata = md
-	meta, _ := parseFields(v.meta, md)
-	v.meta = meta
-	nameField := ""
+	meta := &raw.meta
+	name, namePath := -1, ""
 	switch ev.EventType {
 	case "command_executed":
-		nameField = "command"
-		if r, ok := meta.get("success"); ok {
+		name, namePath = metaCommand, "metadata.command"
+		if r := meta[metaSuccess]; r != nil {
 			switch string(r) {
 			case "true", "false":
-				b := string(r) == "true"
-				ev.Success = &b
+				ev.Success = v.newBool(string(r) == "true")
 			}
 		}
-		if r, ok := meta.get("duration_ms"); ok {
+		if r := meta[metaDurationMS]; r != nil {
 			if n, err := strconv.ParseInt(string(r), 10, 64); err == nil {
-				ev.DurationMS = &n
+				ev.DurationMS = v.newInt(n)
 			}
 		}
-		if r, ok := meta.get("exit_code"); ok {
+		if r := meta[metaExitCode]; r != nil {
 			if n, err := strconv.ParseInt(string(r), 10, 32); err == nil {
-				c := int32(n)
-				ev.ExitCode = &c
+				ev.ExitCode = v.newCode(int32(n))
 			}
 		}
-		if _, ok := meta.get("error_kind"); ok {
-			if s, reason := meta.strIn(v.intern, "error_kind", "metadata.error_kind", false, MaxMetadataString); reason == "" {
-				ev.ErrorKind = &s
+		if r := meta[metaErrorKind]; r != nil {
+			if s, reason := v.in(r, "metadata.error_kind", false, MaxMetadataString); reason == "" {
+				ev.ErrorKind = v.newKind(s)
 			}
 		}
 	case "feature_used":
-		nameField = "feature"
+		name, namePath = metaFeature, "metadata.feature"
 	case "method_called":
-		nameField = "method"
+		name, namePath = metaMethod, "metadata.method"
 	}
-	if nameField != "" {
-		s, reason := meta.strIn(v.intern, nameField, "metadata."+nameField, false, MaxNameChars)
+	if name >= 0 {
+		s, reason := v.in(meta[name], namePath, false, MaxNameChars)
 		if strings.HasPrefix(reason, "too_long") {
 			return ev, reason
 		}
 		ev.Name = s // a name of the wrong type is kept in metadata only
 	}
 	return ev, ""
+}
+
+// parseUserID decodes "anon_" followed by 64 lower-case hex digits.
+func parseUserID(dst *[32]byte, s []byte) bool {
+	if len(s) != 69 || string(s[:5]) != "anon_" {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := lowerHex(s[5+2*i])
+		lo, ok2 := lowerHex(s[6+2*i])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
 }
 
 // checkMeta validates the metadata value at s.i, at depth (the metadata
@@ -599,6 +898,11 @@ func checkNumber(n []byte) string {
 
 // parseUUID accepts only the canonical lower-case 8-4-4-4-12 form.
 func parseUUID(s string) (uuid.UUID, bool) {
+	return parseUUIDBytes(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// parseUUIDBytes is parseUUID of a byte slice.
+func parseUUIDBytes(s []byte) (uuid.UUID, bool) {
 	var id uuid.UUID
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return id, false

@@ -1,0 +1,507 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// The decoder as it was before it scanned each event in one pass, kept as
+// the reference that FuzzDecodeMatchesReference compares DecodeBatch with.
+
+// refDecodeBatch decodes and validates a request body (already decompressed).
+// now is the server's clock and retention the storage window: an event whose
+// timestamp or event id time is older than now-retention is rejected.
+//
+// It returns an [*Error] of kind [KindBadRequest] when the body is not a
+// batch and of kind [KindTooLarge] when it holds more than [MaxEvents]
+// events; invalid events are reported in [Batch.Rejected] instead.
+func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	events, dropped, err := refSplitBatch(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > MaxEvents {
+		return nil, errorf(KindTooLarge, "%d events, at most %d per request", len(events), MaxEvents)
+	}
+	b := &Batch{Total: len(events)}
+	if len(dropped) > 0 && string(dropped) != "null" {
+		n, err := strconv.ParseInt(string(dropped), 10, 64)
+		if err != nil || n < 0 || n > MaxDropped {
+			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(MaxDropped))
+		}
+		b.Dropped = n
+	}
+	v := refValidator{now: now, oldest: now.Add(-retention), intern: make(map[string]string)}
+	seen := make(map[[16]byte]struct{}, len(events))
+	b.Events = make([]Event, 0, len(events))
+	for i, r := range events {
+		ev, reason := v.event(r)
+		if reason == "" {
+			if _, dup := seen[ev.EventID]; dup {
+				reason = reasonDuplicateInBatch
+			} else {
+				seen[ev.EventID] = struct{}{}
+			}
+		}
+		if reason != "" {
+			b.Rejected = append(b.Rejected, Rejection{Index: i, Reason: reason})
+			continue
+		}
+		b.Events = append(b.Events, ev)
+	}
+	return b, nil
+}
+
+// refSplitBatch checks that body is a JSON object with an "events" array and
+// returns the spans of its elements and of "dropped". Other members are
+// ignored.
+func refSplitBatch(body []byte) ([][]byte, []byte, error) {
+	notJSON := func() error {
+		if !utf8.Valid(body) {
+			return errorf(KindBadRequest, "the body is not valid UTF-8 JSON")
+		}
+		return errorf(KindBadRequest, "the body is not valid JSON")
+	}
+	s := scanner{b: body}
+	if c := s.peek(); c != '{' {
+		if _, err := s.value(); err != nil {
+			return nil, nil, notJSON()
+		}
+		return nil, nil, errorf(KindBadRequest, "the body must be a JSON object")
+	}
+	s.i++
+	var events [][]byte
+	var dropped []byte
+	hasEvents, wrongType := false, false
+	if !s.expect('}') {
+		for {
+			k, esc, err := s.str()
+			if err != nil || !s.expect(':') {
+				return nil, nil, notJSON()
+			}
+			key := unescape(k, esc)
+			switch {
+			case key == "events" && s.peek() == '[':
+				s.i++
+				hasEvents, wrongType = true, false
+				events = events[:0]
+				if !s.expect(']') {
+					for {
+						el, err := s.value()
+						if err != nil {
+							return nil, nil, notJSON()
+						}
+						events = append(events, el)
+						if s.expect(',') {
+							continue
+						}
+						if s.expect(']') {
+							break
+						}
+						return nil, nil, notJSON()
+					}
+				}
+			default:
+				v, err := s.value()
+				if err != nil {
+					return nil, nil, notJSON()
+				}
+				switch key {
+				case "events":
+					hasEvents, wrongType = string(v) != "null", true
+				case "dropped":
+					dropped = v
+				}
+			}
+			if s.expect(',') {
+				continue
+			}
+			if s.expect('}') {
+				break
+			}
+			return nil, nil, notJSON()
+		}
+	}
+	if s.ws(); s.i != len(body) {
+		return nil, nil, notJSON()
+	}
+	switch {
+	case !hasEvents:
+		return nil, nil, errorf(KindBadRequest, `missing "events"`)
+	case wrongType:
+		return nil, nil, errorf(KindBadRequest, `"events" must be an array`)
+	case len(events) == 0:
+		return nil, nil, errorf(KindBadRequest, `"events" is empty`)
+	}
+	return events, dropped, nil
+}
+
+type refValidator struct {
+	now, oldest       time.Time
+	f, sdk, env, meta refFields         // scratch, reused for each event
+	intern            map[string]string // strings seen in this batch
+}
+
+// refMember is one refMember of a JSON object: its unescaped key and the span of
+// its value.
+type refMember struct {
+	key []byte // still escaped when esc
+	esc bool
+	val []byte
+}
+
+// refFields is one JSON object's members, in order.
+type refFields []refMember
+
+// refParseFields reads the members of a valid JSON object into f[:0].
+func refParseFields(f refFields, r []byte) (refFields, bool) {
+	f = f[:0]
+	s := scanner{b: r}
+	err := s.members(func(k []byte, esc bool, v []byte) error {
+		f = append(f, refMember{k, esc, v})
+		return nil
+	})
+	return f, err == nil
+}
+
+// get returns a refMember (the last of that name), treating null as absent.
+func (f refFields) get(name string) ([]byte, bool) {
+	for i := len(f) - 1; i >= 0; i-- {
+		if (!f[i].esc && string(f[i].key) == name) || (f[i].esc && unescape(f[i].key, true) == name) {
+			if string(f[i].val) == "null" {
+				return nil, false
+			}
+			return f[i].val, true
+		}
+	}
+	return nil, false
+}
+
+// str reads a string refMember. path names it in reasons.
+func (f refFields) str(name, path string, required bool, maxChars int) (string, string) {
+	return f.strIn(nil, name, path, required, maxChars)
+}
+
+// strIn is str that reuses equal strings from intern, so that values
+// repeated across a batch (names, versions) are allocated once.
+func (f refFields) strIn(intern map[string]string, name, path string, required bool, maxChars int) (string, string) {
+	r, ok := f.get(name)
+	if !ok {
+		if required {
+			return "", missing(path)
+		}
+		return "", ""
+	}
+	if len(r) < 2 || r[0] != '"' {
+		return "", invalid(path)
+	}
+	content := r[1 : len(r)-1]
+	esc := bytes.IndexByte(content, '\\') >= 0
+	if intern != nil && !esc {
+		if s, ok := intern[string(content)]; ok {
+			return s, ""
+		}
+	}
+	s := unescape(content, esc)
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", reasonNUL
+	}
+	if len(s) > maxChars && utf8.RuneCountInString(s) > maxChars {
+		return "", tooLong(path)
+	}
+	if intern != nil && !esc && len(intern) < 256 {
+		intern[s] = s
+	}
+	return s, ""
+}
+
+func (f refFields) object(dst refFields, name, path string) (refFields, string) {
+	r, ok := f.get(name)
+	if !ok {
+		return dst[:0], ""
+	}
+	if r[0] != '{' {
+		return nil, invalid(path)
+	}
+	o, ok := refParseFields(dst, r)
+	if !ok {
+		return nil, invalid(path)
+	}
+	return o, ""
+}
+
+func (v *refValidator) event(r []byte) (ev Event, reason string) {
+	if len(r) == 0 || r[0] != '{' {
+		return ev, reasonInvalidEvent
+	}
+	if !utf8.Valid(r) {
+		return ev, reasonInvalidUTF8
+	}
+	if bytes.Contains(r, []byte(`\u`)) {
+		if hasLoneSurrogate(r) {
+			return ev, reasonInvalidUTF8
+		}
+		// A NUL anywhere wins over other reasons, so that the client
+		// learns the real cause.
+		if containsNUL(r) {
+			return ev, reasonNUL
+		}
+	}
+	f, ok := refParseFields(v.f, r)
+	if !ok {
+		return ev, reasonInvalidEvent
+	}
+	v.f = f
+
+	// event_id
+	s, reason := f.str("event_id", "event_id", true, 36)
+	if reason != "" {
+		if strings.HasPrefix(reason, "too_long") {
+			reason = invalid("event_id")
+		}
+		return ev, reason
+	}
+	id, ok := parseUUID(s)
+	if !ok || id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+		return ev, invalid("event_id")
+	}
+	idTime := time.UnixMilli(uuidv7Millis(id))
+	if idTime.After(v.now.Add(MaxFutureSkew)) || idTime.Before(v.oldest) {
+		return ev, invalid("event_id")
+	}
+	ev.EventID = id
+
+	// schema_version
+	sv, ok := f.get("schema_version")
+	if !ok {
+		return ev, missing("schema_version")
+	}
+	if string(sv) != "1" {
+		return ev, invalid("schema_version")
+	}
+
+	if ev.ServiceName, reason = f.strIn(v.intern, "service_name", "service_name", true, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if !validServiceName(ev.ServiceName) {
+		return ev, invalid("service_name")
+	}
+	if ev.ServiceVersion, reason = f.strIn(v.intern, "service_version", "service_version", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.EventType, reason = f.strIn(v.intern, "event_type", "event_type", true, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if !validEventType(ev.EventType) {
+		return ev, invalid("event_type")
+	}
+
+	// timestamp
+	if s, reason = f.str("timestamp", "timestamp", true, maxTimestampLength); reason != "" {
+		return ev, reason
+	}
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return ev, invalid("timestamp")
+	}
+	ts = ts.UTC()
+	if ts.After(v.now.Add(MaxFutureSkew)) {
+		return ev, reasonFuture
+	}
+	if ts.Before(v.oldest) {
+		return ev, reasonTooOld
+	}
+	ev.Timestamp = ts
+
+	// user_id
+	if s, reason = f.str("user_id", "user_id", true, 69); reason != "" {
+		if strings.HasPrefix(reason, "too_long") {
+			reason = invalid("user_id")
+		}
+		return ev, reason
+	}
+	if !strings.HasPrefix(s, "anon_") || len(s) != 69 || strings.ToLower(s) != s {
+		return ev, invalid("user_id")
+	}
+	if n, err := hex.Decode(ev.UserID[:], []byte(s[5:])); err != nil || n != 32 {
+		return ev, invalid("user_id")
+	}
+
+	// session_id
+	if s, reason = f.str("session_id", "session_id", true, 36); reason != "" {
+		if strings.HasPrefix(reason, "too_long") {
+			reason = invalid("session_id")
+		}
+		return ev, reason
+	}
+	sid, ok := parseUUID(s)
+	if !ok {
+		return ev, invalid("session_id")
+	}
+	ev.SessionID = sid
+
+	// sdk
+	sdk, reason := f.object(v.sdk, "sdk", "sdk")
+	if reason != "" {
+		return ev, reason
+	}
+	v.sdk = sdk
+	if ev.SDKName, reason = sdk.strIn(v.intern, "name", "sdk.name", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.SDKVersion, reason = sdk.strIn(v.intern, "version", "sdk.version", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+
+	// env
+	env, reason := f.object(v.env, "env", "env")
+	if reason != "" {
+		return ev, reason
+	}
+	v.env = env
+	if ev.OS, reason = env.strIn(v.intern, "os", "env.os", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.Arch, reason = env.strIn(v.intern, "arch", "env.arch", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.CIName, reason = env.strIn(v.intern, "ci_name", "env.ci_name", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if ev.GoVersion, reason = env.strIn(v.intern, "go_version", "env.go_version", false, MaxFieldChars); reason != "" {
+		return ev, reason
+	}
+	if r, ok := env.get("ci"); ok {
+		switch string(r) {
+		case "true":
+			ev.CI = true
+		case "false":
+		default:
+			return ev, invalid("env.ci")
+		}
+	}
+
+	// metadata
+	md, ok := f.get("metadata")
+	if !ok {
+		md = []byte("{}")
+	}
+	if md[0] != '{' {
+		return ev, invalid("metadata")
+	}
+	if len(md) > MaxMetadataBytes {
+		return ev, reasonMetadataTooLarge
+	}
+	ms := scanner{b: md}
+	if reason := checkMeta(&ms, 1); reason != "" {
+		return ev, reason
+	}
+	ev.Metadata = md
+	meta, _ := refParseFields(v.meta, md)
+	v.meta = meta
+	nameField := ""
+	switch ev.EventType {
+	case "command_executed":
+		nameField = "command"
+		if r, ok := meta.get("success"); ok {
+			switch string(r) {
+			case "true", "false":
+				b := string(r) == "true"
+				ev.Success = &b
+			}
+		}
+		if r, ok := meta.get("duration_ms"); ok {
+			if n, err := strconv.ParseInt(string(r), 10, 64); err == nil {
+				ev.DurationMS = &n
+			}
+		}
+		if r, ok := meta.get("exit_code"); ok {
+			if n, err := strconv.ParseInt(string(r), 10, 32); err == nil {
+				c := int32(n)
+				ev.ExitCode = &c
+			}
+		}
+		if _, ok := meta.get("error_kind"); ok {
+			if s, reason := meta.strIn(v.intern, "error_kind", "metadata.error_kind", false, MaxMetadataString); reason == "" {
+				ev.ErrorKind = &s
+			}
+		}
+	case "feature_used":
+		nameField = "feature"
+	case "method_called":
+		nameField = "method"
+	}
+	if nameField != "" {
+		s, reason := meta.strIn(v.intern, nameField, "metadata."+nameField, false, MaxNameChars)
+		if strings.HasPrefix(reason, "too_long") {
+			return ev, reason
+		}
+		ev.Name = s // a name of the wrong type is kept in metadata only
+	}
+	return ev, ""
+}
+
+// FuzzDecodeMatchesReference checks that DecodeBatch gives exactly what the
+// reference decoder gives: the same error, or the same events, rejections
+// and counts. Its seeds include FuzzDecodeBatch's corpus.
+func FuzzDecodeMatchesReference(f *testing.F) {
+	for _, ev := range []string{fuzzEvent, strings.Replace(fuzzEvent, `"command_executed"`, `"feature_used"`, 1)} {
+		f.Add([]byte(`{"events":[` + ev + `],"dropped":0}`))
+		f.Add([]byte(`{"events":[` + ev + `,` + ev + `]}`))
+	}
+	f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"args_count":2`, `"n":1e999,"s":"\ud800"`, 1) + `]}`))
+	f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"remote add"`, `"a\u0000b"`, 1) + `]}`))
+	f.Add([]byte(`{"events":[{"metadata":{"a":{"b":{"c":{"d":{}}}}}}]}`))
+	f.Add([]byte(`{"events":[1,"x",null,[],{}],"dropped":-1}`))
+	f.Add([]byte(`{"ev\u0065nts":[` + strings.Replace(fuzzEvent, `"event_id"`, `"event\u005fid"`, 1) + `],"events":[{}],"dropped":null}`))
+	f.Add([]byte(`{"events":[` + strings.NewReplacer(`"sdk":{`, `"sdk":null,"sdk":{"name":null,`, `"env":{`, `"env":"x","env":{`,
+		`"metadata":{`, `"metadata":{"success":false},"metadata":{"success":null,"exit_code":1e3,`).Replace(fuzzEvent) + `]}`))
+	f.Add([]byte(`{"events":[` + strings.NewReplacer(`"user_id":"anon_3f`, `"user_id":"anon_\u0033f`,
+		`"timestamp":"2026`, `"timestamp":"\u0032026`, `"session_id":"019a`, `"session_id":"\u003019a`).Replace(fuzzEvent) + `]}`))
+	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeBatch")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		_, arg, ok := strings.Cut(string(b), "\n[]byte(")
+		if !ok {
+			continue
+		}
+		s, err := strconv.Unquote(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(arg), ")")))
+		if err != nil {
+			f.Fatalf("%s: %v", e.Name(), err)
+		}
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, gotErr := DecodeBatch(body, fuzzNow, 0)
+		want, wantErr := refDecodeBatch(body, fuzzNow, 0)
+		if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+			t.Fatalf("error %v, want %v", gotErr, wantErr)
+		}
+		if gotErr != nil {
+			if gotErr.(*Error).Kind != wantErr.(*Error).Kind {
+				t.Fatalf("error kind %v, want %v", gotErr.(*Error).Kind, wantErr.(*Error).Kind)
+			}
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v\nwant %+v", got, want)
+		}
+	})
+}
