@@ -18,8 +18,15 @@ bench:
 # Runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzEventJSON -fuzztime=$(FUZZTIME) ./core/
-	$(GO) test -run='^$$' -fuzz=FuzzScrub -fuzztime=$(FUZZTIME) ./consent/
+	$(GO) test -run='^$$' -fuzz='^FuzzEventJSON$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzEncodeEvent$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./consent/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCanonical$$' -fuzztime=$(FUZZTIME) ./consent/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseJournal$$' -fuzztime=$(FUZZTIME) ./store/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryAfter$$' -fuzztime=$(FUZZTIME) ./internal/upload/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeResponseAndState$$' -fuzztime=$(FUZZTIME) ./internal/upload/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMatchesReference$$' -fuzztime=$(FUZZTIME) ./server/
 
 vet:
 	$(GO) vet ./...
