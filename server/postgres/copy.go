@@ -8,11 +8,13 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
-// copySQL is the COPY statement whose binary data copyData writes.
-var copySQL = "COPY events (" + strings.Join(eventColumns, ", ") + ") FROM STDIN (FORMAT binary)"
+// copyColumns is what follows the table name in the COPY statement whose
+// binary data copyData writes.
+var copyColumns = " (" + strings.Join(eventColumns, ", ") + ") FROM STDIN (FORMAT binary)"
 
-// beginCopySQL starts a transaction and the COPY in one round trip.
-var beginCopySQL = "BEGIN; " + copySQL
+// beginCopySQL starts a transaction and the COPY into events in one round
+// trip.
+var beginCopySQL = "BEGIN; COPY events" + copyColumns
 
 // postgresEpoch is the zero of PostgreSQL's binary timestamps.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -20,12 +22,11 @@ var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // copyData encodes events as the binary COPY data of copySQL (PostgreSQL's
 // binary copy format: a header, one tuple per event, a trailer), in the
 // order of eventColumns.
-func copyData(buf []byte, projectID int64, events []server.Event) []byte {
+func copyData(buf []byte, projectID int64, events []*server.Event) []byte {
 	buf = append(buf, "PGCOPY\n\377\r\n\000"...)
 	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
 	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension
-	for i := range events {
-		e := &events[i]
+	for _, e := range events {
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(eventColumns)))
 		buf = appendInt4(buf, int32(projectID))
 		buf = appendBytes(buf, e.EventID[:])

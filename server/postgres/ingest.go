@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +76,8 @@ SELECT tk_check_write_key($23::integer, $1::integer), count(*) FROM ins`
 // the write key ($19). It is used in the same transaction as a COPY of the
 // batch's events, which stored every event as new (a duplicate makes the
 // COPY fail); a key no longer valid makes it fail, and the transaction with
-// it.
+// it (tk_check_write_key, called only then, raises the error that says
+// why).
 const rollupSQL = `
 WITH counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
@@ -103,7 +105,9 @@ WITH counts AS (
     WHERE $18::bigint > 0
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
 )
-SELECT tk_check_write_key($19::integer, $1::integer)`
+SELECT tk_check_write_key($19::integer, $1::integer)
+WHERE NOT EXISTS (SELECT FROM api_keys
+                  WHERE id = $19::integer AND project_id = $1::integer AND kind = 'write' AND revoked_at IS NULL)`
 
 var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_name", "service_version",
 	"event_type", "name", "success", "duration_ms", "exit_code", "error_kind", "user_id", "session_id",
@@ -125,8 +129,11 @@ var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_na
 // replay of one already counted.
 func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event, dropped int64) (server.IngestResult, error) {
 	if len(events) > 0 {
-		sorted := slices.Clone(events)
-		slices.SortFunc(sorted, func(a, b server.Event) int { return bytes.Compare(a.EventID[:], b.EventID[:]) })
+		sorted := make([]*server.Event, len(events))
+		for i := range events {
+			sorted[i] = &events[i]
+		}
+		slices.SortFunc(sorted, func(a, b *server.Event) int { return bytes.Compare(a.EventID[:], b.EventID[:]) })
 		err := db.copyBatch(ctx, key, sorted, dropped)
 		if err == nil {
 			return server.IngestResult{Accepted: len(events)}, nil
@@ -135,7 +142,7 @@ func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event,
 			return server.IngestResult{}, kerr
 		}
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || !(pgErr.Code == "23505" || pgErr.Code == "23514" ||
+		if !errors.As(err, &pgErr) || !(pgErr.Code == "23505" || pgErr.Code == "23514" || pgErr.Code == "42P01" ||
 			pgErr.Code == "40P01" || pgErr.Code == "40001") {
 			return server.IngestResult{}, fmt.Errorf("postgres: ingest: %w", err)
 		}
@@ -169,14 +176,23 @@ func keyError(err error) error {
 // the rollup statement and COMMIT in one pipeline. Should the rollup fail,
 // PostgreSQL skips the COMMIT and the transaction is rolled back here; a
 // connection still in a transaction is never reused (the pool closes it).
-func (db *DB) copyBatch(ctx context.Context, key server.Key, events []server.Event, dropped int64) error {
-	data := copyData(make([]byte, 0, 512*len(events)), key.ProjectID, events)
+//
+// When all the events fall into one month, as they nearly always do, they
+// are copied straight into that month's partition, which spares PostgreSQL
+// the routing of each row; the partition's own bounds are still enforced.
+func (db *DB) copyBatch(ctx context.Context, key server.Key, events []*server.Event, dropped int64) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	data := copyData((*bp)[:0], key.ProjectID, events)
+	if cap(data) <= maxPooledCopyBuffer {
+		*bp = data[:0]
+	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	if err := copyAndCommit(ctx, conn.Conn(), data, rollupArgs(key, events, dropped)); err != nil {
+	if err := copyAndCommit(ctx, conn.Conn(), copyStatement(events), data, rollupArgs(key, events, dropped)); err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
 			_ = conn.Conn().PgConn().Exec(ctx, "ROLLBACK").Close()
 		}
@@ -185,8 +201,42 @@ func (db *DB) copyBatch(ctx context.Context, key server.Key, events []server.Eve
 	return nil
 }
 
-func copyAndCommit(ctx context.Context, conn *pgx.Conn, data []byte, rollup []any) error {
-	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), beginCopySQL); err != nil {
+// maxPooledCopyBuffer bounds the COPY data buffers kept for reuse.
+const maxPooledCopyBuffer = 1 << 20
+
+// copyBuffers holds the buffers of the binary COPY data.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// copyStatement returns BEGIN and the COPY of events (sorted by id) into
+// their month's partition, or into events when they span months.
+func copyStatement(events []*server.Event) string {
+	first := monthStart(time.UnixMilli(uuidMillis(events[0].EventID)))
+	last := monthStart(time.UnixMilli(uuidMillis(events[len(events)-1].EventID)))
+	if !first.Equal(last) {
+		return beginCopySQL
+	}
+	if s, ok := partitionCopySQL.Load(first); ok {
+		return s.(string)
+	}
+	s := "BEGIN; COPY " + pgx.Identifier{partitionName(first)}.Sanitize() + copyColumns
+	partitionCopySQL.Store(first, s)
+	return s
+}
+
+// partitionCopySQL caches copyStatement's statements by month.
+var partitionCopySQL sync.Map
+
+// uuidMillis returns the Unix time in milliseconds that a UUIDv7 carries.
+func uuidMillis(id [16]byte) int64 {
+	var ms int64
+	for _, b := range id[:6] {
+		ms = ms<<8 | int64(b)
+	}
+	return ms
+}
+
+func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []byte, rollup []any) error {
+	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL); err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
@@ -221,13 +271,12 @@ type userKey struct {
 }
 
 // rollupArgs aggregates events (all newly stored) for rollupSQL.
-func rollupArgs(key server.Key, events []server.Event, dropped int64) []any {
+func rollupArgs(key server.Key, events []*server.Event, dropped int64) []any {
 	counts := make(map[countKey]*countVal)
 	var order []countKey
 	users := make(map[userKey]*server.Event) // the user's earliest event
 	var userOrder []userKey
-	for i := range events {
-		e := &events[i]
+	for _, e := range events {
 		day := time.Date(e.Timestamp.Year(), e.Timestamp.Month(), e.Timestamp.Day(), 0, 0, 0, 0, time.UTC)
 		k := countKey{day: day, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
 			name: e.Name}
