@@ -203,10 +203,11 @@ func lockJournal(f *os.File, deadline time.Time) error {
 // the journal holds limit bytes or more.
 func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) error {
 	path := q.journalPath()
-	f, err := openFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	// Read access too: on Windows an append-only handle cannot be locked.
+	f, err := openFile(path, os.O_RDWR|os.O_APPEND, 0)
 	created := false
 	if errors.Is(err, fs.ErrNotExist) {
-		f, err = openFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err = openFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 		created = true
 	}
 	if err != nil {
