@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -79,6 +81,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 	pc.HealthCheckPeriod = 5 * time.Second
+	// When a request's context ends during a query, ask PostgreSQL to
+	// cancel the query (a transaction waiting for a lock then rolls back
+	// rather than committing later), and give up on the connection if it
+	// does not answer within a second.
+	pc.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

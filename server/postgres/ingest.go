@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -181,24 +180,47 @@ func keyError(err error) error {
 // are copied straight into that month's partition, which spares PostgreSQL
 // the routing of each row; the partition's own bounds are still enforced.
 func (db *DB) copyBatch(ctx context.Context, key server.Key, events []*server.Event, dropped int64) error {
-	bp := copyBuffers.Get().(*[]byte)
+	bp, rp := copyBuffers.Get().(*[]byte), copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
+	defer copyBuffers.Put(rp)
 	data := copyData((*bp)[:0], key.ProjectID, events)
 	if cap(data) <= maxPooledCopyBuffer {
 		*bp = data[:0]
+	}
+	rollup, rbuf := rollupParams(*rp, key, events, dropped)
+	if cap(rbuf) <= maxPooledCopyBuffer {
+		*rp = rbuf[:0]
 	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	if err := copyAndCommit(ctx, conn.Conn(), copyStatement(events), data, rollupArgs(key, events, dropped)); err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
+	if err := copyAndCommit(ctx, conn.Conn(), copyStatement(events), data, rollup); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !expectedIngestError(pgErr) {
+			// Whatever the state of the connection or of its prepared
+			// statements, do not reuse it.
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			conn.Conn().Close(closeCtx)
+			cancel()
+		} else if conn.Conn().PgConn().TxStatus() != 'I' {
 			_ = conn.Conn().PgConn().Exec(ctx, "ROLLBACK").Close()
 		}
 		return err
 	}
 	return nil
+}
+
+// expectedIngestError reports whether a failed ingest left its connection
+// in a known state: a known event, a missing partition, a deadlock or
+// serialization failure, or a refused key.
+func expectedIngestError(e *pgconn.PgError) bool {
+	switch e.Code {
+	case "23505", "23514", "42P01", "40P01", "40001", "TKK01", "TKK02", "TKK03":
+		return true
+	}
+	return false
 }
 
 // maxPooledCopyBuffer bounds the COPY data buffers kept for reuse.
@@ -235,114 +257,24 @@ func uuidMillis(id [16]byte) int64 {
 	return ms
 }
 
-func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []byte, rollup []any) error {
+// rollupStatement is the name of rollupSQL's prepared statement.
+const rollupStatement = "tk_rollup"
+
+func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []byte, rollup [][]byte) error {
+	sd, err := conn.Prepare(ctx, rollupStatement, rollupSQL)
+	if err != nil {
+		return err
+	}
+	if err := checkRollupStatement(sd); err != nil {
+		return err
+	}
 	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL); err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
-	b.Queue(rollupSQL, rollup...)
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return err
-	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && tag.String() != "COMMIT" {
-		err = pgx.ErrTxCommitRollback
-	}
-	return err
-}
-
-type countKey struct {
-	day                                            time.Time
-	service, version, eventType, name, successText string
-}
-
-type countVal struct{ events, durSum, durCount int64 }
-
-type userKey struct {
-	day     time.Time
-	service string
-	user    [32]byte
-}
-
-// rollupArgs aggregates events (all newly stored) for rollupSQL.
-func rollupArgs(key server.Key, events []*server.Event, dropped int64) []any {
-	counts := make(map[countKey]*countVal)
-	var order []countKey
-	users := make(map[userKey]*server.Event) // the user's earliest event
-	var userOrder []userKey
-	for _, e := range events {
-		day := time.Date(e.Timestamp.Year(), e.Timestamp.Month(), e.Timestamp.Day(), 0, 0, 0, 0, time.UTC)
-		k := countKey{day: day, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
-			name: e.Name}
-		switch {
-		case e.Success == nil:
-			k.successText = "null"
-		case *e.Success:
-			k.successText = "true"
-		default:
-			k.successText = "false"
-		}
-		v, ok := counts[k]
-		if !ok {
-			v = &countVal{}
-			counts[k] = v
-			order = append(order, k)
-		}
-		v.events++
-		if e.DurationMS != nil {
-			v.durSum += *e.DurationMS
-			v.durCount++
-		}
-		uk := userKey{day: day, service: e.ServiceName, user: e.UserID}
-		if first, ok := users[uk]; !ok {
-			users[uk] = e
-			userOrder = append(userOrder, uk)
-		} else if e.Timestamp.Before(first.Timestamp) {
-			users[uk] = e
-		}
-	}
-	n := len(order)
-	days, svc, ver, typ, name := make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	success, evs, dsum, dcount := make([]*bool, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	for i, k := range order {
-		v := counts[k]
-		days[i], svc[i], ver[i], typ[i], name[i] = k.day, k.service, k.version, k.eventType, k.name
-		switch k.successText {
-		case "true":
-			t := true
-			success[i] = &t
-		case "false":
-			f := false
-			success[i] = &f
-		}
-		evs[i], dsum[i], dcount[i] = v.events, v.durSum, v.durCount
-	}
-	m := len(userOrder)
-	udays, usvc, uids := make([]time.Time, m), make([]string, m), make([][]byte, m)
-	uver, uos, uarch, uci := make([]string, m), make([]string, m), make([]string, m), make([]bool, m)
-	for i, k := range userOrder {
-		e := users[k]
-		udays[i], usvc[i] = k.day, k.service
-		uids[i] = append([]byte(nil), k.user[:]...)
-		uver[i], uos[i], uarch[i], uci[i] = e.ServiceVersion, e.OS, e.Arch, e.CI
-	}
-	return []any{key.ProjectID, dateArray(days), svc, ver, typ, name, success, evs, dsum, dcount,
-		dateArray(udays), usvc, uids, uver, uos, uarch, uci, dropped, key.ID}
-}
-
-// dateArray encodes days as PostgreSQL dates.
-func dateArray(ts []time.Time) []pgtype.Date {
-	out := make([]pgtype.Date, len(ts))
-	for i, t := range ts {
-		out[i] = pgtype.Date{Time: t, Valid: true}
-	}
-	return out
+	var b pgconn.Batch
+	b.ExecStatement(sd, rollup, binaryFormat, nil)
+	b.ExecParams("COMMIT", nil, nil, nil, nil)
+	return execRollupAndCommit(conn.PgConn().ExecBatch(ctx, &b))
 }
 
 // insertBatch stores events with INSERT … ON CONFLICT DO NOTHING, counting
