@@ -30,7 +30,7 @@ const (
 // rollupParamOIDs are the types of rollupSQL's parameters, in order; the
 // parameters are sent in binary in these types.
 var rollupParamOIDs = []uint32{
-	oidInt4,                                                          // $1 project
+	oidInt4,                                                              // $1 project
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, // $2–$6 counts: day, service, version, type, name
 	oidBoolArray, oidInt8Array, oidInt8Array, oidInt8Array, // $7–$10 success, events, duration sum and count
 	oidDateArray, oidTextArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $11–$17 users
