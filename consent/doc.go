@@ -75,7 +75,8 @@
 //
 // [AnonymousID] is "anon_" + hex(HMAC-SHA256(key = service name,
 // message = machine ID)): stable for one machine and one tool, unrelated
-// across tools. The machine ID is read with github.com/denisbrodbeck/machineid;
+// across tools. The machine ID is read with github.com/denisbrodbeck/machineid
+// (on Linux, /var/lib/dbus/machine-id or /etc/machine-id are read directly);
 // its ProtectedID is not used because it keys the HMAC with the machine ID
 // and hashes the application name, the reverse of the protocol's
 // definition. Where no machine ID can be read, a random one is generated

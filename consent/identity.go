@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/denisbrodbeck/machineid"
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 // IDPrefix starts every anonymous user ID.
@@ -25,7 +25,8 @@ const machineIDFile = "machine_id"
 //
 // The machine ID is the operating system's (/etc/machine-id or the D-Bus
 // one on Linux, IOPlatformUUID on macOS, MachineGuid on Windows, hostid on
-// BSD), read with github.com/denisbrodbeck/machineid. Where none can be
+// BSD), read with github.com/denisbrodbeck/machineid (on Linux, the same
+// two files it reads are read directly, in the same order). Where none can be
 // read, a random ID is generated once and kept in dir/machine_id (0600).
 // dir "" means [DefaultDir](service).
 //
@@ -34,7 +35,7 @@ const machineIDFile = "machine_id"
 // macOS and BSD reading the machine ID runs a small system command: call
 // AnonymousID once per process and keep the result.
 func AnonymousID(service, dir string) (string, error) {
-	return anonymousID(service, dir, machineid.ID)
+	return anonymousID(service, dir, readMachineID)
 }
 
 func anonymousID(service, dir string, machineID func() (string, error)) (string, error) {
@@ -110,7 +111,7 @@ func fallbackID(path string) (string, error) {
 }
 
 func readFallback(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFile(path)
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 const (
@@ -83,7 +85,7 @@ func (o Options) load() (record, string, error) {
 		return record{}, "the configuration directory", err
 	}
 	path := filepath.Join(dir, consentFile)
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return record{}, path, nil
 	}

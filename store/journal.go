@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 // The journal is an append-only file next to the queue file. With
@@ -204,10 +206,10 @@ func lockJournal(f *os.File, deadline time.Time) error {
 func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) error {
 	path := q.journalPath()
 	// Read access too: on Windows an append-only handle cannot be locked.
-	f, err := openFile(path, os.O_RDWR|os.O_APPEND, 0)
+	f, err := fsutil.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	created := false
 	if errors.Is(err, fs.ErrNotExist) {
-		f, err = openFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err = fsutil.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 		created = true
 	}
 	if err != nil {
@@ -281,7 +283,7 @@ type heldJournal struct {
 // its lock could not be had by deadline: its records stay there, durable,
 // for a later operation.
 func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, error) {
-	f, err := os.OpenFile(q.journalPath(), os.O_RDWR, 0)
+	f, err := fsutil.OpenFile(q.journalPath(), os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil
 	}
@@ -358,7 +360,7 @@ func (h *heldJournal) release(committed bool) {
 // taken in (given its recorded generation and offset), without locking or
 // changing anything.
 func (q *Queue) readJournal(gen []byte, off uint64) []journalRec {
-	b, err := os.ReadFile(q.journalPath())
+	b, err := fsutil.ReadFile(q.journalPath())
 	if err != nil || len(b) == 0 {
 		return nil
 	}

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package consent
+
+import "github.com/denisbrodbeck/machineid"
+
+// readMachineID reads the operating system's machine ID.
+var readMachineID = machineid.ID
