@@ -238,3 +238,48 @@ func TestStatusShowsTheSendSchedule(t *testing.T) {
 		})
 	}
 }
+
+// The close context behaves as context.WithTimeout from the moment anything
+// looks at Done or Err, and is canceled by stop.
+func TestLazyTimeout(t *testing.T) {
+	l := &lazyTimeout{deadline: time.Now().Add(30 * time.Millisecond)}
+	if d, ok := l.Deadline(); !ok || !d.Equal(l.deadline) {
+		t.Fatalf("Deadline = %v, %v", d, ok)
+	}
+	if l.ctx != nil {
+		t.Fatal("timer started before anything waited")
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err before the deadline = %v", err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done never closed after the deadline")
+	}
+	if err := l.Err(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Err after the deadline = %v", err)
+	}
+	l.stop()
+
+	// Derived contexts see the deadline and the cancellation.
+	l2 := &lazyTimeout{deadline: time.Now().Add(time.Hour)}
+	child, cancel := context.WithTimeout(l2, time.Minute)
+	defer cancel()
+	if d, _ := child.Deadline(); d.After(l2.deadline) {
+		t.Fatalf("child deadline %v after parent's %v", d, l2.deadline)
+	}
+	l2.stop()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("child not canceled by stop")
+	}
+
+	// stop before any use: done, and no timer.
+	l3 := &lazyTimeout{deadline: time.Now().Add(time.Hour)}
+	l3.stop()
+	if err := l3.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err after stop = %v", err)
+	}
+}

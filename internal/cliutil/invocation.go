@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,9 +128,38 @@ func (inv *Invocation) Skip() {
 }
 
 func (inv *Invocation) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
+	ctx := &lazyTimeout{deadline: time.Now().Add(closeTimeout)}
+	defer ctx.stop()
 	_ = inv.client.Close(ctx)
+}
+
+// lazyTimeout is context.WithTimeout(context.Background(), …) whose timer is
+// started only when something first asks for Done or Err. Close in CLI mode
+// waits on its context only when it sends synchronously; a timer in every
+// run would also set up the runtime's network poller, which costs a short
+// process more than the timer itself.
+type lazyTimeout struct {
+	deadline time.Time
+	once     sync.Once
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func (l *lazyTimeout) arm() context.Context {
+	l.once.Do(func() { l.ctx, l.cancel = context.WithDeadline(context.Background(), l.deadline) })
+	return l.ctx
+}
+
+func (l *lazyTimeout) Deadline() (time.Time, bool) { return l.deadline, true }
+func (l *lazyTimeout) Done() <-chan struct{}       { return l.arm().Done() }
+func (l *lazyTimeout) Err() error                  { return l.arm().Err() }
+func (l *lazyTimeout) Value(key any) any           { return nil }
+
+// stop releases the timer if one was started. After stop the context is
+// done (canceled) and starts no timer.
+func (l *lazyTimeout) stop() {
+	l.once.Do(func() { l.ctx, l.cancel = context.WithCancel(context.Background()) })
+	l.cancel()
 }
 
 // FlagValues returns the values of the set flags that the author allowlisted,
