@@ -211,8 +211,9 @@ func (c *Client) startDetached() {
 	if err != nil || isTestBinary(exe) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*c.cfg.LockTimeout+time.Second)
-	defer cancel()
+	// No deadline of its own: the check's waits are bounded by LockTimeout,
+	// and a timer would set up the runtime's poller in every run.
+	ctx := context.Background()
 	lock, err := upload.TryLock(c.queue.Path())
 	if err != nil {
 		return // a sender runs

@@ -17,6 +17,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 // keepCorrupt is how many moved-aside queue files are kept.
@@ -203,7 +205,7 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 		opts := &bolt.Options{
 			Timeout: timeout,
 			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-				f, err := os.OpenFile(name, flag, perm)
+				f, err := fsutil.OpenFile(name, flag, perm)
 				if err != nil {
 					openErr = err
 					return nil, err
@@ -538,7 +540,7 @@ func (q *Queue) pruneCorrupt() {
 // syncDir flushes a directory's entries (renames, removals) to disk. Not
 // every platform supports it; failures are ignored.
 func syncDir(dir string) {
-	d, err := os.Open(dir)
+	d, err := fsutil.OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return
 	}

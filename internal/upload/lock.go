@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 // LockPath is the send lock file for the queue at queuePath.
@@ -17,7 +19,7 @@ type Lock struct{ f *os.File }
 // TryLock takes the send lock of the queue at queuePath without waiting. It
 // returns [ErrBusy] when another sender, in this process or another, holds it.
 func TryLock(queuePath string) (*Lock, error) {
-	f, err := os.OpenFile(LockPath(queuePath), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := fsutil.OpenFile(LockPath(queuePath), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("upload: open send lock: %w", err)
 	}
@@ -68,7 +70,7 @@ func (l *Lock) MarkStarted(t time.Time) error {
 // StartedAt returns the mark of [Lock.MarkStarted] for the queue at
 // queuePath, or the zero time.
 func StartedAt(queuePath string) time.Time {
-	b, err := os.ReadFile(LockPath(queuePath))
+	b, err := fsutil.ReadFile(LockPath(queuePath))
 	if err != nil || len(b) == 0 {
 		return time.Time{}
 	}
