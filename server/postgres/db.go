@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,6 +47,9 @@ type DB struct {
 	pool *pgxpool.Pool
 	cfg  Config
 	log  *slog.Logger
+
+	groupMu sync.Mutex
+	groups  groups
 }
 
 var _ server.Store = (*DB)(nil)

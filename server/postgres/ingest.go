@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,12 +70,12 @@ WITH input AS (
 )
 SELECT tk_check_write_key($23::integer, $1::integer), count(*) FROM ins`
 
-// rollupSQL adds a batch's pre-aggregated counts to the rollups and checks
-// the write key ($19). It is used in the same transaction as a COPY of the
-// batch's events, which stored every event as new (a duplicate makes the
-// COPY fail); a key no longer valid makes it fail, and the transaction with
-// it (tk_check_write_key, called only then, raises the error that says
-// why).
+// rollupSQL adds pre-aggregated counts to the rollups and checks the write
+// keys ($19) of the requests whose events they count. It is used in the
+// same transaction as a COPY of those events, which stored every event as
+// new (a duplicate makes the COPY fail); a key no longer valid makes it
+// fail, and the transaction with it (tk_check_write_key, called only then,
+// raises the error that says why).
 const rollupSQL = `
 WITH counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
@@ -104,9 +103,9 @@ WITH counts AS (
     WHERE $18::bigint > 0
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
 )
-SELECT tk_check_write_key($19::integer, $1::integer)
+SELECT tk_check_write_key(k, $1::integer) FROM unnest($19::integer[]) AS k
 WHERE NOT EXISTS (SELECT FROM api_keys
-                  WHERE id = $19::integer AND project_id = $1::integer AND kind = 'write' AND revoked_at IS NULL)`
+                  WHERE id = k AND project_id = $1::integer AND kind = 'write' AND revoked_at IS NULL)`
 
 var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_name", "service_version",
 	"event_type", "name", "success", "duration_ms", "exit_code", "error_kind", "user_id", "session_id",
@@ -118,10 +117,11 @@ var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_na
 // It returns after the commit.
 //
 // The fast path copies the batch into events with COPY and adds
-// rollups aggregated here, in one transaction; COPY fails on the first
-// event the project already has, and then nothing of it is kept. The batch
-// then goes through one INSERT … ON CONFLICT DO NOTHING statement that
-// counts only the rows it inserted.
+// rollups aggregated here, in one transaction, which may also hold the
+// batches of other requests for the same project (see copyNew); COPY fails
+// on the first event the project already has, and then nothing of it is
+// kept. The batch then goes through one INSERT … ON CONFLICT DO NOTHING
+// statement that counts only the rows it inserted.
 //
 // dropped is added to the data-loss counter only when the batch stored at
 // least one new event or held none: a batch made only of duplicates is a
@@ -132,8 +132,8 @@ func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event,
 		for i := range events {
 			sorted[i] = &events[i]
 		}
-		slices.SortFunc(sorted, func(a, b *server.Event) int { return bytes.Compare(a.EventID[:], b.EventID[:]) })
-		err := db.copyBatch(ctx, key, sorted, dropped)
+		sortByID(sorted)
+		err := db.copyNew(ctx, key, sorted, dropped)
 		if err == nil {
 			return server.IngestResult{Accepted: len(events)}, nil
 		}
@@ -169,7 +169,9 @@ func keyError(err error) error {
 	return nil
 }
 
-// copyBatch is the fast path of Ingest. events are sorted by id.
+// copyBatch is the fast path of Ingest: one transaction that stores events
+// (sorted by id) of one project as new, adds them and dropped to the
+// rollups and checks that keyIDs are still write keys of the project.
 //
 // It takes two round trips: BEGIN and the COPY in one simple query, then
 // the rollup statement and COMMIT in one pipeline. Should the rollup fail,
@@ -179,15 +181,15 @@ func keyError(err error) error {
 // When all the events fall into one month, as they nearly always do, they
 // are copied straight into that month's partition, which spares PostgreSQL
 // the routing of each row; the partition's own bounds are still enforced.
-func (db *DB) copyBatch(ctx context.Context, key server.Key, events []*server.Event, dropped int64) error {
+func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, events []*server.Event, dropped int64) error {
 	bp, rp := copyBuffers.Get().(*[]byte), copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	defer copyBuffers.Put(rp)
-	data := copyData((*bp)[:0], key.ProjectID, events)
+	data := copyData((*bp)[:0], projectID, events)
 	if cap(data) <= maxPooledCopyBuffer {
 		*bp = data[:0]
 	}
-	rollup, rbuf := rollupParams(*rp, key, events, dropped)
+	rollup, rbuf := rollupParams(*rp, projectID, keyIDs, events, dropped)
 	if cap(rbuf) <= maxPooledCopyBuffer {
 		*rp = rbuf[:0]
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,6 +276,106 @@ func TestIngestConnectionReuse(t *testing.T) {
 		Scan(&n, &counted)
 	if n != acked || counted != acked {
 		t.Fatalf("stored %d, counted %d, acknowledged %d", n, counted, acked)
+	}
+}
+
+// Concurrent requests share transactions; a shared transaction that fails
+// (a known event, a revoked key, an event sent by two requests at once)
+// leaves each of its requests to be stored on its own, with the outcome it
+// would have had alone.
+func TestSharedTransactions(t *testing.T) {
+	db := open(t, postgres.Config{})
+	ctx := context.Background()
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := project(t, db, "shared")
+	other := project(t, db, "shared-other")
+	_, w, _ := server.NewKey(server.KeyWrite)
+	w.ProjectID = key.ProjectID
+	revoked, err := db.CreateKey(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RevokeKey(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	known := eventAt(time.Now(), 1)
+	if _, err := db.Ingest(ctx, key, []server.Event{known}, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]int{key.ProjectID: 1, other.ProjectID: 0}
+	var mu sync.Mutex
+	for round := 0; round < 50 && (round < 3 || db.SharedTransactions() == 0); round++ {
+		const requests = 32
+		twice := eventAt(time.Now(), 2) // sent by several requests
+		twiceAccepted := 0
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < requests; i++ {
+			k, evs := key, make([]server.Event, 0, 21)
+			for j := 0; j < 20; j++ {
+				evs = append(evs, eventAt(time.Now(), byte(j)))
+			}
+			switch i % 8 {
+			case 1:
+				evs = append(evs, known)
+			case 2:
+				k = revoked
+			case 3:
+				k = other
+			case 4:
+				evs = append(evs, twice)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := db.Ingest(ctx, k, evs, 1)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case k == revoked:
+					if !errors.Is(err, server.ErrKeyRevoked) {
+						t.Errorf("revoked key: %+v %v", res, err)
+					}
+				case err != nil:
+					t.Errorf("request %d: %v", i, err)
+				case i%8 == 1 && (res.Accepted != 20 || res.Duplicates != 1):
+					t.Errorf("with a known event: %+v", res)
+				case i%8 != 1 && i%8 != 4 && (res.Accepted != len(evs) || res.Duplicates != 0):
+					t.Errorf("request %d: %+v", i, res)
+				default:
+					want[k.ProjectID] += res.Accepted
+					if i%8 == 4 {
+						twiceAccepted += res.Accepted
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		if twiceAccepted != 20*(requests/8)+1 {
+			t.Fatalf("the requests with an event sent twice accepted %d events, want %d", twiceAccepted, 20*(requests/8)+1)
+		}
+	}
+	if db.SharedTransactions() == 0 {
+		t.Fatal("no transaction was shared")
+	}
+	for p, n := range want {
+		var stored, counted, users int
+		db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM events WHERE project_id = $1),
+			(SELECT coalesce(sum(events), 0) FROM daily_event_counts WHERE project_id = $1),
+			(SELECT count(*) FROM daily_users WHERE project_id = $1)`, p).Scan(&stored, &counted, &users)
+		if stored != n || counted != n {
+			t.Errorf("project %d: stored %d, counted %d, want %d", p, stored, counted, n)
+		}
+		if users == 0 || users%20 != 0 { // 20 per UTC day
+			t.Errorf("project %d: %d users, want 20 a day", p, users)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 const (
 	oidInt4       = 23
 	oidInt8       = 20
+	oidInt4Array  = 1007
 	oidBoolArray  = 1000
 	oidByteaArray = 1001
 	oidTextArray  = 1009
@@ -34,8 +35,8 @@ var rollupParamOIDs = []uint32{
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, // $2–$6 counts: day, service, version, type, name
 	oidBoolArray, oidInt8Array, oidInt8Array, oidInt8Array, // $7–$10 success, events, duration sum and count
 	oidDateArray, oidTextArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $11–$17 users
-	oidInt8, // $18 dropped
-	oidInt4, // $19 key
+	oidInt8,      // $18 dropped
+	oidInt4Array, // $19 keys
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -81,7 +82,7 @@ type userKey struct {
 // rollupParams aggregates events (all newly stored) into the parameters of
 // rollupSQL, encoded in binary into buf. It returns the parameters (slices
 // of the returned buffer).
-func rollupParams(buf []byte, key server.Key, events []*server.Event, dropped int64) ([][]byte, []byte) {
+func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.Event, dropped int64) ([][]byte, []byte) {
 	counts := make(map[countKey]*countVal, 8)
 	var order []countKey
 	users := make(map[userKey]*server.Event, 8) // the user's earliest event
@@ -118,7 +119,7 @@ func rollupParams(buf []byte, key server.Key, events []*server.Event, dropped in
 
 	var ends [19]int
 	w := arrayWriter{buf: buf[:0]}
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(key.ProjectID))
+	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(projectID))
 	ends[0] = len(w.buf)
 	param := func(i int, f func(k countKey, v *countVal)) {
 		for _, k := range order {
@@ -172,7 +173,10 @@ func rollupParams(buf []byte, key server.Key, events []*server.Event, dropped in
 
 	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(dropped))
 	ends[17] = len(w.buf)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(key.ID))
+	w.start(len(keyIDs), oidInt4, false)
+	for _, id := range keyIDs {
+		w.int4(int32(id))
+	}
 	ends[18] = len(w.buf)
 
 	params := make([][]byte, len(ends))
