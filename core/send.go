@@ -21,8 +21,16 @@ const SenderEnv = "TELEMETRY_KIT_SENDER"
 
 // sending is the client's side of delivery to the server.
 type sending struct {
-	sender *upload.Sender
 	policy upload.Policy
+
+	// The HTTP sender, built on first use: a CLI-mode run only checks
+	// whether a send is due and leaves sending to a detached process, and
+	// building the HTTP client touches much code a fresh process would
+	// otherwise not load.
+	build     func() (*upload.Sender, error)
+	buildOnce sync.Once
+	sender    *upload.Sender
+	buildErr  error
 
 	// Library mode's background sender.
 	wake     chan struct{}
@@ -31,6 +39,12 @@ type sending struct {
 	cancel   context.CancelFunc
 	stopOnce sync.Once
 	stopping chan struct{} // closed when Close begins: no new request starts
+}
+
+// get returns the HTTP sender, building it on first use.
+func (s *sending) get() (*upload.Sender, error) {
+	s.buildOnce.Do(func() { s.sender, s.buildErr = s.build() })
+	return s.sender, s.buildErr
 }
 
 // newSender builds the HTTP sender for cfg.
@@ -62,19 +76,20 @@ func (c *Client) startSending() {
 	if c.cfg.Endpoint == "" || !c.on.Load() || c.debug {
 		return
 	}
-	s := &sending{policy: policyFor(c.cfg), stopping: make(chan struct{})}
-	var err error
-	s.sender, err = newSender(c.cfg, func() bool {
-		select {
-		case <-s.stopping:
-			return false
-		default:
-			return c.on.Load()
-		}
-	})
-	if err != nil {
+	if err := upload.CheckEndpoint(c.cfg.Endpoint); err != nil {
 		c.cfg.Logger.Warn("telemetry: events will not be sent", "err", err)
 		return
+	}
+	s := &sending{policy: policyFor(c.cfg), stopping: make(chan struct{})}
+	s.build = func() (*upload.Sender, error) {
+		return newSender(c.cfg, func() bool {
+			select {
+			case <-s.stopping:
+				return false
+			default:
+				return c.on.Load()
+			}
+		})
 	}
 	c.snd = s
 	if c.cfg.Mode != LibraryMode {
@@ -140,7 +155,11 @@ func (c *Client) sendIfDue(ctx context.Context) {
 		return
 	}
 	defer lock.Unlock()
-	res, err := c.snd.sender.Run(ctx, c.queue)
+	snd, err := c.snd.get()
+	if err != nil {
+		return
+	}
+	res, err := snd.Run(ctx, c.queue)
 	c.cfg.Logger.Debug("telemetry: send", "outcome", res.Outcome, "requests", res.Requests,
 		"accepted", res.Accepted, "duplicates", res.Duplicates, "err", err)
 }
@@ -269,7 +288,11 @@ func (c *Client) sendNow(ctx context.Context) error {
 		return fmt.Errorf("telemetry: send: %w", err)
 	}
 	defer lock.Unlock()
-	if _, err := c.snd.sender.Run(ctx, c.queue); err != nil {
+	snd, err := c.snd.get()
+	if err != nil {
+		return fmt.Errorf("telemetry: send: %w", err)
+	}
+	if _, err := snd.Run(ctx, c.queue); err != nil {
 		return fmt.Errorf("telemetry: send: %w", err)
 	}
 	return nil

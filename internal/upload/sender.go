@@ -99,11 +99,26 @@ type Sender struct {
 	client *retryablehttp.Client
 }
 
+// CheckEndpoint reports whether endpoint is one [New] accepts: an http or
+// https URL with a host. It returns an error wrapping [ErrNoEndpoint] if not.
+func CheckEndpoint(endpoint string) error {
+	_, err := parseEndpoint(endpoint)
+	return err
+}
+
+func parseEndpoint(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: %q", ErrNoEndpoint, endpoint)
+	}
+	return u, nil
+}
+
 // New validates cfg and returns a sender.
 func New(cfg Config) (*Sender, error) {
-	u, err := url.Parse(strings.TrimSpace(cfg.Endpoint))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: %q", ErrNoEndpoint, cfg.Endpoint)
+	u, err := parseEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nil, err
 	}
 	def := func(p *time.Duration, v time.Duration) {
 		if *p <= 0 {
