@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 // lockFile takes the same exclusive lock bbolt takes on the queue file,
@@ -32,18 +34,11 @@ func lockFile(f *os.File, timeout time.Duration) error {
 // tryLockFile takes f's exclusive lock if it is free, and returns ErrLocked
 // if it is not.
 func tryLockFile(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.EWOULDBLOCK):
-			return ErrLocked
-		}
-		return err
+	ok, err := fsutil.TryFlock(f)
+	if err == nil && !ok {
+		return ErrLocked
 	}
+	return err
 }
 
 // unlockFile releases the lock on f. Closing f alone is not enough when a

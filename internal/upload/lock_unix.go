@@ -3,27 +3,23 @@
 package upload
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 func lockFile(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.EWOULDBLOCK):
-			return ErrBusy
-		default:
-			return fmt.Errorf("upload: lock %s: %w", f.Name(), err)
-		}
+	ok, err := fsutil.TryFlock(f)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload: lock %s: %w", f.Name(), err)
+	case !ok:
+		return ErrBusy
 	}
+	return nil
 }
 
 func unlockFile(f *os.File) { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }
