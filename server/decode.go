@@ -486,37 +486,23 @@ type validator struct {
 
 const slabSize = 64
 
-func (v *validator) newBool(b bool) *bool {
-	if len(v.bools) == cap(v.bools) {
-		v.bools = make([]bool, 0, slabSize)
+// inSlab stores x in *slab and returns a pointer to it, starting a new slab
+// of slabSize when the current one is full (earlier pointers stay valid).
+func inSlab[T any](slab *[]T, x T) *T {
+	if len(*slab) == cap(*slab) {
+		*slab = make([]T, 0, slabSize)
 	}
-	v.bools = append(v.bools, b)
-	return &v.bools[len(v.bools)-1]
+	*slab = append(*slab, x)
+	return &(*slab)[len(*slab)-1]
 }
 
-func (v *validator) newInt(n int64) *int64 {
-	if len(v.ints) == cap(v.ints) {
-		v.ints = make([]int64, 0, slabSize)
-	}
-	v.ints = append(v.ints, n)
-	return &v.ints[len(v.ints)-1]
-}
+func (v *validator) newBool(b bool) *bool { return inSlab(&v.bools, b) }
 
-func (v *validator) newCode(n int32) *int32 {
-	if len(v.codes) == cap(v.codes) {
-		v.codes = make([]int32, 0, slabSize)
-	}
-	v.codes = append(v.codes, n)
-	return &v.codes[len(v.codes)-1]
-}
+func (v *validator) newInt(n int64) *int64 { return inSlab(&v.ints, n) }
 
-func (v *validator) newKind(s string) *string {
-	if len(v.kinds) == cap(v.kinds) {
-		v.kinds = make([]string, 0, slabSize)
-	}
-	v.kinds = append(v.kinds, s)
-	return &v.kinds[len(v.kinds)-1]
-}
+func (v *validator) newCode(n int32) *int32 { return inSlab(&v.codes, n) }
+
+func (v *validator) newKind(s string) *string { return inSlab(&v.kinds, s) }
 
 // str reads a string value r (nil when absent). path names it in reasons.
 // With intern, equal strings without escapes are allocated once per batch.
