@@ -180,20 +180,18 @@ func (jf journalFile) pendingIn(gen []byte, off uint64) []journalRec {
 
 func (q *Queue) journalPath() string { return filepath.Join(filepath.Dir(q.path), journalName) }
 
-// lockJournal takes the journal's exclusive lock, waiting until deadline.
-func lockJournal(f *os.File, deadline time.Time) error {
+// waitLock takes f's exclusive lock (on the queue file, the one bbolt
+// takes), trying every poll until deadline, and returns ErrLocked then.
+func waitLock(f *os.File, deadline time.Time, poll time.Duration) error {
 	for {
 		err := tryLockFile(f)
-		if err == nil {
-			return nil
-		}
 		if !errors.Is(err, ErrLocked) {
 			return err
 		}
 		if time.Now().After(deadline) {
 			return ErrLocked
 		}
-		time.Sleep(journalLockPoll)
+		time.Sleep(poll)
 	}
 }
 
@@ -216,7 +214,7 @@ func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) er
 		return err
 	}
 	defer f.Close()
-	if err := lockJournal(f, deadline); err != nil {
+	if err := waitLock(f, deadline, journalLockPoll); err != nil {
 		return err
 	}
 	fi, err := f.Stat()
@@ -272,8 +270,6 @@ func (q *Queue) journalSize() int64 {
 type heldJournal struct {
 	f    *os.File
 	keep bool // do not truncate (tests)
-	gen  []byte
-	size int64
 }
 
 // takeJournal locks the journal and moves the records the queue file has
@@ -287,7 +283,7 @@ func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, erro
 	if err != nil {
 		return nil, nil
 	}
-	if err := lockJournal(f, deadline); err != nil {
+	if err := waitLock(f, deadline, journalLockPoll); err != nil {
 		f.Close()
 		q.log.Debug("store: journal busy; leaving it for a later operation", "path", q.journalPath(), "err", err)
 		return nil, nil
@@ -309,16 +305,11 @@ func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, erro
 	}
 	mb := tx.Bucket(bucketMeta)
 	pending := jf.pendingIn(mb.Get(keyJournalGen), getUint(mb, keyJournalOff))
-	recs := make([]Record, 0, len(pending))
-	var tooLarge uint64
-	for _, r := range pending {
-		if int64(len(r.Data)) > q.maxBytes {
-			tooLarge++
-			continue
-		}
-		recs = append(recs, r.Record)
+	recs := make([]Record, len(pending))
+	for i, r := range pending {
+		recs[i] = r.Record
 	}
-	if err := q.insert(tx, recs, tooLarge); err != nil {
+	if err := q.insert(tx, recs, 0); err != nil {
 		h.release(false)
 		return nil, err
 	}
@@ -334,7 +325,6 @@ func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, erro
 		h.release(false)
 		return nil, err
 	}
-	h.gen, h.size = gen, int64(len(b))
 	if len(pending) > 0 {
 		q.log.Debug("store: moved journal into the queue file", "path", q.journalPath(), "records", len(pending))
 	}

@@ -3,33 +3,12 @@
 package store
 
 import (
-	"errors"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
-
-// lockFile takes the same exclusive lock bbolt takes on the queue file,
-// waiting at most timeout. The lock is released when f is closed.
-func lockFile(f *os.File, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return ErrLocked
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // tryLockFile takes f's exclusive lock if it is free, and returns ErrLocked
 // if it is not.

@@ -5,33 +5,9 @@ package store
 import (
 	"errors"
 	"os"
-	"time"
 
 	"golang.org/x/sys/windows"
 )
-
-// lockFile takes the same exclusive lock bbolt takes on the queue file (the
-// byte range at offset -1), waiting at most timeout. The lock is released
-// when f is closed.
-func lockFile(f *os.File, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	const m1 = ^uint32(0)
-	for {
-		err := windows.LockFileEx(windows.Handle(f.Fd()),
-			windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0,
-			&windows.Overlapped{Offset: m1, OffsetHigh: m1})
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return ErrLocked
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // tryLockFile takes f's exclusive lock if it is free, and returns ErrLocked
 // if it is not.

@@ -297,7 +297,8 @@ func (q *Queue) Ack(ctx context.Context, ids []string, dropped uint64) error {
 }
 
 // Len returns the number of queued events, those still in the journal or
-// the spool included (it moves them into the queue file). It returns [ErrLocked] when the lock could not be had in time.
+// the spool included (it moves them into the queue file). It returns
+// [ErrLocked] when the lock could not be had in time.
 func (q *Queue) Len(ctx context.Context) (int, error) {
 	var n uint64
 	err := q.do(ctx, false, func(tx *bolt.Tx) error {
@@ -438,13 +439,18 @@ func ensureBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
-// insert appends recs (skipping IDs already queued), adds extraDropped to the
-// dropped counter, and enforces the limits by dropping the oldest events.
+// insert appends recs (skipping IDs already queued, and dropping and
+// counting a record whose Data alone exceeds MaxBytes), adds extraDropped to
+// the dropped counter, and enforces the limits by dropping the oldest events.
 func (q *Queue) insert(tx *bolt.Tx, recs []Record, extraDropped uint64) error {
 	eb, ib, mb := tx.Bucket(bucketEvents), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
 	count, size, dropped := getUint(mb, keyCount), getUint(mb, keyBytes), getUint(mb, keyDropped)
 	dropped += extraDropped
 	for _, r := range recs {
+		if int64(len(r.Data)) > q.maxBytes {
+			dropped++
+			continue
+		}
 		id := []byte(r.ID)
 		if ib.Get(id) != nil {
 			continue

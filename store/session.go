@@ -68,7 +68,6 @@ type txOptions struct {
 
 // run is doThen with options.
 func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, then func()) error {
-	writable := o.writable
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -90,7 +89,7 @@ func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, t
 			held    *heldJournal
 		)
 		journal := !o.leaveJournal && q.journalSize() > 0
-		write := writable || len(pending) > 0 || lost > 0 || journal
+		write := o.writable || len(pending) > 0 || lost > 0 || journal
 		txErr, panicVal := runTx(s.db, write, func(tx *bolt.Tx) error {
 			if err := checkSize(tx, s.file); err != nil {
 				return err
@@ -411,7 +410,7 @@ func (q *Queue) moveAsideUnheld(info os.FileInfo, deadline time.Time, reason str
 	if fi, err := f.Stat(); err != nil || !os.SameFile(fi, info) {
 		return nil
 	}
-	if err := lockFile(f, time.Until(deadline)); err != nil {
+	if err := waitLock(f, deadline, 10*time.Millisecond); err != nil {
 		return err
 	}
 	if _, err := q.moveAside(f, reason); err != nil {

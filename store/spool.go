@@ -246,13 +246,9 @@ func (q *Queue) drain(tx *bolt.Tx, names []string) ([]string, error) {
 		}
 		return recs[i].PID < recs[j].PID
 	})
-	out := make([]Record, 0, len(recs))
-	for _, r := range recs {
-		if int64(len(r.Data)) > q.maxBytes {
-			dropped++
-			continue
-		}
-		out = append(out, Record{ID: r.ID, Data: r.Data})
+	out := make([]Record, len(recs))
+	for i, r := range recs {
+		out[i] = Record{ID: r.ID, Data: r.Data}
 	}
 	if err := q.insert(tx, out, dropped); err != nil {
 		return nil, err

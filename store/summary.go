@@ -16,9 +16,9 @@ type Summary struct {
 }
 
 // Summary reads the queue's size, its oldest record and the meta value under
-// metaKey with a single open of the queue file, in a read transaction: records
-// in the journal are counted where they are, not moved in. It returns [ErrLocked] when
-// the lock could not be had in time.
+// metaKey with a single open of the queue file, in a read transaction:
+// records in the journal are counted where they are, not moved in. It
+// returns [ErrLocked] when the lock could not be had in time.
 func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 	if metaKey == "" {
 		return Summary{}, ErrInvalidKey
@@ -55,12 +55,10 @@ func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	if q.journalSize() > 0 {
-		recs := q.readJournal(jgen, joff)
-		s.Len += len(recs)
-		if s.Oldest.ID == "" && len(recs) > 0 {
-			s.Oldest = recs[0].Record
-		}
+	recs := q.readJournal(jgen, joff)
+	s.Len += len(recs)
+	if s.Oldest.ID == "" && len(recs) > 0 {
+		s.Oldest = recs[0].Record
 	}
 	s.Len += q.spoolLen()
 	return s, nil
