@@ -283,3 +283,19 @@ func TestLazyTimeout(t *testing.T) {
 		t.Fatalf("Err after stop = %v", err)
 	}
 }
+
+func TestLongCommand(t *testing.T) {
+	got := LongCommand("my-cli", "my-cli telemetry", "show-telemetry")
+	want := "my-cli records anonymous usage data: " + consent.DefaultCollects + `.
+
+  my-cli telemetry status     whether telemetry is on, and why
+  my-cli telemetry show       the events waiting to be sent
+  my-cli telemetry disable    turn it off and delete what is queued
+  my-cli telemetry enable     turn it on
+
+Setting DO_NOT_TRACK=1 or MY_CLI_TELEMETRY=0 also turns it off. Add --show-telemetry to any
+command to see the event it records.`
+	if got != want {
+		t.Fatalf("LongCommand =\n%s\nwant\n%s", got, want)
+	}
+}
