@@ -75,7 +75,9 @@
 // records into the queue file in the same transaction as its own work (in
 // journal order, skipping IDs already queued, applying the limits), and
 // truncates the journal after the commit. [Queue.Summary] reads the journal
-// in place instead, so the sender's due check stays a read transaction.
+// in place instead, so the sender's due check stays a read transaction; it
+// counts records by their frame headers and checks only the first one (3 µs
+// for a journal of 256 KiB, against 0.38 ms to check and copy every record).
 //
 // The journal is a sequence of frames, each with a magic number, a length
 // and an FNV-1a checksum, so a write torn by a crash, or damage, costs only

@@ -346,13 +346,94 @@ func (h *heldJournal) release(committed bool) {
 	h.f.Close()
 }
 
-// readJournal returns the records in the journal that the queue file has not
-// taken in (given its recorded generation and offset), without locking or
-// changing anything.
-func (q *Queue) readJournal(gen []byte, off uint64) []journalRec {
+// journalSummary returns how many records in the journal the queue file has
+// not taken in (given its recorded generation and offset) and the first of
+// them, without locking or changing anything.
+func (q *Queue) journalSummary(gen []byte, off uint64) (int, Record) {
 	b, err := fsutil.ReadFile(q.journalPath())
 	if err != nil || len(b) == 0 {
-		return nil
+		return 0, Record{}
 	}
-	return parseJournal(b).pendingIn(gen, off)
+	return countJournal(b, gen, off)
+}
+
+// countJournal is what Summary needs of a journal: the number of records
+// pending in the queue file's terms and the first of them. A CLI run with an
+// endpoint asks for it at every exit, so it walks the frame headers and
+// checks and decodes only the first pending record, where parseJournal
+// would check and copy every record. Whenever a header does not check out
+// (damage, not just a write torn at the end) it answers with parseJournal.
+// A record whose header is intact but whose payload is damaged is counted
+// here and skipped when the journal is moved in.
+func countJournal(b []byte, gen []byte, off uint64) (int, Record) {
+	slow := func() (int, Record) {
+		recs := parseJournal(b).pendingIn(gen, off)
+		if len(recs) == 0 {
+			return 0, Record{}
+		}
+		return len(recs), recs[0].Record
+	}
+	var (
+		fileGen []byte
+		seen    bool // a frame was read: a later generation frame does not count
+		n       int
+		first   = -1 // offset of the first pending record's frame
+	)
+	pos := 0
+	for pos+frameHeader <= len(b) {
+		kind, size := b[pos+3], binary.LittleEndian.Uint32(b[pos+4:])
+		end := pos + frameHeader + int(size)
+		if !bytes.Equal(b[pos:pos+3], frameMagic) || size > maxFrameBytes || end <= pos ||
+			(kind != frameGen && kind != frameRecord) || (kind == frameGen && size != genLen) {
+			return slow()
+		}
+		if end > len(b) {
+			if bytes.Contains(b[pos+1:], frameMagic) {
+				return slow()
+			}
+			break // a write torn at the end
+		}
+		switch {
+		case kind == frameGen && !seen:
+			fileGen = b[pos+frameHeader : end]
+		case kind == frameRecord:
+			n++
+			if first < 0 {
+				first = pos
+			}
+		}
+		seen = true
+		pos = end
+	}
+	if pos < len(b) && bytes.Contains(b[pos+1:], frameMagic) {
+		return slow()
+	}
+	if fileGen != nil && bytes.Equal(fileGen, gen) {
+		// Count only the records ending past the offset taken in.
+		n, first = 0, -1
+		for p := 0; p+frameHeader <= len(b); {
+			end := p + frameHeader + int(binary.LittleEndian.Uint32(b[p+4:]))
+			if end > len(b) {
+				break
+			}
+			if b[p+3] == frameRecord && uint64(end) > off {
+				n++
+				if first < 0 {
+					first = p
+				}
+			}
+			p = end
+		}
+	}
+	if n == 0 {
+		return 0, Record{}
+	}
+	end := first + frameHeader + int(binary.LittleEndian.Uint32(b[first+4:]))
+	payload := b[first+frameHeader : end]
+	r, err := decodeRecord(payload)
+	if err != nil || fnv32a(fnvOffset, payload) != binary.LittleEndian.Uint32(b[first+8:]) ||
+		r.ID == "" || len(r.ID) > MaxIDLen {
+		return slow()
+	}
+	return n, r
 }

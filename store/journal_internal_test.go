@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -49,6 +50,28 @@ func TestJournalNotTakenInTwiceAfterLostTruncation(t *testing.T) {
 	}
 }
 
+// Summary counts a journal with a torn last write as a full parse does.
+func TestCountJournalTornTail(t *testing.T) {
+	var b []byte
+	b = appendFrame(b, frameGen, bytes.Repeat([]byte{1}, genLen))
+	for _, id := range []string{"a", "b", "c"} {
+		b = appendFrame(b, frameRecord, []byte{byte(len(id))}, []byte(id), []byte("{}"))
+	}
+	full := len(b)
+	b = appendFrame(b, frameRecord, []byte{1}, []byte("d"), []byte("{}"))
+	for _, cut := range []int{full, full + 5, full + frameHeader, len(b) - 1} {
+		n, first := countJournal(b[:cut], nil, 0)
+		if n != 3 || first.ID != "a" {
+			t.Errorf("cut at %d: %d records, first %q; want 3, a", cut, n, first.ID)
+		}
+	}
+	// With the generation and the offset after a, b and c pending only.
+	end := frameHeader + genLen + frameHeader + 4
+	if n, first := countJournal(b, bytes.Repeat([]byte{1}, genLen), uint64(end)); n != 3 || first.ID != "b" {
+		t.Errorf("after a: %d records, first %q; want 3, b", n, first.ID)
+	}
+}
+
 func FuzzParseJournal(f *testing.F) {
 	var good []byte
 	good = appendFrame(good, frameGen, bytes.Repeat([]byte{7}, genLen))
@@ -80,6 +103,17 @@ func FuzzParseJournal(f *testing.F) {
 			k := binary.PutUvarint(n[:], uint64(len(r.ID)))
 			re = appendFrame(re, frameRecord, n[:k], []byte(r.ID), r.Data)
 		}
+		// Summary's count agrees with a full parse wherever the journal
+		// holds only whole, intact frames; it never panics otherwise.
+		for _, g := range [][]byte{nil, jf.gen} {
+			for _, off := range []uint64{0, uint64(len(b) / 2)} {
+				n, first := countJournal(b, g, off)
+				want := jf.pendingIn(g, off)
+				if jf.bad == 0 && (n != len(want) || n > 0 && (first.ID != want[0].ID || !bytes.Equal(first.Data, want[0].Data))) {
+					t.Fatalf("countJournal(gen %x, off %d) = %d, %q; parse has %d pending", g, off, n, first.ID, len(want))
+				}
+			}
+		}
 		// What was read, written again, reads back the same.
 		jf2 := parseJournal(re)
 		if jf2.bad != 0 || len(jf2.recs) != len(jf.recs) || !bytes.Equal(jf2.gen, jf.gen) {
@@ -89,6 +123,28 @@ func FuzzParseJournal(f *testing.F) {
 			if jf.recs[i].ID != jf2.recs[i].ID || !bytes.Equal(jf.recs[i].Data, jf2.recs[i].Data) {
 				t.Fatalf("record %d differs", i)
 			}
+		}
+	})
+}
+
+// BenchmarkJournalSummary is what a CLI run's due check reads of a journal
+// near its soft limit: countJournal against a full parse in the same run.
+func BenchmarkJournalSummary(b *testing.B) {
+	var j []byte
+	j = appendFrame(j, frameGen, bytes.Repeat([]byte{1}, genLen))
+	data := bytes.Repeat([]byte("x"), 600)
+	for i := 0; len(j) < journalSoftMax-1024; i++ {
+		id := fmt.Sprintf("0192f3a4-0000-7000-8000-%012d", i)
+		j = appendFrame(j, frameRecord, []byte{byte(len(id))}, []byte(id), data)
+	}
+	b.Run("count", func(b *testing.B) {
+		for b.Loop() {
+			countJournal(j, nil, 0)
+		}
+	})
+	b.Run("parse", func(b *testing.B) {
+		for b.Loop() {
+			parseJournal(j).pendingIn(nil, 0)
 		}
 	})
 }

@@ -55,10 +55,10 @@ func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	recs := q.readJournal(jgen, joff)
-	s.Len += len(recs)
-	if s.Oldest.ID == "" && len(recs) > 0 {
-		s.Oldest = recs[0].Record
+	n, first := q.journalSummary(jgen, joff)
+	s.Len += n
+	if s.Oldest.ID == "" && n > 0 {
+		s.Oldest = first
 	}
 	s.Len += q.spoolLen()
 	return s, nil
