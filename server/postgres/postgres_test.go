@@ -379,6 +379,89 @@ func TestSharedTransactions(t *testing.T) {
 	}
 }
 
+// A project's ingest transactions run one at a time, and a project whose
+// transaction is held up holds up no other project: while a lock keeps one
+// project's transaction waiting, a second request for it waits in the
+// server (no second transaction reaches PostgreSQL) and another project's
+// requests are stored at once.
+func TestTransactionPerProject(t *testing.T) {
+	db := open(t, postgres.Config{})
+	ctx := context.Background()
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held, free := project(t, db, "held"), project(t, db, "free")
+	// A data-loss row for held's day, for a transaction of the test to lock:
+	// every ingest of held below reports a loss and so must update it.
+	if _, err := db.Ingest(ctx, held, []server.Event{eventAt(time.Now(), 1)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := db.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, `SELECT * FROM daily_data_loss WHERE project_id = $1 FOR UPDATE`, held.ProjectID); err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() int {
+		var n int
+		db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return n
+	}
+	results := make(chan error, 2)
+	ingestHeld := func() {
+		_, err := db.Ingest(ctx, held, []server.Event{eventAt(time.Now(), 2), eventAt(time.Now(), 3)}, 1)
+		results <- err
+	}
+	go ingestHeld()
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request for the held project never waited for the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	go ingestHeld()
+
+	// The other project is not held up.
+	for i := range 5 {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := db.Ingest(fctx, free, []server.Event{eventAt(time.Now(), byte(i))}, 0)
+		cancel()
+		if err != nil || res.Accepted != 1 {
+			t.Fatalf("request %d for the other project while one is held: %+v %v", i, res, err)
+		}
+	}
+	// Time for a second transaction to reach the lock, were there one.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if n := waiting(); n != 1 {
+			t.Fatalf("%d sessions wait for the lock, want 1: the held project's second request must wait for its first", n)
+		}
+	}
+	select {
+	case err := <-results:
+		t.Fatalf("a request for the held project ended while it was held: %v", err)
+	default:
+	}
+
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stored, dropped int
+	db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM events WHERE project_id = $1),
+		(SELECT sum(dropped) FROM daily_data_loss WHERE project_id = $1)`, held.ProjectID).Scan(&stored, &dropped)
+	if stored != 5 || dropped != 3 {
+		t.Errorf("held project: %d events, %d dropped; want 5 and 3", stored, dropped)
+	}
+}
+
 func TestKeys(t *testing.T) {
 	db := open(t, postgres.Config{})
 	ctx := context.Background()
