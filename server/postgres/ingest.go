@@ -178,10 +178,20 @@ func keyError(err error) error {
 // PostgreSQL skips the COMMIT and the transaction is rolled back here; a
 // connection still in a transaction is never reused (the pool closes it).
 //
+// copied, unless nil, is called once the COPY is done (or did not start),
+// before the rollups and the commit.
+//
 // When all the events fall into one month, as they nearly always do, they
 // are copied straight into that month's partition, which spares PostgreSQL
 // the routing of each row; the partition's own bounds are still enforced.
-func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, events []*server.Event, dropped int64) error {
+func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, events []*server.Event, dropped int64, copied func()) error {
+	done := func() {
+		if copied != nil {
+			copied()
+			copied = nil
+		}
+	}
+	defer done()
 	bp, rp := copyBuffers.Get().(*[]byte), copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	defer copyBuffers.Put(rp)
@@ -198,7 +208,7 @@ func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, ev
 		return err
 	}
 	defer conn.Release()
-	if err := copyAndCommit(ctx, conn.Conn(), copyStatement(events), data, rollup); err != nil {
+	if err := copyAndCommit(ctx, conn.Conn(), copyStatement(events), data, rollup, done); err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || !expectedIngestError(pgErr) {
 			// Whatever the state of the connection or of its prepared
@@ -262,7 +272,7 @@ func uuidMillis(id [16]byte) int64 {
 // rollupStatement is the name of rollupSQL's prepared statement.
 const rollupStatement = "tk_rollup"
 
-func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []byte, rollup [][]byte) error {
+func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []byte, rollup [][]byte, copied func()) error {
 	sd, err := conn.Prepare(ctx, rollupStatement, rollupSQL)
 	if err != nil {
 		return err
@@ -270,7 +280,9 @@ func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []b
 	if err := checkRollupStatement(sd); err != nil {
 		return err
 	}
-	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL); err != nil {
+	_, err = conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL)
+	copied()
+	if err != nil {
 		return err
 	}
 	var b pgconn.Batch

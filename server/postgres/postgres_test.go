@@ -379,12 +379,12 @@ func TestSharedTransactions(t *testing.T) {
 	}
 }
 
-// A project's ingest transactions run one at a time, and a project whose
-// transaction is held up holds up no other project: while a lock keeps one
-// project's transaction waiting, a second request for it waits in the
-// server (no second transaction reaches PostgreSQL) and another project's
+// A project has at most two ingest transactions at work, and a project
+// whose transactions are held up holds up no other project: while a lock
+// keeps a project's transactions waiting, its further requests wait in the
+// server (no third transaction reaches PostgreSQL) and another project's
 // requests are stored at once.
-func TestTransactionPerProject(t *testing.T) {
+func TestProjectTransactions(t *testing.T) {
 	db := open(t, postgres.Config{})
 	ctx := context.Background()
 	if _, err := db.Maintain(ctx); err != nil {
@@ -410,7 +410,7 @@ func TestTransactionPerProject(t *testing.T) {
 			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
 		return n
 	}
-	results := make(chan error, 2)
+	results := make(chan error, 3)
 	ingestHeld := func() {
 		_, err := db.Ingest(ctx, held, []server.Event{eventAt(time.Now(), 2), eventAt(time.Now(), 3)}, 1)
 		results <- err
@@ -424,6 +424,13 @@ func TestTransactionPerProject(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	go ingestHeld()
+	go ingestHeld()
+	for waiting() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second transaction of the held project never waited for the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// The other project is not held up.
 	for i := range 5 {
@@ -434,10 +441,10 @@ func TestTransactionPerProject(t *testing.T) {
 			t.Fatalf("request %d for the other project while one is held: %+v %v", i, res, err)
 		}
 	}
-	// Time for a second transaction to reach the lock, were there one.
+	// Time for a third transaction to reach the lock, were there one.
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if n := waiting(); n != 1 {
-			t.Fatalf("%d sessions wait for the lock, want 1: the held project's second request must wait for its first", n)
+		if n := waiting(); n != 2 {
+			t.Fatalf("%d sessions wait for the lock, want 2: the held project's third request must wait in the server", n)
 		}
 	}
 	select {
@@ -449,7 +456,7 @@ func TestTransactionPerProject(t *testing.T) {
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
+	for range 3 {
 		if err := <-results; err != nil {
 			t.Fatal(err)
 		}
@@ -457,8 +464,8 @@ func TestTransactionPerProject(t *testing.T) {
 	var stored, dropped int
 	db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM events WHERE project_id = $1),
 		(SELECT sum(dropped) FROM daily_data_loss WHERE project_id = $1)`, held.ProjectID).Scan(&stored, &dropped)
-	if stored != 5 || dropped != 3 {
-		t.Errorf("held project: %d events, %d dropped; want 5 and 3", stored, dropped)
+	if stored != 7 || dropped != 4 {
+		t.Errorf("held project: %d events, %d dropped; want 7 and 4", stored, dropped)
 	}
 }
 
