@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
@@ -116,7 +117,10 @@ func (db *DB) runGroups() {
 		}
 		project := group[0].key.ProjectID
 		db.groupMu.Unlock()
-		db.storeGroup(group, func() { db.copied(project) })
+		var once sync.Once
+		copied := func() { once.Do(func() { db.copied(project) }) }
+		db.storeGroup(group, copied)
+		copied() // in case the COPY never started
 		db.groupMu.Lock()
 		st := db.groups.projects[project]
 		if st.txs--; st.txs == 0 {
