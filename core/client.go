@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -589,6 +588,3 @@ var (
 	errNoEndpoint = errors.New("telemetry: no endpoint configured")
 	errNotQueued  = errors.New("telemetry: events could not be written to the local queue")
 )
-
-// logger returns the client's logger; for use by helpers in this package.
-func (c *Client) logger() *slog.Logger { return c.cfg.Logger }

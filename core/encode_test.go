@@ -97,7 +97,7 @@ func TestAppendEventMatchesJSON(t *testing.T) {
 			e.Metadata = map[string]any{
 				"i8": int8(-8), "i16": int16(-16), "i32": int32(-32), "i64": int64(math.MinInt64), "i": math.MaxInt,
 				"u8": uint8(8), "u16": uint16(16), "u32": uint32(32), "u64": uint64(math.MaxUint64), "u": uint(7),
-				"up": uintptr(9), "f": 1.5, "tiny": 1e-7, "huge": 1e21, "edge": 1e20, "neg": -0.0, "e-9": 1.5e-9,
+				"up": uintptr(9), "f": 1.5, "tiny": 1e-7, "huge": 1e21, "edge": 1e20, "neg": math.Copysign(0, -1), "e-9": 1.5e-9,
 				"f32": float32(0.1), "f32tiny": float32(1e-7), "f32huge": float32(3e21), "max": math.MaxFloat64,
 				"small": math.SmallestNonzeroFloat64, "n": json.Number("12.50"),
 			}

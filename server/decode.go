@@ -863,7 +863,7 @@ func checkMetaString(raw []byte, esc bool) string {
 // numbers within float64's range with an exponent PostgreSQL's numeric
 // accepts.
 func checkNumber(n []byte) string {
-	if bytes.IndexAny(n, ".eE") < 0 {
+	if !bytes.ContainsAny(n, ".eE") {
 		return ""
 	}
 	if len(n) > 400 {

@@ -90,7 +90,7 @@ func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, t
 		)
 		journal := !o.leaveJournal && q.journalSize() > 0
 		write := o.writable || len(pending) > 0 || lost > 0 || journal
-		txErr, panicVal := runTx(s.db, write, func(tx *bolt.Tx) error {
+		panicVal, txErr := runTx(s.db, write, func(tx *bolt.Tx) error {
 			if err := checkSize(tx, s.file); err != nil {
 				return err
 			}
@@ -214,7 +214,7 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 				return f, nil
 			},
 		}
-		db, err, panicVal := safeOpen(q.path, opts)
+		db, panicVal, err := safeOpen(q.path, opts)
 		switch {
 		case panicVal != nil:
 			// bbolt faulted reading the file, which stays open and locked.
@@ -265,21 +265,21 @@ func (q *Queue) openDB(deadline time.Time) (*session, error) {
 }
 
 // safeOpen is bolt.Open with faults and panics turned into a returned value.
-func safeOpen(path string, opts *bolt.Options) (db *bolt.DB, err error, panicVal any) {
+func safeOpen(path string, opts *bolt.Options) (db *bolt.DB, panicVal any, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			db, err, panicVal = nil, nil, r
+			db, panicVal, err = nil, r, nil
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, opts)
-	return db, err, nil
+	return db, nil, err
 }
 
 // runTx runs fn in a bbolt transaction, turning faults on the mapped file
 // (a truncated file) and panics into a returned value. bbolt rolls the
 // transaction back on a panic.
-func runTx(db *bolt.DB, writable bool, fn func(*bolt.Tx) error) (err error, panicVal any) {
+func runTx(db *bolt.DB, writable bool, fn func(*bolt.Tx) error) (panicVal any, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -287,9 +287,9 @@ func runTx(db *bolt.DB, writable bool, fn func(*bolt.Tx) error) (err error, pani
 		}
 	}()
 	if writable {
-		return db.Update(fn), nil
+		return nil, db.Update(fn)
 	}
-	return db.View(fn), nil
+	return nil, db.View(fn)
 }
 
 func (q *Queue) closeSession(s *session) {
@@ -329,7 +329,7 @@ func (q *Queue) closeAfterPanic(s *session) {
 // if that cannot be read either.
 func countEvents(db *bolt.DB) uint64 {
 	var n uint64
-	if err, panicVal := runTx(db, false, func(tx *bolt.Tx) error {
+	if panicVal, err := runTx(db, false, func(tx *bolt.Tx) error {
 		n = getUint(tx.Bucket(bucketMeta), keyCount)
 		return nil
 	}); err != nil || panicVal != nil {
@@ -357,7 +357,7 @@ func checkSize(tx *bolt.Tx, f *os.File) error {
 // verify reads every page reachable in the queue file and reports whether
 // the file is damaged.
 func verify(db *bolt.DB, f *os.File) (err error) {
-	err, panicVal := runTx(db, false, func(tx *bolt.Tx) error {
+	panicVal, err := runTx(db, false, func(tx *bolt.Tx) error {
 		if err := checkSize(tx, f); err != nil {
 			return err
 		}

@@ -257,25 +257,27 @@ func (r *Runner) Client() *core.Client {
 
 // Execute runs the tree like the root's Execute and records the run.
 func (r *Runner) Execute() error {
-	_, err := r.execute(nil)
+	_, err := r.execute(r.root.ExecuteC)
 	return err
 }
 
 // ExecuteContext runs the tree like the root's ExecuteContext and records the run.
 func (r *Runner) ExecuteContext(ctx context.Context) error {
-	_, err := r.execute(ctx)
+	_, err := r.ExecuteContextC(ctx)
 	return err
 }
 
 // ExecuteC runs the tree like the root's ExecuteC and records the run.
-func (r *Runner) ExecuteC() (*cobra.Command, error) { return r.execute(nil) }
+func (r *Runner) ExecuteC() (*cobra.Command, error) { return r.execute(r.root.ExecuteC) }
 
 // ExecuteContextC runs the tree like the root's ExecuteContextC and records the run.
 func (r *Runner) ExecuteContextC(ctx context.Context) (*cobra.Command, error) {
-	return r.execute(ctx)
+	return r.execute(func() (*cobra.Command, error) { return r.root.ExecuteContextC(ctx) })
 }
 
-func (r *Runner) execute(ctx context.Context) (cmd *cobra.Command, err error) {
+// execute records the run of the tree by run, one of the root's Execute
+// methods.
+func (r *Runner) execute(run func() (*cobra.Command, error)) (cmd *cobra.Command, err error) {
 	st := r.start()
 	r.mu.Lock()
 	r.run = st
@@ -291,11 +293,7 @@ func (r *Runner) execute(ctx context.Context) (cmd *cobra.Command, err error) {
 		r.run = nil
 		r.mu.Unlock()
 	}()
-	if ctx != nil {
-		cmd, err = r.root.ExecuteContextC(ctx)
-	} else {
-		cmd, err = r.root.ExecuteC()
-	}
+	cmd, err = run()
 	returned = true
 	r.finish(st, cmd, err)
 	return cmd, err

@@ -31,9 +31,10 @@ func findBin() (string, error) {
 			return filepath.Dir(p), nil
 		}
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	for i := len(matches) - 1; i >= 0; i-- {
-		return filepath.Dir(matches[i]), nil
+	// The newest major version: Glob sorts its matches, and the versions
+	// that still have packages all have two digits.
+	if matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1]), nil
 	}
 	return "", errors.New("initdb not found in PATH or /usr/lib/postgresql/*/bin")
 }
