@@ -18,6 +18,7 @@
 //
 //	queue.db                 the bbolt file
 //	queue.log                the journal (with Options.Journal)
+//	queue.db.sum             the summary file: what Summary reads in queue.db
 //	queue.db.corrupt-<unix>  damaged queue files moved aside (at most 2 kept)
 //	spool/<event_id>.json    events written while the file's lock was busy
 //	spool/_d<ts>-<pid>.drop  counts of events that could not be stored
@@ -75,9 +76,21 @@
 // records into the queue file in the same transaction as its own work (in
 // journal order, skipping IDs already queued, applying the limits), and
 // truncates the journal after the commit. [Queue.Summary] reads the journal
-// in place instead, so the sender's due check stays a read transaction; it
-// counts records by their frame headers and checks only the first one (3 µs
-// for a journal of 256 KiB, against 0.38 ms to check and copy every record).
+// in place instead, so the sender's due check changes nothing; it counts
+// records by their frame headers and checks only the first one (3 µs for a
+// journal of 256 KiB, against 0.38 ms to check and copy every record).
+//
+// Nor does the due check open the queue file while it is unchanged: every
+// process that writes queue.db leaves beside it queue.db.sum, with the
+// count, the oldest record, the counters and the meta values Summary reads
+// there, stamped with queue.db's size and modification time after the
+// write. Summary uses it while queue.db still has that size and time, and
+// otherwise reads queue.db in a read transaction and writes queue.db.sum
+// afresh. A write removes queue.db.sum before it starts, so that a process
+// killed between its commit and the new summary file leaves none behind. A
+// CLI run with an endpoint thus decides whether to start a sender with a
+// few small reads instead of opening the bbolt file, and answers even while
+// another process holds the queue file.
 //
 // The journal is a sequence of frames, each with a magic number, a length
 // and an FNV-1a checksum, so a write torn by a crash, or damage, costs only

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -950,16 +951,170 @@ func TestSummary(t *testing.T) {
 	if err := q.Append(ctx, rec("d")); err != nil {
 		t.Fatal(err)
 	}
+	// While another process holds the queue file, Summary answers from the
+	// summary file, without waiting: b and c queued (a dropped over the
+	// limit), d in the spool.
+	s, err := q.Summary(ctx, "state")
+	if err != nil || s.Len != 3 || s.Dropped != 1 || s.Oldest.ID != "b" || string(s.Meta) != "v1" {
+		t.Fatalf("Summary while locked = %+v, %v", s, err)
+	}
+	// Without a summary file it has to wait for the queue file.
+	if err := os.Remove(q.Path() + ".sum"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := q.Summary(ctx, "state"); !errors.Is(err, store.ErrLocked) {
-		t.Fatalf("Summary while locked: %v", err)
+		t.Fatalf("Summary while locked, no summary file: %v", err)
 	}
 	holder.Close()
-	s, err := q.Summary(ctx, "state")
+	// The next write drains the spooled d first; the limit then drops b.
+	if err := q.PutMeta(ctx, "state", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	s, err = q.Summary(ctx, "state")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The spooled d is drained first; the limit then drops b.
-	if s.Len != 2 || s.Dropped != 2 || s.Oldest.ID != "c" || string(s.Meta) != "v1" {
+	if s.Len != 2 || s.Dropped != 2 || s.Oldest.ID != "c" || string(s.Meta) != "v2" {
 		t.Fatalf("Summary = %+v", s)
+	}
+}
+
+// Summary gives the same answer from the summary file as from the queue
+// file, after every kind of change, and never uses a summary file that does
+// not describe the queue file as it is: one left from before a change, a
+// damaged one, or one whose queue file is gone.
+func TestSummaryFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	q, err := store.Open(path, store.Options{MaxEvents: 50, Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sumPath := path + ".sum"
+	// fresh is what Summary reads from the queue file itself.
+	fresh := func() store.Summary {
+		t.Helper()
+		os.Remove(sumPath)
+		s, err := q.Summary(ctx, "state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	check := func(step string) {
+		t.Helper()
+		cached, err := q.Summary(ctx, "state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); err == nil {
+			if _, err := os.Stat(sumPath); err != nil {
+				t.Fatalf("%s: no summary file: %v", step, err)
+			}
+		}
+		if want := fresh(); !reflect.DeepEqual(cached, want) {
+			t.Fatalf("%s: Summary from the summary file = %+v, from the queue file %+v", step, cached, want)
+		}
+	}
+	check("empty")
+	ids := func(lo, hi int) []store.Record {
+		var rs []store.Record
+		for i := lo; i < hi; i++ {
+			rs = append(rs, rec(fmt.Sprintf("e%03d", i)))
+		}
+		return rs
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"journal appends", func() error { return q.Append(ctx, ids(0, 10)...) }},
+		{"meta", func() error { return q.PutMeta(ctx, "state", []byte(`{"next":1}`)) }},
+		{"journal moved in", func() error { _, err := q.Len(ctx); return err }},
+		{"moved in, the journal left as it was (a crash before its truncation)", func() error {
+			if err := q.Append(ctx, ids(100, 103)...); err != nil {
+				return err
+			}
+			journal, err := os.ReadFile(filepath.Join(dir, "queue.log"))
+			if err != nil {
+				return err
+			}
+			n, err := q.Len(ctx)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "queue.log"), journal, 0o600); err != nil {
+				return err
+			}
+			// The records left in the journal are in the queue file already.
+			if s, err := q.Summary(ctx, "state"); err != nil || s.Len != n {
+				return fmt.Errorf("Summary = %+v, %v; want %d queued", s, err, n)
+			}
+			return nil
+		}},
+		{"more appends", func() error { return q.Append(ctx, ids(10, 70)...) }},
+		{"moved in over the limit", func() error { _, err := q.Peek(ctx, 5, 0); return err }},
+		{"acknowledged", func() error {
+			b, err := q.Peek(ctx, 5, 0)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, r := range b.Records {
+				ids = append(ids, r.ID)
+			}
+			return q.Ack(ctx, ids, b.Dropped)
+		}},
+		{"meta changed", func() error { return q.PutMeta(ctx, "state", []byte(`{"next":2}`)) }},
+		{"purged", func() error { return q.Purge(ctx) }},
+		{"after the purge", func() error { return q.Append(ctx, ids(70, 73)...) }},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		check(st.name)
+	}
+
+	// A summary file from before a change of the queue file is not used.
+	if _, err := q.Summary(ctx, "state"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(sumPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // a later modification time, however coarse the clock
+	if err := q.PutMeta(ctx, "state", []byte(`{"next":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sumPath, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := q.Summary(ctx, "state"); err != nil || string(s.Meta) != `{"next":3}` {
+		t.Fatalf("Summary with a summary file from before the change = %+v, %v", s, err)
+	}
+	// Nor a damaged one.
+	b, err := os.ReadFile(sumPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(sumPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := q.Summary(ctx, "state"); err != nil || string(s.Meta) != `{"next":3}` {
+		t.Fatalf("Summary with a damaged summary file = %+v, %v", s, err)
+	}
+	// Nor one whose queue file is gone: only the journal counts then.
+	if err := q.Append(ctx, rec("late")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := q.Summary(ctx, "state"); err != nil || s.Meta != nil {
+		t.Fatalf("Summary without a queue file = %+v, %v", s, err)
 	}
 }

@@ -64,6 +64,9 @@ type txOptions struct {
 	// leaveJournal keeps a read-only operation read-only: the journal is
 	// neither moved in nor locked, and the caller reads it itself.
 	leaveJournal bool
+	// sum, when set, receives what the summary file holds, read in the
+	// transaction; the summary file is written afresh from it.
+	sum **sumFile
 }
 
 // run is doThen with options.
@@ -90,6 +93,10 @@ func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, t
 		)
 		journal := !o.leaveJournal && q.journalSize() > 0
 		write := o.writable || len(pending) > 0 || lost > 0 || journal
+		var sum *sumFile
+		if write {
+			q.removeSum()
+		}
 		panicVal, txErr := runTx(s.db, write, func(tx *bolt.Tx) error {
 			if err := checkSize(tx, s.file); err != nil {
 				return err
@@ -118,11 +125,24 @@ func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, t
 					return err
 				}
 			}
-			return fn(tx)
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if write || o.sum != nil {
+				sum = snapshotSum(tx)
+			}
+			return nil
 		})
 		held.release(txErr == nil && panicVal == nil)
 		if panicVal == nil && !errors.Is(txErr, errCorrupt) {
 			if txErr == nil {
+				if sum != nil {
+					info, _ := s.file.Stat()
+					q.writeSum(sum, info)
+					if o.sum != nil {
+						*o.sum = sum
+					}
+				}
 				// Still under the lock, so no other process drains these
 				// files again after the IDs they hold were acknowledged.
 				q.removeDrained(drained)

@@ -16,46 +16,31 @@ type Summary struct {
 }
 
 // Summary reads the queue's size, its oldest record and the meta value under
-// metaKey with a single open of the queue file, in a read transaction:
-// records in the journal are counted where they are, not moved in. It
+// metaKey. What it needs of the queue file comes from the summary file
+// beside it while that describes the queue file as it is (see sumcache.go),
+// else from a read transaction, which writes the summary file afresh.
+// Records in the journal are counted where they are, not moved in. It
 // returns [ErrLocked] when the lock could not be had in time.
 func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 	if metaKey == "" {
 		return Summary{}, ErrInvalidKey
 	}
-	var (
-		s    Summary
-		jgen []byte
-		joff uint64
-	)
-	err := q.run(ctx, txOptions{leaveJournal: true}, func(tx *bolt.Tx) error {
-		s = Summary{}
-		if mb := tx.Bucket(bucketMeta); mb != nil {
-			s.Len = int(getUint(mb, keyCount))
-			s.Dropped = getUint(mb, keyDropped)
-			jgen = append([]byte{}, mb.Get(keyJournalGen)...)
-			joff = getUint(mb, keyJournalOff)
+	sum, ok := q.readSum()
+	if !ok {
+		err := q.run(ctx, txOptions{leaveJournal: true, sum: &sum}, func(*bolt.Tx) error { return nil }, nil)
+		if err != nil {
+			return Summary{}, err
 		}
-		if kb := tx.Bucket(bucketKV); kb != nil {
-			if v := kb.Get([]byte(metaKey)); v != nil {
-				s.Meta = append([]byte{}, v...)
-			}
-		}
-		if eb := tx.Bucket(bucketEvents); eb != nil {
-			if _, v := eb.Cursor().First(); v != nil {
-				r, err := decodeRecord(v)
-				if err != nil {
-					return err
-				}
-				s.Oldest = r
-			}
-		}
-		return nil
-	}, nil)
-	if err != nil {
-		return Summary{}, err
 	}
-	n, first := q.journalSummary(jgen, joff)
+	s := Summary{Len: int(sum.count), Dropped: sum.dropped, Meta: sum.kv[metaKey]}
+	if sum.oldest != nil {
+		r, err := decodeRecord(sum.oldest)
+		if err != nil {
+			return Summary{}, err
+		}
+		s.Oldest = r
+	}
+	n, first := q.journalSummary(sum.jgen, sum.joff)
 	s.Len += n
 	if s.Oldest.ID == "" && n > 0 {
 		s.Oldest = first
