@@ -23,6 +23,10 @@ type Config struct {
 	// Registry receives the server's metrics and is served on /metrics.
 	// Nil means a new registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// SeparateMetrics leaves /metrics out of [Server.Handler], for a server
+	// that serves [Server.MetricsHandler] on a listener of its own (one the
+	// public cannot reach). False means Handler serves /metrics too.
+	SeparateMetrics bool
 	// Retention is how long events are kept; older events are rejected.
 	// Zero means [DefaultRetention].
 	Retention time.Duration
@@ -101,8 +105,22 @@ func (s *Server) Handler() http.Handler {
 	route("POST /v1/events", "/v1/events", s.handleIngest())
 	route("GET /healthz", "/healthz", handleHealthz())
 	route("GET /readyz", "/readyz", s.handleReadyz())
-	route("GET /metrics", "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if !s.cfg.SeparateMetrics {
+		route("GET /metrics", "/metrics", s.metricsRoute())
+	}
 	return Chain(mux, s.recoverPanics, s.logRequests, s.timeout)
+}
+
+// MetricsHandler serves /metrics alone, for a listener of its own (see
+// Config.SeparateMetrics).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.observe("/metrics")(s.metricsRoute()))
+	return Chain(mux, s.recoverPanics, s.timeout)
+}
+
+func (s *Server) metricsRoute() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
 
 func handleHealthz() http.Handler {

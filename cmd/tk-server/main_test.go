@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -228,6 +229,39 @@ func TestServeLogsListenAddress(t *testing.T) {
 		t.Fatalf("readyz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// With --metrics-addr, /metrics is served there and only there: not to
+// whoever can reach the ingest address.
+func TestMetricsOnOwnAddress(t *testing.T) {
+	dbURL := pgtest.New(t)
+	s := startServe(t, env("TK_DATABASE_URL", dbURL, "TK_METRICS_ADDR", "127.0.0.1:0"))
+	m := regexp.MustCompile(`"msg":"metrics listening","addr":"([^"]+)"`).FindStringSubmatch(s.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics address logged:\n%s", s.stderr.String())
+	}
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + m[1] + "/metrics"); code != 200 || !strings.Contains(body, "tk_events_accepted_total") {
+		t.Fatalf("metrics address /metrics: %d\n%.300s", code, body)
+	}
+	if code, _ := get("http://" + s.addr + "/metrics"); code != 404 {
+		t.Fatalf("ingest address /metrics: %d, want 404", code)
+	}
+	if code, _ := get("http://" + m[1] + "/readyz"); code != 404 {
+		t.Fatalf("metrics address /readyz: %d, want 404", code)
+	}
+	if code, _ := get("http://" + s.addr + "/readyz"); code != 200 {
+		t.Fatalf("ingest address /readyz: %d", code)
+	}
 }
 
 func TestHelpDocumentsFlagsAndEnv(t *testing.T) {

@@ -55,6 +55,7 @@ type options struct {
 	databaseURL     string
 	addr            string
 	addrFile        string
+	metricsAddr     string
 	noMigrate       bool
 	retentionDays   int
 	rateLimit       float64
@@ -242,6 +243,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	o.databaseFlags(f)
 	f.str(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	f.str(&o.addrFile, "addr-file", "", "write the bound address to this file once listening")
+	f.str(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, not on --addr (empty: on --addr)")
 	f.boolean(&o.noMigrate, "no-migrate", "do not apply pending migrations on start")
 	f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days; older partitions are dropped")
 	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
@@ -276,17 +278,33 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	go db.RunMaintenance(mctx, time.Hour)
 
 	srv, err := server.New(server.Config{
-		Store:          db,
-		Logger:         log,
-		Registry:       prometheus.NewRegistry(),
-		Retention:      time.Duration(o.retentionDays) * 24 * time.Hour,
-		RateLimit:      o.rateLimit,
-		RateBurst:      o.rateBurst,
-		RetryAfter:     o.retryAfter,
-		RequestTimeout: o.requestTimeout,
+		Store:           db,
+		Logger:          log,
+		Registry:        prometheus.NewRegistry(),
+		Retention:       time.Duration(o.retentionDays) * 24 * time.Hour,
+		RateLimit:       o.rateLimit,
+		RateBurst:       o.rateBurst,
+		RetryAfter:      o.retryAfter,
+		RequestTimeout:  o.requestTimeout,
+		SeparateMetrics: o.metricsAddr != "",
 	})
 	if err != nil {
 		return err
+	}
+	var ms *http.Server
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return err
+		}
+		ms = &http.Server{
+			Handler:           srv.MetricsHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go ms.Serve(mln)
+		defer ms.Close()
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
