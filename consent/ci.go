@@ -39,7 +39,7 @@ func DetectCI(getenv func(string) string) (name string, ok bool) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	for _, v := range ciVars {
+	for _, v := range ciVars[:] { // [:]: ranging over the array would copy it onto the stack
 		if set(getenv(v.env)) {
 			return v.name, true
 		}

@@ -323,13 +323,33 @@ func DebugEnabled(service string, getenv func(string) string) bool {
 // parseSwitch parses an environment switch. ok is false when the value is
 // empty or not one of the known words.
 func parseSwitch(s string) (on, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "1", "true", "yes", "on":
-		return true, true
-	case "0", "false", "no", "off":
-		return false, true
+	s = strings.TrimSpace(s)
+	for _, w := range switchWords[:] {
+		if strings.EqualFold(s, w.word) {
+			return w.on, true
+		}
 	}
 	return false, false
+}
+
+// switchWords are the values parseSwitch understands, in any case.
+var switchWords = [...]struct {
+	word string
+	on   bool
+}{
+	{"1", true}, {"true", true}, {"yes", true}, {"on", true},
+	{"0", false}, {"false", false}, {"no", false}, {"off", false},
+}
+
+// notUnderstood is the decision for an environment switch with a value it
+// does not understand.
+func notUnderstood(name, raw string) Decision {
+	return Decision{Source: SourceEnv, Detail: fmt.Sprintf("%s=%q is not understood (use 1 or 0); telemetry stays off", name, raw)}
+}
+
+// unreadable is the decision when the stored choice at path cannot be read.
+func (o Options) unreadable(path string) Decision {
+	return Decision{Source: SourceUnreadable, Detail: fmt.Sprintf("the stored choice (%s) cannot be read, so telemetry stays off; run `%s enable` or `%s disable` to replace it", path, o.hint(), o.hint())}
 }
 
 // Resolve computes the decision from the environment and the stored choice.
@@ -356,7 +376,7 @@ func Resolve(o Options) Decision {
 	if raw := strings.TrimSpace(getenv(name)); raw != "" {
 		on, ok := parseSwitch(raw)
 		if !ok {
-			return Decision{Source: SourceEnv, Detail: fmt.Sprintf("%s=%q is not understood (use 1 or 0); telemetry stays off", name, raw)}
+			return notUnderstood(name, raw)
 		}
 		return Decision{Enabled: on, Source: SourceEnv, Detail: name + "=" + raw}
 	}
@@ -366,7 +386,7 @@ func Resolve(o Options) Decision {
 	}
 	rec, path, err := o.load()
 	if err != nil {
-		return Decision{Source: SourceUnreadable, Detail: fmt.Sprintf("the stored choice (%s) cannot be read, so telemetry stays off; run `%s enable` or `%s disable` to replace it", path, o.hint(), o.hint())}
+		return o.unreadable(path)
 	}
 	pv := o.policy()
 	switch {
@@ -405,33 +425,47 @@ func Resolve(o Options) Decision {
 // does not block.
 func Ensure(o Options) Decision {
 	d := Resolve(o)
+	// The notice and the question are rare: kept out of this function, so
+	// that its stack frame stays small for the common case of a CLI start.
 	switch {
 	case d.NeedsNotice:
-		fmt.Fprint(o.stderr(), noticeText(o))
-		if err := o.update(func(r *record) {
-			r.NoticePolicyVersion = o.policy()
-			r.NoticeShownAt = o.now().UTC()
-		}); err != nil {
-			d.Detail += "; the notice could not be recorded and may be shown again"
-		}
-		d.NeedsNotice = false
+		d = o.notice(d)
 	case d.CanPrompt:
-		fmt.Fprint(o.stderr(), promptText(o))
-		yes := readYes(o.stdin())
-		via := viaPrompt
-		err := o.store(yes, via)
-		d = Decision{Enabled: yes, Source: SourceUser}
-		r := record{Decision: decisionDisabled, DecidedAt: o.now().UTC(), Via: via}
-		if yes {
-			r.Decision = decisionEnabled
-			fmt.Fprintf(o.stderr(), "Thank you. Turn it off any time with `%s disable`.\n", o.hint())
-		} else {
-			fmt.Fprintf(o.stderr(), "Nothing will be collected. Turn it on any time with `%s enable`.\n", o.hint())
-		}
-		d.Detail = r.describe(o)
-		if err != nil {
-			d.Detail += "; the answer could not be saved and you may be asked again"
-		}
+		d = o.ask()
+	}
+	return d
+}
+
+// notice shows the opt-out notice and records that it was shown.
+func (o Options) notice(d Decision) Decision {
+	fmt.Fprint(o.stderr(), noticeText(o))
+	if err := o.update(func(r *record) {
+		r.NoticePolicyVersion = o.policy()
+		r.NoticeShownAt = o.now().UTC()
+	}); err != nil {
+		d.Detail += "; the notice could not be recorded and may be shown again"
+	}
+	d.NeedsNotice = false
+	return d
+}
+
+// ask asks the opt-in question and stores the answer.
+func (o Options) ask() Decision {
+	fmt.Fprint(o.stderr(), promptText(o))
+	yes := readYes(o.stdin())
+	via := viaPrompt
+	err := o.store(yes, via)
+	d := Decision{Enabled: yes, Source: SourceUser}
+	r := record{Decision: decisionDisabled, DecidedAt: o.now().UTC(), Via: via}
+	if yes {
+		r.Decision = decisionEnabled
+		fmt.Fprintf(o.stderr(), "Thank you. Turn it off any time with `%s disable`.\n", o.hint())
+	} else {
+		fmt.Fprintf(o.stderr(), "Nothing will be collected. Turn it on any time with `%s enable`.\n", o.hint())
+	}
+	d.Detail = r.describe(o)
+	if err != nil {
+		d.Detail += "; the answer could not be saved and you may be asked again"
 	}
 	return d
 }

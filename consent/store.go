@@ -94,18 +94,27 @@ func (o Options) load() (record, string, error) {
 	}
 	r, ok := parseCanonical(data)
 	if !ok {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		if err := dec.Decode(&r); err != nil {
+		if r, err = decodeRecordJSON(data); err != nil {
 			return record{}, path, err
-		}
-		if dec.More() {
-			return record{}, path, errGarbled
 		}
 	}
 	if !r.valid() {
 		return record{}, path, errGarbled
 	}
 	return r, path, nil
+}
+
+// decodeRecordJSON decodes a consent file that parseCanonical does not
+// take: one JSON object and nothing after it.
+func decodeRecordJSON(data []byte) (r record, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return record{}, err
+	}
+	if dec.More() {
+		return record{}, errGarbled
+	}
+	return r, nil
 }
 
 // parseCanonical reads data when it is laid out exactly as [Options.write]

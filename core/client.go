@@ -79,24 +79,24 @@ type pending struct {
 // opt-out notice or ask the opt-in question on the terminal (stderr), once.
 // New does no network I/O.
 func New(cfg Config) (*Client, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	if marker := cfg.Getenv(SenderEnv); marker != "" {
 		return senderProcess(cfg, marker)
 	}
-	q, err := openQueue(cfg)
+	q, err := openQueue(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{
-		cfg:      cfg,
-		queue:    q,
-		scrubber: sync.OnceValue(consent.LocalScrubber),
-		sdk:      SDK{Name: SDKName, Version: SDKVersion},
-		env:      Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()},
-	}
+	// Filled in field by field: the compiler builds a composite literal of
+	// this size on the stack first, which makes New's frame larger.
+	c := new(Client)
+	c.cfg = cfg
+	c.queue = q
+	c.scrubber = sync.OnceValue(consent.LocalScrubber)
+	c.sdk = SDK{Name: SDKName, Version: SDKVersion}
+	c.env = Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
 	if name, ok := consent.DetectCI(cfg.Getenv); ok {
 		c.env.CI, c.env.CIName = true, name
 	}
@@ -127,7 +127,7 @@ func New(cfg Config) (*Client, error) {
 }
 
 // openQueue opens the local queue that cfg names.
-func openQueue(cfg Config) (*store.Queue, error) {
+func openQueue(cfg *Config) (*store.Queue, error) {
 	q, err := store.Open(cfg.QueuePath, store.Options{
 		MaxEvents:   cfg.MaxQueueEvents,
 		MaxBytes:    cfg.MaxQueueBytes,

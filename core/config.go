@@ -146,15 +146,15 @@ type Config struct {
 }
 
 // withDefaults validates c and returns a copy with every zero field set to its default.
-func (c Config) withDefaults() (Config, error) {
+func (c *Config) withDefaults() error {
 	if !ValidServiceName(c.ServiceName) {
-		return c, fmt.Errorf("telemetry: invalid ServiceName %q: want lower case letters, digits, '.', '_' or '-'", c.ServiceName)
+		return fmt.Errorf("telemetry: invalid ServiceName %q: want lower case letters, digits, '.', '_' or '-'", c.ServiceName)
 	}
 	if c.Mode != LibraryMode && c.Mode != CLIMode {
-		return c, fmt.Errorf("telemetry: invalid Mode %v", c.Mode)
+		return fmt.Errorf("telemetry: invalid Mode %v", c.Mode)
 	}
 	if c.Consent != consent.OptIn && c.Consent != consent.OptOut && c.Consent != consent.Silent {
-		return c, fmt.Errorf("telemetry: invalid Consent mode %d", int(c.Consent))
+		return fmt.Errorf("telemetry: invalid Consent mode %d", int(c.Consent))
 	}
 	for _, n := range []struct {
 		name string
@@ -168,7 +168,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"SendBatchSize", int64(c.SendBatchSize)}, {"SenderTimeout", int64(c.SenderTimeout)},
 	} {
 		if n.v < 0 {
-			return c, fmt.Errorf("telemetry: %s must not be negative", n.name)
+			return fmt.Errorf("telemetry: %s must not be negative", n.name)
 		}
 	}
 	if c.ServiceVersion == "" {
@@ -180,14 +180,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.QueuePath == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			return c, fmt.Errorf("telemetry: no cache directory for the queue (set QueuePath): %w", err)
+			return fmt.Errorf("telemetry: no cache directory for the queue (set QueuePath): %w", err)
 		}
 		c.QueuePath = filepath.Join(dir, c.ServiceName, "queue.db")
 	}
 	if c.ConfigDir == "" {
 		dir, err := os.UserConfigDir()
 		if err != nil {
-			return c, fmt.Errorf("telemetry: no config directory (set ConfigDir): %w", err)
+			return fmt.Errorf("telemetry: no config directory (set ConfigDir): %w", err)
 		}
 		c.ConfigDir = filepath.Join(dir, c.ServiceName)
 	}
@@ -215,7 +215,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return c, nil
+	return nil
 }
 
 func setDefault[T comparable](p *T, def T) {

@@ -319,7 +319,7 @@ func waitLock(ctx context.Context, queuePath string) (*upload.Lock, error) {
 // and exits the process. A client for another queue is returned switched
 // off: it records nothing and never starts a sender.
 func senderProcess(cfg Config, marker string) (*Client, error) {
-	q, err := openQueue(cfg)
+	q, err := openQueue(&cfg)
 	if err != nil {
 		return nil, err
 	}
