@@ -25,7 +25,10 @@
 // the names of the flags the user set (by their first name), the values of
 // the flags listed in [Config.AllowFlagValues] (scrubbed), the number of
 // positional arguments, success, the exit code, an error kind and the
-// duration. Failures before the action are recorded with these kinds:
+// duration. A run that ends in the help its --help asked for (urfave's
+// cli.HelpFlag, before any "--") records that flag as well, as for cobra:
+// urfave shows that help before any of the command's code runs. Failures
+// before the action are recorded with these kinds:
 // unknown_command, unknown_flag, invalid_flag, missing_flag, pre_run_failed
 // (a failing Before); a failing After is post_run_failed; an error from an
 // Action gets the core's kind for it, and its exit code when it is a
@@ -56,7 +59,7 @@
 // (a missing Action is urfave's help action, as urfave would use; a missing
 // After is a no-op; a missing OnUsageError prints what urfave prints), and,
 // when the app has them, its CommandNotFound and ExitErrHandler. No
-// process-wide setting of urfave is read or changed: not OsExiter, not
-// ErrWriter, not HelpFlag. Call Instrument once the app is complete:
+// process-wide setting of urfave is changed: not OsExiter, not ErrWriter,
+// not HelpFlag (which is only read). Call Instrument once the app is complete:
 // commands added afterwards are not wrapped.
 package tkurfave

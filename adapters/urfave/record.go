@@ -3,6 +3,8 @@ package tkurfave
 import (
 	"flag"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -188,6 +190,9 @@ func (r *Runner) describe(st *run, names []string, extended bool) core.Command {
 	c := core.Command{Path: strings.Join(names, " "), Flags: []string{}}
 	ctx := st.ctx
 	if ctx == nil {
+		if name := helpShown(st); name != "" {
+			c.Flags = append(c.Flags, name)
+		}
 		return c
 	}
 	for _, cc := range ctx.Lineage() {
@@ -200,6 +205,9 @@ func (r *Runner) describe(st *run, names []string, extended bool) core.Command {
 				c.Flags = append(c.Flags, n)
 			}
 		}
+	}
+	if name := helpShown(st); name != "" && !slices.Contains(c.Flags, name) {
+		c.Flags = append(c.Flags, name)
 	}
 	c.FlagValues = st.inv.FlagValues(c.Flags, func(name string) (v string, ok bool) {
 		defer func() {
@@ -217,6 +225,36 @@ func (r *Runner) describe(st *run, names []string, extended bool) core.Command {
 		c.Args = safeArgs(ctx).Len()
 	}
 	return c
+}
+
+// helpShown returns the name of urfave's help flag when the run ended in
+// the help it asked for: a command's --help stops the run before any of the
+// command's code, so its flags are never seen in a context. It looks for the
+// flag among the arguments before a "--".
+func helpShown(st *run) string {
+	if st.stage == stageRun || st.failed || st.usageErr != nil || st.notFound || cli.HelpFlag == nil || len(st.args) < 2 {
+		return ""
+	}
+	names := flagNames(cli.HelpFlag)
+	for _, a := range st.args[1:] {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if n, v, ok := strings.Cut(a, "="); ok {
+			if on, err := strconv.ParseBool(v); err != nil || !on {
+				continue
+			}
+			a = n
+		}
+		if slices.Contains(names, a) {
+			return names[0]
+		}
+	}
+	return ""
 }
 
 // localFlagNames returns the names of the flags set on cCtx's own command;
