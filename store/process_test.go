@@ -41,6 +41,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childAppend())
 	case "append-until-killed":
 		os.Exit(childAppendUntilKilled())
+	case "write-until-killed":
+		os.Exit(childWriteUntilKilled())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child mode")
 		os.Exit(2)
@@ -97,6 +99,43 @@ func childAppendUntilKilled() int {
 			return 1
 		}
 		fmt.Printf("acked %s\n", id)
+	}
+}
+
+// childWriteUntilKilled changes the queue file in every way a sender and a
+// library-mode writer do (appends, meta values, acknowledgements) until it
+// is killed.
+func childWriteUntilKilled() int {
+	q, err := store.Open(os.Getenv(envPath), store.Options{MaxEvents: 500})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	prefix := os.Getenv(envPrefix)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		var err error
+		switch i % 3 {
+		case 0, 1:
+			err = q.Append(ctx, store.Record{ID: id, Data: []byte(`{"id":"` + id + `"}`)})
+		case 2:
+			err = q.PutMeta(ctx, "state", []byte(id))
+		}
+		if err == nil && i%10 == 9 {
+			var b store.Batch
+			if b, err = q.Peek(ctx, 3, 0); err == nil {
+				ids := make([]string, len(b.Records))
+				for j, r := range b.Records {
+					ids[j] = r.ID
+				}
+				err = q.Ack(ctx, ids, b.Dropped)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			return 1
+		}
 	}
 }
 
@@ -331,5 +370,52 @@ func testKill9(t *testing.T) {
 	t.Logf("%d events acknowledged, %d begun, across %d kills", len(acked), len(begun), iterations*children)
 	if leftovers, _ := filepath.Glob(path + ".corrupt-*"); len(leftovers) > 0 {
 		t.Errorf("kill -9 left a file that had to be moved aside: %v", leftovers)
+	}
+}
+
+// A process killed at any point while it writes the queue file never leaves
+// a summary file that disagrees with the queue file: after each kill,
+// Summary gives what a read of the queue file gives.
+func TestSummaryFileAfterKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes in a loop")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q, err := store.Open(path, store.Options{MaxEvents: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const iterations = 30
+	usedSum := 0
+	for it := range iterations {
+		cmd := childCmd(t, "write-until-killed", path, fmt.Sprintf("k%02d", it), 0)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		_, statErr := os.Stat(path + ".sum")
+		cached, err := q.Summary(ctx, "state")
+		if err != nil {
+			t.Fatalf("iteration %d: Summary: %v", it, err)
+		}
+		if statErr == nil {
+			usedSum++
+		}
+		os.Remove(path + ".sum")
+		fresh, err := q.Summary(ctx, "state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cached.Len != fresh.Len || cached.Dropped != fresh.Dropped || cached.Oldest.ID != fresh.Oldest.ID ||
+			string(cached.Meta) != string(fresh.Meta) {
+			t.Fatalf("iteration %d: Summary after kill -9 = %+v, the queue file says %+v", it, cached, fresh)
+		}
+	}
+	t.Logf("%d kills, a summary file was there after %d", iterations, usedSum)
+	if usedSum == 0 {
+		t.Error("no kill left a summary file: the test did not check one")
 	}
 }

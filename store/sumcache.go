@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -76,7 +75,9 @@ func (q *Queue) writeSum(s *sumFile, info os.FileInfo) {
 		return
 	}
 	s.size, s.mtime = info.Size(), info.ModTime().UnixNano()
-	tmp := q.sumPath() + ".tmp" + strconv.Itoa(os.Getpid())
+	// One name for every process: only the holder of the queue file's lock
+	// writes it, and a process killed before the rename leaves one file.
+	tmp := q.sumPath() + ".tmp"
 	f, err := fsutil.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return
