@@ -222,21 +222,28 @@ func (c *Client) abortSending() {
 }
 
 // startDetached starts the detached sender process when a send is due and
-// no sender runs. The decision takes one read of the queue file; the start
-// is marked in the lock file so that no other invocation starts a second
-// sender before this one takes the lock.
+// no sender runs. The decision reads the queue's summary (see
+// store.Queue.Summary) and, when a send is due, again under the send lock;
+// the start is marked in the lock file so that no other invocation starts a
+// second sender before this one takes the lock.
 func (c *Client) startDetached() {
+	// No deadline of its own: the check's waits are bounded by LockTimeout,
+	// and a timer would set up the runtime's poller in every run.
+	ctx := context.Background()
+	// Most runs find nothing due: they decide that from the summary alone,
+	// without the lock file or the executable's path.
+	if d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), false); err != nil || !d.Due {
+		return
+	}
 	exe, err := os.Executable()
 	if err != nil || isTestBinary(exe) {
 		return
 	}
-	// No deadline of its own: the check's waits are bounded by LockTimeout,
-	// and a timer would set up the runtime's poller in every run.
-	ctx := context.Background()
 	lock, err := upload.TryLock(c.queue.Path())
 	if err != nil {
 		return // a sender runs
 	}
+	// Again under the lock, so that two runs never both start a sender.
 	d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), false)
 	if err == nil && d.Due {
 		err = lock.MarkStarted(c.cfg.Now())
