@@ -136,6 +136,9 @@ func childWriteUntilKilled() int {
 			fmt.Fprintln(os.Stderr, "write:", err)
 			return 1
 		}
+		if i == 3 {
+			fmt.Println("writing")
+		}
 	}
 }
 
@@ -390,10 +393,20 @@ func TestSummaryFileAfterKill9(t *testing.T) {
 	usedSum := 0
 	for it := range iterations {
 		cmd := childCmd(t, "write-until-killed", path, fmt.Sprintf("k%02d", it), 0)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond)
+		// Once the child is writing, kill it at a random point.
+		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("iteration %d: the child did not start writing: %v", it, err)
+		}
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		_, statErr := os.Stat(path + ".sum")
