@@ -37,7 +37,9 @@
 //
 // An action that returns cli.Exit(...) makes urfave exit through
 // cli.OsExiter before the app returns: the event is recorded when the
-// action returns, before urfave sees the error.
+// action returns, before urfave sees the error. An action that ends the
+// process itself (os.Exit, log.Fatal) is not recorded: nothing runs after
+// it.
 //
 // Nothing is recorded for the telemetry subcommand itself or for shell
 // completion requests.
