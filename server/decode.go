@@ -573,24 +573,14 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 	f := &raw.top
 
 	// event_id
-	var ok bool
-	if c, isPlain := plain(f[fEventID]); isPlain {
-		// Without escapes the content is the string: no NUL, and any
-		// length but 36 is invalid.
-		ev.EventID, ok = parseUUIDBytes(c)
-	} else {
-		s, reason := str(nil, f[fEventID], "event_id", true, 36)
-		if reason != "" {
-			if strings.HasPrefix(reason, "too_long") {
-				reason = invalid("event_id")
-			}
-			return ev, reason
-		}
-		ev.EventID, ok = parseUUID(s)
+	id, reason := uuidMember(f[fEventID], "event_id")
+	if reason != "" {
+		return ev, reason
 	}
-	if !ok || uuid.UUID(ev.EventID).Version() != 7 || uuid.UUID(ev.EventID).Variant() != uuid.RFC4122 {
+	if id.Version() != 7 || id.Variant() != uuid.RFC4122 {
 		return ev, invalid("event_id")
 	}
+	ev.EventID = id
 	idTime := time.UnixMilli(uuidv7Millis(ev.EventID))
 	if idTime.After(v.now.Add(MaxFutureSkew)) || idTime.Before(v.oldest) {
 		return ev, invalid("event_id")
@@ -665,20 +655,8 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 	}
 
 	// session_id
-	if c, isPlain := plain(f[fSessionID]); isPlain {
-		ev.SessionID, ok = parseUUIDBytes(c)
-	} else {
-		s, reason := str(nil, f[fSessionID], "session_id", true, 36)
-		if reason != "" {
-			if strings.HasPrefix(reason, "too_long") {
-				reason = invalid("session_id")
-			}
-			return ev, reason
-		}
-		ev.SessionID, ok = parseUUID(s)
-	}
-	if !ok {
-		return ev, invalid("session_id")
+	if ev.SessionID, reason = uuidMember(f[fSessionID], "session_id"); reason != "" {
+		return ev, reason
 	}
 
 	// sdk
@@ -883,6 +861,30 @@ func checkNumber(n []byte) string {
 }
 
 // parseUUID accepts only the canonical lower-case 8-4-4-4-12 form.
+// uuidMember reads the UUID in member name's raw value; reason says why
+// there is none.
+func uuidMember(raw []byte, name string) (id uuid.UUID, reason string) {
+	var ok bool
+	if c, isPlain := plain(raw); isPlain {
+		// Without escapes the content is the string: no NUL, and any
+		// length but 36 is invalid.
+		id, ok = parseUUIDBytes(c)
+	} else {
+		s, reason := str(nil, raw, name, true, 36)
+		if reason != "" {
+			if strings.HasPrefix(reason, "too_long") {
+				reason = invalid(name)
+			}
+			return id, reason
+		}
+		id, ok = parseUUID(s)
+	}
+	if !ok {
+		return id, invalid(name)
+	}
+	return id, ""
+}
+
 func parseUUID(s string) (uuid.UUID, bool) {
 	return parseUUIDBytes(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

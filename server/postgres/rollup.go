@@ -121,40 +121,32 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 	w := arrayWriter{buf: buf[:0]}
 	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(projectID))
 	ends[0] = len(w.buf)
-	param := func(i int, f func(k countKey, v *countVal)) {
+	param := func(i int, elem uint32, hasNull bool, f func(k countKey, v *countVal)) {
+		w.start(len(order), elem, hasNull)
 		for _, k := range order {
 			f(k, counts[k])
 		}
 		ends[i] = len(w.buf)
 	}
-	w.start(len(order), oidDate, false)
-	param(1, func(k countKey, _ *countVal) { w.int4(k.day) })
-	w.start(len(order), oidText, false)
-	param(2, func(k countKey, _ *countVal) { w.text(k.service) })
-	w.start(len(order), oidText, false)
-	param(3, func(k countKey, _ *countVal) { w.text(k.version) })
-	w.start(len(order), oidText, false)
-	param(4, func(k countKey, _ *countVal) { w.text(k.eventType) })
-	w.start(len(order), oidText, false)
-	param(5, func(k countKey, _ *countVal) { w.text(k.name) })
+	param(1, oidDate, false, func(k countKey, _ *countVal) { w.int4(k.day) })
+	param(2, oidText, false, func(k countKey, _ *countVal) { w.text(k.service) })
+	param(3, oidText, false, func(k countKey, _ *countVal) { w.text(k.version) })
+	param(4, oidText, false, func(k countKey, _ *countVal) { w.text(k.eventType) })
+	param(5, oidText, false, func(k countKey, _ *countVal) { w.text(k.name) })
 	hasNull := false
 	for _, k := range order {
 		hasNull = hasNull || k.success < 0
 	}
-	w.start(len(order), oidBool, hasNull)
-	param(6, func(k countKey, _ *countVal) {
+	param(6, oidBool, hasNull, func(k countKey, _ *countVal) {
 		if k.success < 0 {
 			w.null()
 		} else {
 			w.bool(k.success == 1)
 		}
 	})
-	w.start(len(order), oidInt8, false)
-	param(7, func(_ countKey, v *countVal) { w.int8(v.events) })
-	w.start(len(order), oidInt8, false)
-	param(8, func(_ countKey, v *countVal) { w.int8(v.durSum) })
-	w.start(len(order), oidInt8, false)
-	param(9, func(_ countKey, v *countVal) { w.int8(v.durCount) })
+	param(7, oidInt8, false, func(_ countKey, v *countVal) { w.int8(v.events) })
+	param(8, oidInt8, false, func(_ countKey, v *countVal) { w.int8(v.durSum) })
+	param(9, oidInt8, false, func(_ countKey, v *countVal) { w.int8(v.durCount) })
 
 	user := func(i int, elem uint32, f func(k userKey, e *server.Event)) {
 		w.start(len(userOrder), elem, false)
