@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 )
@@ -324,6 +325,13 @@ func DebugEnabled(service string, getenv func(string) string) bool {
 // empty or not one of the known words.
 func parseSwitch(s string) (on, ok bool) {
 	s = strings.TrimSpace(s)
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			// No word is understood but in ASCII (EqualFold alone would
+			// take "yeſ" for "yes").
+			return false, false
+		}
+	}
 	for _, w := range switchWords[:] {
 		if strings.EqualFold(s, w.word) {
 			return w.on, true

@@ -612,6 +612,12 @@ func TestDebugEnabled(t *testing.T) {
 			t.Errorf("MY_CLI_TELEMETRY_DEBUG=%q: %v, want %v", v, got, want)
 		}
 	}
+	// Words are understood in ASCII only, in any case.
+	for v, want := range map[string]bool{" On ": true, "TrUe": true, "yeſ": false, "ＹＥＳ": false} {
+		if got := DebugEnabled("my-cli", env("MY_CLI_TELEMETRY_DEBUG", v)); got != want {
+			t.Errorf("MY_CLI_TELEMETRY_DEBUG=%q: %v, want %v", v, got, want)
+		}
+	}
 	if DebugEnabled("my-cli", env("MY_CLI_TELEMETRY", "1")) {
 		t.Error("the plain switch turned debug on")
 	}
