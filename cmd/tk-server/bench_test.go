@@ -120,7 +120,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		// The two phases alternate, a slice of the workload each time, so
 		// that a slow stretch of the machine falls on both alike.
 		var httpSecs, copySecs float64
-		var serverCPU, dbCPU, clientCPU time.Duration
+		var serverCPU, dbCPU, clientCPU, copyCPU time.Duration
 		if _, err := send(hc, addr, p.WriteKey, warm, clients); err != nil {
 			b.Fatal(err)
 		}
@@ -149,9 +149,11 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 			}
 
 			truncate()
+			copyStart := procCPU(int(conn.PgConn().PID()))
 			start := time.Now()
 			n, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[lo*batchSize:hi*batchSize]))
 			copySecs += time.Since(start).Seconds()
+			copyCPU += procCPU(int(conn.PgConn().PID())) - copyStart
 			if err != nil || int(n) != (hi-lo)*batchSize {
 				b.Fatalf("copy: %d rows, %v", n, err)
 			}
@@ -172,9 +174,10 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		b.ReportMetric(perEvent(serverCPU), "server-cpu-µs/event")
 		b.ReportMetric(perEvent(dbCPU), "db-cpu-µs/event")
 		b.ReportMetric(perEvent(clientCPU), "client-cpu-µs/event")
-		b.Logf("%d events, %d clients, %d rounds: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB, CPU per event: tk-server %.1f µs, its database sessions %.1f µs, clients %.1f µs",
+		b.ReportMetric(perEvent(copyCPU), "copy-db-cpu-µs/row")
+		b.Logf("%d events, %d clients, %d rounds: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB, CPU per event: tk-server %.1f µs, its database sessions %.1f µs, clients %.1f µs; the COPY's session %.1f µs per row",
 			len(rows), clients, rounds, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20),
-			perEvent(serverCPU), perEvent(dbCPU), perEvent(clientCPU))
+			perEvent(serverCPU), perEvent(dbCPU), perEvent(clientCPU), perEvent(copyCPU))
 	}
 }
 

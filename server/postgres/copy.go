@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
@@ -18,6 +20,22 @@ var beginCopySQL = "BEGIN; COPY events" + copyColumns
 
 // postgresEpoch is the zero of PostgreSQL's binary timestamps.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// copyMessages appends to buf the protocol messages that run copySQL (a
+// COPY … FROM STDIN (FORMAT binary), after BEGIN) with events as its data:
+// the simple query, one CopyData message holding copyData's encoding, and
+// CopyDone.
+func copyMessages(buf []byte, copySQL string, projectID int64, events []*server.Event) []byte {
+	buf, _ = (&pgproto3.Query{String: copySQL}).Encode(buf)
+	// CopyData: 'd', then the length of the message without the 'd',
+	// filled in once the data is written.
+	buf = append(buf, 'd', 0, 0, 0, 0)
+	start := len(buf)
+	buf = copyData(buf, projectID, events)
+	binary.BigEndian.PutUint32(buf[start-4:], uint32(4+len(buf)-start))
+	buf, _ = (&pgproto3.CopyDone{}).Encode(buf)
+	return buf
+}
 
 // copyData encodes events as the binary COPY data of copySQL (PostgreSQL's
 // binary copy format: a header, one tuple per event, a trailer), in the

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -173,10 +174,10 @@ func keyError(err error) error {
 // (sorted by id) of one project as new, adds them and dropped to the
 // rollups and checks that keyIDs are still write keys of the project.
 //
-// It takes two round trips: BEGIN and the COPY in one simple query, then
-// the rollup statement and COMMIT in one pipeline. Should the rollup fail,
-// PostgreSQL skips the COMMIT and the transaction is rolled back here; a
-// connection still in a transaction is never reused (the pool closes it).
+// The whole transaction is written to PostgreSQL at once (see
+// copyAndCommit) and its outcome read afterwards. Should the COPY or the
+// rollups fail, PostgreSQL answers the COMMIT with a rollback; a
+// connection in an unknown state is never reused (it is closed).
 //
 // copied, unless nil, is called once the COPY is done (or did not start),
 // before the rollups and the commit.
@@ -195,20 +196,23 @@ func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, ev
 	bp, rp := copyBuffers.Get().(*[]byte), copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	defer copyBuffers.Put(rp)
-	data := copyData((*bp)[:0], projectID, events)
-	if cap(data) <= maxPooledCopyBuffer {
-		*bp = data[:0]
+	msgs := copyMessages((*bp)[:0], copyStatement(events), projectID, events)
+	if cap(msgs) <= maxPooledCopyBuffer {
+		*bp = msgs[:0]
 	}
-	rollup, rbuf := rollupParams(*rp, projectID, keyIDs, events, dropped)
-	if cap(rbuf) <= maxPooledCopyBuffer {
-		*rp = rbuf[:0]
+	rollup := func() [][]byte {
+		params, rbuf := rollupParams(*rp, projectID, keyIDs, events, dropped)
+		if cap(rbuf) <= maxPooledCopyBuffer {
+			*rp = rbuf[:0]
+		}
+		return params
 	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	if err := copyAndCommit(ctx, conn.Conn(), copyStatement(events), data, rollup, done); err != nil {
+	if err := copyAndCommit(ctx, conn.Conn(), msgs, rollup, done); err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || !expectedIngestError(pgErr) {
 			// Whatever the state of the connection or of its prepared
@@ -272,7 +276,17 @@ func uuidMillis(id [16]byte) int64 {
 // rollupStatement is the name of rollupSQL's prepared statement.
 const rollupStatement = "tk_rollup"
 
-func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []byte, rollup [][]byte, copied func()) error {
+// copyAndCommit runs one ingest transaction on conn: msgs (BEGIN and the
+// COPY with its data, from copyMessages), then the rollup statement with
+// the parameters rollup returns, then COMMIT. It writes all of it before
+// reading any answer: the COPY's data in one write, then the rest, built
+// while PostgreSQL copies. Should the COPY fail, PostgreSQL drops the COPY
+// data that follows and runs the rest in the failed transaction, which
+// the COMMIT then rolls back. copied is called once the COPY is done.
+//
+// It returns the first error PostgreSQL reported, or an error if the
+// transaction did not commit.
+func copyAndCommit(ctx context.Context, conn *pgx.Conn, msgs []byte, rollup func() [][]byte, copied func()) error {
 	sd, err := conn.Prepare(ctx, rollupStatement, rollupSQL)
 	if err != nil {
 		return err
@@ -280,15 +294,56 @@ func copyAndCommit(ctx context.Context, conn *pgx.Conn, copySQL string, data []b
 	if err := checkRollupStatement(sd); err != nil {
 		return err
 	}
-	_, err = conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), copySQL)
-	copied()
+	pc := conn.PgConn()
+	// A write blocks while PostgreSQL does not read, for instance while
+	// the COPY waits for a lock: the request's end cancels it as it
+	// would cancel a query.
+	cw := ctxwatch.NewContextWatcher(&pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second})
+	cw.Watch(ctx)
+	fe := pc.Frontend()
+	err = fe.SendUnbufferedEncodedCopyData(msgs)
+	if err == nil {
+		fe.SendBind(&pgproto3.Bind{PreparedStatement: sd.Name, ParameterFormatCodes: binaryFormat, Parameters: rollup()})
+		fe.SendExecute(&pgproto3.Execute{})
+		fe.SendSync(&pgproto3.Sync{})
+		fe.SendQuery(&pgproto3.Query{String: "COMMIT"})
+		err = fe.Flush()
+	}
+	cw.Unwatch()
 	if err != nil {
 		return err
 	}
-	var b pgconn.Batch
-	b.ExecStatement(sd, rollup, binaryFormat, nil)
-	b.ExecParams("COMMIT", nil, nil, nil, nil)
-	return execRollupAndCommit(conn.PgConn().ExecBatch(ctx, &b))
+	// Three queries answer, each ending with ReadyForQuery: BEGIN and the
+	// COPY, the rollup statement, COMMIT.
+	var pgErr error
+	committed := false
+	for ready := 0; ready < 3; {
+		msg, err := pc.ReceiveMessage(ctx)
+		if err != nil {
+			return err
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			if pgErr == nil {
+				pgErr = pgconn.ErrorResponseToPgError(msg)
+			}
+		case *pgproto3.CommandComplete:
+			if ready == 2 {
+				committed = string(msg.CommandTag) == "COMMIT"
+			}
+		case *pgproto3.ReadyForQuery:
+			if ready++; ready == 1 {
+				copied()
+			}
+		}
+	}
+	if pgErr != nil {
+		return pgErr
+	}
+	if !committed {
+		return errors.New("postgres: the ingest transaction did not commit")
+	}
+	return nil
 }
 
 // insertBatch stores events with INSERT … ON CONFLICT DO NOTHING, counting

@@ -279,6 +279,64 @@ func TestIngestConnectionReuse(t *testing.T) {
 	}
 }
 
+// A request whose COPY waits for a lock, with more data than the socket
+// buffers hold, so that writing it blocks too, ends with its context:
+// nothing of it is stored, and the next request is stored as usual.
+func TestIngestCanceledWhileCopyWaits(t *testing.T) {
+	db := open(t, postgres.Config{MaxConns: 1})
+	ctx := context.Background()
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := project(t, db, "blocked")
+	locker, err := pgx.Connect(ctx, db.Pool().Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE events IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	// 100 events of 80 KB each: 8 MB of COPY data.
+	pad := []byte(`{"pad":"` + strings.Repeat("x", 80<<10) + `"}`)
+	var big []server.Event
+	for i := range 100 {
+		e := eventAt(time.Now(), byte(i))
+		e.Metadata = pad
+		big = append(big, e)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Ingest(tctx, key, big, 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("ingest under a lock: no error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ingest under a lock did not end with its context")
+	}
+	cancel()
+	tx.Rollback(ctx)
+
+	if res, err := db.Ingest(ctx, key, []server.Event{eventAt(time.Now(), 1), eventAt(time.Now(), 2)}, 0); err != nil || res.Accepted != 2 {
+		t.Fatalf("after the timeout: %+v %v", res, err)
+	}
+	var n, counted int
+	db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT coalesce(sum(events), 0) FROM daily_event_counts)`).
+		Scan(&n, &counted)
+	if n != 2 || counted != 2 {
+		t.Fatalf("stored %d, counted %d, want 2", n, counted)
+	}
+}
+
 // Concurrent requests share transactions; a shared transaction that fails
 // (a known event, a revoked key, an event sent by two requests at once)
 // leaves each of its requests to be stored on its own, with the outcome it

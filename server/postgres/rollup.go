@@ -3,7 +3,6 @@ package postgres
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -210,29 +209,3 @@ func (w *arrayWriter) text(s string) {
 	w.buf = appendText(w.buf, s)
 }
 func (w *arrayWriter) bytes(b []byte) { w.buf = appendBytes(w.buf, b) }
-
-// execRollupAndCommit runs the prepared rollup statement with params and
-// COMMIT in one round trip. It returns an error unless the transaction
-// committed.
-func execRollupAndCommit(mrr *pgconn.MultiResultReader) error {
-	var err error
-	tags := 0
-	committed := false
-	for mrr.NextResult() {
-		tag, rerr := mrr.ResultReader().Close()
-		if rerr != nil && err == nil {
-			err = rerr
-		}
-		tags++
-		if tags == 2 {
-			committed = tag.String() == "COMMIT"
-		}
-	}
-	if cerr := mrr.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if err == nil && !committed {
-		err = fmt.Errorf("postgres: the ingest transaction did not commit")
-	}
-	return err
-}
