@@ -95,6 +95,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile,
 			"--rate-limit", "-1", "--log-level", "warn")
 		cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL)
+		cmd.Env = append(cmd.Env, strings.Fields(os.Getenv("TK_BENCH_SERVER_ENV"))...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
