@@ -237,20 +237,9 @@ func TestIngestConnectionReuse(t *testing.T) {
 	}
 
 	// Another session holds a lock the rollups need: the request times out.
-	locker, err := pgx.Connect(ctx, db.Pool().Config().ConnConfig.ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE daily_users IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockTable(t, db, `LOCK TABLE daily_users IN EXCLUSIVE MODE`)
 	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	_, err = ingest(tctx, key, eventAt(time.Now(), 5))
+	_, err := ingest(tctx, key, eventAt(time.Now(), 5))
 	cancel()
 	if err == nil {
 		t.Fatal("ingest under a lock: no error")
@@ -279,6 +268,27 @@ func TestIngestConnectionReuse(t *testing.T) {
 	}
 }
 
+// lockTable runs lock (a LOCK TABLE statement) in a transaction of a
+// session of its own and returns that transaction; the session ends with
+// the test.
+func lockTable(t *testing.T, db *postgres.DB, lock string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	locker, err := pgx.Connect(ctx, db.Pool().Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { locker.Close(ctx) })
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, lock); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // A request whose COPY waits for a lock, with more data than the socket
 // buffers hold, so that writing it blocks too, ends with its context:
 // nothing of it is stored, and the next request is stored as usual.
@@ -289,18 +299,7 @@ func TestIngestCanceledWhileCopyWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := project(t, db, "blocked")
-	locker, err := pgx.Connect(ctx, db.Pool().Config().ConnConfig.ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE events IN SHARE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockTable(t, db, `LOCK TABLE events IN SHARE MODE`)
 	// 100 events of 80 KB each: 8 MB of COPY data.
 	pad := []byte(`{"pad":"` + strings.Repeat("x", 80<<10) + `"}`)
 	var big []server.Event
