@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 )
@@ -297,6 +299,47 @@ func TestDatabaseDownIs503(t *testing.T) {
 	}
 	if code, _ := e.get("/healthz"); code != 200 {
 		t.Fatalf("healthz: %d, want 200", code)
+	}
+}
+
+// A database that fails while storing a batch (here a lock held on events
+// past the request's deadline) gets 503 with Retry-After, not a 2xx;
+// nothing of the batch is stored, and the client's retry stores it once.
+func TestStoreFailureIs503(t *testing.T) {
+	e := newEnv(t, server.Config{RetryAfter: 7 * time.Second, RequestTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	// A first batch, so that the write key is known to the server and the
+	// failing request reaches the store.
+	if r := e.post(batch(event())); r.Status != 200 {
+		t.Fatalf("first batch: %d %s", r.Status, r.Body)
+	}
+	locker, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE events IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	ev := event()
+	r := e.post(batch(ev))
+	tx.Rollback(ctx)
+	if r.Status != 503 || r.Header.Get("Retry-After") != "7" {
+		t.Fatalf("while the store fails: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if n := e.storedEvents(); n != 1 {
+		t.Fatalf("%d events stored after the failure, want 1", n)
+	}
+	r = e.post(batch(ev))
+	if r.Status != 200 || r.Accepted != 1 || r.Duplicates != 0 {
+		t.Fatalf("retry: %d %s", r.Status, r.Body)
+	}
+	if n := e.storedEvents(); n != 2 {
+		t.Fatalf("%d events stored after the retry, want 2", n)
 	}
 }
 

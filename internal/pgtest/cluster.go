@@ -49,6 +49,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// noCluster skips the test for want of a throwaway cluster, or fails it
+// under CI (CI set), where the tests that need one must run.
+func noCluster(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") != "" {
+		tb.Fatalf(format, args...)
+	}
+	tb.Skipf(format, args...)
+}
+
 // StartCluster initialises and starts a throwaway cluster on a free port,
 // stopped and removed when the test ends. It skips the test when initdb is
 // not installed. As root it runs the PostgreSQL tools as the postgres user.
@@ -56,14 +66,14 @@ func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	bin, err := findBin()
 	if err != nil {
-		tb.Skipf("pgtest: no throwaway cluster: %v (install PostgreSQL server binaries)", err)
+		noCluster(tb, "pgtest: no throwaway cluster: %v (install PostgreSQL server binaries)", err)
 	}
 	c := &Cluster{bin: bin, tb: tb}
 	base := tb.TempDir()
 	if os.Geteuid() == 0 {
 		pg, err := user.Lookup("postgres")
 		if err != nil {
-			tb.Skipf("pgtest: running as root and no postgres user to run initdb as")
+			noCluster(tb, "pgtest: running as root and no postgres user to run initdb as")
 		}
 		c.asPG = true
 		// TempDir is private to root: make a directory postgres can own.

@@ -567,10 +567,16 @@ func TestKeys(t *testing.T) {
 	if err != nil || len(all) != 2 || all[0].RevokedAt == nil || all[1].RevokedAt != nil {
 		t.Fatalf("%+v %v", all, err)
 	}
-	var stored int
-	db.Pool().QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE position($1::bytea in hash) > 0`, []byte(ws)).Scan(&stored)
-	if stored != 0 {
-		t.Fatal("a key is stored in clear")
+	// The key is stored as its SHA-256 hash (computed here by
+	// PostgreSQL), and no column holds the key or the part of it after
+	// the displayed prefix.
+	var hashed, clear int
+	err = db.Pool().QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM api_keys WHERE id = $1 AND hash = sha256(convert_to($2, 'UTF8'))),
+		(SELECT count(*) FROM api_keys a WHERE strpos(row_to_json(a)::text, $2) > 0 OR strpos(row_to_json(a)::text, $3) > 0)`,
+		keys[0].ID, ws, ws[len(k.Prefix):]).Scan(&hashed, &clear)
+	if err != nil || hashed != 1 || clear != 0 {
+		t.Fatalf("stored as its hash: %d row(s); rows holding the key: %d; %v", hashed, clear, err)
 	}
 }
 
