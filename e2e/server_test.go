@@ -247,27 +247,43 @@ func readRows(t *testing.T, dbURL string) []row {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rs, err := conn.Query(ctx, `SELECT metadata::text FROM events WHERE event_type = 'command_executed'`)
+	// Every row of events, whatever its type; the command, outcome,
+	// duration and error kind come from their columns, the flags from
+	// metadata, which must agree with the columns.
+	rs, err := conn.Query(ctx, `SELECT event_type, name, success, duration_ms, error_kind, metadata::text FROM events`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []row
 	for rs.Next() {
-		var raw string
-		if err := rs.Scan(&raw); err != nil {
+		var eventType, name, raw string
+		var success *bool
+		var durationMS *int64
+		var errorKind *string
+		if err := rs.Scan(&eventType, &name, &success, &durationMS, &errorKind, &raw); err != nil {
 			t.Fatal(err)
+		}
+		if eventType != "command_executed" || success == nil || durationMS == nil {
+			t.Fatalf("row %s: event_type %q, success %v, duration_ms %v; want a command_executed event with both",
+				raw, eventType, success, durationMS)
 		}
 		var md struct {
 			Command    string   `json:"command"`
 			Flags      []string `json:"flags"`
 			Success    bool     `json:"success"`
-			ErrorKind  string   `json:"error_kind"`
 			DurationMS int64    `json:"duration_ms"`
 		}
 		if err := json.Unmarshal([]byte(raw), &md); err != nil {
 			t.Fatalf("metadata %s: %v", raw, err)
 		}
-		out = append(out, row{md.Command, md.ErrorKind, raw, md.Flags, md.Success, md.DurationMS})
+		if md.Command != name || md.Success != *success || md.DurationMS != *durationMS {
+			t.Fatalf("row %s: columns name %q, success %v, duration_ms %d disagree with metadata", raw, name, *success, *durationMS)
+		}
+		r := row{command: name, raw: raw, flags: md.Flags, success: *success, durationMS: *durationMS}
+		if errorKind != nil {
+			r.errorKind = *errorKind
+		}
+		out = append(out, r)
 	}
 	if err := rs.Err(); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,6 +100,7 @@ func TestBadInput(t *testing.T) {
 		// Limits: 413.
 		{name: "10 MB body", body: huge, status: 413},
 		{name: "10,000 events", body: rawBatch(tooMany...), status: 413},
+		{name: "1,001 events", body: rawBatch(tooMany[:server.MaxEvents+1]...), status: 413},
 		{name: "gzip bomb", body: bomb, headers: []string{"Content-Encoding", "gzip"}, status: 413},
 		// Media: 415.
 		{name: "text/plain", body: batch(event()), headers: []string{"Content-Type", "text/plain"}, status: 415},
@@ -189,6 +191,39 @@ func TestBadInput(t *testing.T) {
 	// The server still ingests.
 	if r := e.post(batch(event())); r.Status != 200 || r.Accepted != 1 {
 		t.Fatalf("valid batch after bad input: %d %s", r.Status, r.Body)
+	}
+}
+
+// At the limits: a batch of MaxEvents events is stored whole, and a body
+// over MaxBodyBytes sent without a Content-Length (chunked) is refused
+// with 413 as one that declares its length is.
+func TestLimits(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	evs := make([]map[string]any, server.MaxEvents)
+	for i := range evs {
+		evs[i] = event()
+	}
+	if r := e.post(batch(evs...)); r.Status != 200 || r.Accepted != server.MaxEvents {
+		t.Fatalf("%d events: %d accepted=%d %.300s", server.MaxEvents, r.Status, r.Accepted, r.Body)
+	}
+	big := []byte(`{"events":[{"service_name":"` + strings.Repeat("x", server.MaxBodyBytes) + `"}]}`)
+	req, err := http.NewRequest("POST", e.srv.URL+"/v1/events", io.MultiReader(bytes.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.TransferEncoding = []string{"chunked"}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.writeKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("chunked body of %d bytes: status %d, want 413", len(big), resp.StatusCode)
+	}
+	if n := e.storedEvents(); n != server.MaxEvents {
+		t.Fatalf("%d events stored, want %d", n, server.MaxEvents)
 	}
 }
 
