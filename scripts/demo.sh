@@ -24,10 +24,14 @@ fi
 export TK_DATABASE_URL="$db_url"
 echo "database: $db_url"
 
-say "tk-server migrate; tk-server project create demo"
+# A project of this run's own, so that the demo also runs again against the
+# same TK_DATABASE_URL, and shows only what this run sent.
+project="demo-$(date -u +%Y%m%d-%H%M%S)"
+say "tk-server migrate; tk-server project create $project"
 "$work/bin/tk-server" migrate 2>"$work/migrate.log" && echo "schema migrated (log: .tk-demo/migrate.log)"
-keys=$("$work/bin/tk-server" project create demo --json)
+keys=$("$work/bin/tk-server" project create "$project" --json)
 write_key=$(echo "$keys" | sed -E 's/.*"write_key": *"([^"]+)".*/\1/')
+project_id=$(echo "$keys" | sed -E 's/.*"project_id": *([0-9]+).*/\1/')
 echo "$keys" | sed -E 's/("(write|read)_key": *"[^"]{12})[^"]*"/\1…"/g'
 
 "$work/bin/tk-server" serve --addr 127.0.0.1:0 --addr-file "$work/addr" 2>"$work/server.log" &
@@ -70,10 +74,10 @@ if command -v psql >/dev/null; then
 	          count(*) FILTER (WHERE (metadata->>'success')::bool) AS ok,
 	          string_agg(DISTINCT NULLIF(metadata->>'error_kind', ''), ',') AS errors,
 	          round(avg((metadata->>'duration_ms')::numeric), 1) AS avg_ms
-	     FROM events GROUP BY 1, 2 ORDER BY 1, 2"
+	     FROM events WHERE project_id = $project_id GROUP BY 1, 2 ORDER BY 1, 2"
 	q "SELECT service_name AS tool, flag, count(*) AS runs
 	     FROM events, jsonb_array_elements_text(metadata->'flags') AS flag
-	    GROUP BY 1, 2 ORDER BY 1, 2"
+	    WHERE project_id = $project_id GROUP BY 1, 2 ORDER BY 1, 2"
 else
 	echo "(install psql to see the rows; the server log is in $work/server.log)"
 fi

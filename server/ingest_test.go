@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,16 +261,34 @@ func TestReadKeyCannotIngest(t *testing.T) {
 	}
 }
 
+// countingStore is the package's store, counting its key lookups.
+type countingStore struct {
+	*postgres.DB
+	lookups atomic.Int64
+}
+
+func (c *countingStore) KeyByHash(ctx context.Context, hash [32]byte) (server.Key, error) {
+	c.lookups.Add(1)
+	return c.DB.KeyByHash(ctx, hash)
+}
+
+// Past its burst a key gets 429 with Retry-After; the refused request
+// stores nothing and costs the database nothing, not even a key lookup.
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, server.Config{RateLimit: 0.5, RateBurst: 2})
+	store := &countingStore{DB: testStore(t)}
+	e := newEnv(t, server.Config{RateLimit: 0.5, RateBurst: 2, Store: store})
 	for i := 0; i < 2; i++ {
 		if r := e.post(batch(event())); r.Status != 200 {
 			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
 		}
 	}
+	before := store.lookups.Load()
 	r := e.post(batch(event()))
 	if r.Status != 429 {
 		t.Fatalf("third request: %d %s, want 429", r.Status, r.Body)
+	}
+	if n := store.lookups.Load() - before; n != 0 {
+		t.Fatalf("the refused request looked its key up %d time(s)", n)
 	}
 	ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	if err != nil || ra < 1 || ra > 2 {
