@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,5 +334,153 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	if n := countEvents(t, dbURL); n != 20 {
 		t.Fatalf("%d events stored, want 20", n)
+	}
+}
+
+// The tk-server binary, built once for the tests that run it as a process.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tk-server-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tk-server")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// A real SIGTERM to the tk-server process lets the request it is reading
+// finish and be stored, then the process exits 0.
+func TestSIGTERMFinishesInFlight(t *testing.T) {
+	dbURL := pgtest.New(t)
+	var p struct {
+		WriteKey string `json:"write_key"`
+	}
+	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "demo", "--json")), &p)
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	cmd := exec.Command(serverBinary(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
+	cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL, "TK_LOG_LEVEL=warn")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	var addr string
+	for deadline := time.Now().Add(30 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			addr = strings.TrimSpace(string(b))
+		} else if time.Now().After(deadline) {
+			t.Fatalf("tk-server did not start:\n%s", stderr.String())
+		}
+	}
+
+	b, _ := json.Marshal(map[string]any{"events": newEvents(20)})
+	pr, pw := io.Pipe()
+	type result struct {
+		code int
+		body map[string]any
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, body, err := postBody("http://"+addr, p.WriteKey, pr)
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		res <- result{code, body, err}
+	}()
+	pw.Write(b[:len(b)/2])             // returns once the client is sending the body
+	time.Sleep(500 * time.Millisecond) // the server is reading the request
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // shutdown has begun
+	select {
+	case err := <-exited:
+		t.Fatalf("tk-server exited with a request in flight: %v\n%s", err, stderr.String())
+	default:
+	}
+	pw.Write(b[len(b)/2:])
+	pw.Close()
+	if r := <-res; r.err != nil || r.code != 200 || r.body["accepted"] != 20.0 {
+		t.Fatalf("in-flight request: %d %v %v", r.code, r.body, r.err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("tk-server exited with %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tk-server did not exit after SIGTERM")
+	}
+	if n := countEvents(t, dbURL); n != 20 {
+		t.Fatalf("%d events stored, want 20", n)
+	}
+}
+
+// serve applies pending migrations on start, unless --no-migrate.
+func TestServeMigrates(t *testing.T) {
+	hasEvents := func(dbURL string) bool {
+		conn, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var ok bool
+		conn.QueryRow(context.Background(), `SELECT to_regclass('events') IS NOT NULL`).Scan(&ok)
+		return ok
+	}
+	fresh := pgtest.New(t)
+	ge := env("TK_DATABASE_URL", fresh, "TK_LOG_LEVEL", "warn")
+	// On a database without the schema, --no-migrate refuses to serve and
+	// says what to do.
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--no-migrate"}, ge, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "tk-server migrate") {
+		t.Fatalf("serve --no-migrate on an empty database: %v", err)
+	}
+	if hasEvents(fresh) {
+		t.Fatal("serve --no-migrate created the schema")
+	}
+	s := startServe(t, ge)
+	if !hasEvents(fresh) {
+		t.Fatal("serve did not apply the migrations")
+	}
+	s.stop(t)
+	// Once migrated, --no-migrate serves.
+	startServe(t, ge, "--no-migrate")
+}
+
+// A flag wins over its environment variable.
+func TestFlagOverEnvironment(t *testing.T) {
+	dbURL := pgtest.New(t)
+	bad := "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"
+	runCmd(t, env("TK_DATABASE_URL", bad), "migrate", "--database-url", dbURL)
+	runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "flags")
+	if out := runCmd(t, env("TK_DATABASE_URL", bad), "project", "list", "--database-url", dbURL); !strings.Contains(out, "flags") {
+		t.Fatalf("project list with --database-url: %s", out)
+	}
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"project", "list", "--database-url", bad}, env("TK_DATABASE_URL", dbURL),
+		io.Discard, &stderr); err == nil {
+		t.Fatal("--database-url lost to TK_DATABASE_URL")
 	}
 }

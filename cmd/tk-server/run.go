@@ -244,7 +244,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	f.str(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	f.str(&o.addrFile, "addr-file", "", "write the bound address to this file once listening")
 	f.str(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, not on --addr (empty: on --addr)")
-	f.boolean(&o.noMigrate, "no-migrate", "do not apply pending migrations on start")
+	f.boolean(&o.noMigrate, "no-migrate", "do not apply pending migrations on start; refuse to start if some are pending")
 	f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days; older partitions are dropped")
 	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
 	f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
@@ -269,6 +269,10 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
+	} else if pending, err := db.Pending(ctx); err != nil {
+		return err
+	} else if pending {
+		return errors.New("the database schema is not up to date: run tk-server migrate, or serve without --no-migrate")
 	}
 	if _, err := db.Maintain(ctx); err != nil {
 		return err

@@ -114,21 +114,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // Migrate applies the pending schema migrations, holding a PostgreSQL
 // advisory lock so that servers starting together migrate once.
 func (db *DB) Migrate(ctx context.Context) error {
-	sqlDB := stdlib.OpenDBFromPool(db.pool)
-	defer sqlDB.Close()
-	fsys, err := fs.Sub(migrations, "migrations")
+	p, closeDB, err := db.migrations()
 	if err != nil {
 		return err
 	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
-	}
+	defer closeDB()
 	res, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
@@ -137,4 +127,41 @@ func (db *DB) Migrate(ctx context.Context) error {
 		db.log.Info("migration applied", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// Pending reports whether the database lacks migrations this binary has.
+func (db *DB) Pending(ctx context.Context) (bool, error) {
+	p, closeDB, err := db.migrations()
+	if err != nil {
+		return false, err
+	}
+	defer closeDB()
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return false, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	return pending, nil
+}
+
+// migrations returns a goose provider of the embedded migrations on db's
+// pool, and a function that releases it.
+func (db *DB) migrations() (*goose.Provider, func(), error) {
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		sqlDB.Close()
+		return nil, nil, err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		sqlDB.Close()
+		return nil, nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys,
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	return p, func() { sqlDB.Close() }, nil
 }
