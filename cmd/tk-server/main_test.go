@@ -286,6 +286,36 @@ func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
 	}
 }
 
+// inFlight posts n new events to the server at addr with key, sends half
+// of the body and waits until the server is reading it. finish sends the
+// rest and returns the response.
+func inFlight(addr, key string, n int) (finish func() (int, map[string]any, error)) {
+	b, _ := json.Marshal(map[string]any{"events": newEvents(n)})
+	pr, pw := io.Pipe()
+	type result struct {
+		code int
+		body map[string]any
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, body, err := postBody("http://"+addr, key, pr)
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		res <- result{code, body, err}
+	}()
+	pw.Write(b[:len(b)/2])             // returns once the client is sending the body
+	time.Sleep(500 * time.Millisecond) // the server is reading the request
+	return func() (int, map[string]any, error) {
+		pw.Write(b[len(b)/2:])
+		pw.Close()
+		r := <-res
+		return r.code, r.body, r.err
+	}
+}
+
 // SIGTERM (here: the canceled context) lets a request in flight finish and
 // commit before the server stops.
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
@@ -297,24 +327,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "demo", "--json")), &p)
 	s := startServe(t, ge)
 
-	b, _ := json.Marshal(map[string]any{"events": newEvents(20)})
-	pr, pw := io.Pipe()
-	type result struct {
-		code int
-		body map[string]any
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		resp, body, err := postBody("http://"+s.addr, p.WriteKey, pr)
-		code := 0
-		if resp != nil {
-			code = resp.StatusCode
-		}
-		res <- result{code, body, err}
-	}()
-	pw.Write(b[:len(b)/2])             // returns once the client is sending the body
-	time.Sleep(500 * time.Millisecond) // the server is reading the request
+	finish := inFlight(s.addr, p.WriteKey, 20)
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop(t) }()
 	time.Sleep(300 * time.Millisecond) // shutdown has begun
@@ -323,11 +336,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Fatalf("serve stopped with a request in flight: %v", err)
 	default:
 	}
-	pw.Write(b[len(b)/2:])
-	pw.Close()
-	r := <-res
-	if r.err != nil || r.code != 200 || r.body["accepted"] != 20.0 {
-		t.Fatalf("in-flight request: %d %v %v", r.code, r.body, r.err)
+	if code, body, err := finish(); err != nil || code != 200 || body["accepted"] != 20.0 {
+		t.Fatalf("in-flight request: %d %v %v", code, body, err)
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("serve returned %v", err)
@@ -391,24 +401,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		}
 	}
 
-	b, _ := json.Marshal(map[string]any{"events": newEvents(20)})
-	pr, pw := io.Pipe()
-	type result struct {
-		code int
-		body map[string]any
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		resp, body, err := postBody("http://"+addr, p.WriteKey, pr)
-		code := 0
-		if resp != nil {
-			code = resp.StatusCode
-		}
-		res <- result{code, body, err}
-	}()
-	pw.Write(b[:len(b)/2])             // returns once the client is sending the body
-	time.Sleep(500 * time.Millisecond) // the server is reading the request
+	finish := inFlight(addr, p.WriteKey, 20)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -418,10 +411,8 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		t.Fatalf("tk-server exited with a request in flight: %v\n%s", err, stderr.String())
 	default:
 	}
-	pw.Write(b[len(b)/2:])
-	pw.Close()
-	if r := <-res; r.err != nil || r.code != 200 || r.body["accepted"] != 20.0 {
-		t.Fatalf("in-flight request: %d %v %v", r.code, r.body, r.err)
+	if code, body, err := finish(); err != nil || code != 200 || body["accepted"] != 20.0 {
+		t.Fatalf("in-flight request: %d %v %v", code, body, err)
 	}
 	select {
 	case err := <-exited:
