@@ -181,6 +181,18 @@ func TestCommands(t *testing.T) {
 	if out := runCmd(t, ge, "project", "list"); !strings.Contains(out, "demo") {
 		t.Fatalf("project list: %s", out)
 	}
+	text := runCmd(t, ge, "project", "create", "second")
+	if !regexp.MustCompile(`(?m)^project_id: +\d+\nname: +second\nwrite_key: +tk_w_\S{43}\nread_key: +tk_r_\S{43}\n$`).MatchString(text) {
+		t.Fatalf("project create, as text:\n%s", text)
+	}
+	var list []struct {
+		ProjectID int64  `json:"project_id"`
+		Name      string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "list", "--json")), &list); err != nil ||
+		len(list) != 2 || list[0].Name != "demo" || list[0].ProjectID != p.ProjectID || list[1].Name != "second" {
+		t.Fatalf("project list --json: %+v %v", list, err)
+	}
 	var stderr bytes.Buffer
 	if err := run(context.Background(), []string{"project", "create", "demo"}, ge, io.Discard, &stderr); err == nil {
 		t.Fatal("a second project named demo was created")
@@ -203,7 +215,19 @@ func TestCommands(t *testing.T) {
 	if resp, _, _ := post(base, k.Key, newEvents(1)); resp.StatusCode != 200 {
 		t.Fatalf("new key: %d", resp.StatusCode)
 	}
-	if out := runCmd(t, ge, "key", "list", "--project", fmt.Sprint(p.ProjectID)); strings.Count(out, "\n") != 4 {
+	var rk struct {
+		Kind string `json:"kind"`
+		Key  string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "key", "create", "--project", "demo", "--kind", "read", "--json")), &rk); err != nil ||
+		rk.Kind != "read" || !strings.HasPrefix(rk.Key, "tk_r_") {
+		t.Fatalf("key create --kind read: %+v %v", rk, err)
+	}
+	if resp, _, _ := post(base, rk.Key, newEvents(1)); resp.StatusCode != 403 {
+		t.Fatalf("read key: %d, want 403", resp.StatusCode)
+	}
+	// A header, then the two keys of project create and the two made here.
+	if out := runCmd(t, ge, "key", "list", "--project", fmt.Sprint(p.ProjectID)); strings.Count(out, "\n") != 5 {
 		t.Fatalf("key list:\n%s", out)
 	}
 	runCmd(t, ge, "key", "revoke", fmt.Sprint(k.KeyID))
@@ -231,6 +255,13 @@ func TestServeLogsListenAddress(t *testing.T) {
 		t.Fatalf("readyz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// Each request is logged as a JSON line, once it has been answered.
+	line := regexp.MustCompile(`\{"time":"[^"]+","level":"INFO","msg":"request","method":"GET","path":"/readyz","status":200,`)
+	for deadline := time.Now().Add(5 * time.Second); !line.MatchString(s.stderr.String()); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request line for GET /readyz:\n%s", s.stderr.String())
+		}
+	}
 }
 
 // With --metrics-addr, /metrics is served there and only there: not to

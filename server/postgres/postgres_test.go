@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,6 +131,38 @@ func TestMaintainCreatesAndDropsPartitions(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d daily_users rows left, want 1 (March)", n)
 	}
+}
+
+// The maintenance loop of a running server keeps the partitions as time
+// passes: the months ahead appear, the expired ones go.
+func TestRunMaintenance(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	db := open(t, postgres.Config{Retention: 60 * 24 * time.Hour, Now: clock})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		db.RunMaintenance(ctx, 20*time.Millisecond)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor := func(want []string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for got := partitions(t, db); !slices.Equal(got, want); got = partitions(t, db) {
+			if time.Now().After(deadline) {
+				t.Fatalf("partitions %v, want %v", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor([]string{"events_p2026_01", "events_p2026_02", "events_p2026_03", "events_p2026_04", "events_p2026_05"})
+	now.Store(time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC).UnixNano())
+	waitFor([]string{"events_p2026_03", "events_p2026_04", "events_p2026_05", "events_p2026_06", "events_p2026_07"})
 }
 
 // An ingest that finds its partition missing creates it and succeeds.
