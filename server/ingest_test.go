@@ -325,7 +325,7 @@ func TestDatabaseDownIs503(t *testing.T) {
 // past the request's deadline) gets 503 with Retry-After, not a 2xx;
 // nothing of the batch is stored, and the client's retry stores it once.
 func TestStoreFailureIs503(t *testing.T) {
-	e := newEnv(t, server.Config{RetryAfter: 7 * time.Second, RequestTimeout: 300 * time.Millisecond})
+	e := newEnv(t, server.Config{RetryAfter: 7 * time.Second, RequestTimeout: 2 * time.Second})
 	ctx := context.Background()
 	// A first batch, so that the write key is known to the server and the
 	// failing request reaches the store.
