@@ -36,6 +36,12 @@ type Config struct {
 	// RateBurst is the number of requests one key may send at once.
 	// Zero means twice RateLimit (at least 1).
 	RateBurst int
+	// KeyLookupRate is the number of database lookups per second, for
+	// all clients together, of keys the server does not know yet, with a
+	// burst of twice as many; a request beyond it gets 429. It keeps a
+	// flood of made-up keys off the database. Zero means 100; negative
+	// means no limit.
+	KeyLookupRate float64
 	// RetryAfter is the wait suggested with 503 when the database fails.
 	// Zero means 5 seconds.
 	RetryAfter time.Duration
@@ -52,7 +58,8 @@ type Server struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics
-	limits  *limiters
+	limits  *limiters // per key
+	lookups *limiters // of keys not in the cache, all under id 0
 	keys    keyCache
 
 	// Request bodies and gzip readers, reused across requests.
@@ -80,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = max(1, int(2*cfg.RateLimit))
 	}
+	if cfg.KeyLookupRate == 0 {
+		cfg.KeyLookupRate = 100
+	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 5 * time.Second
 	}
@@ -92,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst)
+	s.lookups = newLimiters(cfg.KeyLookupRate, max(1, int(2*cfg.KeyLookupRate)))
 	return s, nil
 }
 

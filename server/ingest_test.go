@@ -299,6 +299,39 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// Requests with keys the server has not seen are looked up in the
+// database at most KeyLookupRate times a second (with a burst of twice
+// that), for all clients together: a flood of made-up keys gets 429 and
+// costs no lookup, while a key already known keeps working.
+func TestKeyLookupRate(t *testing.T) {
+	store := &countingStore{DB: testStore(t)}
+	e := newEnv(t, server.Config{Store: store, KeyLookupRate: 0.01})
+	if r := e.post(batch(event())); r.Status != 200 {
+		t.Fatalf("known key: %d %s", r.Status, r.Body)
+	}
+	before := store.lookups.Load()
+	statuses := map[int]int{}
+	for range 10 {
+		made, _, _ := server.NewKey(server.KeyWrite)
+		r := e.post(batch(event()), "Authorization", "Bearer "+made)
+		statuses[r.Status]++
+		if r.Status == 429 && r.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	// The burst is 1, and the first request used it; the next token comes
+	// in 100 s.
+	if statuses[401] != 0 || statuses[429] != 10 {
+		t.Fatalf("made-up keys: %v, want ten 429", statuses)
+	}
+	if n := store.lookups.Load() - before; n != 0 {
+		t.Fatalf("made-up keys cost %d lookups", n)
+	}
+	if r := e.post(batch(event())); r.Status != 200 {
+		t.Fatalf("known key during the flood: %d %s", r.Status, r.Body)
+	}
+}
+
 // With the database unreachable, nothing gets a 2xx: ingest and readiness
 // answer 503 with Retry-After, liveness stays up.
 func TestDatabaseDownIs503(t *testing.T) {

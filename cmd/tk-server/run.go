@@ -60,6 +60,7 @@ type options struct {
 	retentionDays   int
 	rateLimit       float64
 	rateBurst       int
+	keyLookupRate   float64
 	maxConns        int
 	requestTimeout  time.Duration
 	shutdownTimeout time.Duration
@@ -248,6 +249,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days; older partitions are dropped")
 	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
 	f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
+	f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients, of keys not seen yet; beyond it 429 (negative: no limit)")
 	f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
 	f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
 	f.duration(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
@@ -288,6 +290,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 		Retention:       time.Duration(o.retentionDays) * 24 * time.Hour,
 		RateLimit:       o.rateLimit,
 		RateBurst:       o.rateBurst,
+		KeyLookupRate:   o.keyLookupRate,
 		RetryAfter:      o.retryAfter,
 		RequestTimeout:  o.requestTimeout,
 		SeparateMetrics: o.metricsAddr != "",
