@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 )
 
 // Config configures a [Server]. Its zero value, with a Store, is usable.
@@ -58,8 +59,8 @@ type Server struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics
-	limits  *limiters // per key
-	lookups *limiters // of keys not in the cache, all under id 0
+	limits  *limiters     // per key
+	lookups *rate.Limiter // lookups of keys not in the cache
 	keys    keyCache
 
 	// Request bodies and gzip readers, reused across requests.
@@ -102,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst)
-	s.lookups = newLimiters(cfg.KeyLookupRate, max(1, int(2*cfg.KeyLookupRate)))
+	s.lookups = newLimiter(cfg.KeyLookupRate)
 	return s, nil
 }
 

@@ -36,6 +36,24 @@ func (l *limiters) allow(id int64, now time.Time) (bool, time.Duration) {
 		l.m[id] = lim
 	}
 	l.mu.Unlock()
+	return take(lim, now)
+}
+
+// newLimiter returns a token bucket of perSecond tokens a second and twice
+// as many at once (at least 1), or nil for a negative rate.
+func newLimiter(perSecond float64) *rate.Limiter {
+	if perSecond < 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(2*perSecond)))
+}
+
+// take takes a token from lim at now; when none is left it returns how
+// long to wait. A nil lim allows everything.
+func take(lim *rate.Limiter, now time.Time) (bool, time.Duration) {
+	if lim == nil {
+		return true, 0
+	}
 	if lim.AllowN(now, 1) {
 		return true, 0
 	}

@@ -39,10 +39,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 	const batchSize = 100
 	ctx := context.Background()
 
-	bin := filepath.Join(b.TempDir(), "tk-server")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(b)
 	dbURL, drop, err := pgtest.CreateDatabase(ctx, pgtest.ServerURL(), "bench")
 	if err != nil {
 		b.Fatal(err)

@@ -378,30 +378,15 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
-// The tk-server binary, built once for the tests that run it as a process.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-func serverBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tk-server-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "tk-server")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+// buildServer builds the tk-server binary into a temporary directory of tb
+// and returns its path.
+func buildServer(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "tk-server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
 	}
-	return binPath
+	return bin
 }
 
 // A real SIGTERM to the tk-server process lets the request it is reading
@@ -413,7 +398,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	}
 	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "demo", "--json")), &p)
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(serverBinary(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
+	cmd := exec.Command(buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
 	cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL, "TK_LOG_LEVEL=warn")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -423,14 +408,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill() })
-	var addr string
-	for deadline := time.Now().Add(30 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
-		if b, err := os.ReadFile(addrFile); err == nil {
-			addr = strings.TrimSpace(string(b))
-		} else if time.Now().After(deadline) {
-			t.Fatalf("tk-server did not start:\n%s", stderr.String())
-		}
-	}
+	addr := waitFile(t, addrFile)
 
 	finish := inFlight(addr, p.WriteKey, 20)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -85,13 +85,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 	pc.HealthCheckPeriod = 5 * time.Second
-	// When a request's context ends during a query, ask PostgreSQL to
-	// cancel the query (a transaction waiting for a lock then rolls back
-	// rather than committing later), and give up on the connection if it
-	// does not answer within a second.
-	pc.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
-	}
+	pc.ConnConfig.BuildContextWatcherHandler = cancelOnDone
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -109,6 +103,14 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	return db.pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+}
+
+// cancelOnDone is what a connection does when the context of its work
+// ends: it asks PostgreSQL to cancel the query (a transaction waiting for
+// a lock then rolls back rather than committing later), and gives up on
+// the connection if PostgreSQL does not answer within a second.
+func cancelOnDone(c *pgconn.PgConn) ctxwatch.Handler {
+	return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
 }
 
 // Migrate applies the pending schema migrations, holding a PostgreSQL

@@ -297,8 +297,8 @@ func copyAndCommit(ctx context.Context, conn *pgx.Conn, msgs []byte, rollup func
 	pc := conn.PgConn()
 	// A write blocks while PostgreSQL does not read, for instance while
 	// the COPY waits for a lock: the request's end cancels it as it
-	// would cancel a query.
-	cw := ctxwatch.NewContextWatcher(&pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second})
+	// cancels a query.
+	cw := ctxwatch.NewContextWatcher(cancelOnDone(pc))
 	cw.Watch(ctx)
 	fe := pc.Frontend()
 	err = fe.SendUnbufferedEncodedCopyData(msgs)

@@ -35,6 +35,16 @@ func open(t *testing.T, cfg postgres.Config) *postgres.DB {
 	return db
 }
 
+// openMaintained is open with the partitions made.
+func openMaintained(t *testing.T, cfg postgres.Config) *postgres.DB {
+	t.Helper()
+	db := open(t, cfg)
+	if _, err := db.Maintain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func partitions(t *testing.T, db *postgres.DB) []string {
 	t.Helper()
 	rows, err := db.Pool().Query(context.Background(),
@@ -183,11 +193,8 @@ func TestIngestCreatesMissingPartition(t *testing.T) {
 // longer) a valid write key of the project stores nothing, on the COPY path
 // and on the statement path alike.
 func TestIngestChecksKey(t *testing.T) {
-	db := open(t, postgres.Config{})
+	db := openMaintained(t, postgres.Config{})
 	ctx := context.Background()
-	if _, err := db.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
 	key := project(t, db, "checked")
 	other := project(t, db, "other")
 	known := eventAt(time.Now(), 1)
@@ -242,11 +249,8 @@ func TestIngestChecksKey(t *testing.T) {
 // stores and counts exactly the events acknowledged, and the pool keeps
 // working.
 func TestIngestConnectionReuse(t *testing.T) {
-	db := open(t, postgres.Config{MaxConns: 1})
+	db := openMaintained(t, postgres.Config{MaxConns: 1})
 	ctx := context.Background()
-	if _, err := db.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
 	key := project(t, db, "reuse")
 	known := eventAt(time.Now(), 1)
 	acked := 0
@@ -326,11 +330,8 @@ func lockTable(t *testing.T, db *postgres.DB, lock string) pgx.Tx {
 // buffers hold, so that writing it blocks too, ends with its context:
 // nothing of it is stored, and the next request is stored as usual.
 func TestIngestCanceledWhileCopyWaits(t *testing.T) {
-	db := open(t, postgres.Config{MaxConns: 1})
+	db := openMaintained(t, postgres.Config{MaxConns: 1})
 	ctx := context.Background()
-	if _, err := db.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
 	key := project(t, db, "blocked")
 	tx := lockTable(t, db, `LOCK TABLE events IN SHARE MODE`)
 	// 100 events of 80 KB each: 8 MB of COPY data.
@@ -374,11 +375,8 @@ func TestIngestCanceledWhileCopyWaits(t *testing.T) {
 // leaves each of its requests to be stored on its own, with the outcome it
 // would have had alone.
 func TestSharedTransactions(t *testing.T) {
-	db := open(t, postgres.Config{})
+	db := openMaintained(t, postgres.Config{})
 	ctx := context.Background()
-	if _, err := db.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
 	key := project(t, db, "shared")
 	other := project(t, db, "shared-other")
 	_, w, _ := server.NewKey(server.KeyWrite)
@@ -475,11 +473,8 @@ func TestSharedTransactions(t *testing.T) {
 // server (no third transaction reaches PostgreSQL) and another project's
 // requests are stored at once.
 func TestProjectTransactions(t *testing.T) {
-	db := open(t, postgres.Config{})
+	db := openMaintained(t, postgres.Config{})
 	ctx := context.Background()
-	if _, err := db.Maintain(ctx); err != nil {
-		t.Fatal(err)
-	}
 	held, free := project(t, db, "held"), project(t, db, "free")
 	// A data-loss row for held's day, for a transaction of the test to lock:
 	// every ingest of held below reports a loss and so must update it.
