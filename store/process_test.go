@@ -139,6 +139,12 @@ func childWriteUntilKilled() int {
 		if i == 3 {
 			fmt.Println("writing")
 		}
+		// Rest now and then, so that a kill also falls where the summary
+		// file of the last write is there: in a tight loop the next write
+		// removes it at once.
+		if i%2 == 1 {
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 
