@@ -28,8 +28,10 @@ import (
 // 100-event batches as the SDK sends them, several concurrent clients) and
 // the rate of a plain binary COPY of the same rows into the same, emptied
 // events table. It reports both rates, their ratio and the server's peak
-// RSS. The two phases alternate in rounds, each on a slice of the workload
-// and an emptied table. Run it with -benchtime=1x; TK_BENCH_EVENTS,
+// RSS, and per event the CPU time, minor page faults and WAL bytes of each
+// side. The two phases alternate in rounds, each on a slice of the
+// workload and an emptied table, in the order HTTP-COPY, COPY-HTTP,
+// COPY-HTTP, HTTP-COPY. Run it with -benchtime=1x; TK_BENCH_EVENTS,
 // TK_BENCH_CLIENTS and TK_BENCH_ROUNDS change the workload (default 200000
 // events, 8 clients, 4 rounds).
 func BenchmarkIngestVsCopy(b *testing.B) {
@@ -119,6 +121,15 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		// that a slow stretch of the machine falls on both alike.
 		var httpSecs, copySecs float64
 		var serverCPU, dbCPU, clientCPU, copyCPU time.Duration
+		var serverFaults, dbFaults, copyFaults int64
+		var httpWAL, copyWAL int64
+		walNow := func() int64 {
+			var lsn int64
+			if err := conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint`).Scan(&lsn); err != nil {
+				b.Fatal(err)
+			}
+			return lsn
+		}
 		if _, err := send(hc, addr, p.WriteKey, warm, clients); err != nil {
 			b.Fatal(err)
 		}
@@ -128,32 +139,52 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		b.ResetTimer()
 		for r := 0; r < rounds; r++ {
 			lo, hi := r*len(bodies)/rounds, (r+1)*len(bodies)/rounds
-			truncate()
-			cpuStart := cpuTimes(ctx, b, conn, cmd.Process.Pid)
-			clientStart := selfCPU()
-			secs, err := send(hc, addr, p.WriteKey, bodies[lo:hi], clients)
-			if err != nil {
-				b.Fatal(err)
+			httpPhase := func() {
+				truncate()
+				cpuStart := cpuTimes(ctx, b, conn, cmd.Process.Pid)
+				walStart := walNow()
+				clientStart := selfCPU()
+				secs, err := send(hc, addr, p.WriteKey, bodies[lo:hi], clients)
+				if err != nil {
+					b.Fatal(err)
+				}
+				clientCPU += selfCPU() - clientStart
+				cpuEnd := cpuTimes(ctx, b, conn, cmd.Process.Pid)
+				httpWAL += walNow() - walStart
+				serverCPU += cpuEnd.server - cpuStart.server
+				dbCPU += cpuEnd.db - cpuStart.db
+				serverFaults += cpuEnd.serverFaults - cpuStart.serverFaults
+				dbFaults += cpuEnd.dbFaults - cpuStart.dbFaults
+				httpSecs += secs
+				var stored int
+				conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&stored)
+				if want := (hi - lo) * batchSize; stored != want {
+					b.Fatalf("round %d: stored %d of %d", r, stored, want)
+				}
 			}
-			clientCPU += selfCPU() - clientStart
-			cpuEnd := cpuTimes(ctx, b, conn, cmd.Process.Pid)
-			serverCPU += cpuEnd.server - cpuStart.server
-			dbCPU += cpuEnd.db - cpuStart.db
-			httpSecs += secs
-			var stored int
-			conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&stored)
-			if want := (hi - lo) * batchSize; stored != want {
-				b.Fatalf("round %d: stored %d of %d", r, stored, want)
+			copyPhase := func() {
+				truncate()
+				pid := int(conn.PgConn().PID())
+				cpuStart, faultStart, walStart := procCPU(pid), procFaults(pid), walNow()
+				start := time.Now()
+				n, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[lo*batchSize:hi*batchSize]))
+				copySecs += time.Since(start).Seconds()
+				copyCPU += procCPU(pid) - cpuStart
+				copyFaults += procFaults(pid) - faultStart
+				copyWAL += walNow() - walStart
+				if err != nil || int(n) != (hi-lo)*batchSize {
+					b.Fatalf("copy: %d rows, %v", n, err)
+				}
 			}
-
-			truncate()
-			copyStart := procCPU(int(conn.PgConn().PID()))
-			start := time.Now()
-			n, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[lo*batchSize:hi*batchSize]))
-			copySecs += time.Since(start).Seconds()
-			copyCPU += procCPU(int(conn.PgConn().PID())) - copyStart
-			if err != nil || int(n) != (hi-lo)*batchSize {
-				b.Fatalf("copy: %d rows, %v", n, err)
+			// ABBA: HTTP first in rounds 0, 3, 4, 7, …, COPY first in the
+			// others, so that what the first phase of a round pays (memory
+			// the second reuses) falls on both alike.
+			if r%4 == 0 || r%4 == 3 {
+				httpPhase()
+				copyPhase()
+			} else {
+				copyPhase()
+				httpPhase()
 			}
 		}
 		b.StopTimer()
@@ -173,6 +204,12 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		b.ReportMetric(perEvent(dbCPU), "db-cpu-µs/event")
 		b.ReportMetric(perEvent(clientCPU), "client-cpu-µs/event")
 		b.ReportMetric(perEvent(copyCPU), "copy-db-cpu-µs/row")
+		perK := func(n int64) float64 { return float64(n) * 1000 / float64(len(rows)) }
+		b.ReportMetric(perK(serverFaults), "server-faults/kevent")
+		b.ReportMetric(perK(dbFaults), "db-faults/kevent")
+		b.ReportMetric(perK(copyFaults), "copy-db-faults/krow")
+		b.ReportMetric(float64(httpWAL)/float64(len(rows)), "wal-bytes/event")
+		b.ReportMetric(float64(copyWAL)/float64(len(rows)), "copy-wal-bytes/row")
 		b.Logf("%d events, %d clients, %d rounds: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB, CPU per event: tk-server %.1f µs, its database sessions %.1f µs, clients %.1f µs; the COPY's session %.1f µs per row",
 			len(rows), clients, rounds, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20),
 			perEvent(serverCPU), perEvent(dbCPU), perEvent(clientCPU), perEvent(copyCPU))
@@ -237,14 +274,17 @@ func waitFile(tb testing.TB, path string) string {
 	return ""
 }
 
-type cpuTime struct{ server, db time.Duration }
+type cpuTime struct {
+	server, db             time.Duration
+	serverFaults, dbFaults int64
+}
 
 // cpuTimes returns the CPU time (user and system) used so far by the
 // tk-server process and by the PostgreSQL sessions of the benchmark
 // database other than conn's: the sessions of tk-server's pool. Sessions
 // that already ended are not counted.
 func cpuTimes(ctx context.Context, b *testing.B, conn *pgx.Conn, serverPID int) cpuTime {
-	t := cpuTime{server: procCPU(serverPID)}
+	t := cpuTime{server: procCPU(serverPID), serverFaults: procFaults(serverPID)}
 	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	if err != nil {
 		b.Fatal(err)
@@ -255,30 +295,49 @@ func cpuTimes(ctx context.Context, b *testing.B, conn *pgx.Conn, serverPID int) 
 	}
 	for _, pid := range pids {
 		t.db += procCPU(int(pid))
+		t.dbFaults += procFaults(int(pid))
 	}
 	return t
 }
 
-// procCPU returns a process's user and system CPU time from /proc, or 0.
-func procCPU(pid int) time.Duration {
+// procStat returns the fields of /proc/PID/stat after the command name
+// (which is in parentheses), or nil: the state is field 0, minflt 7,
+// utime 11 and stime 12.
+func procStat(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
-	// The fields after the command name, which is in parentheses:
-	// utime and stime are the 12th and 13th.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if f := strings.Fields(string(b[i+1:])); len(f) >= 13 {
+		return f
+	}
+	return nil
+}
+
+// procCPU returns a process's user and system CPU time from /proc, or 0.
+func procCPU(pid int) time.Duration {
+	f := procStat(pid)
+	if f == nil {
 		return 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// procFaults returns a process's minor page faults so far from /proc, or 0.
+func procFaults(pid int) int64 {
+	f := procStat(pid)
+	if f == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[7], 10, 64)
+	return n
 }
 
 // selfCPU returns the CPU time (user and system) this process used so far.
