@@ -102,6 +102,15 @@
 // journal whose truncation was lost to a crash is not taken in twice, even
 // after its events were sent and acknowledged.
 //
+// A process's events keep their order across the journal and the spool. An
+// Append that finds the journal busy past its lock timeout (another process
+// moving it in) spools its records; until they are moved in, that
+// process's later Appends go to the queue file (and so drain the spool
+// first) or to the spool, not to the journal. An operation that drains the
+// spool moves the journal in first, also [Queue.Summary]; if the journal's
+// lock cannot be had then, the operation returns [ErrLocked] and an Append
+// spools.
+//
 // From 256 KiB (or MaxBytes, if smaller) Append moves the journal in itself,
 // with its own records, instead of adding to it; only if the queue file's
 // lock cannot be had then does it add to the journal up to 1 MiB, and past

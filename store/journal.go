@@ -276,28 +276,28 @@ type heldJournal struct {
 // not taken in yet into tx, in journal order, recording the generation and
 // offset in tx. The caller truncates the journal with release after tx
 // commits, or just releases it. It returns nil when there is no journal or
-// its lock could not be had by deadline: its records stay there, durable,
-// for a later operation.
-func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, error) {
+// its lock could not be had by deadline (busy): its records stay there,
+// durable, for a later operation.
+func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (h *heldJournal, busy bool, err error) {
 	f, err := fsutil.OpenFile(q.journalPath(), os.O_RDWR, 0)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err := waitLock(f, deadline, journalLockPoll); err != nil {
 		f.Close()
 		q.log.Debug("store: journal busy; leaving it for a later operation", "path", q.journalPath(), "err", err)
-		return nil, nil
+		return nil, errors.Is(err, ErrLocked), nil
 	}
-	h := &heldJournal{f: f, keep: q.keepJournal}
+	h = &heldJournal{f: f, keep: q.keepJournal}
 	b, err := io.ReadAll(f)
 	if err != nil {
 		q.log.Warn("store: cannot read journal; leaving it", "path", q.journalPath(), "err", err)
 		h.release(false)
-		return nil, nil
+		return nil, false, nil
 	}
 	if len(b) == 0 {
 		h.release(false)
-		return nil, nil
+		return nil, false, nil
 	}
 	jf := parseJournal(b)
 	if jf.bad > 0 {
@@ -311,7 +311,7 @@ func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, erro
 	}
 	if err := q.insert(tx, recs, 0); err != nil {
 		h.release(false)
-		return nil, err
+		return nil, false, err
 	}
 	gen := jf.gen
 	if gen == nil {
@@ -319,16 +319,16 @@ func (q *Queue) takeJournal(tx *bolt.Tx, deadline time.Time) (*heldJournal, erro
 	}
 	if err := mb.Put(keyJournalGen, gen); err != nil {
 		h.release(false)
-		return nil, err
+		return nil, false, err
 	}
 	if err := putUint(mb, keyJournalOff, uint64(len(b))); err != nil {
 		h.release(false)
-		return nil, err
+		return nil, false, err
 	}
 	if len(pending) > 0 {
 		q.log.Debug("store: moved journal into the queue file", "path", q.journalPath(), "records", len(pending))
 	}
-	return h, nil
+	return h, false, nil
 }
 
 // release empties the journal if committed (its records are in the queue

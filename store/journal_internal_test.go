@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/fsutil"
 )
 
 // A crash after the queue file committed the journal's records but before
@@ -145,6 +150,112 @@ func BenchmarkJournalSummary(b *testing.B) {
 	b.Run("parse", func(b *testing.B) {
 		for b.Loop() {
 			parseJournal(j).pendingIn(nil, 0)
+		}
+	})
+}
+
+// holdJournal takes the journal's lock, as a process writing it or moving
+// it in would, until the returned function is called.
+func holdJournal(t *testing.T, q *Queue) func() {
+	t.Helper()
+	f, err := fsutil.OpenFile(q.journalPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tryLockFile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		unlockFile(f)
+		f.Close()
+	}
+}
+
+func queuedIDs(t *testing.T, q *Queue) []string {
+	t.Helper()
+	b, err := q.Peek(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range b.Records {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// A process's events keep their order when some went to the spool because
+// the journal was busy (a move-in by another process can hold it longer
+// than the lock timeout): whatever path each took, and whichever operation
+// moves them in.
+func TestJournalAndSpoolKeepOrder(t *testing.T) {
+	ctx := context.Background()
+	open := func(t *testing.T) *Queue {
+		q, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{Journal: true, LockTimeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	add := func(t *testing.T, q *Queue, ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			if err := q.Append(ctx, Record{ID: id, Data: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// a in the journal, b in the spool while the journal is busy.
+	journalThenSpool := func(t *testing.T) *Queue {
+		q := open(t)
+		add(t, q, "a")
+		release := holdJournal(t, q)
+		add(t, q, "b")
+		release()
+		if q.spoolLen() != 1 {
+			t.Fatalf("%d spooled records, want b", q.spoolLen())
+		}
+		return q
+	}
+	t.Run("later appends", func(t *testing.T) {
+		q := journalThenSpool(t)
+		add(t, q, "c", "d")
+		if got := queuedIDs(t, q); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+			t.Fatalf("queued %v", got)
+		}
+	})
+	t.Run("summary", func(t *testing.T) {
+		q := journalThenSpool(t)
+		// With the queue file there and no summary file, Summary opens it.
+		if err := q.PutMeta(ctx, "state", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if got := queuedIDs(t, q); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("queued %v", got)
+		}
+		add(t, q, "c")
+		release := holdJournal(t, q)
+		add(t, q, "d")
+		release()
+		os.Remove(q.sumPath())
+		if _, err := q.Summary(ctx, "state"); err != nil {
+			t.Fatal(err)
+		}
+		if got := queuedIDs(t, q); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+			t.Fatalf("queued %v", got)
+		}
+	})
+	t.Run("journal busy while draining", func(t *testing.T) {
+		q := journalThenSpool(t)
+		release := holdJournal(t, q)
+		_, err := q.Peek(ctx, 0, 0)
+		add(t, q, "c") // to the spool, after b
+		release()
+		if !errors.Is(err, ErrLocked) {
+			t.Fatalf("Peek with the journal busy and b spooled: %v, want ErrLocked", err)
+		}
+		if got := queuedIDs(t, q); !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Fatalf("queued %v", got)
 		}
 	})
 }

@@ -86,6 +86,10 @@ type Queue struct {
 
 	stampMu   sync.Mutex
 	lastStamp int64
+	// lastSpooled is the spool file of this Queue's latest spooled record
+	// (guarded by stampMu). While it is there, Append does not use the
+	// journal: its records would be moved in before the older spooled ones.
+	lastSpooled string
 
 	// rename is os.Rename; tests replace it to take the path used where an
 	// open file cannot be renamed.
@@ -186,7 +190,7 @@ func (q *Queue) Append(ctx context.Context, recs ...Record) error {
 	}
 	deadline := time.Now().Add(q.lockTimeout)
 	journaled := false
-	if q.journal && tooLarge == 0 {
+	if q.journal && tooLarge == 0 && !q.ownSpoolPending() {
 		switch err := q.journalAppend(keep, min(journalSoftMax, q.maxBytes), deadline); {
 		case err == nil:
 			return nil

@@ -91,7 +91,9 @@ func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, t
 			drained []string
 			held    *heldJournal
 		)
-		journal := !o.leaveJournal && q.journalSize() > 0
+		// Spooled records are newer than the journal's: a drain of the
+		// spool moves the journal in first, even for a read.
+		journal := (!o.leaveJournal || len(pending) > 0) && q.journalSize() > 0
 		write := o.writable || len(pending) > 0 || lost > 0 || journal
 		var sum *sumFile
 		if write {
@@ -113,9 +115,15 @@ func (q *Queue) run(ctx context.Context, o txOptions, fn func(*bolt.Tx) error, t
 				}
 			}
 			if journal {
+				var busy bool
 				var err error
-				if held, err = q.takeJournal(tx, deadline); err != nil {
+				if held, busy, err = q.takeJournal(tx, deadline); err != nil {
 					return err
+				}
+				if busy && len(pending) > 0 {
+					// The journal's records are older than the spool's
+					// and go first: the queue is as good as locked.
+					return ErrLocked
 				}
 			}
 			drained = nil

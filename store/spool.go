@@ -103,6 +103,9 @@ func (q *Queue) spoolAppend(recs []Record, extraDropped uint64) error {
 		}
 		n++
 		wrote = true
+		q.stampMu.Lock()
+		q.lastSpooled = name
+		q.stampMu.Unlock()
 	}
 	if wrote {
 		syncDir(q.spoolDir)
@@ -120,6 +123,27 @@ func (q *Queue) spoolAppend(recs []Record, extraDropped uint64) error {
 		return fmt.Errorf("%w: spool full, %d record(s) dropped and counted", ErrNotStored, full)
 	}
 	return nil
+}
+
+// ownSpoolPending reports whether a record this Queue spooled is still in
+// the spool. Once the latest is gone, all were moved in: a drain takes
+// every spool file there when it starts.
+func (q *Queue) ownSpoolPending() bool {
+	q.stampMu.Lock()
+	name := q.lastSpooled
+	q.stampMu.Unlock()
+	if name == "" {
+		return false
+	}
+	if _, err := os.Lstat(name); err == nil {
+		return true
+	}
+	q.stampMu.Lock()
+	if q.lastSpooled == name {
+		q.lastSpooled = ""
+	}
+	q.stampMu.Unlock()
+	return false
 }
 
 // writeSpoolFile writes r to name atomically and durably: temp file, fsync,

@@ -19,8 +19,10 @@ type Summary struct {
 // metaKey. What it needs of the queue file comes from the summary file
 // beside it while that describes the queue file as it is (see sumcache.go),
 // else from a read transaction, which writes the summary file afresh.
-// Records in the journal are counted where they are, not moved in. It
-// returns [ErrLocked] when the lock could not be had in time.
+// Records in the journal are counted where they are, not moved in, unless
+// the read transaction drains the spool: the journal's records, older, are
+// then moved in first. It returns [ErrLocked] when the lock (or then the
+// journal's) could not be had in time.
 func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 	if metaKey == "" {
 		return Summary{}, ErrInvalidKey
