@@ -220,6 +220,11 @@ func TestJournalAndSpoolKeepOrder(t *testing.T) {
 	t.Run("later appends", func(t *testing.T) {
 		q := journalThenSpool(t)
 		add(t, q, "c", "d")
+		// c drained b through the queue file; d, with nothing of this
+		// Queue left in the spool, went to the journal again.
+		if q.spoolLen() != 0 || q.journalSize() == 0 {
+			t.Fatalf("spool %d records, journal %d bytes; want d in the journal", q.spoolLen(), q.journalSize())
+		}
 		if got := queuedIDs(t, q); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 			t.Fatalf("queued %v", got)
 		}
