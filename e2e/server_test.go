@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,6 +230,64 @@ func TestCobraCLIEventsReachPostgresExactlyOnce(t *testing.T) {
 	if len(got) != len(exp) {
 		t.Errorf("rows of unexpected kinds: got %v, want %v", got, exp)
 	}
+
+	// The flag rollup a dashboard reads: runs per command and flag. The
+	// example collects the value of --target only.
+	wantFlags := map[string]int{}
+	for _, w := range want {
+		for _, f := range w.flags {
+			v := ""
+			if f == "target" {
+				v = "fail"
+			}
+			wantFlags[w.command+" --"+f+"="+v]++
+		}
+	}
+	gotFlags := map[string]int{}
+	for _, r := range queryRows(t, srv.dbURL, `SELECT command || ' --' || flag || '=' || coalesce(value, ''), sum(events)::int
+		FROM daily_flag_counts GROUP BY 1`) {
+		gotFlags[r.key] = r.n
+	}
+	if !maps.Equal(gotFlags, wantFlags) {
+		t.Errorf("flag rollup\n got %v\nwant %v", gotFlags, wantFlags)
+	}
+}
+
+// connect opens a connection to dbURL for the rest of the test, and a
+// context that bounds its use.
+func connect(t *testing.T, dbURL string) (context.Context, *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, conn
+}
+
+type keyCount struct {
+	key string
+	n   int
+}
+
+// queryRows runs sql, which returns a text and an integer per row.
+func queryRows(t *testing.T, dbURL, sql string) []keyCount {
+	t.Helper()
+	ctx, conn := connect(t, dbURL)
+	rs, err := conn.Query(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (keyCount, error) {
+		var kc keyCount
+		return kc, r.Scan(&kc.key, &kc.n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 type row struct {
@@ -240,13 +299,7 @@ type row struct {
 
 func readRows(t *testing.T, dbURL string) []row {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn := connect(t, dbURL)
 	// Every row of events, whatever its type; the command, outcome,
 	// duration and error kind come from their columns, the flags from
 	// metadata, which must agree with the columns.

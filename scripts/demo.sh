@@ -75,9 +75,10 @@ if command -v psql >/dev/null; then
 	          string_agg(DISTINCT NULLIF(metadata->>'error_kind', ''), ',') AS errors,
 	          round(avg((metadata->>'duration_ms')::numeric), 1) AS avg_ms
 	     FROM events WHERE project_id = $project_id GROUP BY 1, 2 ORDER BY 1, 2"
-	q "SELECT service_name AS tool, flag, count(*) AS runs
-	     FROM events, jsonb_array_elements_text(metadata->'flags') AS flag
-	    WHERE project_id = $project_id GROUP BY 1, 2 ORDER BY 1, 2"
+	# The flag rollup, as a dashboard reads it: does anyone use --watch?
+	q "SELECT service_name AS tool, command, flag, coalesce(value, '') AS value, sum(events) AS runs
+	     FROM daily_flag_counts
+	    WHERE project_id = $project_id GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
 else
 	echo "(install psql to see the rows; the server log is in $work/server.log)"
 fi

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ const (
 	MaxMetadataString  = 1024      // characters of a metadata key or string value
 	MaxNameChars       = 256       // characters of metadata.command, .feature or .method
 	MaxFieldChars      = 64        // characters of the other string fields
+	MaxFlagChars       = 64        // characters of a flag name or value the flag rollup counts
+	MaxRollupFlags     = 32        // flags of one event the flag rollup counts
 	MaxFutureSkew      = time.Hour // how far in the future a timestamp may be
 	MaxDropped         = 1 << 40   // largest accepted "dropped" count
 	DefaultRetention   = 395 * 24 * time.Hour
@@ -254,7 +257,7 @@ func keyIs(k []byte, esc bool, name string) bool {
 
 // lookup returns the index of an object key (still escaped when esc) in
 // names, or -1.
-func lookup(k []byte, esc bool, names *[8]string) int {
+func lookup(k []byte, esc bool, names []string) int {
 	if esc {
 		u := unescape(k, true)
 		for i, n := range names {
@@ -318,18 +321,22 @@ const (
 	metaDurationMS
 	metaExitCode
 	metaErrorKind
+	metaFlags
+	metaFlagValues
+	nMetaFields
 )
 
-var metaNames = [8]string{"command", "feature", "method", "success", "duration_ms", "exit_code", "error_kind"}
+var metaNames = [nMetaFields]string{"command", "feature", "method", "success", "duration_ms", "exit_code", "error_kind",
+	"flags", "flag_values"}
 
 // rawEvent holds the spans of the members of one event object that the
 // validator reads, as the last member of each name has them (null counts
 // as absent); nil when absent.
 type rawEvent struct {
 	top  [nEventFields][]byte
-	sdk  [2][]byte // of the last "sdk", when an object
-	env  [5][]byte // of the last "env", when an object
-	meta [7][]byte // of the last "metadata", when an object passing checkMeta
+	sdk  [2][]byte           // of the last "sdk", when an object
+	env  [5][]byte           // of the last "env", when an object
+	meta [nMetaFields][]byte // of the last "metadata", when an object passing checkMeta
 	// metaReason is checkMeta's verdict on the last "metadata" object.
 	metaReason string
 }
@@ -344,10 +351,10 @@ func notNull(v []byte) []byte {
 
 // eventField returns the index of an event member name, or -1.
 func eventField(k []byte, esc bool) int {
-	if i := lookup(k, esc, eventNames[0]); i >= 0 {
+	if i := lookup(k, esc, eventNames[0][:]); i >= 0 {
 		return i
 	}
-	if i := lookup(k, esc, eventNames[1]); i >= 0 {
+	if i := lookup(k, esc, eventNames[1][:]); i >= 0 {
 		return fSDK + i
 	}
 	return -1
@@ -371,12 +378,12 @@ func (r *rawEvent) scan(s *scanner) error {
 		switch f {
 		case fSDK:
 			r.sdk = [2][]byte{}
-			err = scanObject(s, &sdkNames, r.sdk[:])
+			err = scanObject(s, sdkNames[:], r.sdk[:])
 		case fEnv:
 			r.env = [5][]byte{}
-			err = scanObject(s, &envNames, r.env[:])
+			err = scanObject(s, envNames[:], r.env[:])
 		case fMetadata:
-			r.meta, r.metaReason = [7][]byte{}, ""
+			r.meta, r.metaReason = [nMetaFields][]byte{}, ""
 			if s.peek() == '{' {
 				if r.metaReason = checkMetaTop(s, &r.meta); r.metaReason != "" {
 					// Find the end of the value (and check its syntax).
@@ -408,7 +415,7 @@ func (r *rawEvent) scan(s *scanner) error {
 // scanObject scans the value at s.i; when it is an object, the values of
 // its members named in names go to dst (by index; the last of a name wins,
 // null counts as absent).
-func scanObject(s *scanner, names *[8]string, dst [][]byte) error {
+func scanObject(s *scanner, names []string, dst [][]byte) error {
 	if s.peek() != '{' {
 		_, err := s.value()
 		return err
@@ -442,7 +449,7 @@ func scanObject(s *scanner, names *[8]string, dst [][]byte) error {
 // checkMetaTop is checkMeta for the metadata object itself (at s.i, at
 // its '{'), which also records the members in metaNames. When it returns
 // a reason, s.i is left anywhere within the object.
-func checkMetaTop(s *scanner, dst *[7][]byte) string {
+func checkMetaTop(s *scanner, dst *[nMetaFields][]byte) string {
 	s.i++
 	if s.expect('}') {
 		return ""
@@ -460,7 +467,7 @@ func checkMetaTop(s *scanner, dst *[7][]byte) string {
 		if r := checkMeta(s, 2); r != "" {
 			return r
 		}
-		if i := lookup(k, esc, &metaNames); i >= 0 && i < len(dst) {
+		if i := lookup(k, esc, metaNames[:]); i >= 0 && i < len(dst) {
 			dst[i] = notNull(s.b[start:s.i])
 		}
 		if s.expect(',') {
@@ -482,6 +489,7 @@ type validator struct {
 	ints  []int64
 	codes []int32
 	kinds []string
+	flags []Flag
 }
 
 const slabSize = 64
@@ -737,6 +745,7 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 				ev.ErrorKind = v.newKind(s)
 			}
 		}
+		ev.Flags = v.commandFlags(meta[metaFlags], meta[metaFlagValues])
 	case "feature_used":
 		name, namePath = metaFeature, "metadata.feature"
 	case "method_called":
@@ -750,6 +759,67 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 		ev.Name = s // a name of the wrong type is kept in metadata only
 	}
 	return ev, ""
+}
+
+// commandFlags returns the flags of a command_executed event whose
+// metadata.flags and metadata.flag_values are list and values (spans of
+// valid JSON, nil when absent), as the flag rollup counts them: the string
+// elements of list of 1 to MaxFlagChars characters, each name once, the
+// first MaxRollupFlags of them, in list order. A flag's value is its member
+// in values when that is a string of at most MaxFlagChars characters.
+// Anything else (list not an array, other elements, other values) is left
+// out of the rollup and kept in the event's metadata only.
+func (v *validator) commandFlags(list, values []byte) []Flag {
+	if len(list) < 2 || list[0] != '[' {
+		return nil
+	}
+	var buf [MaxRollupFlags]Flag
+	fs := buf[:0]
+	s := scanner{b: list, i: 1}
+	if !s.expect(']') {
+		for len(fs) < MaxRollupFlags {
+			val, err := s.value()
+			if err != nil {
+				return nil // cannot happen: the metadata is valid JSON
+			}
+			if name, ok := v.flagString(val); ok && !slices.ContainsFunc(fs, func(f Flag) bool { return f.Name == name }) {
+				fs = append(fs, Flag{Name: name})
+			}
+			if !s.expect(',') {
+				break
+			}
+		}
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	if len(values) > 0 && values[0] == '{' {
+		s := scanner{b: values}
+		s.members(func(k []byte, esc bool, val []byte) error {
+			for i := range fs {
+				if keyIs(k, esc, fs[i].Name) {
+					fs[i].Value, fs[i].HasValue = v.flagString(val)
+				}
+			}
+			return nil
+		})
+	}
+	if cap(v.flags)-len(v.flags) < len(fs) {
+		v.flags = make([]Flag, 0, max(slabSize, len(fs)))
+	}
+	n := len(v.flags)
+	v.flags = append(v.flags, fs...)
+	return v.flags[n:len(v.flags):len(v.flags)]
+}
+
+// flagString returns the string of a JSON value when it is a string of 1 to
+// MaxFlagChars characters.
+func (v *validator) flagString(val []byte) (string, bool) {
+	if len(val) < 3 || val[0] != '"' || len(val) > 2+12*MaxFlagChars { // a character is at most 12 bytes escaped
+		return "", false
+	}
+	s, reason := v.in(val, "", false, MaxFlagChars)
+	return s, reason == "" && s != ""
 }
 
 // parseUserID decodes "anon_" followed by 64 lower-case hex digits.

@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -439,6 +441,7 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 				ev.ErrorKind = &s
 			}
 		}
+		ev.Flags = refFlags(md)
 	case "feature_used":
 		nameField = "feature"
 	case "method_called":
@@ -452,6 +455,45 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 		ev.Name = s // a name of the wrong type is kept in metadata only
 	}
 	return ev, ""
+}
+
+// refFlags is the flag rule of commandFlags, written with encoding/json,
+// for the metadata object md.
+func refFlags(md []byte) []Flag {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(md, &m) != nil {
+		return nil
+	}
+	fits := func(raw json.RawMessage) (string, bool) {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		if n := utf8.RuneCountInString(s); n < 1 || n > MaxFlagChars {
+			return "", false
+		}
+		return s, true
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(m["flags"], &list) != nil {
+		return nil
+	}
+	var flags []Flag
+	for _, raw := range list {
+		if name, ok := fits(raw); ok && len(flags) < MaxRollupFlags &&
+			!slices.ContainsFunc(flags, func(f Flag) bool { return f.Name == name }) {
+			flags = append(flags, Flag{Name: name})
+		}
+	}
+	var values map[string]json.RawMessage
+	if json.Unmarshal(m["flag_values"], &values) == nil {
+		for i := range flags {
+			if raw, ok := values[flags[i].Name]; ok {
+				flags[i].Value, flags[i].HasValue = fits(raw)
+			}
+		}
+	}
+	return flags
 }
 
 // FuzzDecodeMatchesReference checks that DecodeBatch gives exactly what the
@@ -471,6 +513,20 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		`"metadata":{`, `"metadata":{"success":false},"metadata":{"success":null,"exit_code":1e3,`).Replace(fuzzEvent) + `]}`))
 	f.Add([]byte(`{"events":[` + strings.NewReplacer(`"user_id":"anon_3f`, `"user_id":"anon_\u0033f`,
 		`"timestamp":"2026`, `"timestamp":"\u0032026`, `"session_id":"019a`, `"session_id":"\u003019a`).Replace(fuzzEvent) + `]}`))
+	// Flags: duplicates, escapes, characters beyond the BMP, lengths at and
+	// over the limit, other types, more than MaxRollupFlags, values.
+	long := strings.Repeat("x", MaxFlagChars)
+	for _, flags := range []string{
+		`"flags":["watch","watch","w\u0061tch","",null,1,["x"],"` + long + `","` + long + `y","\ud83d\ude00"],` +
+			`"flag_values":{"watch":"on","w\u0061tch":"again","x":"y"}`,
+		`"flags":["a","b"],"flag_values":{"a":1,"b":"","a":"\u00e9t\u00e9","b":"` + long + `z"}`,
+		`"flags":"watch","flag_values":["watch"]`,
+		`"flags":{"watch":true},"flags":["late"],"flag_values":null`,
+		`"flags":[` + strings.Repeat(`"a","b","c","d","e","f","g","h","i","j","k",`, 4) + `"z"]`,
+		`"flags":["` + strings.Repeat(`\ud83d\ude00`, MaxFlagChars) + `"],"flag_values":{"` + strings.Repeat(`\ud83d\ude00`, MaxFlagChars) + `":"v"}`,
+	} {
+		f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"flags":["force","verbose"]`, flags, 1) + `]}`))
+	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeBatch")
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

@@ -30,6 +30,17 @@ type Event struct {
 	CIName     string
 	GoVersion  string
 	Metadata   []byte // a JSON object, re-encoded by the server
+	// Flags are the flags a command_executed event reports as set
+	// (metadata.flags, with metadata.flag_values), as the flag rollup
+	// counts them; nil for other events.
+	Flags []Flag
+}
+
+// Flag is a flag set in a command run, as the flag rollup counts it.
+type Flag struct {
+	Name     string // from metadata.flags, without dashes
+	Value    string // metadata.flag_values[Name], when HasValue
+	HasValue bool   // the author collects this flag's value and it fits the rollup
 }
 
 // Rejection reports one invalid event of a batch by its index.

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -447,4 +448,127 @@ func TestIngestMixedNewAndKnown(t *testing.T) {
 	if got := e.count(`SELECT count(*) FROM daily_users WHERE project_id = $1 AND os = 'darwin' AND arch = 'arm64' AND ci`); got != 1 {
 		t.Fatalf("darwin users: %d, want 1", got)
 	}
+}
+
+// flagCounts returns the flag rollup of e's project, summed over shards,
+// by "command|flag|value" ("-" for no value).
+func (e *env) flagCounts(t *testing.T, sql string) map[string]int64 {
+	t.Helper()
+	rows, err := e.db.Pool().Query(context.Background(), sql, e.projectID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for rows.Next() {
+		var command, flag string
+		var value *string
+		var n int64
+		if err := rows.Scan(&command, &flag, &value, &n); err != nil {
+			t.Fatal(err)
+		}
+		v := "-"
+		if value != nil {
+			v = *value
+		}
+		got[command+"|"+flag+"|"+v] += n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+const flagRollupSQL = `SELECT command, flag, value, sum(events)::bigint FROM daily_flag_counts
+	WHERE project_id = $1 GROUP BY 1, 2, 3`
+
+// flagsFromEventsSQL counts the flags of the stored events by the rule of
+// docs/server.md, in SQL, independently of the server's code.
+const flagsFromEventsSQL = `SELECT e.name, f.flag,
+       CASE WHEN jsonb_typeof(e.metadata->'flag_values'->f.flag) = 'string'
+             AND char_length(e.metadata->'flag_values'->>f.flag) BETWEEN 1 AND 64
+            THEN e.metadata->'flag_values'->>f.flag END, count(*)
+	FROM events e CROSS JOIN LATERAL (
+	    SELECT t.elem #>> '{}' AS flag
+	    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(e.metadata->'flags') = 'array'
+	                                   THEN e.metadata->'flags' ELSE '[]' END) WITH ORDINALITY AS t(elem, ord)
+	    WHERE jsonb_typeof(t.elem) = 'string' AND char_length(t.elem #>> '{}') BETWEEN 1 AND 64
+	    GROUP BY 1 ORDER BY min(t.ord) LIMIT 32) f
+	WHERE e.project_id = $1 AND e.event_type = 'command_executed'
+	GROUP BY 1, 2, 3`
+
+// The flag rollup answers "does anyone use --watch?" and, for a flag whose
+// value the author collects, "which value is most used?": it counts each
+// stored command run once per flag it set, through the COPY path, the
+// statement path (a batch with known events) and replays alike.
+func TestIngestFlagRollup(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	withFlags := func(command string, flags any, values any) map[string]any {
+		ev := event()
+		md := ev["metadata"].(map[string]any)
+		md["command"] = command
+		md["flags"] = flags
+		if values != nil {
+			md["flag_values"] = values
+		}
+		return ev
+	}
+	long := strings.Repeat("x", server.MaxFlagChars)
+	many := make([]string, server.MaxRollupFlags+5)
+	for i := range many {
+		many[i] = "f" + strconv.Itoa(i)
+	}
+	first := []map[string]any{
+		withFlags("build", []string{"watch", "output"}, map[string]any{"output": "json"}),
+		withFlags("build", []string{"watch"}, nil),
+		withFlags("build", []any{"watch", "watch", "", 7, nil, long, long + "y"}, map[string]any{long: long + "y"}),
+		withFlags("build", []string{"output"}, map[string]any{"output": "yaml", "watch": "ignored"}),
+		withFlags("serve", "watch", nil),    // not an array: not counted
+		withFlags("serve", many, nil),       // only the first MaxRollupFlags
+		withFlags("serve", []string{}, nil), // no flags
+	}
+	feature := event()
+	feature["event_type"] = "feature_used"
+	feature["metadata"] = map[string]any{"feature": "export", "flags": []string{"watch"}}
+	first = append(first, feature) // not a command: not counted
+
+	if r := e.post(batch(first...)); r.Status != 200 || r.Accepted != len(first) {
+		t.Fatalf("first batch: %d %s", r.Status, r.Body)
+	}
+	want := map[string]int64{
+		"build|watch|-":        3,
+		"build|output|json":    1,
+		"build|output|yaml":    1,
+		"build|" + long + "|-": 1,
+	}
+	for _, f := range many[:server.MaxRollupFlags] {
+		want["serve|"+f+"|-"] = 1
+	}
+	check := func(step string) {
+		t.Helper()
+		got := e.flagCounts(t, flagRollupSQL)
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s: flag rollup\n got %v\nwant %v", step, got, want)
+		}
+		if fromEvents := e.flagCounts(t, flagsFromEventsSQL); !maps.Equal(fromEvents, want) {
+			t.Fatalf("%s: flags counted from the stored events\n got %v\nwant %v", step, fromEvents, want)
+		}
+	}
+	check("after the first batch")
+
+	// Known events with new ones: the statement path counts only the new.
+	second := append([]map[string]any{
+		withFlags("build", []string{"watch", "output"}, map[string]any{"output": "json"}),
+	}, first[:3]...)
+	if r := e.post(batch(second...)); r.Status != 200 || r.Accepted != 1 || r.Duplicates != 3 {
+		t.Fatalf("mixed batch: %d %s", r.Status, r.Body)
+	}
+	want["build|watch|-"]++
+	want["build|output|json"]++
+	check("after a batch with known events")
+
+	// A replay of everything counts nothing.
+	if r := e.post(batch(append(first, second...)...)); r.Status != 200 || r.Accepted != 0 {
+		t.Fatalf("replay: %d %s", r.Status, r.Body)
+	}
+	check("after a replay")
 }

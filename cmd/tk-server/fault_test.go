@@ -141,6 +141,13 @@ func TestFaultDatabaseRestart(t *testing.T) {
 	if rolled != int64(total) {
 		t.Fatalf("rollups count %d events, want %d", rolled, total)
 	}
+	// The flag rollup too: each stored event's flags once.
+	var flagsRolled, flagsStored int64
+	conn.QueryRow(ctx, `SELECT coalesce(sum(events), 0) FROM daily_flag_counts`).Scan(&flagsRolled)
+	conn.QueryRow(ctx, `SELECT coalesce(sum(jsonb_array_length(metadata->'flags')), 0) FROM events`).Scan(&flagsStored)
+	if flagsStored == 0 || flagsRolled != flagsStored {
+		t.Fatalf("the flag rollup counts %d flags, the stored events have %d", flagsRolled, flagsStored)
+	}
 	if accepted.Load()+duplicates.Load() < int64(total) || accepted.Load() > int64(total) {
 		t.Fatalf("accepted %d + duplicates %d do not add up to %d", accepted.Load(), duplicates.Load(), total)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,7 +114,19 @@ func (s *serving) stop(t *testing.T) error {
 func newEvents(n int) []map[string]any {
 	evs := make([]map[string]any, n)
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	// Commands as the SDK records them: most runs set no flag or one, some
+	// set two, one of which has its value collected.
+	flagSets := [][]string{{}, {"watch"}, {}, {"output", "verbose"}, {"force"}}
 	for i := range evs {
+		flags := flagSets[i%len(flagSets)]
+		md := map[string]any{"command": "deploy", "flags": flags, "args_count": i % 3, "success": true,
+			"error_kind": "", "duration_ms": i % 100, "exit_code": 0}
+		if i%5 == 0 {
+			md["success"], md["error_kind"], md["exit_code"] = false, "exit_error", 1
+		}
+		if slices.Contains(flags, "output") {
+			md["flag_values"] = map[string]string{"output": []string{"json", "yaml", "table"}[i%3]}
+		}
 		evs[i] = map[string]any{
 			"event_id": uuid.Must(uuid.NewV7()).String(), "schema_version": 1,
 			"service_name": "demo-cli", "service_version": "0.3.0", "event_type": "command_executed",
@@ -121,7 +134,7 @@ func newEvents(n int) []map[string]any {
 			"session_id": uuid.Must(uuid.NewV7()).String(),
 			"sdk":        map[string]any{"name": "telemetry-kit-go", "version": "0.1.0"},
 			"env":        map[string]any{"os": "linux", "arch": "amd64", "ci": false, "go_version": "go1.26.8"},
-			"metadata":   map[string]any{"command": "deploy", "success": i%5 != 0, "duration_ms": i % 100, "exit_code": 0},
+			"metadata":   md,
 		}
 	}
 	return evs

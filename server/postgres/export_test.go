@@ -1,9 +1,22 @@
 package postgres
 
+import "context"
+
 // SharedTransactions returns how many ingest transactions held the batches
 // of more than one request.
 func (db *DB) SharedTransactions() int64 {
 	db.groupMu.Lock()
 	defer db.groupMu.Unlock()
 	return db.groups.shared
+}
+
+// MigrateTo applies the migrations up to version.
+func (db *DB) MigrateTo(ctx context.Context, version int64) error {
+	p, closeDB, err := db.migrations()
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	_, err = p.UpTo(ctx, version)
+	return err
 }

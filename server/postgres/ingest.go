@@ -18,7 +18,8 @@ import (
 
 // ingestSQL inserts a batch and updates the rollups from the rows it
 // inserted, in one statement (one transaction), and checks the write key
-// ($23): a key no longer valid makes it fail. Rows are inserted in
+// ($23): a key no longer valid makes it fail. The flags of the events come
+// as one row per flag ($24–$26: event id, flag, value). Rows are inserted in
 // event_id order and rollup rows in key order, so that concurrent batches
 // take their locks in the same order; counter rows are sharded by backend
 // so that concurrent batches rarely wait for each other's commit.
@@ -42,7 +43,7 @@ WITH input AS (
     FROM input
     ORDER BY event_id
     ON CONFLICT (project_id, event_id) DO NOTHING
-    RETURNING occurred_at, service_name, service_version, event_type, name, success, duration_ms, user_id,
+    RETURNING event_id, occurred_at, service_name, service_version, event_type, name, success, duration_ms, user_id,
               os, arch, ci
 ), counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
@@ -63,6 +64,16 @@ WITH input AS (
     FROM ins
     ORDER BY 2, 3, 4, occurred_at
     ON CONFLICT DO NOTHING
+), flags AS (
+    INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
+                                        shard, events)
+    SELECT $1::integer, (i.occurred_at AT TIME ZONE 'UTC')::date AS day, i.service_name, i.service_version, i.name,
+           f.flag, f.value, (pg_backend_pid() % 16)::smallint, count(*)
+    FROM ins i JOIN unnest($24::uuid[], $25::text[], $26::text[]) AS f(event_id, flag, value) ON f.event_id = i.event_id
+    GROUP BY 2, 3, 4, 5, 6, 7
+    ORDER BY 2, 3, 4, 5, 6, 7
+    ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
+    DO UPDATE SET events = c.events + excluded.events
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $22::bigint
@@ -98,6 +109,16 @@ WITH counts AS (
          AS u(day, service_name, user_id, service_version, os, arch, ci)
     ORDER BY 2, 3, 4
     ON CONFLICT DO NOTHING
+), flags AS (
+    INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
+                                        shard, events)
+    SELECT $1::integer, day, service_name, service_version, command, flag, value, (pg_backend_pid() % 16)::smallint,
+           events
+    FROM unnest($20::date[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[])
+         AS t(day, service_name, service_version, command, flag, value, events)
+    ORDER BY 2, 3, 4, 5, 6, 7
+    ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
+    DO UPDATE SET events = c.events + excluded.events
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint
@@ -404,6 +425,9 @@ func ingestArgs(key server.Key, evs []server.Event, dropped int64) []any {
 		ciName     = make([]string, n)
 		goVersion  = make([]string, n)
 		metadata   = make([]string, n)
+		flagEvents [][16]byte
+		flagNames  []string
+		flagValues []*string
 	)
 	for i := range evs {
 		e := &evs[i]
@@ -427,7 +451,17 @@ func ingestArgs(key server.Key, evs []server.Event, dropped int64) []any {
 		ciName[i] = e.CIName
 		goVersion[i] = e.GoVersion
 		metadata[i] = string(e.Metadata)
+		for _, f := range e.Flags {
+			flagEvents = append(flagEvents, e.EventID)
+			flagNames = append(flagNames, f.Name)
+			var v *string
+			if f.HasValue {
+				v = &f.Value
+			}
+			flagValues = append(flagValues, v)
+		}
 	}
 	return []any{key.ProjectID, ids, occurred, svc, ver, typ, name, success, duration, exitCode, errKind,
-		users, sessions, sdkName, sdkVersion, osName, arch, ci, ciName, goVersion, metadata, dropped, key.ID}
+		users, sessions, sdkName, sdkVersion, osName, arch, ci, ciName, goVersion, metadata, dropped, key.ID,
+		flagEvents, flagNames, flagValues}
 }

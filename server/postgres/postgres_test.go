@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -636,3 +638,92 @@ func TestConcurrentMigrate(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// The migration that adds the flag rollup fills it from the events stored
+// before, by the rule the server applies at ingest (server.Event.Flags).
+func TestFlagRollupMigrationCountsStoredEvents(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: pgtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.MigrateTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("é", server.MaxFlagChars)
+	many := make([]string, server.MaxRollupFlags+3)
+	for i := range many {
+		many[i] = fmt.Sprintf("%q", fmt.Sprintf("f%d", i))
+	}
+	metadata := []struct{ eventType, md string }{
+		{"command_executed", `{"command":"build","flags":["watch","output"],"flag_values":{"output":"json"}}`},
+		{"command_executed", `{"command":"build","flags":["watch","watch","",7,null,"` + long + `","` + long + `y"]}`},
+		{"command_executed", `{"command":"build","flags":["output"],"flag_values":{"output":"` + long + `y","watch":"x"}}`},
+		{"command_executed", `{"command":"build","flags":["output"],"flag_values":{"output":3}}`},
+		{"command_executed", `{"command":"serve","flags":"watch"}`},
+		{"command_executed", `{"command":"serve","flags":[` + strings.Join(many, ",") + `]}`},
+		{"command_executed", `{"command":"serve"}`},
+		{"feature_used", `{"feature":"export","flags":["watch"]}`},
+	}
+	// Each event through the server's decoder too, for the expected counts.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	want := map[string]int64{}
+	for _, m := range metadata {
+		id := uuid.Must(uuid.NewV7())
+		body := fmt.Sprintf(`{"events":[{"event_id":%q,"schema_version":1,"service_name":"my-cli","service_version":"1.0.0",`+
+			`"event_type":%q,"timestamp":%q,"user_id":"anon_%s","session_id":%q,"sdk":{"name":"go","version":"1"},`+
+			`"env":{"os":"linux","arch":"amd64","ci":false,"go_version":"go1.26"},"metadata":%s}]}`,
+			id, m.eventType, now.Format(time.RFC3339Nano), strings.Repeat("ab", 32), uuid.Must(uuid.NewV7()), m.md)
+		b, err := server.DecodeBatch([]byte(body), time.Now(), 0)
+		if err != nil || len(b.Events) != 1 {
+			t.Fatalf("decode %s: %v %+v", m.md, err, b)
+		}
+		ev := b.Events[0]
+		for _, f := range ev.Flags {
+			v := "-"
+			if f.HasValue {
+				v = f.Value
+			}
+			want[ev.Name+"|"+f.Name+"|"+v]++
+		}
+		_, err = db.Pool().Exec(ctx, `INSERT INTO events (project_id, event_id, occurred_at, service_name, service_version,
+			event_type, name, user_id, session_id, sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata)
+			VALUES (1, $1, $2, 'my-cli', '1.0.0', $3, $4, '\x00', $5, 'go', '1', 'linux', 'amd64', false, '', 'go1.26', $6)`,
+			id, now, m.eventType, ev.Name, uuid.Must(uuid.NewV7()), m.md)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(want) != 4+server.MaxRollupFlags {
+		t.Fatalf("the decoder counts %d flag rows: %v", len(want), want)
+	}
+
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Pool().Query(ctx, `SELECT command, flag, coalesce(value, '-'), events FROM daily_flag_counts
+		WHERE project_id = 1 AND service_name = 'my-cli' AND service_version = '1.0.0' AND day = $1`,
+		now.Format(time.DateOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for rows.Next() {
+		var command, flag, value string
+		var n int64
+		if err := rows.Scan(&command, &flag, &value, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[command+"|"+flag+"|"+value] += n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("after the migration\n got %v\nwant %v", got, want)
+	}
+}

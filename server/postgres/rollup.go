@@ -34,8 +34,9 @@ var rollupParamOIDs = []uint32{
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, // $2–$6 counts: day, service, version, type, name
 	oidBoolArray, oidInt8Array, oidInt8Array, oidInt8Array, // $7–$10 success, events, duration sum and count
 	oidDateArray, oidTextArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $11–$17 users
-	oidInt8,      // $18 dropped
-	oidInt4Array, // $19 keys
+	oidInt8,                                                                                          // $18 dropped
+	oidInt4Array,                                                                                     // $19 keys
+	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidInt8Array, // $20–$26 flags
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -72,6 +73,13 @@ type countKey struct {
 
 type countVal struct{ events, durSum, durCount int64 }
 
+type flagKey struct {
+	day                             int32
+	service, version, command, flag string
+	value                           string
+	hasValue                        bool
+}
+
 type userKey struct {
 	day     int32
 	service string
@@ -86,6 +94,8 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 	var order []countKey
 	users := make(map[userKey]*server.Event, 8) // the user's earliest event
 	var userOrder []userKey
+	var flags map[flagKey]int64
+	var flagOrder []flagKey
 	for _, e := range events {
 		d := day(e.Timestamp)
 		k := countKey{day: d, success: -1, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
@@ -114,9 +124,20 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 		} else if e.Timestamp.Before(first.Timestamp) {
 			users[uk] = e
 		}
+		for _, f := range e.Flags {
+			fk := flagKey{day: d, service: e.ServiceName, version: e.ServiceVersion, command: e.Name, flag: f.Name,
+				value: f.Value, hasValue: f.HasValue}
+			if flags == nil {
+				flags = make(map[flagKey]int64, 8)
+			}
+			if _, ok := flags[fk]; !ok {
+				flagOrder = append(flagOrder, fk)
+			}
+			flags[fk]++
+		}
 	}
 
-	var ends [19]int
+	var ends [26]int
 	w := arrayWriter{buf: buf[:0]}
 	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(projectID))
 	ends[0] = len(w.buf)
@@ -169,6 +190,31 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 		w.int4(int32(id))
 	}
 	ends[18] = len(w.buf)
+
+	flag := func(i int, elem uint32, hasNull bool, f func(k flagKey)) {
+		w.start(len(flagOrder), elem, hasNull)
+		for _, k := range flagOrder {
+			f(k)
+		}
+		ends[i] = len(w.buf)
+	}
+	flag(19, oidDate, false, func(k flagKey) { w.int4(k.day) })
+	flag(20, oidText, false, func(k flagKey) { w.text(k.service) })
+	flag(21, oidText, false, func(k flagKey) { w.text(k.version) })
+	flag(22, oidText, false, func(k flagKey) { w.text(k.command) })
+	flag(23, oidText, false, func(k flagKey) { w.text(k.flag) })
+	hasNull = false
+	for _, k := range flagOrder {
+		hasNull = hasNull || !k.hasValue
+	}
+	flag(24, oidText, hasNull, func(k flagKey) {
+		if k.hasValue {
+			w.text(k.value)
+		} else {
+			w.null()
+		}
+	})
+	flag(25, oidInt8, false, func(k flagKey) { w.int8(flags[k]) })
 
 	params := make([][]byte, len(ends))
 	start := 0
