@@ -766,7 +766,7 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 // valid JSON, nil when absent), as the flag rollup counts them: the string
 // elements of list of 1 to MaxFlagChars characters, each name once, the
 // first MaxRollupFlags of them, in list order. A flag's value is its member
-// in values when that is a string of at most MaxFlagChars characters.
+// in values when that is a string of 1 to MaxFlagChars characters.
 // Anything else (list not an array, other elements, other values) is left
 // out of the rollup and kept in the event's metadata only.
 func (v *validator) commandFlags(list, values []byte) []Flag {
