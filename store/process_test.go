@@ -29,18 +29,18 @@ const (
 	envJournal = "STORE_TEST_JOURNAL"
 )
 
-// Room for far more events than any of these tests appends: a child that
-// appends until killed can append thousands an iteration on a fast machine,
-// and past the default of 10,000 the queue drops the oldest by design.
-const (
-	testMaxEvents = 1 << 20
-	testMaxBytes  = 1 << 28
-)
+// readOptions give the queue room for far more events than any of these
+// tests appends: a child that appends until killed can append thousands an
+// iteration on a fast machine, and past the default of 10,000 the queue
+// drops the oldest by design. The tests read the children's queue with them.
+var readOptions = store.Options{MaxEvents: 1 << 20, MaxBytes: 1 << 28}
 
-// childOptions are the Options of the children, and those the tests read
-// their queue with (without the journal).
+// childOptions are the Options of the children: readOptions, with the
+// journal in the journal subtests.
 func childOptions() store.Options {
-	return store.Options{Journal: os.Getenv(envJournal) == "1", MaxEvents: testMaxEvents, MaxBytes: testMaxBytes}
+	o := readOptions
+	o.Journal = os.Getenv(envJournal) == "1"
+	return o
 }
 
 func TestMain(m *testing.M) {
@@ -223,7 +223,7 @@ func runAppendChildren(t *testing.T, path string, procs, perProc int) time.Durat
 // runAppendChildren, each once, each child's in its order.
 func checkAllOnce(t *testing.T, path string, procs, perProc int) {
 	t.Helper()
-	q, err := store.Open(path, store.Options{MaxEvents: testMaxEvents, MaxBytes: testMaxBytes})
+	q, err := store.Open(path, readOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,13 +355,13 @@ func testKill9(t *testing.T) {
 
 		// The queue reopens; every acknowledged event is there once; nothing
 		// is there that was not at least begun.
-		q, err := store.Open(path, store.Options{MaxEvents: testMaxEvents, MaxBytes: testMaxBytes})
+		q, err := store.Open(path, readOptions)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids := allIDs(t, q)
-		if len(ids) > testMaxEvents/2 {
-			t.Fatalf("iteration %d: %d events stored, too near the cap of %d for this test to hold", it, len(ids), testMaxEvents)
+		if len(ids) > readOptions.MaxEvents/2 {
+			t.Fatalf("iteration %d: %d events stored, too near the cap of %d for this test to hold", it, len(ids), readOptions.MaxEvents)
 		}
 		stored := map[string]int{}
 		for _, id := range ids {

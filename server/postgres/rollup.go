@@ -137,84 +137,65 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 		}
 	}
 
-	var ends [26]int
 	w := arrayWriter{buf: buf[:0]}
+	ends := make([]int, 0, len(rollupParamOIDs)) // where each parameter ends in w.buf
+	next := func() { ends = append(ends, len(w.buf)) }
 	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(projectID))
-	ends[0] = len(w.buf)
-	param := func(i int, elem uint32, hasNull bool, f func(k countKey, v *countVal)) {
-		w.start(len(order), elem, hasNull)
-		for _, k := range order {
-			f(k, counts[k])
-		}
-		ends[i] = len(w.buf)
+	next()
+	counted := func(elem uint32, f func(k countKey, v *countVal)) {
+		array(&w, elem, order, func(k countKey) { f(k, counts[k]) })
+		next()
 	}
-	param(1, oidDate, false, func(k countKey, _ *countVal) { w.int4(k.day) })
-	param(2, oidText, false, func(k countKey, _ *countVal) { w.text(k.service) })
-	param(3, oidText, false, func(k countKey, _ *countVal) { w.text(k.version) })
-	param(4, oidText, false, func(k countKey, _ *countVal) { w.text(k.eventType) })
-	param(5, oidText, false, func(k countKey, _ *countVal) { w.text(k.name) })
-	hasNull := false
-	for _, k := range order {
-		hasNull = hasNull || k.success < 0
-	}
-	param(6, oidBool, hasNull, func(k countKey, _ *countVal) {
+	counted(oidDate, func(k countKey, _ *countVal) { w.int4(k.day) })
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.service) })
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.version) })
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.eventType) })
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.name) })
+	counted(oidBool, func(k countKey, _ *countVal) {
 		if k.success < 0 {
 			w.null()
 		} else {
 			w.bool(k.success == 1)
 		}
 	})
-	param(7, oidInt8, false, func(_ countKey, v *countVal) { w.int8(v.events) })
-	param(8, oidInt8, false, func(_ countKey, v *countVal) { w.int8(v.durSum) })
-	param(9, oidInt8, false, func(_ countKey, v *countVal) { w.int8(v.durCount) })
+	counted(oidInt8, func(_ countKey, v *countVal) { w.int8(v.events) })
+	counted(oidInt8, func(_ countKey, v *countVal) { w.int8(v.durSum) })
+	counted(oidInt8, func(_ countKey, v *countVal) { w.int8(v.durCount) })
 
-	user := func(i int, elem uint32, f func(k userKey, e *server.Event)) {
-		w.start(len(userOrder), elem, false)
-		for _, k := range userOrder {
-			f(k, users[k])
-		}
-		ends[i] = len(w.buf)
+	user := func(elem uint32, f func(k userKey, e *server.Event)) {
+		array(&w, elem, userOrder, func(k userKey) { f(k, users[k]) })
+		next()
 	}
-	user(10, oidDate, func(k userKey, _ *server.Event) { w.int4(k.day) })
-	user(11, oidText, func(k userKey, _ *server.Event) { w.text(k.service) })
-	user(12, oidBytea, func(k userKey, _ *server.Event) { w.bytes(k.user[:]) })
-	user(13, oidText, func(_ userKey, e *server.Event) { w.text(e.ServiceVersion) })
-	user(14, oidText, func(_ userKey, e *server.Event) { w.text(e.OS) })
-	user(15, oidText, func(_ userKey, e *server.Event) { w.text(e.Arch) })
-	user(16, oidBool, func(_ userKey, e *server.Event) { w.bool(e.CI) })
+	user(oidDate, func(k userKey, _ *server.Event) { w.int4(k.day) })
+	user(oidText, func(k userKey, _ *server.Event) { w.text(k.service) })
+	user(oidBytea, func(k userKey, _ *server.Event) { w.bytes(k.user[:]) })
+	user(oidText, func(_ userKey, e *server.Event) { w.text(e.ServiceVersion) })
+	user(oidText, func(_ userKey, e *server.Event) { w.text(e.OS) })
+	user(oidText, func(_ userKey, e *server.Event) { w.text(e.Arch) })
+	user(oidBool, func(_ userKey, e *server.Event) { w.bool(e.CI) })
 
 	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(dropped))
-	ends[17] = len(w.buf)
-	w.start(len(keyIDs), oidInt4, false)
-	for _, id := range keyIDs {
-		w.int4(int32(id))
-	}
-	ends[18] = len(w.buf)
+	next()
+	array(&w, oidInt4, keyIDs, func(id int64) { w.int4(int32(id)) })
+	next()
 
-	flag := func(i int, elem uint32, hasNull bool, f func(k flagKey)) {
-		w.start(len(flagOrder), elem, hasNull)
-		for _, k := range flagOrder {
-			f(k)
-		}
-		ends[i] = len(w.buf)
+	flag := func(elem uint32, f func(k flagKey)) {
+		array(&w, elem, flagOrder, f)
+		next()
 	}
-	flag(19, oidDate, false, func(k flagKey) { w.int4(k.day) })
-	flag(20, oidText, false, func(k flagKey) { w.text(k.service) })
-	flag(21, oidText, false, func(k flagKey) { w.text(k.version) })
-	flag(22, oidText, false, func(k flagKey) { w.text(k.command) })
-	flag(23, oidText, false, func(k flagKey) { w.text(k.flag) })
-	hasNull = false
-	for _, k := range flagOrder {
-		hasNull = hasNull || !k.hasValue
-	}
-	flag(24, oidText, hasNull, func(k flagKey) {
+	flag(oidDate, func(k flagKey) { w.int4(k.day) })
+	flag(oidText, func(k flagKey) { w.text(k.service) })
+	flag(oidText, func(k flagKey) { w.text(k.version) })
+	flag(oidText, func(k flagKey) { w.text(k.command) })
+	flag(oidText, func(k flagKey) { w.text(k.flag) })
+	flag(oidText, func(k flagKey) {
 		if k.hasValue {
 			w.text(k.value)
 		} else {
 			w.null()
 		}
 	})
-	flag(25, oidInt8, false, func(k flagKey) { w.int8(flags[k]) })
+	flag(oidInt8, func(k flagKey) { w.int8(flags[k]) })
 
 	params := make([][]byte, len(ends))
 	start := 0
@@ -226,10 +207,21 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 }
 
 // arrayWriter writes one-dimensional arrays in PostgreSQL's binary format.
-type arrayWriter struct{ buf []byte }
+type arrayWriter struct {
+	buf     []byte
+	hasNull int // where the has-nulls flag of the array being written is
+}
+
+// array writes an array of elements of type elem, one per key, written by f.
+func array[K any](w *arrayWriter, elem uint32, keys []K, f func(K)) {
+	w.start(len(keys), elem)
+	for _, k := range keys {
+		f(k)
+	}
+}
 
 // start writes the header of an array of n elements of type elem.
-func (w *arrayWriter) start(n int, elem uint32, hasNull bool) {
+func (w *arrayWriter) start(n int, elem uint32) {
 	if n == 0 {
 		w.buf = binary.BigEndian.AppendUint32(w.buf, 0) // no dimensions
 		w.buf = binary.BigEndian.AppendUint32(w.buf, 0)
@@ -237,17 +229,18 @@ func (w *arrayWriter) start(n int, elem uint32, hasNull bool) {
 		return
 	}
 	w.buf = binary.BigEndian.AppendUint32(w.buf, 1)
-	flag := uint32(0)
-	if hasNull {
-		flag = 1
-	}
-	w.buf = binary.BigEndian.AppendUint32(w.buf, flag)
+	w.hasNull = len(w.buf)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, 0) // set by null
 	w.buf = binary.BigEndian.AppendUint32(w.buf, elem)
 	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(n))
 	w.buf = binary.BigEndian.AppendUint32(w.buf, 1) // lower bound
 }
 
-func (w *arrayWriter) null()        { w.buf = appendNull(w.buf) }
+// null writes a null element and marks the array as holding nulls.
+func (w *arrayWriter) null() {
+	binary.BigEndian.PutUint32(w.buf[w.hasNull:], 1)
+	w.buf = appendNull(w.buf)
+}
 func (w *arrayWriter) int4(v int32) { w.buf = appendInt4(w.buf, v) }
 func (w *arrayWriter) int8(v int64) { w.buf = appendInt8(w.buf, v) }
 func (w *arrayWriter) bool(v bool)  { w.buf = appendBool(w.buf, v) }
