@@ -27,6 +27,10 @@ const (
 	MaxRollupFlags     = 32        // flags of one event the flag rollup counts
 	MaxFutureSkew      = time.Hour // how far in the future a timestamp may be
 	MaxDropped         = 1 << 40   // largest accepted "dropped" count
+	// MaxDurationMS is the largest metadata.duration_ms accepted: 366 days.
+	// With it, no sum the server adds up in one transaction can overflow
+	// (see server/postgres), and the database's sums saturate.
+	MaxDurationMS = 366 * 24 * 3600 * 1000
 	DefaultRetention   = 395 * 24 * time.Hour
 	maxTimestampLength = 64
 )
@@ -730,15 +734,21 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 				ev.Success = v.newBool(string(r) == "true")
 			}
 		}
-		if r := meta[metaDurationMS]; r != nil {
-			if n, err := strconv.ParseInt(string(r), 10, 64); err == nil {
-				ev.DurationMS = v.newInt(n)
+		// Integers out of range make the event invalid, so that no sum
+		// can be poisoned; other types stay in metadata only.
+		if r := meta[metaDurationMS]; isInteger(r) {
+			n, err := strconv.ParseInt(string(r), 10, 64)
+			if err != nil || n < 0 || n > MaxDurationMS {
+				return ev, invalid("metadata.duration_ms")
 			}
+			ev.DurationMS = v.newInt(n)
 		}
-		if r := meta[metaExitCode]; r != nil {
-			if n, err := strconv.ParseInt(string(r), 10, 32); err == nil {
-				ev.ExitCode = v.newCode(int32(n))
+		if r := meta[metaExitCode]; isInteger(r) {
+			n, err := strconv.ParseInt(string(r), 10, 32)
+			if err != nil {
+				return ev, invalid("metadata.exit_code")
 			}
+			ev.ExitCode = v.newCode(int32(n))
 		}
 		if r := meta[metaErrorKind]; r != nil {
 			if s, reason := v.in(r, "metadata.error_kind", false, MaxMetadataString); reason == "" {
@@ -759,6 +769,23 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 		ev.Name = s // a name of the wrong type is kept in metadata only
 	}
 	return ev, ""
+}
+
+// isInteger reports whether a valid JSON value is an integer literal: an
+// optional minus and digits, no fraction or exponent.
+func isInteger(r []byte) bool {
+	if len(r) > 0 && r[0] == '-' {
+		r = r[1:]
+	}
+	if len(r) == 0 {
+		return false
+	}
+	for _, c := range r {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // commandFlags returns the flags of a command_executed event whose

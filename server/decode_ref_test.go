@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,16 +426,20 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 				ev.Success = &b
 			}
 		}
-		if r, ok := meta.get("duration_ms"); ok {
-			if n, err := strconv.ParseInt(string(r), 10, 64); err == nil {
-				ev.DurationMS = &n
+		if r, ok := meta.get("duration_ms"); ok && refIsInteger(r) {
+			n, err := strconv.ParseInt(string(r), 10, 64)
+			if err != nil || n < 0 || n > MaxDurationMS {
+				return ev, "invalid_field:metadata.duration_ms"
 			}
+			ev.DurationMS = &n
 		}
-		if r, ok := meta.get("exit_code"); ok {
-			if n, err := strconv.ParseInt(string(r), 10, 32); err == nil {
-				c := int32(n)
-				ev.ExitCode = &c
+		if r, ok := meta.get("exit_code"); ok && refIsInteger(r) {
+			n, err := strconv.ParseInt(string(r), 10, 32)
+			if err != nil {
+				return ev, "invalid_field:metadata.exit_code"
 			}
+			c := int32(n)
+			ev.ExitCode = &c
 		}
 		if _, ok := meta.get("error_kind"); ok {
 			if s, reason := meta.strIn(v.intern, "error_kind", "metadata.error_kind", false, MaxMetadataString); reason == "" {
@@ -561,3 +566,8 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		}
 	})
 }
+
+var refIntegerRE = regexp.MustCompile(`^-?[0-9]+$`)
+
+// refIsInteger reports whether a JSON value is written as an integer.
+func refIsInteger(r []byte) bool { return refIntegerRE.Match(r) }

@@ -54,9 +54,9 @@ WITH input AS (
     GROUP BY 2, 3, 4, 5, 6, 7
     ORDER BY 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
-    DO UPDATE SET events = c.events + excluded.events,
-                  duration_ms_sum = c.duration_ms_sum + excluded.duration_ms_sum,
-                  duration_count = c.duration_count + excluded.duration_count
+    DO UPDATE SET events = tk_add(c.events, excluded.events),
+                  duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
+                  duration_count = tk_add(c.duration_count, excluded.duration_count)
 ), users AS (
     INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
     SELECT DISTINCT ON (2, 3, 4) $1::integer, (occurred_at AT TIME ZONE 'UTC')::date AS day, service_name, user_id,
@@ -73,12 +73,12 @@ WITH input AS (
     GROUP BY 2, 3, 4, 5, 6, 7
     ORDER BY 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
-    DO UPDATE SET events = c.events + excluded.events
+    DO UPDATE SET events = tk_add(c.events, excluded.events)
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $22::bigint
     WHERE $22::bigint > 0 AND (EXISTS (SELECT 1 FROM ins) OR cardinality($2::uuid[]) = 0)
-    ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
+    ON CONFLICT (project_id, day) DO UPDATE SET dropped = tk_add(l.dropped, excluded.dropped)
 )
 SELECT tk_check_write_key($23::integer, $1::integer), count(*) FROM ins`
 
@@ -99,9 +99,9 @@ WITH counts AS (
          AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum, duration_count)
     ORDER BY 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
-    DO UPDATE SET events = c.events + excluded.events,
-                  duration_ms_sum = c.duration_ms_sum + excluded.duration_ms_sum,
-                  duration_count = c.duration_count + excluded.duration_count
+    DO UPDATE SET events = tk_add(c.events, excluded.events),
+                  duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
+                  duration_count = tk_add(c.duration_count, excluded.duration_count)
 ), users AS (
     INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
     SELECT $1::integer, day, service_name, user_id, service_version, os, arch, ci
@@ -118,12 +118,12 @@ WITH counts AS (
          AS t(day, service_name, service_version, command, flag, value, events)
     ORDER BY 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
-    DO UPDATE SET events = c.events + excluded.events
+    DO UPDATE SET events = tk_add(c.events, excluded.events)
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint
     WHERE $18::bigint > 0
-    ON CONFLICT (project_id, day) DO UPDATE SET dropped = l.dropped + excluded.dropped
+    ON CONFLICT (project_id, day) DO UPDATE SET dropped = tk_add(l.dropped, excluded.dropped)
 )
 SELECT tk_check_write_key(k, $1::integer) FROM unnest($19::integer[]) AS k
 WHERE NOT EXISTS (SELECT FROM api_keys

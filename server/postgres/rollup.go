@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -72,6 +73,13 @@ type countKey struct {
 }
 
 type countVal struct{ events, durSum, durCount int64 }
+
+// The sums one transaction adds up in Go cannot overflow: a transaction
+// holds at most maxGroupEvents events (or one request of at most
+// server.MaxEvents), each of at most server.MaxDurationMS. This constant
+// does not compile if that stops being true. The database's sums saturate
+// (tk_add).
+const _ = uint64(math.MaxInt64 - server.MaxDurationMS*(maxGroupEvents+server.MaxEvents))
 
 type flagKey struct {
 	day                             int32
