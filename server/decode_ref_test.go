@@ -512,6 +512,11 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 	f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"args_count":2`, `"n":1e999,"s":"\ud800"`, 1) + `]}`))
 	f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"remote add"`, `"a\u0000b"`, 1) + `]}`))
 	f.Add([]byte(`{"events":[{"metadata":{"a":{"b":{"c":{"d":{}}}}}}]}`))
+	// Numbers the rollups add up, at and past their bounds.
+	for _, n := range []string{`"duration_ms":31622400000,"exit_code":-2147483648`, `"duration_ms":31622400001`,
+		`"duration_ms":-0,"exit_code":2147483648`, `"duration_ms":9223372036854775808`, `"duration_ms":1.5,"exit_code":"1"`} {
+		f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"args_count":2`, n, 1) + `]}`))
+	}
 	f.Add([]byte(`{"events":[1,"x",null,[],{}],"dropped":-1}`))
 	f.Add([]byte(`{"ev\u0065nts":[` + strings.Replace(fuzzEvent, `"event_id"`, `"event\u005fid"`, 1) + `],"events":[{}],"dropped":null}`))
 	f.Add([]byte(`{"events":[` + strings.NewReplacer(`"sdk":{`, `"sdk":null,"sdk":{"name":null,`, `"env":{`, `"env":"x","env":{`,
