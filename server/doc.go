@@ -26,8 +26,10 @@
 //
 // Keys are "tk_w_" (write) or "tk_r_" (read) followed by 43 base64url
 // characters (32 random bytes). Only their SHA-256 hash is stored; see
-// [NewKey] and [HashKey]. Authentication reads a key from the database the
-// first time and then remembers it, but every transaction that stores
+// [NewKey] and [HashKey]. With a store that is a [KeyLister],
+// [Server.WatchKeys] holds every valid write key in memory, listed at start
+// and after each change; other keys are read from the database within a
+// lookup budget per client and in all. Every transaction that stores
 // events checks the key again, so a revoked key stops working at once.
 //
 // # Caveats

@@ -106,3 +106,17 @@ type Store interface {
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 }
+
+// KeyLister is a [Store] that can list its valid write keys and tell when
+// keys change. With one, [Server.WatchKeys] keeps every valid write key in
+// memory, so that a valid key is served without a lookup, whatever other
+// clients do with made-up keys, and from the first request after a start.
+type KeyLister interface {
+	// WriteKeys returns the unrevoked write keys, at most limit of them,
+	// the newest first.
+	WriteKeys(ctx context.Context, limit int) ([]Key, error)
+	// WatchKeys calls ready once it watches the keys, then changed after
+	// each change of them (a key created, revoked or deleted), until ctx
+	// ends or the watch fails. It returns why it stopped.
+	WatchKeys(ctx context.Context, ready, changed func()) error
+}

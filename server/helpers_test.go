@@ -75,12 +75,7 @@ func newEnv(t *testing.T, cfg server.Config) *env {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = -1
 	}
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
+	srv := startServer(t, cfg)
 	wk, w, _ := server.NewKey(server.KeyWrite)
 	rk, r, _ := server.NewKey(server.KeyRead)
 	name := fmt.Sprintf("p%d-%s", projectN.Add(1), strings.ReplaceAll(t.Name(), "/", "-"))
@@ -89,6 +84,23 @@ func newEnv(t *testing.T, cfg server.Config) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, db: db, srv: srv, projectID: p.ID, writeKey: wk, readKey: rk, writeID: keys[0].ID}
+}
+
+// startServer starts a real HTTP server for cfg, with its key watch
+// running as tk-server runs it, stopped when the test ends.
+func startServer(t *testing.T, cfg server.Config) *httptest.Server {
+	t.Helper()
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.WatchKeys(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // event returns a valid command_executed event made now.

@@ -1,11 +1,19 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"math"
+	"net"
+	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -141,4 +149,208 @@ func TestRollupSumsMatchEvents(t *testing.T) {
 	if bad := e.rollupMismatches(t); len(bad) > 0 {
 		t.Fatalf("rollups differ from the events:\n%v", bad)
 	}
+}
+
+// clientFrom returns an HTTP client whose connections come from the
+// loopback address local (any of 127.0.0.0/8), as a distinct client.
+func clientFrom(local string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: d.DialContext, MaxIdleConnsPerHost: 16,
+	}}
+}
+
+// postWith sends body to srv with key from client and returns the
+// status.
+func postWith(t *testing.T, client *http.Client, url, key string, body []byte) int {
+	req, err := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// flood sends requests with made-up, well-formed keys from four
+// goroutines until stop is closed (or 30 s pass), and returns the number
+// of answers by status once they ended.
+func flood(t *testing.T, client *http.Client, url string, stop <-chan struct{}) func() map[int]int {
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(30 * time.Second)
+	body := batch(event())
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				made, _, _ := server.NewKey(server.KeyWrite)
+				code := postWith(t, client, url, made, body)
+				mu.Lock()
+				statuses[code]++
+				mu.Unlock()
+			}
+		}()
+	}
+	return func() map[int]int {
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(statuses)
+	}
+}
+
+// firstTry sends one new event with key from client, as the SDK does: on
+// a 429 it waits the Retry-After (at most three times). It returns the
+// status of the first try and the time until the event was stored.
+func firstTry(t *testing.T, client *http.Client, url, key string) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	first := 0
+	for try := 0; try < 3; try++ {
+		req, _ := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(batch(event())))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if first == 0 {
+			first = resp.StatusCode
+		}
+		if resp.StatusCode != 429 {
+			return first, time.Since(start)
+		}
+		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		time.Sleep(time.Duration(wait) * time.Second)
+	}
+	return first, time.Since(start)
+}
+
+// keysInMemory reads tk_write_keys_in_memory from the server's /metrics.
+func keysInMemory(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "tk_write_keys_in_memory "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// waitKeys waits (at most 5 s) until the server holds more than n keys in
+// memory.
+func waitKeys(t *testing.T, url string, n int) {
+	t.Helper()
+	for start := time.Now(); keysInMemory(t, url) <= n; {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the server holds %d keys in memory, want more than %d", keysInMemory(t, url), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// onlyStore hides every method of a store but those of server.Store, as a
+// store that cannot list its keys.
+type onlyStore struct{ server.Store }
+
+// Issue: a flood of made-up keys took the whole lookup budget, and a valid
+// key not yet known (as every key is after a start) got 429 for as long as
+// it lasted. Valid write keys are now all in memory, listed at start and
+// again when one is created; and each client address has its own share of
+// the lookup budget.
+func TestKeyFloodCannotLockOutValidKeys(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{DB: testStore(t)}
+	valid := &http.Client{Timeout: 10 * time.Second}
+	// A small budget: ten lookups a second in all, one per client.
+	cfg := server.Config{Store: store, RateLimit: -1, KeyLookupRate: 10}
+	check := func(t *testing.T, e *env, what string, first int, wait time.Duration, statuses map[int]int) {
+		t.Helper()
+		t.Logf("%s, during a flood of made-up keys answered %v: first try %d, stored after %v", what, statuses, first, wait)
+		if first != 200 {
+			t.Fatalf("%s: the valid key's first request got %d", what, first)
+		}
+		if statuses[200] != 0 || statuses[429] == 0 {
+			t.Fatalf("made-up keys got %v", statuses)
+		}
+		if n, m := e.storedEvents(), e.rolledUpEvents(); n != 1 || m != 1 {
+			t.Fatalf("%d events stored, %d in rollups, want 1 and 1", n, m)
+		}
+	}
+
+	t.Run("restart", func(t *testing.T) {
+		// The project exists before the server starts, as every project
+		// does after a restart; the flood comes from the valid client's
+		// own address, so that only the listing can let the key in.
+		e := newEnv(t, server.Config{})
+		srv := startServer(t, cfg)
+		stop := make(chan struct{})
+		results := flood(t, valid, srv.URL, stop)
+		waitKeys(t, srv.URL, 0)
+		before := store.lookups.Load()
+		first, wait := firstTry(t, valid, srv.URL, e.writeKey)
+		close(stop)
+		check(t, e, "a valid key after a start", first, wait, results())
+		t.Logf("lookups meanwhile: %d", store.lookups.Load()-before)
+	})
+
+	t.Run("key created during the flood", func(t *testing.T) {
+		e := newEnv(t, server.Config{})
+		srv := startServer(t, cfg)
+		stop := make(chan struct{})
+		results := flood(t, valid, srv.URL, stop)
+		waitKeys(t, srv.URL, 0)
+		n := keysInMemory(t, srv.URL)
+		ks, k, _ := server.NewKey(server.KeyWrite)
+		k.ProjectID = e.projectID
+		created := time.Now()
+		if _, err := e.db.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		waitKeys(t, srv.URL, n)
+		t.Logf("the new key was in memory %v after its creation", time.Since(created))
+		first, wait := firstTry(t, valid, srv.URL, ks)
+		close(stop)
+		check(t, e, "a key created during the flood", first, wait, results())
+	})
+
+	t.Run("per-client budget", func(t *testing.T) {
+		// A store that cannot list its keys: every key is looked up, and
+		// the flood, from another address, cannot take the valid
+		// client's share.
+		e := newEnv(t, server.Config{})
+		c := cfg
+		c.Store = onlyStore{store}
+		srv := startServer(t, c)
+		stop := make(chan struct{})
+		results := flood(t, clientFrom("127.0.0.2"), srv.URL, stop)
+		time.Sleep(500 * time.Millisecond)
+		first, wait := firstTry(t, valid, srv.URL, e.writeKey)
+		close(stop)
+		check(t, e, "a valid key looked up", first, wait, results())
+	})
 }

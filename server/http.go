@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/time/rate"
 )
 
 // Config configures a [Server]. Its zero value, with a Store, is usable.
@@ -38,10 +37,13 @@ type Config struct {
 	// Zero means twice RateLimit (at least 1).
 	RateBurst int
 	// KeyLookupRate is the number of database lookups per second, for
-	// all clients together, of keys the server does not know yet, with a
-	// burst of twice as many; a request beyond it gets 429. It keeps a
-	// flood of made-up keys off the database. Zero means 100; negative
-	// means no limit.
+	// all clients together, of keys the server does not have in memory,
+	// with a burst of twice as many; each client address may use a tenth
+	// of it (at least 1 a second). A request beyond either gets 429. It
+	// keeps a flood of made-up keys off the database, and one client from
+	// taking the whole budget. Valid write keys are in memory when
+	// [Server.WatchKeys] runs, and need no lookup. Zero means 100;
+	// negative means no limit.
 	KeyLookupRate float64
 	// RetryAfter is the wait suggested with 503 when the database fails.
 	// Zero means 5 seconds.
@@ -59,8 +61,8 @@ type Server struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics
-	limits  *limiters     // per key
-	lookups *rate.Limiter // lookups of keys not in the cache
+	limits  *limiters[int64] // per key
+	lookups lookupBudget     // lookups of keys not in memory
 	keys    keyCache
 
 	// Request bodies and gzip readers, reused across requests.
@@ -102,8 +104,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
-	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst)
-	s.lookups = newLimiter(cfg.KeyLookupRate)
+	s.limits = newLimiters[int64](cfg.RateLimit, cfg.RateBurst, 0)
+	s.lookups = newLookupBudget(cfg.KeyLookupRate)
 	return s, nil
 }
 

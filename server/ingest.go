@@ -118,7 +118,7 @@ func (s *Server) authenticate(r *http.Request) (auth, error) {
 		a.key, a.cached = k, true
 		return a, nil
 	}
-	if ok, wait := take(s.lookups, s.cfg.Now()); !ok {
+	if ok, wait := s.lookups.allow(r, s.cfg.Now()); !ok {
 		return auth{}, &Error{Kind: KindRateLimited, Message: "too many requests with keys not seen yet", RetryAfter: wait}
 	}
 	k, err := s.lookupKey(r, a.hash)

@@ -11,6 +11,8 @@ type metrics struct {
 	rejected   *prometheus.CounterVec
 	dropped    prometheus.Counter
 	latency    *prometheus.HistogramVec
+	// keysInMemory is the number of valid write keys listed in memory.
+	keysInMemory prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -36,8 +38,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "HTTP request latency by route and status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "code"}),
+		keysInMemory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tk_write_keys_in_memory",
+			Help: "Valid write keys the server holds in memory from its last listing.",
+		}),
 	}
-	reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.dropped, m.latency,
+	reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.dropped, m.latency, m.keysInMemory,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -2,36 +2,46 @@ package server
 
 import (
 	"math"
+	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// limiters holds one token bucket per key id.
-type limiters struct {
+// limiters holds one token bucket per id: a key id, or a client address.
+// It holds at most max buckets (0: no bound); when full it starts over,
+// which gives every id a full bucket again, so the bound must be far above
+// the number of ids that matter at once.
+type limiters[K comparable] struct {
 	mu    sync.Mutex
 	limit rate.Limit
 	burst int
-	m     map[int64]*rate.Limiter
+	max   int
+	m     map[K]*rate.Limiter
 }
 
-func newLimiters(perSecond float64, burst int) *limiters {
+func newLimiters[K comparable](perSecond float64, burst, max int) *limiters[K] {
 	if perSecond < 0 {
 		return nil
 	}
-	return &limiters{limit: rate.Limit(perSecond), burst: burst, m: make(map[int64]*rate.Limiter)}
+	return &limiters[K]{limit: rate.Limit(perSecond), burst: burst, max: max, m: make(map[K]*rate.Limiter)}
 }
 
-// allow takes a token for key id at now; when none is left it returns how
+// allow takes a token for id at now; when none is left it returns how
 // long to wait. A nil *limiters allows everything.
-func (l *limiters) allow(id int64, now time.Time) (bool, time.Duration) {
+func (l *limiters[K]) allow(id K, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
 	l.mu.Lock()
 	lim, ok := l.m[id]
 	if !ok {
+		if l.max > 0 && len(l.m) >= l.max {
+			clear(l.m)
+		}
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.m[id] = lim
 	}
@@ -73,4 +83,59 @@ func retryAfterSeconds(d time.Duration) int {
 		s = 1
 	}
 	return s
+}
+
+// maxLookupClients bounds the client addresses whose lookup budgets are
+// kept.
+const maxLookupClients = 10_000
+
+// lookupBudget is what lookups of keys not in memory may cost: each client
+// address its own share, and all clients together the server-wide rate, so
+// that one client cannot take the whole budget from others.
+type lookupBudget struct {
+	clients *limiters[netip.Prefix]
+	all     *rate.Limiter
+}
+
+// newLookupBudget allows perSecond lookups a second in all (burst twice
+// that), and a tenth of it (at least 1) per client; negative: no limit.
+func newLookupBudget(perSecond float64) lookupBudget {
+	if perSecond < 0 {
+		return lookupBudget{}
+	}
+	per := max(1, perSecond/10)
+	return lookupBudget{
+		clients: newLimiters[netip.Prefix](per, max(1, int(2*per)), maxLookupClients),
+		all:     newLimiter(perSecond),
+	}
+}
+
+// allow takes a lookup for the client of r: first from its own budget, so
+// that a client past it takes nothing from the others, then from the
+// server-wide one.
+func (b lookupBudget) allow(r *http.Request, now time.Time) (bool, time.Duration) {
+	if ok, wait := b.clients.allow(clientPrefix(r), now); !ok {
+		return false, wait
+	}
+	return take(b.all, now)
+}
+
+// clientPrefix is the client a request's lookups are counted against: its
+// IPv4 address, or the /64 of its IPv6 address (one host usually holds a
+// whole /64).
+func clientPrefix(r *http.Request) netip.Prefix {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
 }

@@ -249,7 +249,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days; older partitions are dropped")
 	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
 	f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
-	f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients, of keys not seen yet; beyond it 429 (negative: no limit)")
+	f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients (a tenth per client address), of keys not in memory; beyond it 429 (negative: no limit)")
 	f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
 	f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
 	f.duration(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
@@ -298,6 +298,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
+	go srv.WatchKeys(mctx)
 	var ms *http.Server
 	if o.metricsAddr != "" {
 		mln, err := net.Listen("tcp", o.metricsAddr)

@@ -52,7 +52,10 @@ type DB struct {
 	groups  groups
 }
 
-var _ server.Store = (*DB)(nil)
+var (
+	_ server.Store     = (*DB)(nil)
+	_ server.KeyLister = (*DB)(nil)
+)
 
 // Open creates a connection pool. It does not connect: a database that is
 // down at start is reported by the first query, and the pool reconnects by

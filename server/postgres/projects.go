@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -128,4 +130,55 @@ func (db *DB) RevokeKey(ctx context.Context, id int64) error {
 		return fmt.Errorf("key %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// WriteKeys returns the unrevoked write keys, at most limit of them, the
+// newest first.
+func (db *DB) WriteKeys(ctx context.Context, limit int) ([]server.Key, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys
+		WHERE kind = 'write' AND revoked_at IS NULL ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: write keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Key, error) { return scanKey(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: write keys: %w", err)
+	}
+	return keys, nil
+}
+
+// keysChannel is the channel that a trigger on api_keys notifies of every
+// change (migration 00005).
+const keysChannel = "tk_keys"
+
+// WatchKeys listens on its own connection (not one of the pool's) for
+// changes of the keys: it calls ready once it listens, then changed after
+// each committed change, until ctx ends or the connection fails, and
+// returns why it stopped.
+func (db *DB) WatchKeys(ctx context.Context, ready, changed func()) error {
+	cfg := db.pool.Config().ConnConfig.Copy()
+	// The connection waits outside any query, which a cancel request
+	// would not end: the end of ctx ends the wait at once.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("postgres: watch keys: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+keysChannel); err != nil {
+		return fmt.Errorf("postgres: watch keys: %w", err)
+	}
+	ready()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("postgres: watch keys: %w", err)
+		}
+		changed()
+	}
 }
