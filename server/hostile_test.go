@@ -354,3 +354,60 @@ func TestKeyFloodCannotLockOutValidKeys(t *testing.T) {
 		check(t, e, "a valid key looked up", first, wait, results())
 	})
 }
+
+// metric reads one unlabelled metric from the server's /metrics.
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// Issue: a 1 MB gzip body cost about 22 MB however it ended, and many at
+// once took the server's memory into gigabytes. Bodies are held within
+// one budget: a body it cannot hold now gets 503 with Retry-After, and
+// ordinary bodies are still served.
+func TestBodyMemoryBudget(t *testing.T) {
+	e := newEnv(t, server.Config{DecodeMemory: 2 << 20})
+	evs := make([]map[string]any, 400)
+	for i := range evs {
+		evs[i] = with(func(ev map[string]any) {
+			for k := range 7 {
+				meta(ev)["pad"+strconv.Itoa(k)] = strings.Repeat("p", 1000)
+			}
+		})
+	}
+	big := gzipped(batch(evs...)) // about 3 MiB decompressed
+	r := e.post(big, "Content-Encoding", "gzip")
+	if r.Status != 503 || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("a body over the budget: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if r := e.post(gzipped(batch(event())), "Content-Encoding", "gzip"); r.Status != 200 || r.Accepted != 1 {
+		t.Fatalf("a small body: %d %s", r.Status, r.Body)
+	}
+	if n := e.storedEvents(); n != 1 {
+		t.Fatalf("%d events stored, want 1", n)
+	}
+	if got := metric(t, e.srv.URL, "tk_requests_busy_total"); got != 1 {
+		t.Fatalf("tk_requests_busy_total %v, want 1", got)
+	}
+	if got := metric(t, e.srv.URL, "tk_body_memory_bytes"); got != 0 {
+		t.Fatalf("tk_body_memory_bytes %v after the requests, want 0", got)
+	}
+	// With the default budget the same body is stored.
+	e2 := newEnv(t, server.Config{})
+	if r := e2.post(big, "Content-Encoding", "gzip"); r.Status != 200 || r.Accepted != len(evs) {
+		t.Fatalf("default budget: %d %.200s", r.Status, r.Body)
+	}
+}

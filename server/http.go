@@ -45,6 +45,12 @@ type Config struct {
 	// [Server.WatchKeys] runs, and need no lookup. Zero means 100;
 	// negative means no limit.
 	KeyLookupRate float64
+	// DecodeMemory is the most bytes that request bodies (decompressed, and
+	// while their events are stored, with the copies made of them) may
+	// hold at once; a request that would need more is refused with 503
+	// and Retry-After: 1 at once. Zero means [DefaultDecodeMemory];
+	// negative means no limit.
+	DecodeMemory int64
 	// RetryAfter is the wait suggested with 503 when the database fails.
 	// Zero means 5 seconds.
 	RetryAfter time.Duration
@@ -65,8 +71,9 @@ type Server struct {
 	lookups lookupBudget     // lookups of keys not in memory
 	keys    keyCache
 
-	// Request bodies and gzip readers, reused across requests.
-	bodyBufs    sync.Pool
+	mem *memBudget // request bodies
+
+	// Gzip readers, reused across requests.
 	gzipReaders sync.Pool
 }
 
@@ -106,6 +113,10 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(cfg.Registry)
 	s.limits = newLimiters[int64](cfg.RateLimit, cfg.RateBurst, 0)
 	s.lookups = newLookupBudget(cfg.KeyLookupRate)
+	if cfg.DecodeMemory == 0 {
+		cfg.DecodeMemory = DefaultDecodeMemory
+	}
+	s.mem = newMemBudget(cfg.DecodeMemory)
 	return s, nil
 }
 

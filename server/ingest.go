@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -46,13 +46,21 @@ func (s *Server) handleIngest() http.Handler {
 			s.writeError(w, r, &Error{Kind: KindRateLimited, Message: "rate limited", RetryAfter: wait})
 			return
 		}
-		buf := s.getBodyBuffer()
-		defer s.putBodyBuffer(buf)
-		body, err := s.readBody(w, r, buf)
+		c := claim{budget: s.mem}
+		defer func() { s.metrics.bodyMemory.Set(float64(s.mem.inUse())) }()
+		defer c.done()
+		bp, err := s.readBody(w, r, &c)
+		defer putBuffer(bp)
+		if err == errNoMemory {
+			s.busy(w, r)
+			return
+		}
 		if err != nil {
 			refuse(err)
 			return
 		}
+		s.metrics.bodyMemory.Set(float64(s.mem.inUse()))
+		body := *bp
 		batch, err := DecodeBatch(body, s.cfg.Now(), s.cfg.Retention)
 		if err != nil {
 			refuse(err)
@@ -60,6 +68,11 @@ func (s *Server) handleIngest() http.Handler {
 		}
 		res := IngestResult{}
 		if len(batch.Events) > 0 || batch.Dropped > 0 {
+			// The events and the driver's copies of them, while stored.
+			if need := int64(storeFactor*len(body)) - c.held; need > 0 && !c.grow(need) {
+				s.busy(w, r)
+				return
+			}
 			// The store checks the key again in its transaction.
 			res, err = s.cfg.Store.Ingest(r.Context(), a.key, batch.Events, batch.Dropped)
 			if err != nil {
@@ -92,6 +105,14 @@ func (s *Server) handleIngest() http.Handler {
 			Accepted: res.Accepted, Duplicates: res.Duplicates, Rejected: batch.Rejected,
 		})
 	})
+}
+
+// busy refuses a request whose body the memory budget cannot hold now:
+// 503 with Retry-After: 1. It costs no key lookup, whatever the key: the
+// client is not at fault, and a retry meets the key check.
+func (s *Server) busy(w http.ResponseWriter, r *http.Request) {
+	s.metrics.busy.Inc()
+	s.writeError(w, r, &Error{Kind: KindUnavailable, Message: errNoMemory.Message, RetryAfter: time.Second})
 }
 
 // auth is an authenticated request's key.
@@ -179,27 +200,6 @@ func keyRefusal(err error) error {
 	return nil
 }
 
-// maxPooledBody is the largest body buffer kept for reuse; larger ones are
-// left to the garbage collector so that one big request does not pin memory.
-const maxPooledBody = 256 << 10
-
-func (s *Server) getBodyBuffer() *bytes.Buffer {
-	if b, ok := s.bodyBufs.Get().(*bytes.Buffer); ok {
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
-// putBodyBuffer returns buf for reuse; nothing may refer to its bytes
-// afterwards.
-func (s *Server) putBodyBuffer(buf *bytes.Buffer) {
-	if buf.Cap() > maxPooledBody {
-		return
-	}
-	buf.Reset()
-	s.bodyBufs.Put(buf)
-}
-
 // gunzip returns a gzip reader of r, reusing a pooled one.
 func (s *Server) gunzip(r io.Reader) (*gzip.Reader, error) {
 	if zr, ok := s.gzipReaders.Get().(*gzip.Reader); ok {
@@ -213,8 +213,9 @@ func (s *Server) gunzip(r io.Reader) (*gzip.Reader, error) {
 }
 
 // readBody checks the media type and encoding and reads the body within the
-// limits into buf, decompressing gzip. The bytes returned are buf's.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, error) {
+// limits, decompressing gzip, into a buffer held by c (see readLimited).
+// The buffer is to be given back with putBuffer, also after an error.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, errorf(KindUnsupportedMedia, "Content-Type must be application/json")
@@ -224,9 +225,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buf
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	var src io.Reader = body
+	hint := int(max(r.ContentLength, 0))
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
+		if !c.grow(gzipState) {
+			return nil, errNoMemory
+		}
 		zr, err := s.gunzip(body)
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -240,23 +245,26 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buf
 			s.gzipReaders.Put(zr)
 		}()
 		src = zr
+		hint *= 4 // JSON compresses about so
 	default:
 		return nil, errorf(KindUnsupportedMedia, "Content-Encoding must be gzip or absent")
 	}
-	_, err = buf.ReadFrom(io.LimitReader(src, MaxDecodedBytes+1))
-	b := buf.Bytes()
+	bp, err := readLimited(src, hint, MaxDecodedBytes, c)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errorf(KindTooLarge, "the body is over %d bytes", MaxBodyBytes)
+			return bp, errorf(KindTooLarge, "the body is over %d bytes", MaxBodyBytes)
+		}
+		if err == errNoMemory {
+			return bp, err
 		}
 		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, errorf(KindBadRequest, "the body is not valid gzip")
+			return bp, errorf(KindBadRequest, "the body is not valid gzip")
 		}
-		return nil, errorf(KindBadRequest, "cannot read the body")
+		return bp, errorf(KindBadRequest, "cannot read the body")
 	}
-	if len(b) > MaxDecodedBytes {
-		return nil, errorf(KindTooLarge, "the decompressed body is over %d bytes", MaxDecodedBytes)
+	if len(*bp) > MaxDecodedBytes {
+		return bp, errorf(KindTooLarge, "the decompressed body is over %d bytes", MaxDecodedBytes)
 	}
-	return b, nil
+	return bp, nil
 }

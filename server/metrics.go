@@ -13,6 +13,11 @@ type metrics struct {
 	latency    *prometheus.HistogramVec
 	// keysInMemory is the number of valid write keys listed in memory.
 	keysInMemory prometheus.Gauge
+	// bodyMemory is the bytes request bodies hold of the budget.
+	bodyMemory prometheus.Gauge
+	// busy counts requests refused because the budget could not hold
+	// their bodies.
+	busy prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -42,8 +47,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "tk_write_keys_in_memory",
 			Help: "Valid write keys the server holds in memory from its last listing.",
 		}),
+		bodyMemory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tk_body_memory_bytes",
+			Help: "Bytes that request bodies hold of the decode memory budget.",
+		}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tk_requests_busy_total",
+			Help: "Requests refused with 503 because the decode memory budget could not hold their bodies.",
+		}),
 	}
-	reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.dropped, m.latency, m.keysInMemory,
+	reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.dropped, m.latency, m.keysInMemory, m.bodyMemory, m.busy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -61,6 +62,8 @@ type options struct {
 	rateLimit       float64
 	rateBurst       int
 	keyLookupRate   float64
+	decodeMemory    int
+	memoryLimit     int
 	maxConns        int
 	requestTimeout  time.Duration
 	shutdownTimeout time.Duration
@@ -250,6 +253,8 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
 	f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
 	f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients (a tenth per client address), of keys not in memory; beyond it 429 (negative: no limit)")
+	f.integer(&o.decodeMemory, "decode-memory", server.DefaultDecodeMemory>>20, "MiB that request bodies may hold at once; beyond it 503 (negative: no limit)")
+	f.integer(&o.memoryLimit, "memory-limit", 128, "soft memory limit of the process in MiB, for the garbage collector (0: none; GOMEMLIMIT wins)")
 	f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
 	f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
 	f.duration(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
@@ -261,6 +266,9 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	log := newLogger(stderr, o.logLevel)
 	if o.retentionDays <= 0 {
 		return errors.New("--retention-days must be positive")
+	}
+	if o.memoryLimit > 0 && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(o.memoryLimit) << 20)
 	}
 	db, err := openDB(ctx, o, log)
 	if err != nil {
@@ -291,6 +299,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 		RateLimit:       o.rateLimit,
 		RateBurst:       o.rateBurst,
 		KeyLookupRate:   o.keyLookupRate,
+		DecodeMemory:    decodeMemory(o.decodeMemory),
 		RetryAfter:      o.retryAfter,
 		RequestTimeout:  o.requestTimeout,
 		SeparateMetrics: o.metricsAddr != "",
@@ -355,6 +364,15 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// decodeMemory turns --decode-memory (MiB, negative: no limit) into
+// server.Config.DecodeMemory.
+func decodeMemory(mib int) int64 {
+	if mib < 0 {
+		return -1
+	}
+	return max(int64(mib)<<20, 1<<20)
 }
 
 func runProject(ctx context.Context, o *options, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
