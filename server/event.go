@@ -88,6 +88,10 @@ type Project struct {
 type IngestResult struct {
 	Accepted   int // events newly stored
 	Duplicates int // events whose id the project already had
+	// Folded counts, by dimension, the values of the stored events that
+	// the rollups' cardinality caps counted under "(other)"; nil when
+	// none.
+	Folded map[string]int64
 }
 
 // Store is the storage the HTTP server needs.

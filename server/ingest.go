@@ -94,6 +94,9 @@ func (s *Server) handleIngest() http.Handler {
 		}
 		s.metrics.accepted.Add(float64(res.Accepted))
 		s.metrics.duplicates.Add(float64(res.Duplicates))
+		for dim, n := range res.Folded {
+			s.metrics.folded.WithLabelValues(dim).Add(float64(n))
+		}
 		s.metrics.dropped.Add(float64(batch.Dropped))
 		for _, rj := range batch.Rejected {
 			s.metrics.rejected.WithLabelValues(rj.Reason).Inc()

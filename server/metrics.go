@@ -18,6 +18,8 @@ type metrics struct {
 	// busy counts requests refused because the budget could not hold
 	// their bodies.
 	busy prometheus.Counter
+	// folded counts the values the rollups' cardinality caps folded.
+	folded *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -55,8 +57,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "tk_requests_busy_total",
 			Help: "Requests refused with 503 because the decode memory budget could not hold their bodies.",
 		}),
+		folded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tk_rollup_folded_total",
+			Help: "Events (or flags) of stored events whose value the rollups' cardinality caps counted under (other), by dimension.",
+		}, []string{"dimension"}),
 	}
 	reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.dropped, m.latency, m.keysInMemory, m.bodyMemory, m.busy,
+		m.folded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"log/slog"
 	"sync"
@@ -40,6 +41,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// Caps are the cardinality caps of the rollups (see [Caps]); each
+	// zero field means its default.
+	Caps Caps
 }
 
 // DB is the PostgreSQL store.
@@ -47,6 +51,9 @@ type DB struct {
 	pool *pgxpool.Pool
 	cfg  Config
 	log  *slog.Logger
+
+	caps Caps
+	adm  admissions
 
 	groupMu sync.Mutex
 	groups  groups
@@ -93,7 +100,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &DB{pool: pool, cfg: cfg, log: cfg.Logger}, nil
+	db := &DB{pool: pool, cfg: cfg, log: cfg.Logger, caps: cfg.Caps.withDefaults()}
+	db.adm.seed = maphash.MakeSeed()
+	return db, nil
 }
 
 // Close closes the pool.

@@ -46,6 +46,7 @@ type pending struct {
 	ctx     context.Context
 	key     server.Key
 	events  []*server.Event // sorted by id
+	rollup  *rollup         // what they add to the rollups
 	dropped int64
 	done    chan error // the outcome, once
 	taken   bool       // in a transaction (guarded by groupMu)
@@ -73,8 +74,8 @@ type projectState struct {
 // copyNew stores events (sorted by id) that are expected to be new, with
 // the fast path, possibly in one transaction with other requests for the
 // same project. It returns the fast path's error for this request alone.
-func (db *DB) copyNew(ctx context.Context, key server.Key, events []*server.Event, dropped int64) error {
-	p := &pending{ctx: ctx, key: key, events: events, dropped: dropped, done: make(chan error, 1)}
+func (db *DB) copyNew(ctx context.Context, key server.Key, events []*server.Event, r *rollup, dropped int64) error {
+	p := &pending{ctx: ctx, key: key, events: events, rollup: r, dropped: dropped, done: make(chan error, 1)}
 	db.groupMu.Lock()
 	db.groups.queue = append(db.groups.queue, p)
 	if db.groups.running < maxGroupTxs {
@@ -99,7 +100,7 @@ func (db *DB) copyNew(ctx context.Context, key server.Key, events []*server.Even
 		err = <-p.done
 	}
 	if err == errAlone {
-		err = db.copyBatch(ctx, key.ProjectID, []int64{key.ID}, events, dropped, nil)
+		err = db.copyBatch(ctx, key.ProjectID, []int64{key.ID}, events, r, dropped, nil)
 	}
 	return err
 }
@@ -201,15 +202,17 @@ func (db *DB) storeGroup(group []*pending, copied func()) {
 	switch len(live) {
 	case 1:
 		p := live[0]
-		p.done <- db.copyBatch(p.ctx, p.key.ProjectID, []int64{p.key.ID}, p.events, p.dropped, copied)
+		p.done <- db.copyBatch(p.ctx, p.key.ProjectID, []int64{p.key.ID}, p.events, p.rollup, p.dropped, copied)
 		return
 	}
 	var events []*server.Event
+	r := newRollup()
 	var keyIDs []int64
 	var dropped int64
 	deadline, hasDeadline := time.Time{}, false
 	for _, p := range live {
 		events = append(events, p.events...)
+		r.merge(p.rollup)
 		if !slices.Contains(keyIDs, p.key.ID) {
 			keyIDs = append(keyIDs, p.key.ID)
 		}
@@ -227,7 +230,7 @@ func (db *DB) storeGroup(group []*pending, copied func()) {
 		deadline = time.Now().Add(groupTimeout)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	err := db.copyBatch(ctx, live[0].key.ProjectID, keyIDs, events, dropped, copied)
+	err := db.copyBatch(ctx, live[0].key.ProjectID, keyIDs, events, r, dropped, copied)
 	cancel()
 	if err != nil {
 		err = errAlone

@@ -16,78 +16,36 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
-// ingestSQL inserts a batch and updates the rollups from the rows it
-// inserted, in one statement (one transaction), and checks the write key
-// ($23): a key no longer valid makes it fail. The flags of the events come
-// as one row per flag ($24–$26: event id, flag, value). Rows are inserted in
-// event_id order and rollup rows in key order, so that concurrent batches
-// take their locks in the same order; counter rows are sharded by backend
-// so that concurrent batches rarely wait for each other's commit.
-const ingestSQL = `
-WITH input AS (
-    SELECT * FROM unnest(
-        $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::boolean[], $9::bigint[], $10::integer[], $11::text[], $12::bytea[], $13::uuid[],
-        $14::text[], $15::text[], $16::text[], $17::text[], $18::boolean[], $19::text[], $20::text[],
-        $21::text[]
-    ) AS t(event_id, occurred_at, service_name, service_version, event_type, name,
-           success, duration_ms, exit_code, error_kind, user_id, session_id,
-           sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata)
-), ins AS (
-    INSERT INTO events (project_id, event_id, occurred_at, service_name, service_version, event_type, name,
-                        success, duration_ms, exit_code, error_kind, user_id, session_id,
-                        sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata)
-    SELECT $1::integer, event_id, occurred_at, service_name, service_version, event_type, name,
-           success, duration_ms, exit_code, error_kind, user_id, session_id,
-           sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata::jsonb
-    FROM input
-    ORDER BY event_id
-    ON CONFLICT (project_id, event_id) DO NOTHING
-    RETURNING event_id, occurred_at, service_name, service_version, event_type, name, success, duration_ms, user_id,
-              os, arch, ci
-), counts AS (
-    INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
-                                         success, shard, events, duration_ms_sum, duration_count)
-    SELECT $1::integer, (occurred_at AT TIME ZONE 'UTC')::date AS day, service_name, service_version, event_type, name,
-           success, (pg_backend_pid() % 16)::smallint, count(*), coalesce(sum(duration_ms), 0), count(duration_ms)
-    FROM ins
-    GROUP BY 2, 3, 4, 5, 6, 7
-    ORDER BY 2, 3, 4, 5, 6, 7
-    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
-    DO UPDATE SET events = tk_add(c.events, excluded.events),
-                  duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
-                  duration_count = tk_add(c.duration_count, excluded.duration_count)
-), users AS (
-    INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
-    SELECT DISTINCT ON (2, 3, 4) $1::integer, (occurred_at AT TIME ZONE 'UTC')::date AS day, service_name, user_id,
-           service_version, os, arch, ci
-    FROM ins
-    ORDER BY 2, 3, 4, occurred_at
-    ON CONFLICT DO NOTHING
-), flags AS (
-    INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
-                                        shard, events)
-    SELECT $1::integer, (i.occurred_at AT TIME ZONE 'UTC')::date AS day, i.service_name, i.service_version, i.name,
-           f.flag, f.value, (pg_backend_pid() % 16)::smallint, count(*)
-    FROM ins i JOIN unnest($24::uuid[], $25::text[], $26::text[]) AS f(event_id, flag, value) ON f.event_id = i.event_id
-    GROUP BY 2, 3, 4, 5, 6, 7
-    ORDER BY 2, 3, 4, 5, 6, 7
-    ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
-    DO UPDATE SET events = tk_add(c.events, excluded.events)
-), loss AS (
-    INSERT INTO daily_data_loss AS l (project_id, day, dropped)
-    SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $22::bigint
-    WHERE $22::bigint > 0 AND (EXISTS (SELECT 1 FROM ins) OR cardinality($2::uuid[]) = 0)
-    ON CONFLICT (project_id, day) DO UPDATE SET dropped = tk_add(l.dropped, excluded.dropped)
-)
-SELECT tk_check_write_key($23::integer, $1::integer), count(*) FROM ins`
+// insertSQL inserts a batch in event_id order (so that concurrent
+// batches take their locks in the same order), skipping the events the
+// project already has, and returns the ids of those it inserted. The
+// statement path runs it, then rollupSQL for those events, in one
+// transaction.
+const insertSQL = `
+INSERT INTO events (project_id, event_id, occurred_at, service_name, service_version, event_type, name,
+                    success, duration_ms, exit_code, error_kind, user_id, session_id,
+                    sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata)
+SELECT $1::integer, event_id, occurred_at, service_name, service_version, event_type, name,
+       success, duration_ms, exit_code, error_kind, user_id, session_id,
+       sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata::jsonb
+FROM unnest(
+    $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::boolean[], $9::bigint[], $10::integer[], $11::text[], $12::bytea[], $13::uuid[],
+    $14::text[], $15::text[], $16::text[], $17::text[], $18::boolean[], $19::text[], $20::text[],
+    $21::text[]
+) AS t(event_id, occurred_at, service_name, service_version, event_type, name,
+       success, duration_ms, exit_code, error_kind, user_id, session_id,
+       sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata)
+ORDER BY event_id
+ON CONFLICT (project_id, event_id) DO NOTHING
+RETURNING event_id`
 
-// rollupSQL adds pre-aggregated counts to the rollups and checks the write
-// keys ($19) of the requests whose events they count. It is used in the
-// same transaction as a COPY of those events, which stored every event as
-// new (a duplicate makes the COPY fail); a key no longer valid makes it
-// fail, and the transaction with it (tk_check_write_key, called only then,
-// raises the error that says why).
+// rollupSQL adds pre-aggregated counts, folded by the cardinality caps, to
+// the rollups and the counts of what was folded to daily_folds, and checks
+// the write keys ($19) of the requests whose events they count. It runs in
+// the same transaction as the COPY or INSERT that stored those events as
+// new; a key no longer valid makes it fail, and the transaction with it
+// (tk_check_write_key, called only then, raises the error that says why).
 const rollupSQL = `
 WITH counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
@@ -124,6 +82,12 @@ WITH counts AS (
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint
     WHERE $18::bigint > 0
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = tk_add(l.dropped, excluded.dropped)
+), folds AS (
+    INSERT INTO daily_folds AS f (project_id, day, dimension, shard, events)
+    SELECT $1::integer, day, dimension, (pg_backend_pid() % 16)::smallint, events
+    FROM unnest($27::date[], $28::text[], $29::bigint[]) AS t(day, dimension, events)
+    ORDER BY 2, 3
+    ON CONFLICT (project_id, day, dimension, shard) DO UPDATE SET events = tk_add(f.events, excluded.events)
 )
 SELECT tk_check_write_key(k, $1::integer) FROM unnest($19::integer[]) AS k
 WHERE NOT EXISTS (SELECT FROM api_keys
@@ -138,26 +102,34 @@ var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_na
 // also checks that the key is still an unrevoked write key of that project.
 // It returns after the commit.
 //
-// The fast path copies the batch into events with COPY and adds
-// rollups aggregated here, in one transaction, which may also hold the
-// batches of other requests for the same project (see copyNew); COPY fails
-// on the first event the project already has, and then nothing of it is
-// kept. The batch then goes through one INSERT … ON CONFLICT DO NOTHING
-// statement that counts only the rows it inserted.
+// First the rollup rows of the events are aggregated and their values
+// decided against the cardinality caps (see caps.go). The fast path then
+// copies the batch into events with COPY and adds the rollups, in one
+// transaction, which may also hold the batches of other requests for the
+// same project (see copyNew); COPY fails on the first event the project
+// already has, and then nothing of it is kept. The batch then goes through
+// the statement path: INSERT … ON CONFLICT DO NOTHING, and the rollups of
+// only the rows it inserted.
 //
 // dropped is added to the data-loss counter only when the batch stored at
 // least one new event or held none: a batch made only of duplicates is a
 // replay of one already counted.
 func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event, dropped int64) (server.IngestResult, error) {
+	sorted := make([]*server.Event, len(events))
+	for i := range events {
+		sorted[i] = &events[i]
+	}
+	sortByID(sorted)
+	agg := aggregate(sorted)
+	dec, err := db.decide(ctx, key, agg)
+	if err != nil {
+		return server.IngestResult{}, err
+	}
 	if len(events) > 0 {
-		sorted := make([]*server.Event, len(events))
-		for i := range events {
-			sorted[i] = &events[i]
-		}
-		sortByID(sorted)
-		err := db.copyNew(ctx, key, sorted, dropped)
+		r := fold(agg, dec)
+		err := db.copyNew(ctx, key, sorted, r, dropped)
 		if err == nil {
-			return server.IngestResult{Accepted: len(events)}, nil
+			return server.IngestResult{Accepted: len(events), Folded: foldedTotals(r)}, nil
 		}
 		if kerr := keyError(err); kerr != nil {
 			return server.IngestResult{}, kerr
@@ -170,7 +142,7 @@ func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event,
 		// A duplicate, a missing partition or a deadlock: nothing was
 		// committed; take the statement path.
 	}
-	return db.insertBatch(ctx, key, events, dropped)
+	return db.insertBatch(ctx, key, events, sorted, dec, dropped)
 }
 
 // keyError returns the server's key error for a failed tk_check_write_key,
@@ -192,8 +164,9 @@ func keyError(err error) error {
 }
 
 // copyBatch is the fast path of Ingest: one transaction that stores events
-// (sorted by id) of one project as new, adds them and dropped to the
-// rollups and checks that keyIDs are still write keys of the project.
+// (sorted by id) of one project as new, adds r (their rollups) and dropped
+// to the rollups and checks that keyIDs are still write keys of the
+// project.
 //
 // The whole transaction is written to PostgreSQL at once (see
 // copyAndCommit) and its outcome read afterwards. Should the COPY or the
@@ -206,7 +179,7 @@ func keyError(err error) error {
 // When all the events fall into one month, as they nearly always do, they
 // are copied straight into that month's partition, which spares PostgreSQL
 // the routing of each row; the partition's own bounds are still enforced.
-func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, events []*server.Event, dropped int64, copied func()) error {
+func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, events []*server.Event, r *rollup, dropped int64, copied func()) error {
 	done := func() {
 		if copied != nil {
 			copied()
@@ -222,7 +195,7 @@ func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, ev
 		*bp = msgs[:0]
 	}
 	rollup := func() [][]byte {
-		params, rbuf := rollupParams(*rp, projectID, keyIDs, events, dropped)
+		params, rbuf := rollupParams(*rp, projectID, keyIDs, r, dropped)
 		if cap(rbuf) <= maxPooledCopyBuffer {
 			*rp = rbuf[:0]
 		}
@@ -367,17 +340,20 @@ func copyAndCommit(ctx context.Context, conn *pgx.Conn, msgs []byte, rollup func
 	return nil
 }
 
-// insertBatch stores events with INSERT … ON CONFLICT DO NOTHING, counting
-// only the rows it inserted.
-func (db *DB) insertBatch(ctx context.Context, key server.Key, events []server.Event, dropped int64) (server.IngestResult, error) {
-	args := ingestArgs(key, events, dropped)
-	var inserted int
+// insertBatch is the statement path of Ingest: in one transaction, INSERT
+// … ON CONFLICT DO NOTHING of events, then rollupSQL with the rollups of
+// only the rows it inserted, folded by dec. sorted are the same events,
+// by id. A deadlock or a serialization failure (nothing committed) is
+// tried again, and a missing partition is created first.
+func (db *DB) insertBatch(ctx context.Context, key server.Key, events []server.Event, sorted []*server.Event,
+	dec decisions, dropped int64) (server.IngestResult, error) {
+	args := insertArgs(key.ProjectID, events)
+	var res server.IngestResult
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		var keyOK bool
-		err = db.pool.QueryRow(ctx, ingestSQL, args...).Scan(&keyOK, &inserted)
+		res, err = db.insertOnce(ctx, key, args, sorted, dec, dropped)
 		if err == nil {
-			return server.IngestResult{Accepted: inserted, Duplicates: len(events) - inserted}, nil
+			return res, nil
 		}
 		if kerr := keyError(err); kerr != nil {
 			return server.IngestResult{}, kerr
@@ -402,7 +378,54 @@ func (db *DB) insertBatch(ctx context.Context, key server.Key, events []server.E
 	return server.IngestResult{}, fmt.Errorf("postgres: ingest: %w", err)
 }
 
-func ingestArgs(key server.Key, evs []server.Event, dropped int64) []any {
+// insertOnce runs the statement path's transaction once.
+func (db *DB) insertOnce(ctx context.Context, key server.Key, args []any, sorted []*server.Event, dec decisions,
+	dropped int64) (server.IngestResult, error) {
+	var res server.IngestResult
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var stored []*server.Event
+		if len(sorted) > 0 {
+			rows, err := tx.Query(ctx, insertSQL, args...)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+			if err != nil {
+				return err
+			}
+			inserted := make(map[[16]byte]bool, len(ids))
+			for _, id := range ids {
+				inserted[id] = true
+			}
+			for _, e := range sorted {
+				if inserted[e.EventID] {
+					stored = append(stored, e)
+				}
+			}
+			if len(stored) == 0 {
+				dropped = 0 // a replay of a request already counted
+			}
+		}
+		r := fold(aggregate(stored), dec)
+		sd, err := tx.Conn().Prepare(ctx, rollupStatement, rollupSQL)
+		if err != nil {
+			return err
+		}
+		if err := checkRollupStatement(sd); err != nil {
+			return err
+		}
+		params, _ := rollupParams(nil, key.ProjectID, []int64{key.ID}, r, dropped)
+		if err := tx.Conn().PgConn().ExecPrepared(ctx, sd.Name, params, binaryFormat, nil).Read().Err; err != nil {
+			return err
+		}
+		res = server.IngestResult{Accepted: len(stored), Duplicates: len(sorted) - len(stored), Folded: foldedTotals(r)}
+		return nil
+	})
+	return res, err
+}
+
+// insertArgs returns the parameters of insertSQL for events of project.
+func insertArgs(project int64, evs []server.Event) []any {
 	n := len(evs)
 	var (
 		ids        = make([][16]byte, n)
@@ -425,9 +448,6 @@ func ingestArgs(key server.Key, evs []server.Event, dropped int64) []any {
 		ciName     = make([]string, n)
 		goVersion  = make([]string, n)
 		metadata   = make([]string, n)
-		flagEvents [][16]byte
-		flagNames  []string
-		flagValues []*string
 	)
 	for i := range evs {
 		e := &evs[i]
@@ -451,17 +471,7 @@ func ingestArgs(key server.Key, evs []server.Event, dropped int64) []any {
 		ciName[i] = e.CIName
 		goVersion[i] = e.GoVersion
 		metadata[i] = string(e.Metadata)
-		for _, f := range e.Flags {
-			flagEvents = append(flagEvents, e.EventID)
-			flagNames = append(flagNames, f.Name)
-			var v *string
-			if f.HasValue {
-				v = &f.Value
-			}
-			flagValues = append(flagValues, v)
-		}
 	}
-	return []any{key.ProjectID, ids, occurred, svc, ver, typ, name, success, duration, exitCode, errKind,
-		users, sessions, sdkName, sdkVersion, osName, arch, ci, ciName, goVersion, metadata, dropped, key.ID,
-		flagEvents, flagNames, flagValues}
+	return []any{project, ids, occurred, svc, ver, typ, name, success, duration, exitCode, errKind,
+		users, sessions, sdkName, sdkVersion, osName, arch, ci, ciName, goVersion, metadata}
 }

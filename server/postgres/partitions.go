@@ -44,9 +44,14 @@ func partitionName(m time.Time) string {
 	return fmt.Sprintf("events_p%04d_%02d", m.Year(), int(m.Month()))
 }
 
+// rollupTables are the tables of rows per day that Maintain prunes with
+// the retention window.
+var rollupTables = []string{"daily_users", "daily_event_counts", "daily_flag_counts", "daily_data_loss",
+	"daily_folds", "rollup_values"}
+
 // Maintain creates the monthly events partitions from the oldest month of
 // the retention window to [monthsAhead] months ahead, drops the partitions
-// that lie wholly before the retention window, and deletes daily_users rows
+// that lie wholly before the retention window, and deletes the rollup rows
 // of days before it. It is safe to run from several servers at once.
 func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 	var m Maintenance
@@ -100,8 +105,21 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 			}
 			m.Dropped = append(m.Dropped, name)
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM daily_users WHERE day < ($1::timestamptz AT TIME ZONE 'UTC')::date`, oldest)
-		return err
+		// The rollups of the days before the window go with their events.
+		for _, table := range rollupTables {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				continue // a database not migrated to its version yet
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE day < ($1::timestamptz AT TIME ZONE 'UTC')::date`,
+				oldest); err != nil {
+				return fmt.Errorf("prune %s: %w", table, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Maintenance{}, fmt.Errorf("postgres: maintenance: %w", err)

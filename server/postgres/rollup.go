@@ -38,6 +38,7 @@ var rollupParamOIDs = []uint32{
 	oidInt8,                                                                                          // $18 dropped
 	oidInt4Array,                                                                                     // $19 keys
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidInt8Array, // $20–$26 flags
+	oidDateArray, oidTextArray, oidInt8Array, // $27–$29 folds
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -94,16 +95,40 @@ type userKey struct {
 	user    [32]byte
 }
 
-// rollupParams aggregates events (all newly stored) into the parameters of
-// rollupSQL, encoded in binary into buf. It returns the parameters (slices
-// of the returned buffer).
-func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.Event, dropped int64) ([][]byte, []byte) {
-	counts := make(map[countKey]*countVal, 8)
-	var order []countKey
-	users := make(map[userKey]*server.Event, 8) // the user's earliest event
-	var userOrder []userKey
-	var flags map[flagKey]int64
-	var flagOrder []flagKey
+// userVal is what daily_users keeps of a user's earliest event of a day.
+type userVal struct {
+	at                time.Time
+	version, os, arch string
+	ci                bool
+}
+
+type foldKey struct {
+	day int32
+	dim dim
+}
+
+// rollup is what some newly stored events add to the rollups, aggregated
+// by rollup row (without the shard): event counts and durations, users,
+// flags, and how many values the cardinality caps folded (see caps.go).
+// Each map has its keys in order of first appearance beside it.
+type rollup struct {
+	counts    map[countKey]*countVal
+	countKeys []countKey
+	users     map[userKey]userVal
+	userKeys  []userKey
+	flags     map[flagKey]int64
+	flagKeys  []flagKey
+	folds     map[foldKey]int64
+	foldKeys  []foldKey
+}
+
+func newRollup() *rollup {
+	return &rollup{counts: make(map[countKey]*countVal, 8), users: make(map[userKey]userVal, 8)}
+}
+
+// aggregate returns the rollup of events.
+func aggregate(events []*server.Event) *rollup {
+	r := newRollup()
 	for _, e := range events {
 		d := day(e.Timestamp)
 		k := countKey{day: d, success: -1, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
@@ -114,44 +139,91 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 				k.success = 1
 			}
 		}
-		v, ok := counts[k]
-		if !ok {
-			v = &countVal{}
-			counts[k] = v
-			order = append(order, k)
-		}
-		v.events++
+		v := countVal{events: 1}
 		if e.DurationMS != nil {
-			v.durSum += *e.DurationMS
-			v.durCount++
+			v.durSum, v.durCount = *e.DurationMS, 1
 		}
-		uk := userKey{day: d, service: e.ServiceName, user: e.UserID}
-		if first, ok := users[uk]; !ok {
-			users[uk] = e
-			userOrder = append(userOrder, uk)
-		} else if e.Timestamp.Before(first.Timestamp) {
-			users[uk] = e
-		}
+		r.addCount(k, v)
+		r.addUser(userKey{day: d, service: e.ServiceName, user: e.UserID},
+			userVal{at: e.Timestamp, version: e.ServiceVersion, os: e.OS, arch: e.Arch, ci: e.CI})
 		for _, f := range e.Flags {
-			fk := flagKey{day: d, service: e.ServiceName, version: e.ServiceVersion, command: e.Name, flag: f.Name,
-				value: f.Value, hasValue: f.HasValue}
-			if flags == nil {
-				flags = make(map[flagKey]int64, 8)
-			}
-			if _, ok := flags[fk]; !ok {
-				flagOrder = append(flagOrder, fk)
-			}
-			flags[fk]++
+			r.addFlag(flagKey{day: d, service: e.ServiceName, version: e.ServiceVersion, command: e.Name, flag: f.Name,
+				value: f.Value, hasValue: f.HasValue}, 1)
 		}
 	}
+	return r
+}
 
+func (r *rollup) addCount(k countKey, v countVal) {
+	c, ok := r.counts[k]
+	if !ok {
+		c = &countVal{}
+		r.counts[k] = c
+		r.countKeys = append(r.countKeys, k)
+	}
+	c.events += v.events
+	c.durSum += v.durSum
+	c.durCount += v.durCount
+}
+
+// addUser keeps the earliest event of a user.
+func (r *rollup) addUser(k userKey, v userVal) {
+	first, ok := r.users[k]
+	if !ok {
+		r.userKeys = append(r.userKeys, k)
+	} else if !v.at.Before(first.at) {
+		return
+	}
+	r.users[k] = v
+}
+
+func (r *rollup) addFlag(k flagKey, n int64) {
+	if r.flags == nil {
+		r.flags = make(map[flagKey]int64, 8)
+	}
+	if _, ok := r.flags[k]; !ok {
+		r.flagKeys = append(r.flagKeys, k)
+	}
+	r.flags[k] += n
+}
+
+func (r *rollup) addFold(k foldKey, n int64) {
+	if r.folds == nil {
+		r.folds = make(map[foldKey]int64, 4)
+	}
+	if _, ok := r.folds[k]; !ok {
+		r.foldKeys = append(r.foldKeys, k)
+	}
+	r.folds[k] += n
+}
+
+// merge adds o to r.
+func (r *rollup) merge(o *rollup) {
+	for _, k := range o.countKeys {
+		r.addCount(k, *o.counts[k])
+	}
+	for _, k := range o.userKeys {
+		r.addUser(k, o.users[k])
+	}
+	for _, k := range o.flagKeys {
+		r.addFlag(k, o.flags[k])
+	}
+	for _, k := range o.foldKeys {
+		r.addFold(k, o.folds[k])
+	}
+}
+
+// rollupParams encodes r, the keys of the requests whose events it counts
+// and dropped as the parameters of rollupSQL, in binary into buf. It
+// returns the parameters (slices of the returned buffer).
+func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, dropped int64) ([][]byte, []byte) {
 	w := arrayWriter{buf: buf[:0]}
 	ends := make([]int, 0, len(rollupParamOIDs)) // where each parameter ends in w.buf
 	next := func() { ends = append(ends, len(w.buf)) }
 	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(projectID))
 	next()
 	counted := func(elem uint32, f func(k countKey, v *countVal)) {
-		array(&w, elem, order, func(k countKey) { f(k, counts[k]) })
+		array(&w, elem, r.countKeys, func(k countKey) { f(k, r.counts[k]) })
 		next()
 	}
 	counted(oidDate, func(k countKey, _ *countVal) { w.int4(k.day) })
@@ -170,17 +242,17 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 	counted(oidInt8, func(_ countKey, v *countVal) { w.int8(v.durSum) })
 	counted(oidInt8, func(_ countKey, v *countVal) { w.int8(v.durCount) })
 
-	user := func(elem uint32, f func(k userKey, e *server.Event)) {
-		array(&w, elem, userOrder, func(k userKey) { f(k, users[k]) })
+	user := func(elem uint32, f func(k userKey, v userVal)) {
+		array(&w, elem, r.userKeys, func(k userKey) { f(k, r.users[k]) })
 		next()
 	}
-	user(oidDate, func(k userKey, _ *server.Event) { w.int4(k.day) })
-	user(oidText, func(k userKey, _ *server.Event) { w.text(k.service) })
-	user(oidBytea, func(k userKey, _ *server.Event) { w.bytes(k.user[:]) })
-	user(oidText, func(_ userKey, e *server.Event) { w.text(e.ServiceVersion) })
-	user(oidText, func(_ userKey, e *server.Event) { w.text(e.OS) })
-	user(oidText, func(_ userKey, e *server.Event) { w.text(e.Arch) })
-	user(oidBool, func(_ userKey, e *server.Event) { w.bool(e.CI) })
+	user(oidDate, func(k userKey, _ userVal) { w.int4(k.day) })
+	user(oidText, func(k userKey, _ userVal) { w.text(k.service) })
+	user(oidBytea, func(k userKey, _ userVal) { w.bytes(k.user[:]) })
+	user(oidText, func(_ userKey, v userVal) { w.text(v.version) })
+	user(oidText, func(_ userKey, v userVal) { w.text(v.os) })
+	user(oidText, func(_ userKey, v userVal) { w.text(v.arch) })
+	user(oidBool, func(_ userKey, v userVal) { w.bool(v.ci) })
 
 	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(dropped))
 	next()
@@ -188,7 +260,7 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 	next()
 
 	flag := func(elem uint32, f func(k flagKey)) {
-		array(&w, elem, flagOrder, f)
+		array(&w, elem, r.flagKeys, f)
 		next()
 	}
 	flag(oidDate, func(k flagKey) { w.int4(k.day) })
@@ -203,7 +275,15 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, events []*server.
 			w.null()
 		}
 	})
-	flag(oidInt8, func(k flagKey) { w.int8(flags[k]) })
+	flag(oidInt8, func(k flagKey) { w.int8(r.flags[k]) })
+
+	fold := func(elem uint32, f func(k foldKey)) {
+		array(&w, elem, r.foldKeys, f)
+		next()
+	}
+	fold(oidDate, func(k foldKey) { w.int4(k.day) })
+	fold(oidText, func(k foldKey) { w.text(k.dim.String()) })
+	fold(oidInt8, func(k foldKey) { w.int8(r.folds[k]) })
 
 	params := make([][]byte, len(ends))
 	start := 0

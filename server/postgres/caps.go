@@ -1,0 +1,551 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
+
+// Cardinality caps.
+//
+// The write key is public, so anyone can send events with a new version,
+// command, flag or value each time, and every new value adds rows to the
+// rollups. To bound what one project can add to them, the distinct values
+// of each dimension, and the distinct rows of each rollup, are capped per
+// project and UTC day of the events; and the values a project may add in
+// all are capped per UTC day on which they arrive (events may carry any
+// day of the retention window). A value past its cap is counted under
+// [Other] instead, as analytics products do, and the events so folded are
+// counted in daily_folds and in tk_rollup_folded_total. The raw events
+// keep every value as sent.
+//
+// Which values a project has is kept in rollup_values, one row per value
+// or rollup row admitted. A request looks its values up in a cache of this
+// process first; those it has not seen are admitted in a transaction that
+// holds an advisory lock of the project, so that the caps hold exactly,
+// also between servers. A value once admitted stays so for its day, and
+// one folded stays folded (the caps only fill up), so the cache never
+// goes stale.
+
+// Other stands for the values that the caps fold.
+const Other = "(other)"
+
+// dim is a dimension whose distinct values per project and day are
+// capped.
+type dim int8
+
+// Dimensions, as numbered in rollup_values.dim.
+const (
+	dimService   dim = iota + 1
+	dimVersion       // service_version
+	dimEventType     // event_type
+	dimName          // event type and name: a command, feature or method
+	dimFlag          // flag name
+	dimFlagValue     // flag and value
+	dimEventKey      // a row of daily_event_counts (without the shard)
+	dimFlagKey       // a row of daily_flag_counts (without the shard)
+	nDims        = dimFlagKey
+)
+
+var dimNames = [...]string{"", "service", "version", "event_type", "name", "flag", "flag_value", "event_row", "flag_row"}
+
+// String returns the name of d in daily_folds and in metrics.
+func (d dim) String() string { return dimNames[d] }
+
+// Caps are the cardinality caps. The zero value of a field means its
+// default.
+type Caps struct {
+	Services   int // service names per project and day; zero means 20
+	Versions   int // service versions per project and day; zero means 100
+	EventTypes int // event types per project and day; zero means 50
+	Names      int // commands, features and methods, all types together, per project and day; zero means 1,000
+	Flags      int // flag names per project and day; zero means 500
+	FlagValues int // flag values (flag and value) per project and day; zero means 1,000
+	EventRows  int // rows of daily_event_counts (without the shard) per project and day; zero means 5,000
+	FlagRows   int // rows of daily_flag_counts (without the shard) per project and day; zero means 5,000
+	// NewPerDay is the number of values and rows a project may add in all
+	// on one UTC day of arrival, whatever the days of its events. Zero
+	// means 25,000.
+	NewPerDay int
+}
+
+func (c Caps) withDefaults() Caps {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Services, 20)
+	def(&c.Versions, 100)
+	def(&c.EventTypes, 50)
+	def(&c.Names, 1000)
+	def(&c.Flags, 500)
+	def(&c.FlagValues, 1000)
+	def(&c.EventRows, 5000)
+	def(&c.FlagRows, 5000)
+	def(&c.NewPerDay, 25000)
+	return c
+}
+
+// byDim returns the caps indexed by dim, for the admission statement.
+func (c Caps) byDim() []int32 {
+	return []int32{int32(c.Services), int32(c.Versions), int32(c.EventTypes), int32(c.Names), int32(c.Flags),
+		int32(c.FlagValues), int32(c.EventRows), int32(c.FlagRows)}
+}
+
+// candidate is a value of a dimension on a day.
+type candidate struct {
+	day   int32
+	dim   dim
+	value string
+}
+
+// decisions tell, for the candidates of one request, which are kept
+// (true) and which folded.
+type decisions map[candidate]bool
+
+// maxCachedDecisions bounds the cache of decisions; when it is full it
+// starts over.
+const maxCachedDecisions = 200_000
+
+// admissions caches the decisions of this process.
+type admissions struct {
+	mu   sync.Mutex
+	seed maphash.Seed
+	m    map[uint64]bool
+	// full holds the (project, day, dim) whose cap is reached. When one
+	// is added, every value admitted for it is added to m, so that a
+	// value of it not in m is new, and folded without asking the
+	// database. m and full start over together.
+	full map[fullKey]bool
+}
+
+type fullKey struct {
+	project int64
+	day     int32
+	dim     dim
+}
+
+type cacheKey struct {
+	project int64
+	c       candidate
+}
+
+func (a *admissions) hash(project int64, c candidate) uint64 {
+	return maphash.Comparable(a.seed, cacheKey{project, c})
+}
+
+// lookup returns the cached decision on c, and whether there is one.
+func (a *admissions) lookup(project int64, c candidate) (keep, ok bool) {
+	h := a.hash(project, c)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if keep, ok := a.m[h]; ok {
+		return keep, true
+	}
+	if a.full[fullKey{project, c.day, c.dim}] {
+		return false, true
+	}
+	return false, false
+}
+
+// room makes room for n more decisions, starting over when needed. The
+// caller holds a.mu.
+func (a *admissions) room(n int) {
+	if a.m == nil || len(a.m)+n > maxCachedDecisions {
+		a.m = make(map[uint64]bool)
+		a.full = make(map[fullKey]bool)
+	}
+}
+
+func (a *admissions) store(project int64, c candidate, keep bool) {
+	h := a.hash(project, c)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.room(1)
+	a.m[h] = keep
+}
+
+// fill records that the cap of k is reached, and that admitted are all
+// the values it admitted.
+func (a *admissions) fill(k fullKey, admitted []string) {
+	hs := make([]uint64, len(admitted))
+	for i, v := range admitted {
+		hs[i] = a.hash(k.project, candidate{k.day, k.dim, v})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.room(len(hs))
+	for _, h := range hs {
+		a.m[h] = true
+	}
+	a.full[k] = true
+}
+
+// candidates of the rows of a rollup.
+func nameValue(eventType, name string) string { return eventType + "\x1f" + name }
+
+func countDims(k countKey) [4]candidate {
+	return [4]candidate{{k.day, dimService, k.service}, {k.day, dimVersion, k.version},
+		{k.day, dimEventType, k.eventType}, {k.day, dimName, nameValue(k.eventType, k.name)}}
+}
+
+func flagDims(k flagKey) []candidate {
+	c := []candidate{{k.day, dimService, k.service}, {k.day, dimVersion, k.version},
+		{k.day, dimName, nameValue("command_executed", k.command)}, {k.day, dimFlag, k.flag}}
+	if k.hasValue {
+		c = append(c, candidate{k.day, dimFlagValue, nameValue(k.flag, k.value)})
+	}
+	return c
+}
+
+// rowValue names a rollup row by a hash of its columns.
+func rowValue(cols ...string) string {
+	h := sha256.New()
+	for _, c := range cols {
+		h.Write([]byte(strconv.Itoa(len(c))))
+		h.Write([]byte{':'})
+		h.Write([]byte(c))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// foldCount returns the row k counts under once its values are decided,
+// and which of its dimensions were folded.
+func foldCount(k countKey, dec decisions) (countKey, []dim) {
+	var folded []dim
+	fold := func(c candidate, v *string) {
+		if !dec[c] && *v != Other {
+			*v = Other
+			folded = append(folded, c.dim)
+		}
+	}
+	c := countDims(k)
+	fold(c[0], &k.service)
+	fold(c[1], &k.version)
+	if !dec[c[2]] {
+		// A folded event type folds its names too.
+		fold(c[2], &k.eventType)
+		k.name = Other
+	} else {
+		fold(c[3], &k.name)
+	}
+	return k, folded
+}
+
+func countRow(k countKey) candidate {
+	return candidate{k.day, dimEventKey, rowValue(k.service, k.version, k.eventType, k.name, strconv.Itoa(int(k.success)))}
+}
+
+func otherCount(k countKey) countKey {
+	return countKey{day: k.day, success: k.success, service: Other, version: Other, eventType: Other, name: Other}
+}
+
+func foldFlag(k flagKey, dec decisions) (flagKey, []dim) {
+	var folded []dim
+	fold := func(c candidate, v *string) {
+		if !dec[c] && *v != Other {
+			*v = Other
+			folded = append(folded, c.dim)
+		}
+	}
+	c := flagDims(k)
+	fold(c[0], &k.service)
+	fold(c[1], &k.version)
+	fold(c[2], &k.command)
+	if !dec[c[3]] {
+		fold(c[3], &k.flag)
+		k.hasValue, k.value = false, ""
+	} else if k.hasValue {
+		fold(c[4], &k.value)
+	}
+	return k, folded
+}
+
+func flagRow(k flagKey) candidate {
+	v := "\x00"
+	if k.hasValue {
+		v = k.value
+	}
+	return candidate{k.day, dimFlagKey, rowValue(k.service, k.version, k.command, k.flag, v)}
+}
+
+func otherFlag(k flagKey) flagKey {
+	return flagKey{day: k.day, service: Other, version: Other, command: Other, flag: Other}
+}
+
+func isOtherCount(k countKey) bool {
+	return k.service == Other && k.version == Other && k.eventType == Other && k.name == Other
+}
+
+func isOtherFlag(k flagKey) bool {
+	return k.service == Other && k.version == Other && k.command == Other && k.flag == Other && !k.hasValue
+}
+
+// decide returns the decisions on every value and row of r, a project's
+// rollup as its events came: from the cache, else by admitting them (see
+// admit).
+//
+// Only a valid write key of the project may admit values: the admission
+// checks key as the ingest transaction does.
+func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions, error) {
+	project := key.ProjectID
+	dec := decisions{}
+	var ask []candidate
+	need := func(c candidate) {
+		if _, ok := dec[c]; ok {
+			return
+		}
+		keep, ok := db.adm.lookup(project, c)
+		dec[c] = keep
+		if !ok {
+			ask = append(ask, c)
+		}
+	}
+	for _, k := range r.countKeys {
+		for _, c := range countDims(k) {
+			need(c)
+		}
+	}
+	for _, k := range r.userKeys {
+		need(candidate{k.day, dimService, k.service})
+		need(candidate{k.day, dimVersion, r.users[k].version})
+	}
+	for _, k := range r.flagKeys {
+		for _, c := range flagDims(k) {
+			need(c)
+		}
+	}
+	var tx pgx.Tx
+	defer func() {
+		if tx != nil {
+			tx.Rollback(context.Background())
+		}
+	}()
+	admit := func() error {
+		if len(ask) == 0 {
+			return nil
+		}
+		if tx == nil {
+			var err error
+			if tx, err = db.pool.Begin(ctx); err != nil {
+				return err
+			}
+			// Admissions of a project take turns, so that each sees what
+			// the one before it admitted: the caps hold exactly.
+			if _, err := tx.Exec(ctx, `SELECT tk_check_write_key($3::integer, $2::integer),
+				pg_advisory_xact_lock($1::integer, $2::integer)`, admissionLock, project, key.ID); err != nil {
+				return err
+			}
+		}
+		if err := db.admit(ctx, tx, project, ask, dec); err != nil {
+			return err
+		}
+		ask = ask[:0]
+		return nil
+	}
+	if err := admit(); err != nil {
+		if kerr := keyError(err); kerr != nil {
+			return nil, kerr
+		}
+		return nil, fmt.Errorf("postgres: caps: %w", err)
+	}
+	// The rows, once their values are decided.
+	for _, k := range r.countKeys {
+		if fk, _ := foldCount(k, dec); !isOtherCount(fk) {
+			need(countRow(fk))
+		}
+	}
+	for _, k := range r.flagKeys {
+		if fk, _ := foldFlag(k, dec); !isOtherFlag(fk) {
+			need(flagRow(fk))
+		}
+	}
+	if err := admit(); err != nil {
+		if kerr := keyError(err); kerr != nil {
+			return nil, kerr
+		}
+		return nil, fmt.Errorf("postgres: caps: %w", err)
+	}
+	if tx != nil {
+		err := tx.Commit(ctx)
+		tx = nil
+		if err != nil {
+			return nil, fmt.Errorf("postgres: caps: %w", err)
+		}
+	}
+	return dec, nil
+}
+
+// admissionLock is the first key of the advisory locks that admissions
+// take, the project being the second.
+const admissionLock = 0x746b6361 // "tkca"
+
+// admitSQL admits the values of $2–$4 (day, dim, value; distinct) that
+// rollup_values lacks, within the caps per day and dimension ($5, indexed
+// by dim) and the cap of values added on the current UTC day ($6), in
+// order. It returns, for each value in order, whether it is kept, and for
+// one that is not, whether the cap of its day and dimension is full (else
+// the day's cap is).
+const admitSQL = `
+WITH c AS (
+    SELECT * FROM unnest($2::date[], $3::smallint[], $4::text[]) WITH ORDINALITY AS c(day, dim, value, i)
+), k AS (
+    SELECT c.*, EXISTS (SELECT FROM rollup_values r
+                        WHERE r.project_id = $1 AND r.day = c.day AND r.dim = c.dim AND r.value = c.value) AS known
+    FROM c
+), fresh AS (
+    SELECT k.*, row_number() OVER (PARTITION BY k.day, k.dim ORDER BY k.i) AS rank_dim,
+           row_number() OVER (ORDER BY k.i) AS rank_all
+    FROM k WHERE NOT known
+), used AS (
+    SELECT r.day, r.dim, count(*) AS n FROM rollup_values r
+    WHERE r.project_id = $1 AND (r.day, r.dim) IN (SELECT day, dim FROM fresh)
+    GROUP BY 1, 2
+), today AS (
+    SELECT count(*) AS n FROM rollup_values
+    WHERE project_id = $1 AND added = (now() AT TIME ZONE 'UTC')::date
+), judged AS (
+    SELECT f.i, f.day, f.dim, f.value, coalesce(u.n, 0) + f.rank_dim > ($5::integer[])[f.dim] AS dim_full,
+           t.n + f.rank_all > $6::integer AS day_full
+    FROM fresh f LEFT JOIN used u ON u.day = f.day AND u.dim = f.dim, today t
+), ins AS (
+    INSERT INTO rollup_values (project_id, day, dim, value, added)
+    SELECT $1, day, dim, value, (now() AT TIME ZONE 'UTC')::date FROM judged
+    WHERE NOT dim_full AND NOT day_full
+    ORDER BY day, dim, value
+    ON CONFLICT DO NOTHING
+)
+SELECT k.known OR NOT (j.dim_full OR j.day_full), coalesce(j.dim_full, false)
+FROM k LEFT JOIN judged j ON j.i = k.i ORDER BY k.i`
+
+// admit decides cs (distinct, not decided by the cache) in tx, which holds
+// the project's admission lock, and records the decisions in dec and in
+// the cache. A value folded because the cap of its day and dimension is
+// full makes the cache fold every new value of them from then on.
+func (db *DB) admit(ctx context.Context, tx pgx.Tx, project int64, cs []candidate, dec decisions) error {
+	days := make([]time.Time, len(cs))
+	dims := make([]int16, len(cs))
+	values := make([]string, len(cs))
+	for i, c := range cs {
+		days[i] = dateOf(c.day)
+		dims[i] = int16(c.dim)
+		values[i] = c.value
+	}
+	rows, err := tx.Query(ctx, admitSQL, project, days, dims, values, db.caps.byDim(), db.caps.NewPerDay)
+	if err != nil {
+		return err
+	}
+	var full []fullKey
+	i := 0
+	var keep, dimFull bool
+	_, err = pgx.ForEachRow(rows, []any{&keep, &dimFull}, func() error {
+		if i >= len(cs) {
+			return fmt.Errorf("admission answered more values than asked")
+		}
+		c := cs[i]
+		i++
+		dec[c] = keep
+		switch {
+		case keep:
+			db.adm.store(project, c, true)
+		case dimFull:
+			db.adm.store(project, c, false)
+			if k := (fullKey{project, c.day, c.dim}); !slices.Contains(full, k) {
+				full = append(full, k)
+			}
+		}
+		// Folded for the day's cap only: not cached, as the cap of the
+		// next day lets it in.
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if i != len(cs) {
+		return fmt.Errorf("admission answered %d of %d values", i, len(cs))
+	}
+	for _, k := range full {
+		rows, err := tx.Query(ctx, `SELECT value FROM rollup_values WHERE project_id = $1 AND day = $2 AND dim = $3`,
+			project, dateOf(k.day), int16(k.dim))
+		if err != nil {
+			return err
+		}
+		admitted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		db.adm.fill(k, admitted)
+	}
+	return nil
+}
+
+// dateOf returns the time of a PostgreSQL binary date.
+func dateOf(d int32) time.Time { return time.Unix(int64(d+postgresEpochDay)*86400, 0).UTC() }
+
+// fold returns r with the values and rows that dec folds counted under
+// Other, and what was folded counted in its folds. r holds the rows of a
+// project as its events came; dec must decide all of them.
+func fold(r *rollup, dec decisions) *rollup {
+	out := newRollup()
+	for _, k := range r.countKeys {
+		v := r.counts[k]
+		fk, folded := foldCount(k, dec)
+		for _, d := range folded {
+			out.addFold(foldKey{k.day, d}, v.events)
+		}
+		if !isOtherCount(fk) && !dec[countRow(fk)] {
+			out.addFold(foldKey{k.day, dimEventKey}, v.events)
+			fk = otherCount(fk)
+		}
+		out.addCount(fk, *v)
+	}
+	for _, k := range r.userKeys {
+		u := r.users[k]
+		if !dec[candidate{k.day, dimService, k.service}] {
+			k.service = Other
+		}
+		if !dec[candidate{k.day, dimVersion, u.version}] {
+			u.version = Other
+		}
+		out.addUser(k, u)
+	}
+	for _, k := range r.flagKeys {
+		n := r.flags[k]
+		fk, folded := foldFlag(k, dec)
+		for _, d := range folded {
+			out.addFold(foldKey{k.day, d}, n)
+		}
+		if !isOtherFlag(fk) && !dec[flagRow(fk)] {
+			out.addFold(foldKey{k.day, dimFlagKey}, n)
+			fk = otherFlag(fk)
+		}
+		out.addFlag(fk, n)
+	}
+	for _, k := range r.foldKeys {
+		out.addFold(k, r.folds[k])
+	}
+	return out
+}
+
+// foldedTotals returns what r's folds count, by dimension name.
+func foldedTotals(r *rollup) map[string]int64 {
+	if len(r.foldKeys) == 0 {
+		return nil
+	}
+	m := make(map[string]int64, len(r.foldKeys))
+	for _, k := range r.foldKeys {
+		m[k.dim.String()] += r.folds[k]
+	}
+	return m
+}
