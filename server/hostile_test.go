@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -409,5 +412,101 @@ func TestBodyMemoryBudget(t *testing.T) {
 	e2 := newEnv(t, server.Config{})
 	if r := e2.post(big, "Content-Encoding", "gzip"); r.Status != 200 || r.Accepted != len(evs) {
 		t.Fatalf("default budget: %d %.200s", r.Status, r.Body)
+	}
+}
+
+// rollupBytes returns the size on disk of the rollup tables, indexes
+// included.
+func (e *env) rollupBytes() int64 {
+	return e.count(`SELECT sum(pg_total_relation_size(t))::bigint + 0 * $1 FROM unnest(ARRAY['daily_event_counts',
+		'daily_flag_counts', 'daily_users', 'daily_data_loss', 'daily_folds', 'rollup_values']::regclass[]) AS t`)
+}
+
+// Issue: ten requests of 250 events, each with a random version and 32
+// random flags, added 80,000 rows (48 MB) to the flag rollup, and rollups
+// were never pruned. Values past the caps are counted under "(other)",
+// and what a write key can add to the rollups in a day is bounded
+// whatever it sends.
+func TestRollupAmplificationIsBounded(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	random := func() string { return strconv.FormatUint(rand.Uint64(), 36) }
+	hostile := func(days int) []byte {
+		evs := make([]map[string]any, 250)
+		for i := range evs {
+			evs[i] = with(func(ev map[string]any) {
+				ev["service_version"] = random()
+				if days > 0 {
+					ts := time.Now().UTC().AddDate(0, 0, -rand.IntN(days)).Add(-time.Hour)
+					id := uuid.Must(uuid.NewV7())
+					ms := ts.UnixMilli()
+					for j := 5; j >= 0; j-- {
+						id[j] = byte(ms)
+						ms >>= 8
+					}
+					ev["event_id"] = id.String()
+					ev["timestamp"] = ts.Format("2006-01-02T15:04:05.000Z")
+				}
+				flags := make([]string, 32)
+				values := map[string]any{}
+				for j := range flags {
+					flags[j] = random()
+					values[flags[j]] = random()
+				}
+				meta(ev)["command"] = random()
+				meta(ev)["flags"] = flags
+				meta(ev)["flag_values"] = values
+			})
+		}
+		return batch(evs...)
+	}
+	before := e.rollupBytes()
+	// The issue's attack, then one four times as large over 30 days.
+	for i := 0; i < 10; i++ {
+		if r := e.post(hostile(0)); r.Status != 200 || r.Accepted != 250 {
+			t.Fatalf("request %d: %d %.200s", i, r.Status, r.Body)
+		}
+	}
+	flagRows := e.count(`SELECT count(*) FROM daily_flag_counts WHERE project_id = $1`)
+	t.Logf("the issue's attack: %d flag rollup rows, rollups grew by %.1f MB", flagRows, float64(e.rollupBytes()-before)/1e6)
+	for i := 0; i < 40; i++ {
+		if r := e.post(hostile(30)); r.Status != 200 || r.Accepted != 250 {
+			t.Fatalf("request %d: %d %.200s", i, r.Status, r.Body)
+		}
+	}
+	grown := e.rollupBytes() - before
+	var added, rows, keys int64
+	if err := e.db.Pool().QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM rollup_values WHERE project_id = $1 AND added = (now() AT TIME ZONE 'UTC')::date),
+		(SELECT count(*) FROM daily_event_counts WHERE project_id = $1) + (SELECT count(*) FROM daily_flag_counts WHERE project_id = $1),
+		(SELECT count(DISTINCT (day, service_name, service_version, event_type, name, success)) FROM daily_event_counts WHERE project_id = $1)
+		+ (SELECT count(DISTINCT (day, service_name, service_version, command, flag, value)) FROM daily_flag_counts WHERE project_id = $1)`,
+		e.projectID).Scan(&added, &rows, &keys); err != nil {
+		t.Fatal(err)
+	}
+	events := e.storedEvents()
+	t.Logf("after %d hostile events: %d values and rows added today, %d rollup rows (%d without shards), rollups grew by %.1f MB",
+		events, added, rows, keys, float64(grown)/1e6)
+	if flagRows > 5100 {
+		t.Errorf("the issue's attack added %d flag rollup rows", flagRows)
+	}
+	if added > 25000 {
+		t.Errorf("%d values and rows added today, over the cap of 25,000", added)
+	}
+	// Every row but the (other) ones was admitted today.
+	if keys > added+31*4 {
+		t.Errorf("%d rollup rows without shards, %d admitted", keys, added)
+	}
+	// Every event and flag is still counted.
+	if n := e.rolledUpEvents(); n != events {
+		t.Errorf("%d events counted, %d stored", n, events)
+	}
+	if n := e.count(`SELECT sum(events)::bigint FROM daily_flag_counts WHERE project_id = $1`); n != 32*events {
+		t.Errorf("%d flags counted, want %d", n, 32*events)
+	}
+	if folded := metric(t, e.srv.URL, `tk_rollup_folded_total{dimension="flag"}`); folded == 0 {
+		t.Error("tk_rollup_folded_total shows no folded flag")
+	}
+	if n := e.count(`SELECT coalesce(sum(events), 0)::bigint FROM daily_folds WHERE project_id = $1 AND dimension = 'flag'`); n == 0 {
+		t.Error("daily_folds shows no folded flag")
 	}
 }
