@@ -3,8 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -510,3 +513,134 @@ func TestRollupAmplificationIsBounded(t *testing.T) {
 		t.Error("daily_folds shows no folded flag")
 	}
 }
+
+// logLines parses JSON log lines.
+func logLines(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// syncBuf is a bytes.Buffer safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
+// Every refused request is logged, at WARN, with its reason and, once the
+// key is known, its project; a failure of the server at ERROR with its
+// project; never a key or a body. A 401 says how to authenticate.
+func TestRefusalsLoggedAndExplained(t *testing.T) {
+	var logs syncBuf
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEnv(t, server.Config{Logger: log, DecodeMemory: 1 << 20, RequestTimeout: 2 * time.Second})
+	revoked := newEnv(t, server.Config{})
+	if err := e.db.RevokeKey(context.Background(), revoked.writeID); err != nil {
+		t.Fatal(err)
+	}
+	unknown, _, _ := server.NewKey(server.KeyWrite)
+	secret := "body-secret-" + random36()
+	big := make([]map[string]any, 200)
+	for i := range big {
+		big[i] = with(func(ev map[string]any) {
+			for k := range 7 {
+				meta(ev)["pad"+strconv.Itoa(k)] = strings.Repeat("p", 1000)
+			}
+		})
+	}
+	cases := []struct {
+		name    string
+		body    []byte
+		headers []string
+		status  int
+		reason  string
+		project bool
+		auth    string
+	}{
+		{"missing key", batch(event()), []string{"Authorization", ""}, 401, "missing write key", false, `Bearer realm="telemetry-kit"`},
+		{"unknown key", batch(event()), []string{"Authorization", "Bearer " + unknown}, 401, "unknown key", false, `Bearer realm="telemetry-kit", error="invalid_token"`},
+		{"revoked key", batch(event()), []string{"Authorization", "Bearer " + revoked.writeKey}, 403, "the key is revoked", true, ""},
+		{"bad JSON", []byte(`{"events":[` + secret), nil, 400, "not valid JSON", true, ""},
+		{"too many events", rawBatch(strings.Split(strings.Repeat("{},", 1001)+"{}", ",")...), nil, 413, "events, at most", true, ""},
+		{"busy", gzipped(batch(big...)), []string{"Content-Encoding", "gzip"}, 503, "busy", true, ""},
+	}
+	for _, c := range cases {
+		r := e.post(c.body, c.headers...)
+		if r.Status != c.status || r.Header.Get("WWW-Authenticate") != c.auth {
+			t.Fatalf("%s: %d WWW-Authenticate %q", c.name, r.Status, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	// A failure of the database while storing.
+	ctx := context.Background()
+	locker, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, _ := locker.Begin(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE events IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.post(batch(event()))
+	tx.Rollback(ctx)
+	if r.Status != 503 {
+		t.Fatalf("store failure: %d %s", r.Status, r.Body)
+	}
+
+	lines := logLines(t, logs.Bytes())
+	var requests []map[string]any
+	failed := 0
+	for _, l := range lines {
+		if l["msg"] == "request" {
+			requests = append(requests, l)
+		}
+		if l["msg"] == "request failed" {
+			failed++
+			if l["level"] != "ERROR" || l["project"] != float64(e.projectID) {
+				t.Errorf("failure logged as %v", l)
+			}
+		}
+	}
+	if len(requests) != len(cases)+1 || failed != 1 {
+		t.Fatalf("%d request lines and %d failures for %d requests:\n%s", len(requests), failed, len(cases)+1, logs.Bytes())
+	}
+	for i, c := range cases {
+		l := requests[i]
+		reason, _ := l["reason"].(string)
+		if l["level"] != "WARN" || l["status"] != float64(c.status) || !strings.Contains(reason, c.reason) {
+			t.Errorf("%s logged as %v", c.name, l)
+		}
+		if p, ok := l["project"]; c.project != ok || ok && p != float64(e.projectID) && p != float64(revoked.projectID) {
+			t.Errorf("%s: project %v", c.name, l["project"])
+		}
+	}
+	if l := requests[len(cases)]; l["level"] != "ERROR" || l["project"] != float64(e.projectID) {
+		t.Errorf("the store failure's request logged as %v", l)
+	}
+	for _, leak := range []string{e.writeKey, unknown, revoked.writeKey, secret, e.writeKey[5:20]} {
+		if bytes.Contains(logs.Bytes(), []byte(leak)) {
+			t.Errorf("the log holds %q", leak)
+		}
+	}
+}
+
+func random36() string { return strconv.FormatUint(rand.Uint64(), 36) }

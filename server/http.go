@@ -175,13 +175,27 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &Error{Kind: KindInternal, Message: "internal error", Err: err}
 	}
 	code := status(e.Kind)
-	if code >= 500 {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", code), slog.String("error", e.Error()))
+	ri := info(r)
+	ri.reason = e.Message
+	if code >= 500 && (e.Err != nil || e.Kind == KindInternal) {
+		ri.failed = true
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.String("error", e.Error())}
+		if ri.project != 0 {
+			attrs = append(attrs, slog.Int64("project", ri.project))
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", attrs...)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
+	if code == http.StatusUnauthorized {
+		// RFC 6750: the scheme to use, and whether the key sent was bad.
+		challenge := `Bearer realm="telemetry-kit"`
+		if r.Header.Get("Authorization") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeJSON(w, code, map[string]string{"error": e.Message})
 }

@@ -25,6 +25,9 @@ type ingestResponse struct {
 func (s *Server) handleIngest() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, err := s.authenticate(r)
+		if a.key.ProjectID != 0 {
+			info(r).project = a.key.ProjectID
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -168,11 +171,11 @@ func (s *Server) lookupKey(r *http.Request, hash [32]byte) (Key, error) {
 	}
 	if key.RevokedAt != nil {
 		s.keys.forget(hash)
-		return Key{}, errorf(KindForbidden, "the key is revoked")
+		return key, errorf(KindForbidden, "the key is revoked")
 	}
 	if key.Kind != KeyWrite {
 		s.keys.forget(hash)
-		return Key{}, errorf(KindForbidden, "not a write key")
+		return key, errorf(KindForbidden, "not a write key")
 	}
 	s.keys.put(hash, key)
 	return key, nil

@@ -69,16 +69,53 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// logRequests writes one structured log line per request.
+// requestInfo is what the handlers tell the request log of a request.
+type requestInfo struct {
+	project int64  // the key's project, once authenticated; 0 before
+	reason  string // why the request was refused, as told the client
+	failed  bool   // the server failed (a 5xx with a cause), not the client
+}
+
+type requestInfoKey struct{}
+
+// info returns the requestInfo of r, or a throwaway one when r did not
+// come through logRequests.
+func info(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// logRequests writes one structured log line per request: at INFO when it
+// succeeded, at WARN when it was refused (4xx) and at ERROR when it failed
+// (5xx), with the reason of a refusal and the project once known. Keys and
+// bodies are never logged.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := recorder(w)
-		next.ServeHTTP(rec, r)
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		ri := &requestInfo{}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
+		// A 503 that sheds load (busy, rate limits) is a refusal; a
+		// failure with a cause, or a 5xx no handler explained, an error.
+		level := slog.LevelInfo
+		switch {
+		case ri.failed || rec.code >= 500 && ri.reason == "":
+			level = slog.LevelError
+		case rec.code >= 400:
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.code), slog.Int("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr)}
+		if ri.project != 0 {
+			attrs = append(attrs, slog.Int64("project", ri.project))
+		}
+		if ri.reason != "" {
+			attrs = append(attrs, slog.String("reason", ri.reason))
+		}
+		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -495,5 +496,54 @@ func TestFlagOverEnvironment(t *testing.T) {
 	if err := run(context.Background(), []string{"project", "list", "--database-url", bad}, env("TK_DATABASE_URL", dbURL),
 		io.Discard, &stderr); err == nil {
 		t.Fatal("--database-url lost to TK_DATABASE_URL")
+	}
+}
+
+// When --shutdown-timeout runs out with a request still in flight, the
+// request is cut off (not acknowledged, so its client sends it again),
+// and tk-server says so and exits 1, as docs/server.md states.
+func TestShutdownTimeoutExitsOne(t *testing.T) {
+	dbURL := pgtest.New(t)
+	var p struct {
+		WriteKey string `json:"write_key"`
+	}
+	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "demo", "--json")), &p)
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	cmd := exec.Command(buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile,
+		"--shutdown-timeout", "1s")
+	cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL, "TK_LOG_LEVEL=warn")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	addr := waitFile(t, addrFile)
+
+	finish := inFlight(addr, p.WriteKey, 20)
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("tk-server did not exit after its shutdown timeout")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || time.Since(start) < time.Second {
+		t.Fatalf("exit after %v: %v, want status 1 after the 1 s timeout\n%s", time.Since(start), err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "requests in flight were cut off") {
+		t.Fatalf("no log line of the cut-off requests:\n%s", stderr.String())
+	}
+	if code, _, _ := finish(); code == 200 {
+		t.Fatal("the request cut off was acknowledged")
+	}
+	if n := countEvents(t, dbURL); n != 0 {
+		t.Fatalf("%d events stored from the request cut off", n)
 	}
 }

@@ -360,6 +360,10 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
+		// Requests still in flight are cut off: not acknowledged, so
+		// their clients send them again. Exit status 1 says so.
+		hs.Close()
+		log.Error("shutdown timed out: requests in flight were cut off", "timeout", o.shutdownTimeout)
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
