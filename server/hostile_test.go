@@ -166,23 +166,24 @@ func clientFrom(local string) *http.Client {
 	}}
 }
 
-// postWith sends body to srv with key from client and returns the
-// status.
-func postWith(t *testing.T, client *http.Client, url, key string, body []byte) int {
+// postWith sends body to url's /v1/events with key from client and
+// returns the status (0 on a network error) and the Retry-After seconds.
+func postWith(t *testing.T, client *http.Client, url, key string, body []byte) (int, int) {
 	req, err := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(body))
 	if err != nil {
 		t.Error(err)
-		return 0
+		return 0, 0
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, ra
 }
 
 // flood sends requests with made-up, well-formed keys from four
@@ -205,7 +206,7 @@ func flood(t *testing.T, client *http.Client, url string, stop <-chan struct{}) 
 				default:
 				}
 				made, _, _ := server.NewKey(server.KeyWrite)
-				code := postWith(t, client, url, made, body)
+				code, _ := postWith(t, client, url, made, body)
 				mu.Lock()
 				statuses[code]++
 				mu.Unlock()
@@ -228,22 +229,16 @@ func firstTry(t *testing.T, client *http.Client, url, key string) (int, time.Dur
 	start := time.Now()
 	first := 0
 	for try := 0; try < 3; try++ {
-		req, _ := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(batch(event())))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		code, wait := postWith(t, client, url, key, batch(event()))
+		if code == 0 {
+			t.Fatal("network error")
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if first == 0 {
-			first = resp.StatusCode
+			first = code
 		}
-		if resp.StatusCode != 429 {
-			return first, time.Since(start)
+		if code != 429 {
+			break
 		}
-		wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 		time.Sleep(time.Duration(wait) * time.Second)
 	}
 	return first, time.Since(start)

@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,16 +110,8 @@ func TestAbuse(t *testing.T) {
 		WriteKey string `json:"write_key"`
 	}
 	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "abused", "--json")), &p)
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
-	cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL, "TK_LOG_LEVEL=error", os.Getenv("TK_ABUSE_ENV"))
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://" + waitFile(t, addrFile)
+	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=error"})
+	cmd, base := srv.cmd, "http://"+srv.addr
 	startRSS := peakRSS(cmd.Process.Pid)
 
 	post := func(key string, body []byte, gz bool) *http.Request {
@@ -249,10 +238,4 @@ batches:
 	if mismatches != 0 {
 		t.Errorf("%d rollup rows differ from the stored events", mismatches)
 	}
-}
-
-// tail returns the last lines of a log.
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-20):], "\n")
 }

@@ -403,6 +403,33 @@ func buildServer(tb testing.TB) string {
 	return bin
 }
 
+// process is a tk-server binary running as its own process.
+type process struct {
+	cmd    *exec.Cmd
+	addr   string
+	exited chan error // its exit, once
+	stderr *syncBuffer
+}
+
+// startProcess builds tk-server and runs "serve" on dbURL with args and
+// the environment variables env (NAME=value), and waits for its address.
+// It is killed when the test ends.
+func startProcess(t *testing.T, dbURL string, env []string, args ...string) *process {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	p := &process{exited: make(chan error, 1), stderr: &syncBuffer{}}
+	p.cmd = exec.Command(buildServer(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)...)
+	p.cmd.Env = append(append(os.Environ(), "TK_DATABASE_URL="+dbURL), env...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	p.addr = waitFile(t, addrFile)
+	return p
+}
+
 // A real SIGTERM to the tk-server process lets the request it is reading
 // finish and be stored, then the process exits 0.
 func TestSIGTERMFinishesInFlight(t *testing.T) {
@@ -411,18 +438,8 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		WriteKey string `json:"write_key"`
 	}
 	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "demo", "--json")), &p)
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
-	cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL, "TK_LOG_LEVEL=warn")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	addr := waitFile(t, addrFile)
+	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=warn"})
+	cmd, exited, stderr, addr := srv.cmd, srv.exited, srv.stderr, srv.addr
 
 	finish := inFlight(addr, p.WriteKey, 20)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -508,19 +525,8 @@ func TestShutdownTimeoutExitsOne(t *testing.T) {
 		WriteKey string `json:"write_key"`
 	}
 	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "demo", "--json")), &p)
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile,
-		"--shutdown-timeout", "1s")
-	cmd.Env = append(os.Environ(), "TK_DATABASE_URL="+dbURL, "TK_LOG_LEVEL=warn")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	addr := waitFile(t, addrFile)
+	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=warn"}, "--shutdown-timeout", "1s")
+	cmd, exited, stderr, addr := srv.cmd, srv.exited, srv.stderr, srv.addr
 
 	finish := inFlight(addr, p.WriteKey, 20)
 	start := time.Now()

@@ -220,27 +220,39 @@ func rowValue(cols ...string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// folding replaces the values that dec folds with Other, and notes the
+// dimensions it folded.
+type folding struct {
+	dec    decisions
+	folded []dim
+}
+
+// fold folds *v, the value of candidate c, unless c is kept; it reports
+// whether c is folded.
+func (f *folding) fold(c candidate, v *string) bool {
+	if f.dec[c] {
+		return false
+	}
+	if *v != Other {
+		*v = Other
+		f.folded = append(f.folded, c.dim)
+	}
+	return true
+}
+
 // foldCount returns the row k counts under once its values are decided,
 // and which of its dimensions were folded.
 func foldCount(k countKey, dec decisions) (countKey, []dim) {
-	var folded []dim
-	fold := func(c candidate, v *string) {
-		if !dec[c] && *v != Other {
-			*v = Other
-			folded = append(folded, c.dim)
-		}
-	}
+	f := folding{dec: dec}
 	c := countDims(k)
-	fold(c[0], &k.service)
-	fold(c[1], &k.version)
-	if !dec[c[2]] {
-		// A folded event type folds its names too.
-		fold(c[2], &k.eventType)
-		k.name = Other
+	f.fold(c[0], &k.service)
+	f.fold(c[1], &k.version)
+	if f.fold(c[2], &k.eventType) {
+		k.name = Other // a folded event type folds its names too
 	} else {
-		fold(c[3], &k.name)
+		f.fold(c[3], &k.name)
 	}
-	return k, folded
+	return k, f.folded
 }
 
 func countRow(k countKey) candidate {
@@ -252,24 +264,17 @@ func otherCount(k countKey) countKey {
 }
 
 func foldFlag(k flagKey, dec decisions) (flagKey, []dim) {
-	var folded []dim
-	fold := func(c candidate, v *string) {
-		if !dec[c] && *v != Other {
-			*v = Other
-			folded = append(folded, c.dim)
-		}
-	}
+	f := folding{dec: dec}
 	c := flagDims(k)
-	fold(c[0], &k.service)
-	fold(c[1], &k.version)
-	fold(c[2], &k.command)
-	if !dec[c[3]] {
-		fold(c[3], &k.flag)
-		k.hasValue, k.value = false, ""
+	f.fold(c[0], &k.service)
+	f.fold(c[1], &k.version)
+	f.fold(c[2], &k.command)
+	if f.fold(c[3], &k.flag) {
+		k.hasValue, k.value = false, "" // a folded flag loses its value
 	} else if k.hasValue {
-		fold(c[4], &k.value)
+		f.fold(c[4], &k.value)
 	}
-	return k, folded
+	return k, f.folded
 }
 
 func flagRow(k flagKey) candidate {

@@ -177,24 +177,19 @@ func (r *rollup) addUser(k userKey, v userVal) {
 	r.users[k] = v
 }
 
-func (r *rollup) addFlag(k flagKey, n int64) {
-	if r.flags == nil {
-		r.flags = make(map[flagKey]int64, 8)
-	}
-	if _, ok := r.flags[k]; !ok {
-		r.flagKeys = append(r.flagKeys, k)
-	}
-	r.flags[k] += n
-}
+func (r *rollup) addFlag(k flagKey, n int64) { addTo(&r.flags, &r.flagKeys, k, n) }
 
-func (r *rollup) addFold(k foldKey, n int64) {
-	if r.folds == nil {
-		r.folds = make(map[foldKey]int64, 4)
+func (r *rollup) addFold(k foldKey, n int64) { addTo(&r.folds, &r.foldKeys, k, n) }
+
+// addTo adds n to the count of k in *m, and k to *keys when it is new.
+func addTo[K comparable](m *map[K]int64, keys *[]K, k K, n int64) {
+	if *m == nil {
+		*m = make(map[K]int64, 8)
 	}
-	if _, ok := r.folds[k]; !ok {
-		r.foldKeys = append(r.foldKeys, k)
+	if _, ok := (*m)[k]; !ok {
+		*keys = append(*keys, k)
 	}
-	r.folds[k] += n
+	(*m)[k] += n
 }
 
 // merge adds o to r.
