@@ -56,6 +56,8 @@ var (
 	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`)
 	reIPv6 = lazyRE(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
 	reMAC  = lazyRE(`\b[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:[:-][0-9A-Fa-f]{2}){4}\b`)
+	// Cisco writes a MAC address as three dotted groups: aabb.ccdd.eeff.
+	reMACDotted = lazyRE(`\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b`)
 )
 
 // lazyRE compiles expr on first use, so that a host that records no
@@ -109,13 +111,14 @@ func scrubSlow(s string) string {
 const MaxScrubLen = 16 << 10
 
 // suspicious is the cheap pre-check. A string that has none of
-// @ : / \\ . =, fewer than 13 digits, no "-----", and no run of 16 or more
-// token characters (letters, digits, _ + -) that includes a digit or an
+// @ : / \\ . =, fewer than 13 digits, no "-----", no five "hh-" pairs of
+// hex digits (aa-bb-cc-dd-ee-ff), and no run of 16 or more token
+// characters (letters, digits, _ + -) that includes a digit or an
 // upper-case letter cannot hold anything Scrub removes: every rule needs
 // one of these (tokens are matched only when they mix in a digit or an
 // upper-case letter).
 func suspicious(s string) bool {
-	digits, run, dashes := 0, 0, 0
+	digits, run, dashes, pairs := 0, 0, 0, 0
 	mixed := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -136,6 +139,17 @@ func suspicious(s string) bool {
 			run++
 			if dashes++; dashes >= 5 {
 				return true
+			}
+			// A MAC address written with dashes in lower case has no
+			// digit or upper-case letter to give it away. Counting is
+			// generous (any two hex digits before a dash make a pair)
+			// but never misses one.
+			if i >= 2 && isHex(s[i-1]) && isHex(s[i-2]) {
+				if pairs++; pairs >= 5 {
+					return true
+				}
+			} else {
+				pairs = 0
 			}
 		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=':
 			return true
@@ -245,6 +259,9 @@ func scrubPass(s string) string {
 	if len(s) >= 17 && (colons >= 5 || has("-")) {
 		s = replaceMAC(s)
 	}
+	if len(s) >= 14 && dots >= 2 {
+		s = replaceMACDotted(s)
+	}
 	if digits >= 13 {
 		s = replaceCards(s)
 	}
@@ -259,6 +276,8 @@ func isAlnum(c byte) bool {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // replaceBounded replaces matches of re that stand alone: not preceded by
 // a letter, digit or '.', and not followed by a letter, digit or ".digit".
@@ -340,11 +359,44 @@ func replaceMAC(s string) string {
 		if strings.Count(s[i:j], string(sep)) != 5 {
 			continue
 		}
-		if i > 0 && (s[i-1] == ':' || s[i-1] == '-') || j < len(s) && (s[j] == ':' || s[j] == '-') {
+		if pairBefore(s, i) || pairAfter(s, j) {
 			continue
 		}
-		if sep == '-' && !hasDigitOrUpper(s[i:j]) {
-			continue // a word like "aa-bb-cc-dd-ee-ff"
+		b.WriteString(s[last:i])
+		b.WriteString(MarkerMAC)
+		last = j
+	}
+	return finishReplace(&b, s, last)
+}
+
+// pairBefore reports whether a separator and a group of two hex digits
+// come right before s[i:], as in a longer sequence (a fingerprint, an
+// EUI-64). A name and a colon ("ether:aa:bb:...") are not such a group.
+func pairBefore(s string, i int) bool {
+	return i >= 3 && isMACSep(s[i-1]) && isHex(s[i-2]) && isHex(s[i-3]) && (i == 3 || !isAlnum(s[i-4]))
+}
+
+// pairAfter is pairBefore for what follows s[:j]. A separator at the end,
+// or before a space ("...:ee:ff: no carrier"), does not continue it.
+func pairAfter(s string, j int) bool {
+	return j+3 <= len(s) && isMACSep(s[j]) && isHex(s[j+1]) && isHex(s[j+2]) && (j+3 == len(s) || !isAlnum(s[j+3]))
+}
+
+func isMACSep(c byte) bool { return c == ':' || c == '-' }
+
+// replaceMACDotted replaces MAC addresses in Cisco's dotted form that stand
+// alone: not inside a longer dotted name such as aabb.ccdd.eeff.example.com.
+func replaceMACDotted(s string) string {
+	locs := reMACDotted().FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		i, j := l[0], l[1]
+		if i >= 2 && s[i-1] == '.' && isAlnum(s[i-2]) || j+1 < len(s) && s[j] == '.' && isAlnum(s[j+1]) {
+			continue
 		}
 		b.WriteString(s[last:i])
 		b.WriteString(MarkerMAC)
