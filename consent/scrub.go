@@ -53,7 +53,8 @@ var (
 	reEmail = lazyRE(`[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
 	reHome  = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
 		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
-	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`)
+	// An octet may be zero-padded (192.168.001.010), as some tools print it.
+	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])`)
 	reIPv6 = lazyRE(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
 	reMAC  = lazyRE(`\b[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:[:-][0-9A-Fa-f]{2}){4}\b`)
 	// Cisco writes a MAC address as three dotted groups: aabb.ccdd.eeff.
@@ -323,8 +324,13 @@ func replaceIPv6(s string) string {
 	last := 0
 	for _, l := range locs {
 		i, j := l[0], l[1]
-		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '_') || j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
+		if j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
 			continue
+		}
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '_') {
+			if i = afterName(s, i, j); i < 0 {
+				continue
+			}
 		}
 		cand := s[i:j]
 		// A sentence may end right after the address.
@@ -343,6 +349,29 @@ func replaceIPv6(s string) string {
 		last = i + len(cand)
 	}
 	return finishReplace(&b, s, last)
+}
+
+// afterName returns where an address starts in the candidate s[i:j], which
+// is glued to a word before it, when that word is a name followed by a
+// colon, as in "addr:fe80::1" or "inet6:fe80::1" (the candidate starts
+// inside the name, at its last hex digits); else -1. A word of hex digits
+// is a group of a longer sequence, not a name.
+func afterName(s string, i, j int) int {
+	c := strings.IndexByte(s[i:j], ':')
+	if c < 0 {
+		return -1
+	}
+	c += i
+	w := c
+	for w > 0 && isAlnum(s[w-1]) {
+		w--
+	}
+	for k := w; k < c; k++ {
+		if !isHex(s[k]) {
+			return c + 1
+		}
+	}
+	return -1
 }
 
 func replaceMAC(s string) string {
