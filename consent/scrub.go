@@ -50,7 +50,10 @@ var (
 	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])` +
 		`((?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key))` +
 		`(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
-	reEmail = lazyRE(`[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
+	// An e-mail address may have accented letters (josé@exämple.com) and
+	// its @ may be URL-encoded (bob%40example.com). Letters of other
+	// scripts are left out: CJK text has no spaces around an address.
+	reEmail = lazyRE(`[\p{Latin}\p{M}0-9._%+-]+(?:@|%40)` + emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
 	reHome  = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
 		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
 	// An octet may be zero-padded (192.168.001.010), as some tools print it.
@@ -60,6 +63,9 @@ var (
 	// Cisco writes a MAC address as three dotted groups: aabb.ccdd.eeff.
 	reMACDotted = lazyRE(`\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b`)
 )
+
+// emailLabel is one label of the domain of an e-mail address.
+const emailLabel = `[\p{Latin}0-9](?:[\p{Latin}\p{M}0-9-]*[\p{Latin}\p{M}0-9])?`
 
 // lazyRE compiles expr on first use, so that a host that records no
 // string needing a rule pays nothing for it at start-up.
@@ -244,7 +250,7 @@ func scrubPass(s string) string {
 	if colons > 0 || eq {
 		s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
 	}
-	if at && dots > 0 {
+	if (at || has("%40")) && dots > 0 {
 		s = reEmail().ReplaceAllLiteralString(s, MarkerEmail)
 	}
 	if has("/home/") || has("/Users/") || (slash || backslash) && strings.Contains(lower, "users") ||
