@@ -41,8 +41,9 @@ var (
 		`|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}` + // SendGrid
 		`)`)
 	reWebhook = lazyRE(`((?:hooks\.slack\.com/(?:services|workflows|triggers)|discord(?:app)?\.com/api/webhooks)/)[A-Za-z0-9/_-]+`)
-	// userinfo in a URL: scheme://user:password@host
-	reURLCredentials = lazyRE(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@<>"']+@`)
+	// userinfo in a URL: scheme://user:password@host. It ends at the last
+	// @ before the host, as URL parsers read it: a password may hold an @.
+	reURLCredentials = lazyRE(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#<>"']+@`)
 	reAuthHeader     = lazyRE(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
 	reBearer         = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
 	// name=value and name: value where the name says it is a secret. The
