@@ -57,6 +57,10 @@ var (
 	reEmail = lazyRE(`[\p{Latin}\p{M}0-9._%+-]+(?:@|%40)` + emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
 	reHome  = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
 		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
+	// ~alice, a user's home directory in the shell's notation (and in a
+	// URL such as https://example.edu/~alice/). HEAD~1 and Foo::~Foo are
+	// not: the tilde must open a word or a path segment.
+	reTildeUser = lazyRE(`(^|[\s"'=,;(\[{/])~[A-Za-z_](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?`)
 	// An octet may be zero-padded (192.168.001.010), as some tools print it.
 	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])`)
 	reIPv6 = lazyRE(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
@@ -119,7 +123,7 @@ func scrubSlow(s string) string {
 const MaxScrubLen = 16 << 10
 
 // suspicious is the cheap pre-check. A string that has none of
-// @ : / \\ . =, fewer than 13 digits, no "-----", no five "hh-" pairs of
+// @ : / \\ . = ~, fewer than 13 digits, no "-----", no five "hh-" pairs of
 // hex digits (aa-bb-cc-dd-ee-ff), and no run of 16 or more token
 // characters (letters, digits, _ + -) that includes a digit or an
 // upper-case letter cannot hold anything Scrub removes: every rule needs
@@ -159,7 +163,7 @@ func suspicious(s string) bool {
 			} else {
 				pairs = 0
 			}
-		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=':
+		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=', c == '~':
 			return true
 		default:
 			run, dashes, mixed = 0, 0, false
@@ -257,6 +261,9 @@ func scrubPass(s string) string {
 	if has("/home/") || has("/Users/") || (slash || backslash) && strings.Contains(lower, "users") ||
 		strings.Contains(lower, "documents and settings") {
 		s = reHome().ReplaceAllLiteralString(s, MarkerHome)
+	}
+	if has("~") {
+		s = reTildeUser().ReplaceAllString(s, "${1}"+MarkerHome)
 	}
 	if colons >= 2 {
 		s = replaceIPv6(s)
