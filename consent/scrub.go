@@ -44,13 +44,18 @@ var (
 	// userinfo in a URL: scheme://user:password@host. It ends at the last
 	// @ before the host, as URL parsers read it: a password may hold an @.
 	reURLCredentials = lazyRE(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#<>"']+@`)
-	reAuthHeader     = lazyRE(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
-	reBearer         = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
+	// The name may be quoted, as in JSON: "Authorization": "Basic ...".
+	reAuthHeader = lazyRE(`(?i)\b((?:proxy-)?authorization["']?\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
+	reBearer     = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
 	// name=value and name: value where the name says it is a secret. The
-	// first group is the character before the name (or the start).
-	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])` +
-		`((?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key))` +
-		`(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
+	// first group is the character before the name (or the start). The
+	// name may be quoted, as in JSON and Python: "api_key": "...".
+	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])(` + secretName + `)` +
+		`(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
+	// A command-line flag that names a secret, and its value after white
+	// space: --password hunter2, -token abc. (--token=abc is a name=value
+	// pair.) A value that starts with - is the next flag.
+	reFlagSecret = lazyRE(`(?i)(^|[\s"'])(--?` + secretName + `)(\s+)("[^"]*"|'[^']*'|[^\s"'<>-][^\s"'<>]*)`)
 	// An e-mail address may have accented letters (josé@exämple.com) and
 	// its @ may be URL-encoded (bob%40example.com). Letters of other
 	// scripts are left out: CJK text has no spaces around an address.
@@ -68,6 +73,11 @@ var (
 	// Cisco writes a MAC address as three dotted groups: aabb.ccdd.eeff.
 	reMACDotted = lazyRE(`\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b`)
 )
+
+// secretName is a name that says its value is a secret: one that ends in
+// a word such as password, token or api_key, or is "key" itself.
+const secretName = `(?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|` +
+	`secret[_-]?key|signing[_-]?key|encryption[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key)`
 
 // emailLabel is one label of the domain of an e-mail address.
 const emailLabel = `[\p{Latin}0-9](?:[\p{Latin}\p{M}0-9-]*[\p{Latin}\p{M}0-9])?`
@@ -132,6 +142,11 @@ const MaxScrubLen = 16 << 10
 func suspicious(s string) bool {
 	digits, run, dashes, pairs := 0, 0, 0, 0
 	mixed := false
+	// flag is inFlag in a word that starts with '-' (at the start, after
+	// white space or a quote), and afterFlag in the white space after it:
+	// a word that follows and does not start with '-' may be the flag's
+	// value (--password hunter2).
+	flag := noFlag
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -140,17 +155,29 @@ func suspicious(s string) bool {
 			run++
 			mixed = true
 			dashes = 0
+			if flag == afterFlag {
+				return true
+			}
 		case c >= 'A' && c <= 'Z':
 			run++
 			mixed = true
 			dashes = 0
+			if flag == afterFlag {
+				return true
+			}
 		case c >= 'a' && c <= 'z', c == '_', c == '+':
 			run++
 			dashes = 0
+			if flag == afterFlag {
+				return true
+			}
 		case c == '-':
 			run++
 			if dashes++; dashes >= 5 {
 				return true
+			}
+			if i == 0 || isSpace(s[i-1]) || s[i-1] == '"' || s[i-1] == '\'' {
+				flag = inFlag
 			}
 			// A MAC address written with dashes in lower case has no
 			// digit or upper-case letter to give it away. Counting is
@@ -167,12 +194,33 @@ func suspicious(s string) bool {
 			return true
 		default:
 			run, dashes, mixed = 0, 0, false
+			switch {
+			case isSpace(c):
+				if flag == inFlag {
+					flag = afterFlag
+				}
+			case flag == afterFlag:
+				return true // a quote or other character opens the value
+			}
 		}
 		if run >= 16 && mixed || digits >= 13 {
 			return true
 		}
 	}
 	return false
+}
+
+// States of suspicious's look for a flag followed by a value.
+const (
+	noFlag = iota
+	inFlag
+	afterFlag
+)
+
+// isSpace reports whether c is ASCII white space; it includes \v, which
+// regexp's \s does not, so that suspicious errs on the safe side.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
 // hasDigitOrUpper reports whether s mixes in a digit or an upper-case
@@ -254,6 +302,9 @@ func scrubPass(s string) string {
 	}
 	if colons > 0 || eq {
 		s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+	}
+	if has("-") && strings.ContainsAny(s, " \t\n\f\r") {
+		s = reFlagSecret().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
 	}
 	if (at || has("%40")) && dots > 0 {
 		s = reEmail().ReplaceAllLiteralString(s, MarkerEmail)
