@@ -499,8 +499,8 @@ func replaceMACDotted(s string) string {
 	return finishReplace(&b, s, last)
 }
 
-// replaceCards finds runs of digit groups separated by single spaces or
-// dashes and replaces any stretch of whole groups with 13–19 digits that
+// replaceCards finds runs of digit groups separated by spaces or dashes
+// (see cardSep) and replaces any stretch of whole groups with 13–19 digits that
 // starts like a card number (2–6) and passes the Luhn check.
 func replaceCards(s string) string {
 	var b strings.Builder
@@ -520,8 +520,8 @@ func replaceCards(s string) string {
 				k++
 			}
 			groups = append(groups, group{j, k})
-			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) && len(groups) < 32 {
-				j = k + 1
+			if m := cardSep(s, k); m > k && m < len(s) && isDigit(s[m]) && len(groups) < 32 {
+				j = m
 				continue
 			}
 			j = k
@@ -556,6 +556,24 @@ func replaceCards(s string) string {
 		i = end
 	}
 	return finishReplace(&b, s, last)
+}
+
+// cardSep returns where a separator between groups of a card number that
+// starts at s[k] ends, or k when there is none: one to three spaces and
+// dashes with at most one dash, as people type them ("4111 1111",
+// "4111-1111", "4111  1111", "4111 - 1111").
+func cardSep(s string, k int) int {
+	m, dashes := k, 0
+	for m < len(s) && m-k < 3 && (s[m] == ' ' || s[m] == '-') {
+		if s[m] == '-' {
+			dashes++
+		}
+		m++
+	}
+	if dashes > 1 {
+		return k
+	}
+	return m
 }
 
 func luhn(digits []byte) bool {
