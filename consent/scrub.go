@@ -58,9 +58,12 @@ var (
 	reFlagSecret = lazyRE(`(?i)(^|[\s"'])(--?` + secretName + `)(\s+)("[^"]*"|'[^']*'|[^\s"'<>-][^\s"'<>]*)`)
 	// An e-mail address may have accented letters (josé@exämple.com) and
 	// its @ may be URL-encoded (bob%40example.com). Letters of other
-	// scripts are left out: CJK text has no spaces around an address.
-	reEmail = lazyRE(`[\p{Latin}\p{M}0-9._%+-]+(?:@|%40)` + emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
-	reHome  = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
+	// scripts are left out: CJK text has no spaces around an address. An
+	// apostrophe counts only inside the local part (o'brien@...), so that
+	// 'bob@example.com' keeps its quotes.
+	reEmail = lazyRE(`[\p{Latin}\p{M}0-9._%+-]+(?:'[\p{Latin}\p{M}0-9._%+-]+)*(?:@|%40)` +
+		emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
+	reHome = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
 		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
 	// ~alice, a user's home directory in the shell's notation (and in a
 	// URL such as https://example.edu/~alice/). HEAD~1 and Foo::~Foo are
