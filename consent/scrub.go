@@ -63,8 +63,12 @@ var (
 	// 'bob@example.com' keeps its quotes.
 	reEmail = lazyRE(`[\p{Latin}\p{M}0-9._%+-]+(?:'[\p{Latin}\p{M}0-9._%+-]+)*(?:@|%40)` +
 		emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
+	// Home directories: C:\Users\alice, /home/alice, /Users/alice. The
+	// Unix forms may be written with backslashes, as Windows shows WSL's
+	// and MSYS2's homes (\\wsl$\Ubuntu\home\alice, C:\msys64\home\alice),
+	// or with both, as JSON may escape a slash (\/home\/alice).
 	reHome = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
-		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
+		`|[/\\](?:home|Users)[/\\]+[^/\\\s"'<>:;,|*?]+`)
 	// ~alice, a user's home directory in the shell's notation (and in a
 	// URL such as https://example.edu/~alice/). HEAD~1 and Foo::~Foo are
 	// not: the tilde must open a word or a path segment.
@@ -312,7 +316,7 @@ func scrubPass(s string) string {
 	if (at || has("%40")) && dots > 0 {
 		s = reEmail().ReplaceAllLiteralString(s, MarkerEmail)
 	}
-	if has("/home/") || has("/Users/") || (slash || backslash) && strings.Contains(lower, "users") ||
+	if has("/home/") || has("/Users/") || backslash && has("home") || (slash || backslash) && strings.Contains(lower, "users") ||
 		strings.Contains(lower, "documents and settings") {
 		s = reHome().ReplaceAllLiteralString(s, MarkerHome)
 	}
