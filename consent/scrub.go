@@ -49,9 +49,12 @@ var (
 	reBearer     = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
 	// name=value and name: value where the name says it is a secret. The
 	// first group is the character before the name (or the start). The
-	// name may be quoted, as in JSON and Python: "api_key": "...".
+	// name may be quoted, as in JSON and Python: "api_key": "...". The
+	// separator may be more than one character (Ruby's =>, Go's :=); the
+	// value does not start with one of its characters, so that a scrubbed
+	// "token := <secret>" is not read as "token :" and a value "=".
 	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])(` + secretName + `)` +
-		`(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
+		`(["']?\s*[=:][=:>]*\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>=:][^\s&,;"'<>]*)`)
 	// A command-line flag that names a secret, and its value after white
 	// space: --password hunter2, -token abc. (--token=abc is a name=value
 	// pair.) A value that starts with - is the next flag.
