@@ -99,16 +99,38 @@ func lazyRE(expr string) func() *regexp.Regexp {
 }
 
 // Scrub removes personal data and secrets from s, replacing each with a
-// marker: e-mail addresses (<email>), IPv4 and IPv6 addresses (<ip>), MAC
-// addresses (<mac>), credentials in URLs (scheme://<credentials>@host),
-// secrets in query strings and name=value pairs (token=<secret>), known
-// token formats (GitHub, GitLab, AWS, Slack, Stripe, Google, npm, JWT,
-// private keys), long hex or base64 strings (<secret>), payment card
-// numbers that pass the Luhn check (<card>), and home directories
-// (/home/alice/x, /Users/alice/x, C:\Users\alice\x become ~/x, ~/x, ~\x).
+// marker:
+//
+//   - e-mail addresses, also with accented letters, an apostrophe or a
+//     URL-encoded @ (bob%40example.com): <email>;
+//   - IPv4 addresses (zero-padded too) and IPv6 addresses, with a port, a
+//     zone, brackets or a name and a colon around them (inet6
+//     addr:fe80::1/64): <ip>;
+//   - MAC addresses written with colons or dashes in either case, or in
+//     Cisco's dotted form (aabb.ccdd.eeff): <mac>;
+//   - credentials in URLs, even a password that holds an @:
+//     scheme://<credentials>@host;
+//   - secrets in query strings and name=value pairs where the name says it
+//     is one (token=<secret>), also with the name quoted as in JSON
+//     ("api_key": <secret>) or with => or := between them, and the value
+//     of such a command-line flag after a space (--password <secret>);
+//   - known token formats (GitHub, GitLab, AWS, Slack, Stripe, Google, npm,
+//     JWT, private keys) and long hex or base64 strings: <secret>;
+//   - payment card numbers that pass the Luhn check, whole or in groups
+//     set apart by spaces or dashes: <card>;
+//   - home directories and the user name in them: /home/alice/x,
+//     /Users/alice/x, C:\Users\alice\x and ~alice/x become ~/x, ~/x, ~\x
+//     and ~/x, also written with backslashes as Windows shows WSL's and
+//     MSYS2's homes (\\wsl$\Ubuntu\home\alice). /root is kept: it names no
+//     person and is the same on every machine ([Scrubber] replaces it when
+//     it is the user's home).
 //
 // Ordinary values pass unchanged: command and flag names, versions,
-// relative paths, durations, short numbers, UUIDs, domain names.
+// relative paths, durations, short numbers, UUIDs, domain names,
+// kebab-case words. A value that has the form of one of the above is
+// replaced even if it means something else: six pairs of hex letters
+// (de-ad-be-ef-ca-fe) are a MAC address, and the word after a flag whose
+// name says secret (--no-auth deploy) is its value.
 //
 // Scrub is idempotent: Scrub(Scrub(s)) == Scrub(s). Its cost is linear in
 // the length of s; a string longer than [MaxScrubLen] bytes is replaced
