@@ -64,7 +64,7 @@ var (
 	// scripts are left out: CJK text has no spaces around an address. An
 	// apostrophe counts only inside the local part (o'brien@...), so that
 	// 'bob@example.com' keeps its quotes.
-	reEmail = lazyRE(`[\p{Latin}\p{M}0-9._%+-]+(?:'[\p{Latin}\p{M}0-9._%+-]+)*(?:@|%40)` +
+	reEmail = lazyRE(`[` + emailLetter + `0-9._%+-]+(?:'[` + emailLetter + `0-9._%+-]+)*(?:@|%40)` +
 		emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
 	// Home directories: C:\Users\alice, /home/alice, /Users/alice. The
 	// Unix forms may be written with backslashes, as Windows shows WSL's
@@ -89,8 +89,13 @@ var (
 const secretName = `(?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|` +
 	`secret[_-]?key|signing[_-]?key|encryption[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key)`
 
+// emailLetter is a letter in an e-mail address: ASCII, the accented Latin
+// letters (Latin-1 to Latin Extended-B) and combining accents. A few
+// ranges are matched much faster than the class of all Latin letters.
+const emailLetter = `A-Za-z\x{00C0}-\x{024F}\x{0300}-\x{036F}`
+
 // emailLabel is one label of the domain of an e-mail address.
-const emailLabel = `[\p{Latin}0-9](?:[\p{Latin}\p{M}0-9-]*[\p{Latin}\p{M}0-9])?`
+const emailLabel = `[` + emailLetter + `0-9](?:[` + emailLetter + `0-9-]*[` + emailLetter + `0-9])?`
 
 // lazyRE compiles expr on first use, so that a host that records no
 // string needing a rule pays nothing for it at start-up.
@@ -174,11 +179,10 @@ const MaxScrubLen = 16 << 10
 func suspicious(s string) bool {
 	digits, run, dashes, pairs := 0, 0, 0, 0
 	mixed := false
-	// flag is inFlag in a word that starts with '-' (at the start, after
-	// white space or a quote), and afterFlag in the white space after it:
-	// a word that follows and does not start with '-' may be the flag's
-	// value (--password hunter2).
-	flag := noFlag
+	// inFlag: in a word that starts with '-' (at the start, after white
+	// space or a quote). A word that follows it and does not start with
+	// '-' may be the flag's value (--password hunter2).
+	inFlag := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -187,29 +191,20 @@ func suspicious(s string) bool {
 			run++
 			mixed = true
 			dashes = 0
-			if flag == afterFlag {
-				return true
-			}
 		case c >= 'A' && c <= 'Z':
 			run++
 			mixed = true
 			dashes = 0
-			if flag == afterFlag {
-				return true
-			}
 		case c >= 'a' && c <= 'z', c == '_', c == '+':
 			run++
 			dashes = 0
-			if flag == afterFlag {
-				return true
-			}
 		case c == '-':
 			run++
 			if dashes++; dashes >= 5 {
 				return true
 			}
 			if i == 0 || isSpace(s[i-1]) || s[i-1] == '"' || s[i-1] == '\'' {
-				flag = inFlag
+				inFlag = true
 			}
 			// A MAC address written with dashes in lower case has no
 			// digit or upper-case letter to give it away. Counting is
@@ -226,13 +221,17 @@ func suspicious(s string) bool {
 			return true
 		default:
 			run, dashes, mixed = 0, 0, false
-			switch {
-			case isSpace(c):
-				if flag == inFlag {
-					flag = afterFlag
+			if inFlag && isSpace(c) {
+				// The flag's word ends: look past the white space at
+				// what follows. A '-' there starts another flag.
+				k := i + 1
+				for k < len(s) && isSpace(s[k]) {
+					k++
 				}
-			case flag == afterFlag:
-				return true // a quote or other character opens the value
+				if k < len(s) && s[k] != '-' {
+					return true
+				}
+				inFlag = false
 			}
 		}
 		if run >= 16 && mixed || digits >= 13 {
@@ -241,13 +240,6 @@ func suspicious(s string) bool {
 	}
 	return false
 }
-
-// States of suspicious's look for a flag followed by a value.
-const (
-	noFlag = iota
-	inFlag
-	afterFlag
-)
 
 // isSpace reports whether c is ASCII white space; it includes \v, which
 // regexp's \s does not, so that suspicious errs on the safe side.
@@ -332,20 +324,24 @@ func scrubPass(s string) string {
 			return sub[1] + MarkerSecret
 		})
 	}
-	if colons > 0 || eq {
-		s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+	pair := colons > 0 || eq
+	flag := has("-") && strings.ContainsAny(s, " \t\n\f\r")
+	if (pair || flag) && (hasSecretWord(lower) || has("ſ")) {
+		if pair {
+			s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+		}
+		if flag {
+			s = reFlagSecret().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+		}
 	}
-	if has("-") && strings.ContainsAny(s, " \t\n\f\r") {
-		s = reFlagSecret().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
-	}
-	if (at || has("%40")) && dots > 0 {
+	if dots > 0 && (at || has("%40")) {
 		s = reEmail().ReplaceAllLiteralString(s, MarkerEmail)
 	}
 	if has("/home/") || has("/Users/") || backslash && has("home") || (slash || backslash) && strings.Contains(lower, "users") ||
 		strings.Contains(lower, "documents and settings") {
 		s = reHome().ReplaceAllLiteralString(s, MarkerHome)
 	}
-	if has("~") {
+	if hasTildeName(s) {
 		s = reTildeUser().ReplaceAllString(s, "${1}"+MarkerHome)
 	}
 	if colons >= 2 {
@@ -357,7 +353,7 @@ func scrubPass(s string) string {
 	if len(s) >= 17 && (colons >= 5 || has("-")) {
 		s = replaceMAC(s)
 	}
-	if len(s) >= 14 && dots >= 2 {
+	if len(s) >= 14 && dots >= 2 && hasDottedHex(s) {
 		s = replaceMACDotted(s)
 	}
 	if digits >= 13 {
@@ -367,6 +363,52 @@ func scrubPass(s string) string {
 		s = replaceTokens(s)
 	}
 	return s
+}
+
+// secretWords are parts of every name that secretName matches, in lower
+// case: a string without one of them has no name=value secret, and the
+// costly rules that look for one are skipped.
+var secretWords = [...]string{"pass", "pwd", "secret", "token", "key", "auth", "credential", "sig", "session", "cookie"}
+
+// hasSecretWord reports whether lower holds one of secretWords. The rules
+// match without regard to case, and Unicode folds a long s (ſ) into s,
+// which strings.ToLower keeps: the caller checks for ſ itself. (The Kelvin
+// sign, which folds into k, becomes k in lower.)
+func hasSecretWord(lower string) bool {
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTildeName reports whether s has a tilde followed by a letter or '_',
+// as ~alice, which reTildeUser needs; a bare ~ (a home marker) has not.
+func hasTildeName(s string) bool {
+	for i := strings.IndexByte(s, '~'); i >= 0 && i+1 < len(s); {
+		if c := s[i+1]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '~')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// hasDottedHex reports whether s has four hex digits, a dot and four hex
+// digits, as a MAC address in Cisco's dotted form has.
+func hasDottedHex(s string) bool {
+	for i := 4; i+4 < len(s); i++ {
+		if s[i] == '.' && isHex(s[i-1]) && isHex(s[i-2]) && isHex(s[i-3]) && isHex(s[i-4]) &&
+			isHex(s[i+1]) && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isAlnum(c byte) bool {
