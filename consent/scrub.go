@@ -171,13 +171,14 @@ const MaxScrubLen = 16 << 10
 
 // suspicious is the cheap pre-check. A string that has none of
 // @ : / \\ . = ~, fewer than 13 digits, no "-----", no five "hh-" pairs of
-// hex digits (aa-bb-cc-dd-ee-ff), and no run of 16 or more token
-// characters (letters, digits, _ + -) that includes a digit or an
-// upper-case letter cannot hold anything Scrub removes: every rule needs
-// one of these (tokens are matched only when they mix in a digit or an
-// upper-case letter).
+// hex digits in a row (aa-bb-cc-dd-ee-ff), no word starting with '-'
+// followed by white space and a word that does not (--password x), and no
+// run of 16 or more token characters (letters, digits, _ + -) that
+// includes a digit or an upper-case letter cannot hold anything Scrub
+// removes: every rule needs one of these (tokens are matched only when
+// they mix in a digit or an upper-case letter).
 func suspicious(s string) bool {
-	digits, run, dashes, pairs := 0, 0, 0, 0
+	digits, run, dashes := 0, 0, 0
 	mixed := false
 	// inFlag: in a word that starts with '-' (at the start, after white
 	// space or a quote). A word that follows it and does not start with
@@ -207,15 +208,18 @@ func suspicious(s string) bool {
 				inFlag = true
 			}
 			// A MAC address written with dashes in lower case has no
-			// digit or upper-case letter to give it away. Counting is
-			// generous (any two hex digits before a dash make a pair)
-			// but never misses one.
-			if i >= 2 && isHex(s[i-1]) && isHex(s[i-2]) {
-				if pairs++; pairs >= 5 {
+			// digit or upper-case letter to give it away: its fifth
+			// dash ends "hh-hh-hh-hh-hh-".
+			if i >= 14 && isHex(s[i-1]) {
+				// Written out here: a helper with this loop is not
+				// inlined, and calling it made the common path slower.
+				g, k := s[i-14:i+1], 0
+				for k < len(g) && isHex(g[k]) && isHex(g[k+1]) && g[k+2] == '-' {
+					k += 3
+				}
+				if k == len(g) {
 					return true
 				}
-			} else {
-				pairs = 0
 			}
 		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=', c == '~':
 			return true
