@@ -86,9 +86,9 @@
 // # Scrubbing
 //
 // [Scrub] replaces e-mail addresses, IP and MAC addresses, URL credentials,
-// query and name=value secrets, known token formats, long random-looking
-// strings, payment card numbers and home directories with markers such as
-// "<email>" and "~". [ScrubValue] applies it to every string in a metadata
+// query and name=value secrets, the values of flags named like secrets,
+// known token formats, long random-looking strings, payment card numbers
+// and home directories with markers such as "<email>" and "~". [ScrubValue] applies it to every string in a metadata
 // value. Scrub is idempotent and never panics. A [Scrubber] (see
 // [LocalScrubber]) also removes what no pattern can recognise: this
 // machine's home directory wherever it is, its host name, and the user name

@@ -41,22 +41,61 @@ var (
 		`|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}` + // SendGrid
 		`)`)
 	reWebhook = lazyRE(`((?:hooks\.slack\.com/(?:services|workflows|triggers)|discord(?:app)?\.com/api/webhooks)/)[A-Za-z0-9/_-]+`)
-	// userinfo in a URL: scheme://user:password@host
-	reURLCredentials = lazyRE(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@<>"']+@`)
-	reAuthHeader     = lazyRE(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
-	reBearer         = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
+	// userinfo in a URL: scheme://user:password@host. It ends at the last
+	// @ before the host, as URL parsers read it: a password may hold an @.
+	reURLCredentials = lazyRE(`\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#<>"']+@`)
+	// The name may be quoted, as in JSON: "Authorization": "Basic ...".
+	reAuthHeader = lazyRE(`(?i)\b((?:proxy-)?authorization["']?\s*[:=]\s*(?:(?:bearer|basic|digest|token|negotiate)\s+)?)("[^"]*"|[^\s,;"'<]+)`)
+	reBearer     = lazyRE(`(?i)\b(bearer\s+)([A-Za-z0-9._+/-]{16,}=*)`)
 	// name=value and name: value where the name says it is a secret. The
-	// first group is the character before the name (or the start).
-	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])` +
-		`((?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key))` +
-		`(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>]+)`)
-	reEmail = lazyRE(`[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
-	reHome  = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
-		`|/(?:home|Users)/+[^/\\\s"'<>:;,|*?]+`)
-	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])`)
+	// first group is the character before the name (or the start). The
+	// name may be quoted, as in JSON and Python: "api_key": "...". The
+	// separator may be more than one character (Ruby's =>, Go's :=); the
+	// value does not start with one of its characters, so that a scrubbed
+	// "token := <secret>" is not read as "token :" and a value "=".
+	reKeyValue = lazyRE(`(?i)(^|[^A-Za-z0-9_.-])(` + secretName + `)` +
+		`(["']?\s*[=:][=:>]*\s*)("[^"]*"|'[^']*'|[^\s&,;"'<>=:][^\s&,;"'<>]*)`)
+	// A command-line flag that names a secret, and its value after white
+	// space: --password hunter2, -token abc. (--token=abc is a name=value
+	// pair.) A value that starts with - is the next flag.
+	reFlagSecret = lazyRE(`(?i)(^|[\s"'])(--?` + secretName + `)(\s+)("[^"]*"|'[^']*'|[^\s"'<>-][^\s"'<>]*)`)
+	// An e-mail address may have accented letters (josé@exämple.com) and
+	// its @ may be URL-encoded (bob%40example.com). Letters of other
+	// scripts are left out: CJK text has no spaces around an address. An
+	// apostrophe counts only inside the local part (o'brien@...), so that
+	// 'bob@example.com' keeps its quotes.
+	reEmail = lazyRE(`[` + emailLetter + `0-9._%+-]+(?:'[` + emailLetter + `0-9._%+-]+)*(?:@|%40)` +
+		emailLabel + `(?:\.` + emailLabel + `)*\.[A-Za-z]{2,}`)
+	// Home directories: C:\Users\alice, /home/alice, /Users/alice. The
+	// Unix forms may be written with backslashes, as Windows shows WSL's
+	// and MSYS2's homes (\\wsl$\Ubuntu\home\alice, C:\msys64\home\alice),
+	// or with both, as JSON may escape a slash (\/home\/alice).
+	reHome = lazyRE(`(?:\b[A-Za-z]:[\\/]+|\\+)(?i:users|documents and settings)[\\/]+[^\\/"'<>:;,|*?\r\n\t]+` +
+		`|[/\\](?:home|Users)[/\\]+[^/\\\s"'<>:;,|*?]+`)
+	// ~alice, a user's home directory in the shell's notation (and in a
+	// URL such as https://example.edu/~alice/). HEAD~1 and Foo::~Foo are
+	// not: the tilde must open a word or a path segment.
+	reTildeUser = lazyRE(`(^|[\s"'=,;(\[{/])~[A-Za-z_](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?`)
+	// An octet may be zero-padded (192.168.001.010), as some tools print it.
+	reIPv4 = lazyRE(`(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])`)
 	reIPv6 = lazyRE(`[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*`)
 	reMAC  = lazyRE(`\b[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:[:-][0-9A-Fa-f]{2}){4}\b`)
+	// Cisco writes a MAC address as three dotted groups: aabb.ccdd.eeff.
+	reMACDotted = lazyRE(`\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b`)
 )
+
+// secretName is a name that says its value is a secret: one that ends in
+// a word such as password, token or api_key, or is "key" itself.
+const secretName = `(?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|` +
+	`secret[_-]?key|signing[_-]?key|encryption[_-]?key|auth|credentials?|signature|sig|session[_-]?id|sessionid|cookie)|key)`
+
+// emailLetter is a letter in an e-mail address: ASCII, the accented Latin
+// letters (Latin-1 to Latin Extended-B) and combining accents. A few
+// ranges are matched much faster than the class of all Latin letters.
+const emailLetter = `A-Za-z\x{00C0}-\x{024F}\x{0300}-\x{036F}`
+
+// emailLabel is one label of the domain of an e-mail address.
+const emailLabel = `[` + emailLetter + `0-9](?:[` + emailLetter + `0-9-]*[` + emailLetter + `0-9])?`
 
 // lazyRE compiles expr on first use, so that a host that records no
 // string needing a rule pays nothing for it at start-up.
@@ -65,16 +104,38 @@ func lazyRE(expr string) func() *regexp.Regexp {
 }
 
 // Scrub removes personal data and secrets from s, replacing each with a
-// marker: e-mail addresses (<email>), IPv4 and IPv6 addresses (<ip>), MAC
-// addresses (<mac>), credentials in URLs (scheme://<credentials>@host),
-// secrets in query strings and name=value pairs (token=<secret>), known
-// token formats (GitHub, GitLab, AWS, Slack, Stripe, Google, npm, JWT,
-// private keys), long hex or base64 strings (<secret>), payment card
-// numbers that pass the Luhn check (<card>), and home directories
-// (/home/alice/x, /Users/alice/x, C:\Users\alice\x become ~/x, ~/x, ~\x).
+// marker:
+//
+//   - e-mail addresses, also with accented letters, an apostrophe or a
+//     URL-encoded @ (bob%40example.com): <email>;
+//   - IPv4 addresses (zero-padded too) and IPv6 addresses, with a port, a
+//     zone, brackets or a name and a colon around them (inet6
+//     addr:fe80::1/64): <ip>;
+//   - MAC addresses written with colons or dashes in either case, or in
+//     Cisco's dotted form (aabb.ccdd.eeff): <mac>;
+//   - credentials in URLs, even a password that holds an @:
+//     scheme://<credentials>@host;
+//   - secrets in query strings and name=value pairs where the name says it
+//     is one (token=<secret>), also with the name quoted as in JSON
+//     ("api_key": <secret>) or with => or := between them, and the value
+//     of such a command-line flag after a space (--password <secret>);
+//   - known token formats (GitHub, GitLab, AWS, Slack, Stripe, Google, npm,
+//     JWT, private keys) and long hex or base64 strings: <secret>;
+//   - payment card numbers that pass the Luhn check, whole or in groups
+//     set apart by spaces or dashes: <card>;
+//   - home directories and the user name in them: /home/alice/x,
+//     /Users/alice/x, C:\Users\alice\x and ~alice/x become ~/x, ~/x, ~\x
+//     and ~/x, also written with backslashes as Windows shows WSL's and
+//     MSYS2's homes (\\wsl$\Ubuntu\home\alice). /root is kept: it names no
+//     person and is the same on every machine ([Scrubber] replaces it when
+//     it is the user's home).
 //
 // Ordinary values pass unchanged: command and flag names, versions,
-// relative paths, durations, short numbers, UUIDs, domain names.
+// relative paths, durations, short numbers, UUIDs, domain names,
+// kebab-case words. A value that has the form of one of the above is
+// replaced even if it means something else: six pairs of hex letters
+// (de-ad-be-ef-ca-fe) are a MAC address, and the word after a flag whose
+// name says secret (--no-auth deploy) is its value.
 //
 // Scrub is idempotent: Scrub(Scrub(s)) == Scrub(s). Its cost is linear in
 // the length of s; a string longer than [MaxScrubLen] bytes is replaced
@@ -109,14 +170,20 @@ func scrubSlow(s string) string {
 const MaxScrubLen = 16 << 10
 
 // suspicious is the cheap pre-check. A string that has none of
-// @ : / \\ . =, fewer than 13 digits, no "-----", and no run of 16 or more
-// token characters (letters, digits, _ + -) that includes a digit or an
-// upper-case letter cannot hold anything Scrub removes: every rule needs
-// one of these (tokens are matched only when they mix in a digit or an
-// upper-case letter).
+// @ : / \\ . = ~, fewer than 13 digits, no "-----", no five "hh-" pairs of
+// hex digits in a row (aa-bb-cc-dd-ee-ff), no word starting with '-'
+// followed by white space and a word that does not (--password x), and no
+// run of 16 or more token characters (letters, digits, _ + -) that
+// includes a digit or an upper-case letter cannot hold anything Scrub
+// removes: every rule needs one of these (tokens are matched only when
+// they mix in a digit or an upper-case letter).
 func suspicious(s string) bool {
 	digits, run, dashes := 0, 0, 0
 	mixed := false
+	// inFlag: in a word that starts with '-' (at the start, after white
+	// space or a quote). A word that follows it and does not start with
+	// '-' may be the flag's value (--password hunter2).
+	inFlag := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -137,16 +204,51 @@ func suspicious(s string) bool {
 			if dashes++; dashes >= 5 {
 				return true
 			}
-		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=':
+			if i == 0 || isSpace(s[i-1]) || s[i-1] == '"' || s[i-1] == '\'' {
+				inFlag = true
+			}
+			// A MAC address written with dashes in lower case has no
+			// digit or upper-case letter to give it away: its fifth
+			// dash ends "hh-hh-hh-hh-hh-".
+			if i >= 14 && isHex(s[i-1]) {
+				// Written out here: a helper with this loop is not
+				// inlined, and calling it made the common path slower.
+				g, k := s[i-14:i+1], 0
+				for k < len(g) && isHex(g[k]) && isHex(g[k+1]) && g[k+2] == '-' {
+					k += 3
+				}
+				if k == len(g) {
+					return true
+				}
+			}
+		case c == '@', c == ':', c == '/', c == '\\', c == '.', c == '=', c == '~':
 			return true
 		default:
 			run, dashes, mixed = 0, 0, false
+			if inFlag && isSpace(c) {
+				// The flag's word ends: look past the white space at
+				// what follows. A '-' there starts another flag.
+				k := i + 1
+				for k < len(s) && isSpace(s[k]) {
+					k++
+				}
+				if k < len(s) && s[k] != '-' {
+					return true
+				}
+				inFlag = false
+			}
 		}
 		if run >= 16 && mixed || digits >= 13 {
 			return true
 		}
 	}
 	return false
+}
+
+// isSpace reports whether c is ASCII white space; it includes \v, which
+// regexp's \s does not, so that suspicious errs on the safe side.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
 // hasDigitOrUpper reports whether s mixes in a digit or an upper-case
@@ -226,15 +328,25 @@ func scrubPass(s string) string {
 			return sub[1] + MarkerSecret
 		})
 	}
-	if colons > 0 || eq {
-		s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+	pair := colons > 0 || eq
+	flag := has("-") && strings.ContainsAny(s, " \t\n\f\r")
+	if (pair || flag) && (hasSecretWord(lower) || has("ſ")) {
+		if pair {
+			s = reKeyValue().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+		}
+		if flag {
+			s = reFlagSecret().ReplaceAllString(s, "${1}${2}${3}"+MarkerSecret)
+		}
 	}
-	if at && dots > 0 {
+	if dots > 0 && (at || has("%40")) {
 		s = reEmail().ReplaceAllLiteralString(s, MarkerEmail)
 	}
-	if has("/home/") || has("/Users/") || (slash || backslash) && strings.Contains(lower, "users") ||
+	if has("/home/") || has("/Users/") || backslash && has("home") || (slash || backslash) && strings.Contains(lower, "users") ||
 		strings.Contains(lower, "documents and settings") {
 		s = reHome().ReplaceAllLiteralString(s, MarkerHome)
+	}
+	if hasTildeName(s) {
+		s = reTildeUser().ReplaceAllString(s, "${1}"+MarkerHome)
 	}
 	if colons >= 2 {
 		s = replaceIPv6(s)
@@ -245,6 +357,9 @@ func scrubPass(s string) string {
 	if len(s) >= 17 && (colons >= 5 || has("-")) {
 		s = replaceMAC(s)
 	}
+	if len(s) >= 14 && dots >= 2 && hasDottedHex(s) {
+		s = replaceMACDotted(s)
+	}
 	if digits >= 13 {
 		s = replaceCards(s)
 	}
@@ -254,11 +369,59 @@ func scrubPass(s string) string {
 	return s
 }
 
+// secretWords are parts of every name that secretName matches, in lower
+// case: a string without one of them has no name=value secret, and the
+// costly rules that look for one are skipped.
+var secretWords = [...]string{"pass", "pwd", "secret", "token", "key", "auth", "credential", "sig", "session", "cookie"}
+
+// hasSecretWord reports whether lower holds one of secretWords. The rules
+// match without regard to case, and Unicode folds a long s (ſ) into s,
+// which strings.ToLower keeps: the caller checks for ſ itself. (The Kelvin
+// sign, which folds into k, becomes k in lower.)
+func hasSecretWord(lower string) bool {
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTildeName reports whether s has a tilde followed by a letter or '_',
+// as ~alice, which reTildeUser needs; a bare ~ (a home marker) has not.
+func hasTildeName(s string) bool {
+	for i := strings.IndexByte(s, '~'); i >= 0 && i+1 < len(s); {
+		if c := s[i+1]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '~')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// hasDottedHex reports whether s has four hex digits, a dot and four hex
+// digits, as a MAC address in Cisco's dotted form has.
+func hasDottedHex(s string) bool {
+	for i := 4; i+4 < len(s); i++ {
+		if s[i] == '.' && isHex(s[i-1]) && isHex(s[i-2]) && isHex(s[i-3]) && isHex(s[i-4]) &&
+			isHex(s[i+1]) && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) {
+			return true
+		}
+	}
+	return false
+}
+
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // replaceBounded replaces matches of re that stand alone: not preceded by
 // a letter, digit or '.', and not followed by a letter, digit or ".digit".
@@ -304,8 +467,13 @@ func replaceIPv6(s string) string {
 	last := 0
 	for _, l := range locs {
 		i, j := l[0], l[1]
-		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '_') || j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
+		if j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
 			continue
+		}
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '_') {
+			if i = afterName(s, i, j); i < 0 {
+				continue
+			}
 		}
 		cand := s[i:j]
 		// A sentence may end right after the address.
@@ -326,6 +494,29 @@ func replaceIPv6(s string) string {
 	return finishReplace(&b, s, last)
 }
 
+// afterName returns where an address starts in the candidate s[i:j], which
+// is glued to a word before it, when that word is a name followed by a
+// colon, as in "addr:fe80::1" or "inet6:fe80::1" (the candidate starts
+// inside the name, at its last hex digits); else -1. A word of hex digits
+// is a group of a longer sequence, not a name.
+func afterName(s string, i, j int) int {
+	c := strings.IndexByte(s[i:j], ':')
+	if c < 0 {
+		return -1
+	}
+	c += i
+	w := c
+	for w > 0 && isAlnum(s[w-1]) {
+		w--
+	}
+	for k := w; k < c; k++ {
+		if !isHex(s[k]) {
+			return c + 1
+		}
+	}
+	return -1
+}
+
 func replaceMAC(s string) string {
 	locs := reMAC().FindAllStringSubmatchIndex(s, -1)
 	if locs == nil {
@@ -340,11 +531,8 @@ func replaceMAC(s string) string {
 		if strings.Count(s[i:j], string(sep)) != 5 {
 			continue
 		}
-		if i > 0 && (s[i-1] == ':' || s[i-1] == '-') || j < len(s) && (s[j] == ':' || s[j] == '-') {
+		if pairBefore(s, i) || pairAfter(s, j) {
 			continue
-		}
-		if sep == '-' && !hasDigitOrUpper(s[i:j]) {
-			continue // a word like "aa-bb-cc-dd-ee-ff"
 		}
 		b.WriteString(s[last:i])
 		b.WriteString(MarkerMAC)
@@ -353,8 +541,44 @@ func replaceMAC(s string) string {
 	return finishReplace(&b, s, last)
 }
 
-// replaceCards finds runs of digit groups separated by single spaces or
-// dashes and replaces any stretch of whole groups with 13–19 digits that
+// pairBefore reports whether a separator and a group of two hex digits
+// come right before s[i:], as in a longer sequence (a fingerprint, an
+// EUI-64). A name and a colon ("ether:aa:bb:...") are not such a group.
+func pairBefore(s string, i int) bool {
+	return i >= 3 && isMACSep(s[i-1]) && isHex(s[i-2]) && isHex(s[i-3]) && (i == 3 || !isAlnum(s[i-4]))
+}
+
+// pairAfter is pairBefore for what follows s[:j]. A separator at the end,
+// or before a space ("...:ee:ff: no carrier"), does not continue it.
+func pairAfter(s string, j int) bool {
+	return j+3 <= len(s) && isMACSep(s[j]) && isHex(s[j+1]) && isHex(s[j+2]) && (j+3 == len(s) || !isAlnum(s[j+3]))
+}
+
+func isMACSep(c byte) bool { return c == ':' || c == '-' }
+
+// replaceMACDotted replaces MAC addresses in Cisco's dotted form that stand
+// alone: not inside a longer dotted name such as aabb.ccdd.eeff.example.com.
+func replaceMACDotted(s string) string {
+	locs := reMACDotted().FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		i, j := l[0], l[1]
+		if i >= 2 && s[i-1] == '.' && isAlnum(s[i-2]) || j+1 < len(s) && s[j] == '.' && isAlnum(s[j+1]) {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(MarkerMAC)
+		last = j
+	}
+	return finishReplace(&b, s, last)
+}
+
+// replaceCards finds runs of digit groups separated by spaces or dashes
+// (see cardSep) and replaces any stretch of whole groups with 13–19 digits that
 // starts like a card number (2–6) and passes the Luhn check.
 func replaceCards(s string) string {
 	var b strings.Builder
@@ -374,8 +598,8 @@ func replaceCards(s string) string {
 				k++
 			}
 			groups = append(groups, group{j, k})
-			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) && len(groups) < 32 {
-				j = k + 1
+			if m := cardSep(s, k); m > k && m < len(s) && isDigit(s[m]) && len(groups) < 32 {
+				j = m
 				continue
 			}
 			j = k
@@ -410,6 +634,24 @@ func replaceCards(s string) string {
 		i = end
 	}
 	return finishReplace(&b, s, last)
+}
+
+// cardSep returns where a separator between groups of a card number that
+// starts at s[k] ends, or k when there is none: one to three spaces and
+// dashes with at most one dash, as people type them ("4111 1111",
+// "4111-1111", "4111  1111", "4111 - 1111").
+func cardSep(s string, k int) int {
+	m, dashes := k, 0
+	for m < len(s) && m-k < 3 && (s[m] == ' ' || s[m] == '-') {
+		if s[m] == '-' {
+			dashes++
+		}
+		m++
+	}
+	if dashes > 1 {
+		return k
+	}
+	return m
 }
 
 func luhn(digits []byte) bool {

@@ -92,6 +92,22 @@ func TestScrubCorpus(t *testing.T) {
 	}
 }
 
+// The rules for secrets match names without regard to case, and Unicode
+// folds the Kelvin sign into k and a long s into s: the cheap check that
+// skips those rules must not skip such names.
+func TestScrubSecretNamesFold(t *testing.T) {
+	for in, want := range map[string]string{
+		"pa\u017f\u017fword=x": "pa\u017f\u017fword=<secret>",
+		"\u017fecret: x":       "\u017fecret: <secret>",
+		"api_\u212aey=x":       "api_\u212aey=<secret>",
+		"--to\u212aen x":       "--to\u212aen <secret>",
+	} {
+		if got := Scrub(in); got != want {
+			t.Errorf("Scrub(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // Random tokens of the sizes real keys have are caught in nearly all cases
 // (the heuristic's documented miss rate is about 1 %).
 func TestScrubRandomTokens(t *testing.T) {
