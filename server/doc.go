@@ -32,6 +32,19 @@
 // lookup budget per client and in all. Every transaction that stores
 // events checks the key again, so a revoked key stops working at once.
 //
+// # Hostile clients
+//
+// A write key ships inside public binaries, so every request that carries
+// one is treated as hostile. Nothing one request contains may make a later
+// valid event unstorable: numbers that are added up are bounded at
+// validation ([MaxDurationMS], [MaxDropped]) and the store's sums saturate.
+// Request bodies are held within one memory budget
+// ([Config.DecodeMemory]); a body it cannot hold gets 503 at once. Valid
+// write keys are held in memory ([Server.WatchKeys]) and other keys are
+// looked up within a budget per client address and in all, so that
+// made-up keys cannot keep a valid one out. The store caps what one
+// project can add to the rollups per day (see server/postgres).
+//
 // # Caveats
 //
 // The server acknowledges an event with 2xx only after the database commit.

@@ -100,8 +100,9 @@ type Store interface {
 	// [ErrKeyNotFound].
 	KeyByHash(ctx context.Context, hash [32]byte) (Key, error)
 	// Ingest stores the events of key's project exactly once, updates the
-	// rollups and adds dropped to the project's data-loss counter, all in
-	// one transaction. In that transaction it checks that the key (by ID)
+	// rollups (counting the values past the store's cardinality caps under
+	// "(other)", as IngestResult.Folded reports) and adds dropped to the
+	// project's data-loss counter, all in one transaction. In that transaction it checks that the key (by ID)
 	// is still an unrevoked write key of key.ProjectID; if it is not,
 	// nothing is stored and the error wraps [ErrKeyNotFound],
 	// [ErrKeyRevoked] or [ErrNotWriteKey]. It returns only after the
