@@ -14,9 +14,20 @@
 // fast path COPYs the batch into events and adds counts aggregated in Go to
 // the rollups; COPY fails on any event the project already has, and then
 // nothing of the transaction remains. The batch then takes the statement
-// path: one INSERT … ON CONFLICT (project_id, event_id) DO NOTHING RETURNING
-// statement whose data-modifying CTEs update the rollups from the returned
-// (newly inserted) rows only. Either way events and rollups commit together
-// or not at all, and a concurrent insert of the same event waits for the
-// other transaction and then counts as a duplicate.
+// path: one transaction of INSERT … ON CONFLICT (project_id, event_id) DO
+// NOTHING RETURNING event_id and the same rollup statement, with the counts
+// of the returned (newly inserted) rows only. Either way events and rollups
+// commit together or not at all, and a concurrent insert of the same event
+// waits for the other transaction and then counts as a duplicate.
+//
+// # Cardinality caps
+//
+// What one project can add to the rollups is capped per UTC day ([Caps]):
+// distinct services, versions, event types, names, flags and flag values,
+// rows of each rollup, and values added per day of arrival. A value past a
+// cap is counted under [Other]; the table daily_folds counts what was
+// folded. Admissions are decided in a short transaction of their own under
+// an advisory lock of the project, so the caps hold exactly across
+// requests and servers, and cached by the process, so that a request
+// whose values are all known costs the database nothing more.
 package postgres
