@@ -159,6 +159,59 @@ func (a *admissions) lookup(project int64, c candidate) (keep, ok bool) {
 	return false, false
 }
 
+type keptCount struct {
+	project int64
+	k       countKey
+}
+
+type keptFlag struct {
+	project int64
+	k       flagKey
+}
+
+// allKept reports whether every row of r, a project's rollup as its events
+// came, is known to count as it is: its values and the row admitted. Then
+// r needs neither decisions nor folding, which is the usual case.
+func (a *admissions) allKept(project int64, r *rollup) bool {
+	hs := make([]uint64, 0, len(r.countKeys)+len(r.flagKeys))
+	for _, k := range r.countKeys {
+		hs = append(hs, maphash.Comparable(a.seed, keptCount{project, k}))
+	}
+	for _, k := range r.flagKeys {
+		hs = append(hs, maphash.Comparable(a.seed, keptFlag{project, k}))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, h := range hs {
+		if !a.m[h] {
+			return false
+		}
+	}
+	return true
+}
+
+// markKept records the rows of r that dec keeps as they are, for allKept.
+// (The users of r have the services and versions of its rows.)
+func (a *admissions) markKept(project int64, r *rollup, dec decisions) {
+	var hs []uint64
+	for _, k := range r.countKeys {
+		if fk, folded := foldCount(k, dec); len(folded) == 0 && fk == k && dec[countRow(k)] {
+			hs = append(hs, maphash.Comparable(a.seed, keptCount{project, k}))
+		}
+	}
+	for _, k := range r.flagKeys {
+		if fk, folded := foldFlag(k, dec); len(folded) == 0 && fk == k && dec[flagRow(k)] {
+			hs = append(hs, maphash.Comparable(a.seed, keptFlag{project, k}))
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.room(len(hs))
+	for _, h := range hs {
+		a.m[h] = true
+	}
+}
+
 // room makes room for n more decisions, starting over when needed. The
 // caller holds a.mu.
 func (a *admissions) room(n int) {

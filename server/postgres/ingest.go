@@ -120,13 +120,17 @@ func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event,
 		sorted[i] = &events[i]
 	}
 	sortByID(sorted)
-	agg := aggregate(sorted)
-	dec, err := db.decide(ctx, key, agg)
-	if err != nil {
-		return server.IngestResult{}, err
+	r := aggregate(sorted)
+	var dec decisions // nil: every row counts as it is
+	if !db.adm.allKept(key.ProjectID, r) {
+		var err error
+		if dec, err = db.decide(ctx, key, r); err != nil {
+			return server.IngestResult{}, err
+		}
+		db.adm.markKept(key.ProjectID, r, dec)
+		r = fold(r, dec)
 	}
 	if len(events) > 0 {
-		r := fold(agg, dec)
 		err := db.copyNew(ctx, key, sorted, r, dropped)
 		if err == nil {
 			return server.IngestResult{Accepted: len(events), Folded: foldedTotals(r)}, nil
@@ -342,7 +346,7 @@ func copyAndCommit(ctx context.Context, conn *pgx.Conn, msgs []byte, rollup func
 
 // insertBatch is the statement path of Ingest: in one transaction, INSERT
 // … ON CONFLICT DO NOTHING of events, then rollupSQL with the rollups of
-// only the rows it inserted, folded by dec. sorted are the same events,
+// only the rows it inserted, folded by dec (unless nil). sorted are the same events,
 // by id. A deadlock or a serialization failure (nothing committed) is
 // tried again, and a missing partition is created first.
 func (db *DB) insertBatch(ctx context.Context, key server.Key, events []server.Event, sorted []*server.Event,
@@ -406,7 +410,10 @@ func (db *DB) insertOnce(ctx context.Context, key server.Key, args []any, sorted
 				dropped = 0 // a replay of a request already counted
 			}
 		}
-		r := fold(aggregate(stored), dec)
+		r := aggregate(stored)
+		if dec != nil {
+			r = fold(r, dec)
+		}
 		sd, err := tx.Conn().Prepare(ctx, rollupStatement, rollupSQL)
 		if err != nil {
 			return err
