@@ -64,6 +64,8 @@ type options struct {
 	keyLookupRate   float64
 	decodeMemory    int
 	memoryLimit     int
+	maxConnections  int
+	idleTimeout     time.Duration
 	maxConns        int
 	requestTimeout  time.Duration
 	shutdownTimeout time.Duration
@@ -258,6 +260,8 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
 	f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
 	f.duration(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
+	f.integer(&o.maxConnections, "max-connections", 0, "client connections open at once (0: what the limit on open files allows, less a reserve)")
+	f.duration(&o.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection stays open")
 	f.duration(&o.retryAfter, "retry-after", 5*time.Second, "Retry-After sent with 503 when the database fails")
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if _, err := f.parse(args); err != nil {
@@ -291,10 +295,12 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	defer cancelMaint()
 	go db.RunMaintenance(mctx, time.Hour)
 
+	reg := prometheus.NewRegistry()
+	connMetrics := server.NewConnMetrics(reg)
 	srv, err := server.New(server.Config{
 		Store:           db,
 		Logger:          log,
-		Registry:        prometheus.NewRegistry(),
+		Registry:        reg,
 		Retention:       time.Duration(o.retentionDays) * 24 * time.Hour,
 		RateLimit:       o.rateLimit,
 		RateBurst:       o.rateBurst,
@@ -320,7 +326,12 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		log.Info("metrics listening", "addr", mln.Addr().String())
-		go ms.Serve(mln)
+		ml, err := server.NewConnLimiter(server.ConnLimitConfig{Max: metricsConns, Name: "metrics", Logger: log,
+			Metrics: connMetrics})
+		if err != nil {
+			return err
+		}
+		go ml.Serve(ms, mln)
 		defer ms.Close()
 	}
 	ln, err := net.Listen("tcp", o.addr)
@@ -332,7 +343,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       o.requestTimeout,
 		WriteTimeout:      o.requestTimeout + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       o.idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -349,8 +360,16 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 			return err
 		}
 	}
+	// The reserve of file descriptors: the database pool, the key watch,
+	// the metrics listener and its connections, and the runtime's own.
+	limiter, err := server.NewConnLimiter(server.ConnLimitConfig{Max: o.maxConnections,
+		Reserve: server.DefaultConnReserve + o.maxConns + metricsConns, Logger: log, Metrics: connMetrics})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- limiter.Serve(hs, ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -369,6 +388,9 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	log.Info("stopped")
 	return nil
 }
+
+// metricsConns is the connection cap of the --metrics-addr listener.
+const metricsConns = 16
 
 // decodeMemory turns --decode-memory (MiB, negative: no limit) into
 // server.Config.DecodeMemory.
