@@ -60,8 +60,9 @@ func (c *keyCache) replace(keys []Key) int {
 			m[k.Hash] = k
 		}
 	}
+	n := len(m)
 	c.mu.Lock()
 	c.listed = m
 	c.mu.Unlock()
-	return len(m)
+	return n
 }
