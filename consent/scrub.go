@@ -426,23 +426,28 @@ func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' 
 // replaceBounded replaces matches of re that stand alone: not preceded by
 // a letter, digit or '.', and not followed by a letter, digit or ".digit".
 func replaceBounded(s string, re *regexp.Regexp, marker string) string {
-	locs := re.FindAllStringIndex(s, -1)
+	return replaceMatches(s, re.FindAllStringIndex(s, -1), marker, func(l []int) bool {
+		i, j := l[0], l[1]
+		return !(i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.')) &&
+			!(j < len(s) && (isAlnum(s[j]) || s[j] == '.' && j+1 < len(s) && isDigit(s[j+1])))
+	})
+}
+
+// replaceMatches replaces with marker each match of locs (as regexp's
+// FindAll…Index give them) that replace accepts.
+func replaceMatches(s string, locs [][]int, marker string, replace func(l []int) bool) string {
 	if locs == nil {
 		return s
 	}
 	var b strings.Builder
 	last := 0
 	for _, l := range locs {
-		i, j := l[0], l[1]
-		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.') {
+		if !replace(l) {
 			continue
 		}
-		if j < len(s) && (isAlnum(s[j]) || s[j] == '.' && j+1 < len(s) && isDigit(s[j+1])) {
-			continue
-		}
-		b.WriteString(s[last:i])
+		b.WriteString(s[last:l[0]])
 		b.WriteString(marker)
-		last = j
+		last = l[1]
 	}
 	return finishReplace(&b, s, last)
 }
@@ -518,27 +523,11 @@ func afterName(s string, i, j int) int {
 }
 
 func replaceMAC(s string) string {
-	locs := reMAC().FindAllStringSubmatchIndex(s, -1)
-	if locs == nil {
-		return s
-	}
-	var b strings.Builder
-	last := 0
-	for _, l := range locs {
+	return replaceMatches(s, reMAC().FindAllStringSubmatchIndex(s, -1), MarkerMAC, func(l []int) bool {
 		i, j := l[0], l[1]
-		sep := s[l[2]]
 		// One separator throughout, and not part of a longer sequence.
-		if strings.Count(s[i:j], string(sep)) != 5 {
-			continue
-		}
-		if pairBefore(s, i) || pairAfter(s, j) {
-			continue
-		}
-		b.WriteString(s[last:i])
-		b.WriteString(MarkerMAC)
-		last = j
-	}
-	return finishReplace(&b, s, last)
+		return strings.Count(s[i:j], s[l[2]:l[2]+1]) == 5 && !pairBefore(s, i) && !pairAfter(s, j)
+	})
 }
 
 // pairBefore reports whether a separator and a group of two hex digits
@@ -559,22 +548,10 @@ func isMACSep(c byte) bool { return c == ':' || c == '-' }
 // replaceMACDotted replaces MAC addresses in Cisco's dotted form that stand
 // alone: not inside a longer dotted name such as aabb.ccdd.eeff.example.com.
 func replaceMACDotted(s string) string {
-	locs := reMACDotted().FindAllStringIndex(s, -1)
-	if locs == nil {
-		return s
-	}
-	var b strings.Builder
-	last := 0
-	for _, l := range locs {
+	return replaceMatches(s, reMACDotted().FindAllStringIndex(s, -1), MarkerMAC, func(l []int) bool {
 		i, j := l[0], l[1]
-		if i >= 2 && s[i-1] == '.' && isAlnum(s[i-2]) || j+1 < len(s) && s[j] == '.' && isAlnum(s[j+1]) {
-			continue
-		}
-		b.WriteString(s[last:i])
-		b.WriteString(MarkerMAC)
-		last = j
-	}
-	return finishReplace(&b, s, last)
+		return !(i >= 2 && s[i-1] == '.' && isAlnum(s[i-2]) || j+1 < len(s) && s[j] == '.' && isAlnum(s[j+1]))
+	})
 }
 
 // replaceCards finds runs of digit groups separated by spaces or dashes

@@ -256,19 +256,7 @@ func firstTry(t *testing.T, client *http.Client, url, key string) (int, time.Dur
 // keysInMemory reads tk_write_keys_in_memory from the server's /metrics.
 func keysInMemory(t *testing.T, url string) int {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "tk_write_keys_in_memory "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
+	return int(metric(t, url, "tk_write_keys_in_memory"))
 }
 
 // waitKeys waits (at most 5 s) until the server holds more than n keys in

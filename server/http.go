@@ -109,13 +109,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DecodeMemory == 0 {
+		cfg.DecodeMemory = DefaultDecodeMemory
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
 	s.limits = newLimiters[int64](cfg.RateLimit, cfg.RateBurst, 0)
 	s.lookups = newLookupBudget(cfg.KeyLookupRate)
-	if cfg.DecodeMemory == 0 {
-		cfg.DecodeMemory = DefaultDecodeMemory
-	}
 	s.mem = newMemBudget(cfg.DecodeMemory)
 	return s, nil
 }

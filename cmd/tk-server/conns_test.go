@@ -8,59 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 )
-
-// startLimited runs the built tk-server binary with its limit on open
-// files (soft and hard) set to nofile, and returns its address and stderr.
-// The limit is set by the shell that then execs tk-server, so the process
-// the test signals is tk-server itself.
-func startLimited(t *testing.T, nofile int, env []string, args ...string) (string, *syncBuffer) {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("needs a POSIX shell's ulimit")
-	}
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	args = append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$@"`, nofile), "sh",
-		buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)
-	cmd := exec.Command("/bin/sh", args...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(addrFile); err == nil {
-			return strings.TrimSpace(string(b)), stderr
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("tk-server exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tk-server did not start:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // idleHealthz opens a connection to addr, asks GET /healthz on it and
 // leaves it open, idle, for the server to keep alive. Every step is
@@ -100,8 +54,8 @@ func TestIdleConnectionsCannotLockOutNewClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	const nofile, idle = 256, 400
-	addr, stderr := startLimited(t, nofile, []string{"TK_DATABASE_URL=" + dbURL, "TK_RATE_LIMIT=-1"},
-		"--metrics-addr", "127.0.0.1:0")
+	srv := startLimited(t, nofile, dbURL, []string{"TK_RATE_LIMIT=-1"}, "--metrics-addr", "127.0.0.1:0")
+	addr, stderr := srv.addr, srv.stderr
 
 	// Clients that get no answer within 2 s count as failed; after 5
 	// failures the server is taken to be locked up.

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,4 +163,26 @@ func TestFaultDatabaseRestart(t *testing.T) {
 	if otherStatus.Load() != 0 {
 		t.Fatalf("%d responses other than 200 and 503", otherStatus.Load())
 	}
+	// The watch of the keys came back with the database: a key created
+	// now is in memory within seconds, long before the listing of every
+	// minute would bring it.
+	keysInMemory := func() float64 {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return metricValue(t, b, "tk_write_keys_in_memory")
+	}
+	before := keysInMemory()
+	runCmd(t, ge, "key", "create", "--project", "fault")
+	created := time.Now()
+	for keysInMemory() <= before {
+		if time.Since(created) > 40*time.Second {
+			t.Fatal("a key created after the database restart is not in memory after 40 s: the key watch did not come back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("a key created after the restart was in memory %v later", time.Since(created).Round(time.Millisecond))
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -416,9 +417,25 @@ type process struct {
 // It is killed when the test ends.
 func startProcess(t *testing.T, dbURL string, env []string, args ...string) *process {
 	t.Helper()
+	return startLimited(t, 0, dbURL, env, args...)
+}
+
+// startLimited is startProcess with the process's limit on open files
+// (soft and hard) set to nofile, unless 0. The limit is set by a shell
+// that then execs tk-server, so the process the test signals is
+// tk-server itself.
+func startLimited(t *testing.T, nofile int, dbURL string, env []string, args ...string) *process {
+	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	p := &process{exited: make(chan error, 1), stderr: &syncBuffer{}}
-	p.cmd = exec.Command(buildServer(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)...)
+	argv := append([]string{buildServer(t), "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)
+	if nofile > 0 {
+		if runtime.GOOS == "windows" {
+			t.Skip("needs a POSIX shell's ulimit")
+		}
+		argv = append([]string{"/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$@"`, nofile), "sh"}, argv...)
+	}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(append(os.Environ(), "TK_DATABASE_URL="+dbURL), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

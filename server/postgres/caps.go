@@ -375,10 +375,8 @@ func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions,
 			need(c)
 		}
 	}
-	for _, k := range r.userKeys {
-		need(candidate{k.day, dimService, k.service})
-		need(candidate{k.day, dimVersion, r.users[k].version})
-	}
+	// The users need nothing of their own: their services and versions
+	// are those of the count rows of the same events.
 	for _, k := range r.flagKeys {
 		for _, c := range flagDims(k) {
 			need(c)
