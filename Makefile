@@ -18,8 +18,8 @@ bench:
 # Runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzEventJSON$$' -fuzztime=$(FUZZTIME) ./core/
-	$(GO) test -run='^$$' -fuzz='^FuzzEncodeEvent$$' -fuzztime=$(FUZZTIME) ./core/
+	$(GO) test -run='^$$' -fuzz='^FuzzEventJSON$$' -fuzztime=$(FUZZTIME) ./wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzEncodeEvent$$' -fuzztime=$(FUZZTIME) ./wire/
 	$(GO) test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./consent/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCanonical$$' -fuzztime=$(FUZZTIME) ./consent/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseJournal$$' -fuzztime=$(FUZZTIME) ./store/

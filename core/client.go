@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/telemetry-kit/telemetry-kit/wire"
+
 	"github.com/google/uuid"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
@@ -36,8 +38,8 @@ type Client struct {
 	running  bool        // library mode's writer goroutine was started
 	debug    bool        // <SERVICE>_TELEMETRY_DEBUG: print events, store and send nothing
 	queue    *store.Queue
-	env      Env
-	sdk      SDK
+	env      wire.Env
+	sdk      wire.SDK
 	userID   string
 	scrubber func() consent.Scrubber // this machine's home, host and user names, read once
 
@@ -95,8 +97,8 @@ func New(cfg Config) (*Client, error) {
 	c.cfg = cfg
 	c.queue = q
 	c.scrubber = sync.OnceValue(consent.LocalScrubber)
-	c.sdk = SDK{Name: SDKName, Version: SDKVersion}
-	c.env = Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
+	c.sdk = wire.SDK{Name: SDKName, Version: SDKVersion}
+	c.env = wire.Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
 	if name, ok := consent.DetectCI(cfg.Getenv); ok {
 		c.env.CI, c.env.CIName = true, name
 	}
@@ -183,7 +185,7 @@ func (c *Client) Track(eventType string, props Props) {
 	if !c.Enabled() {
 		return
 	}
-	if !ValidEventType(eventType) {
+	if !wire.ValidEventType(eventType) {
 		c.cfg.Logger.Warn("telemetry: invalid event type; dropped", "event_type", eventType)
 		return
 	}
@@ -196,7 +198,7 @@ func (c *Client) TrackFeature(name string, props Props) {
 	if !c.Enabled() {
 		return
 	}
-	c.record(EventFeatureUsed, name, props)
+	c.record(wire.EventFeatureUsed, name, props)
 }
 
 // TrackMethod records that an API method was called: a method_called event
@@ -205,7 +207,7 @@ func (c *Client) TrackMethod(name string, props Props) {
 	if !c.Enabled() {
 		return
 	}
-	c.record(EventMethodCalled, name, props)
+	c.record(wire.EventMethodCalled, name, props)
 }
 
 // Command describes one finished command invocation for [Client.TrackCommand].
@@ -235,7 +237,7 @@ func (c *Client) TrackCommand(cmd Command) {
 	if !c.Enabled() {
 		return
 	}
-	c.record(EventCommandExecuted, "", commandProps(cmd))
+	c.record(wire.EventCommandExecuted, "", commandProps(cmd))
 }
 
 func commandProps(cmd Command) Props {
@@ -327,25 +329,25 @@ func (c *Client) SessionID() string {
 }
 
 // event builds the wire event for p, scrubbing every string in its metadata.
-func (c *Client) event(p *pending) *Event {
+func (c *Client) event(p *pending) *wire.Event {
 	sc := c.scrubber()
 	meta := make(map[string]any, len(p.props)+1)
 	for k, v := range p.props {
 		meta[k] = sc.ScrubValue(v)
 	}
 	switch p.typ {
-	case EventFeatureUsed:
+	case wire.EventFeatureUsed:
 		meta["feature"] = sc.Scrub(p.name)
-	case EventMethodCalled:
+	case wire.EventMethodCalled:
 		meta["method"] = sc.Scrub(p.name)
 	}
-	return &Event{
+	return &wire.Event{
 		EventID:        p.id.String(),
-		SchemaVersion:  SchemaVersion,
+		SchemaVersion:  wire.SchemaVersion,
 		ServiceName:    c.cfg.ServiceName,
 		ServiceVersion: c.cfg.ServiceVersion,
 		EventType:      p.typ,
-		Timestamp:      Timestamp{p.ts.UTC().Truncate(time.Millisecond)},
+		Timestamp:      wire.Timestamp{Time: p.ts.UTC().Truncate(time.Millisecond)},
 		UserID:         c.userID,
 		SessionID:      *p.session,
 		SDK:            c.sdk,
@@ -392,7 +394,7 @@ func (c *Client) encode(p *pending) (data []byte, err error) {
 			err = fmt.Errorf("panic while encoding: %v", r)
 		}
 	}()
-	return appendEvent(make([]byte, 0, 512), c.event(p))
+	return wire.AppendEvent(make([]byte, 0, 512), c.event(p))
 }
 
 // show writes an event to stderr in debug mode and to the echo writer, if any.

@@ -17,6 +17,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
 	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // testConfig returns a config with its own queue and config directories and an
@@ -46,15 +47,15 @@ func newClient(t testing.TB, cfg core.Config) *core.Client {
 }
 
 // queued reads every event in the queue at path.
-func queued(t testing.TB, path string) []core.Event {
+func queued(t testing.TB, path string) []wire.Event {
 	t.Helper()
 	q, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []core.Event
+	var out []wire.Event
 	err = q.All(context.Background(), func(r store.Record) error {
-		var e core.Event
+		var e wire.Event
 		if err := json.Unmarshal(r.Data, &e); err != nil {
 			return err
 		}
@@ -100,7 +101,7 @@ func TestLibraryModeQueuesEveryEventAtClose(t *testing.T) {
 			t.Fatalf("event %s queued twice", e.EventID)
 		}
 		seen[e.EventID] = true
-		if e.EventType != core.EventMethodCalled || e.Metadata["method"] != "Resize" {
+		if e.EventType != wire.EventMethodCalled || e.Metadata["method"] != "Resize" {
 			t.Fatalf("unexpected event %+v", e)
 		}
 		w, i := int(e.Metadata["worker"].(float64)), e.Metadata["i"].(float64)
@@ -141,7 +142,7 @@ func TestEventFields(t *testing.T) {
 	if !strings.HasPrefix(e.UserID, "anon_") || len(e.UserID) != len("anon_")+64 {
 		t.Errorf("user_id %q is not anon_ + 64 hex", e.UserID)
 	}
-	if e.ServiceName != "test-tool" || e.ServiceVersion != "1.2.3" || e.SchemaVersion != core.SchemaVersion {
+	if e.ServiceName != "test-tool" || e.ServiceVersion != "1.2.3" || e.SchemaVersion != wire.SchemaVersion {
 		t.Errorf("service fields: %+v", e)
 	}
 	if e.SDK.Name != core.SDKName || e.Env.OS != runtime.GOOS || e.Env.Arch != runtime.GOARCH || !e.Env.CI || e.Env.CIName == "" {
@@ -167,7 +168,7 @@ func TestWireTimestampHasMilliseconds(t *testing.T) {
 		t.Fatalf("echoed event is not JSON: %v: %s", err, buf.Bytes())
 	}
 	ts, _ := raw["timestamp"].(string)
-	if _, err := time.Parse(core.TimestampLayout, ts); err != nil || len(ts) != len("2006-01-02T15:04:05.000Z") {
+	if _, err := time.Parse(wire.TimestampLayout, ts); err != nil || len(ts) != len("2006-01-02T15:04:05.000Z") {
 		t.Errorf("timestamp %q is not UTC RFC 3339 with milliseconds", ts)
 	}
 	if md, ok := raw["metadata"].(map[string]any); !ok || md == nil {
@@ -235,7 +236,7 @@ func TestDebugPrintsAndStoresNothing(t *testing.T) {
 	c := newClient(t, cfg)
 	c.TrackFeature("watch", nil)
 	c.Close(context.Background())
-	var e core.Event
+	var e wire.Event
 	if err := json.Unmarshal(stderr.Bytes(), &e); err != nil || e.Metadata["feature"] != "watch" {
 		t.Fatalf("stderr holds %q, want the event as JSON (%v)", stderr.String(), err)
 	}

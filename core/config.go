@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // RunMode says how the host process uses the client.
@@ -147,7 +148,7 @@ type Config struct {
 
 // withDefaults validates c and returns a copy with every zero field set to its default.
 func (c *Config) withDefaults() error {
-	if !ValidServiceName(c.ServiceName) {
+	if !wire.ValidServiceName(c.ServiceName) {
 		return fmt.Errorf("telemetry: invalid ServiceName %q: want lower case letters, digits, '.', '_' or '-'", c.ServiceName)
 	}
 	if c.Mode != LibraryMode && c.Mode != CLIMode {

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // A library's long-running host records which functions and options are used.
@@ -52,8 +54,8 @@ func ExampleClient_TrackCommand() {
 	tk.TrackCommand(core.Command{Path: "remote add", Flags: []string{"force"}, Args: 2, Duration: time.Since(start)})
 
 	tk.Queued(context.Background(), func(event []byte) error {
-		var e core.Event
-		_ = jsonUnmarshal(event, &e)
+		var e wire.Event
+		_ = json.Unmarshal(event, &e)
 		fmt.Println(e.EventType, e.Metadata["command"], e.Metadata["flags"], e.Metadata["success"])
 		return nil
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // SenderEnv marks a process as the detached sender of the queue whose path
@@ -333,7 +334,7 @@ func senderProcess(cfg Config, marker string) (*Client, error) {
 	c := &Client{
 		cfg:      cfg,
 		queue:    q,
-		sdk:      SDK{Name: SDKName, Version: SDKVersion},
+		sdk:      wire.SDK{Name: SDKName, Version: SDKVersion},
 		decision: consent.Decision{Detail: "this process is a telemetry sender"},
 	}
 	c.newSession(cfg.Now())

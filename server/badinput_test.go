@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // with returns a valid event changed by f.
@@ -100,7 +101,7 @@ func TestBadInput(t *testing.T) {
 		// Limits: 413.
 		{name: "10 MB body", body: huge, status: 413},
 		{name: "10,000 events", body: rawBatch(tooMany...), status: 413},
-		{name: "1,001 events", body: rawBatch(tooMany[:server.MaxEvents+1]...), status: 413},
+		{name: "1,001 events", body: rawBatch(tooMany[:wire.MaxEvents+1]...), status: 413},
 		{name: "gzip bomb", body: bomb, headers: []string{"Content-Encoding", "gzip"}, status: 413},
 		// Media: 415.
 		{name: "text/plain", body: batch(event()), headers: []string{"Content-Type", "text/plain"}, status: 415},
@@ -198,19 +199,19 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// At the limits: a batch of MaxEvents events is stored whole, and a body
-// over MaxBodyBytes sent without a Content-Length (chunked) is refused
+// At the limits: a batch of wire.MaxEvents events is stored whole, and a body
+// over wire.MaxBodyBytes sent without a Content-Length (chunked) is refused
 // with 413 as one that declares its length is.
 func TestLimits(t *testing.T) {
 	e := newEnv(t, server.Config{})
-	evs := make([]map[string]any, server.MaxEvents)
+	evs := make([]map[string]any, wire.MaxEvents)
 	for i := range evs {
 		evs[i] = event()
 	}
-	if r := e.post(batch(evs...)); r.Status != 200 || r.Accepted != server.MaxEvents {
-		t.Fatalf("%d events: %d accepted=%d %.300s", server.MaxEvents, r.Status, r.Accepted, r.Body)
+	if r := e.post(batch(evs...)); r.Status != 200 || r.Accepted != wire.MaxEvents {
+		t.Fatalf("%d events: %d accepted=%d %.300s", wire.MaxEvents, r.Status, r.Accepted, r.Body)
 	}
-	big := []byte(`{"events":[{"service_name":"` + strings.Repeat("x", server.MaxBodyBytes) + `"}]}`)
+	big := []byte(`{"events":[{"service_name":"` + strings.Repeat("x", wire.MaxBodyBytes) + `"}]}`)
 	req, err := http.NewRequest("POST", e.srv.URL+"/v1/events", io.MultiReader(bytes.NewReader(big)))
 	if err != nil {
 		t.Fatal(err)
@@ -226,8 +227,8 @@ func TestLimits(t *testing.T) {
 	if resp.StatusCode != 413 {
 		t.Fatalf("chunked body of %d bytes: status %d, want 413", len(big), resp.StatusCode)
 	}
-	if n := e.storedEvents(); n != server.MaxEvents {
-		t.Fatalf("%d events stored, want %d", n, server.MaxEvents)
+	if n := e.storedEvents(); n != wire.MaxEvents {
+		t.Fatalf("%d events stored, want %d", n, wire.MaxEvents)
 	}
 }
 

@@ -10,78 +10,22 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/google/uuid"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
-// Protocol limits (docs/protocol.md).
-const (
-	MaxEvents         = 1000      // events per request
-	MaxBodyBytes      = 1 << 20   // request body as sent
-	MaxDecodedBytes   = 8 << 20   // request body after decompression
-	MaxMetadataBytes  = 8 << 10   // one event's metadata object
-	MaxMetadataDepth  = 4         // nesting depth of metadata, the object itself is 1
-	MaxMetadataString = 1024      // characters of a metadata key or string value
-	MaxNameChars      = 256       // characters of metadata.command, .feature or .method
-	MaxFieldChars     = 64        // characters of the other string fields
-	MaxFlagChars      = 64        // characters of a flag name or value the flag rollup counts
-	MaxRollupFlags    = 32        // flags of one event the flag rollup counts
-	MaxFutureSkew     = time.Hour // how far in the future a timestamp may be
-	MaxDropped        = 1 << 40   // largest accepted "dropped" count
-	// MaxDurationMS is the largest metadata.duration_ms accepted: 366 days.
-	// With it, no sum the server adds up in one transaction can overflow
-	// (see server/postgres), and the database's sums saturate.
-	MaxDurationMS      = 366 * 24 * 3600 * 1000
-	DefaultRetention   = 395 * 24 * time.Hour
-	maxTimestampLength = 64
-)
+// DefaultRetention is the storage window when none is configured: an
+// event older than that is rejected.
+const DefaultRetention = 395 * 24 * time.Hour
 
-// validServiceName reports whether s matches ^[a-z0-9][a-z0-9._-]*$.
-func validServiceName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')) {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// validEventType reports whether s matches ^[a-z][a-z0-9_]{0,63}$.
-func validEventType(s string) bool {
-	if s == "" || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// Rejection reasons (docs/protocol.md).
-const (
-	reasonMetadataTooLarge = "metadata_too_large"
-	reasonMetadataTooDeep  = "metadata_too_deep"
-	reasonFuture           = "timestamp_in_future"
-	reasonTooOld           = "timestamp_too_old"
-	reasonInvalidUTF8      = "invalid_utf8"
-	reasonNUL              = "nul_byte"
-	reasonDuplicateInBatch = "duplicate_in_batch"
-	reasonInvalidEvent     = "invalid_event"
-)
-
-func missing(field string) string { return "missing_field:" + field }
-func invalid(field string) string { return "invalid_field:" + field }
-func tooLong(field string) string { return "too_long:" + field }
+// maxTimestampLength is the longest timestamp string read.
+const maxTimestampLength = 64
 
 // DecodeBatch decodes and validates a request body (already decompressed).
 // now is the server's clock and retention the storage window: an event whose
 // timestamp or event id time is older than now-retention is rejected.
 //
 // It returns an [*Error] of kind [KindBadRequest] when the body is not a
-// batch and of kind [KindTooLarge] when it holds more than [MaxEvents]
+// batch and of kind [KindTooLarge] when it holds more than [wire.MaxEvents]
 // events; invalid events are reported in [Batch.Rejected] instead.
 //
 // The body is scanned once: each element of "events" is validated as
@@ -91,19 +35,19 @@ func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, e
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	d := decoder{v: validator{now: now, oldest: now.Add(-retention)}, capHint: min(MaxEvents, len(body)/384+1)}
+	d := decoder{v: validator{now: now, oldest: now.Add(-retention)}, capHint: min(wire.MaxEvents, len(body)/384+1)}
 	dropped, err := d.body(body)
 	if err != nil {
 		return nil, err
 	}
-	if d.total > MaxEvents {
-		return nil, errorf(KindTooLarge, "%d events, at most %d per request", d.total, MaxEvents)
+	if d.total > wire.MaxEvents {
+		return nil, errorf(KindTooLarge, "%d events, at most %d per request", d.total, wire.MaxEvents)
 	}
 	b := &Batch{Events: d.events, Rejected: d.rejected, Total: d.total}
 	if len(dropped) > 0 && string(dropped) != "null" {
 		n, err := strconv.ParseInt(string(dropped), 10, 64)
-		if err != nil || n < 0 || n > MaxDropped {
-			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(MaxDropped))
+		if err != nil || n < 0 || n > wire.MaxDropped {
+			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(wire.MaxDropped))
 		}
 		b.Dropped = n
 	}
@@ -119,7 +63,7 @@ type decoder struct {
 	capHint  int // expected number of events, for the first allocations
 	total    int // elements of the events array so far
 	events   []Event
-	rejected []Rejection
+	rejected []wire.Rejection
 	seen     map[[16]byte]struct{}
 }
 
@@ -214,10 +158,10 @@ func (d *decoder) body(body []byte) ([]byte, error) {
 }
 
 // element scans the next element of the events array and, within the
-// limit of MaxEvents, decodes it into an event or a rejection.
+// limit of wire.MaxEvents, decodes it into an event or a rejection.
 func (d *decoder) element(s *scanner) error {
 	d.total++
-	if d.total > MaxEvents {
+	if d.total > wire.MaxEvents {
 		_, err := s.value()
 		return err
 	}
@@ -238,13 +182,13 @@ func (d *decoder) element(s *scanner) error {
 	ev, reason := d.v.event(s.b[start:s.i], &raw)
 	if reason == "" {
 		if _, dup := d.seen[ev.EventID]; dup {
-			reason = reasonDuplicateInBatch
+			reason = wire.ReasonDuplicateInBatch
 		} else {
 			d.seen[ev.EventID] = struct{}{}
 		}
 	}
 	if reason != "" {
-		d.rejected = append(d.rejected, Rejection{Index: d.total - 1, Reason: reason})
+		d.rejected = append(d.rejected, wire.Rejection{Index: d.total - 1, Reason: reason})
 		return nil
 	}
 	d.events = append(d.events, ev)
@@ -461,7 +405,7 @@ func checkMetaTop(s *scanner, dst *[nMetaFields][]byte) string {
 	for {
 		k, esc, err := s.str()
 		if err != nil || !s.expect(':') {
-			return invalid("metadata")
+			return wire.InvalidField("metadata")
 		}
 		if r := checkMetaString(k, esc); r != "" {
 			return r
@@ -480,7 +424,7 @@ func checkMetaTop(s *scanner, dst *[nMetaFields][]byte) string {
 		if s.expect('}') {
 			return ""
 		}
-		return invalid("metadata")
+		return wire.InvalidField("metadata")
 	}
 }
 
@@ -521,12 +465,12 @@ func (v *validator) newKind(s string) *string { return inSlab(&v.kinds, s) }
 func str(intern map[string]string, r []byte, path string, required bool, maxChars int) (string, string) {
 	if r == nil {
 		if required {
-			return "", missing(path)
+			return "", wire.MissingField(path)
 		}
 		return "", ""
 	}
 	if len(r) < 2 || r[0] != '"' {
-		return "", invalid(path)
+		return "", wire.InvalidField(path)
 	}
 	content := r[1 : len(r)-1]
 	esc := bytes.IndexByte(content, '\\') >= 0
@@ -537,10 +481,10 @@ func str(intern map[string]string, r []byte, path string, required bool, maxChar
 	}
 	s := unescape(content, esc)
 	if strings.IndexByte(s, 0) >= 0 {
-		return "", reasonNUL
+		return "", wire.ReasonNULByte
 	}
 	if len(s) > maxChars && utf8.RuneCountInString(s) > maxChars {
-		return "", tooLong(path)
+		return "", wire.TooLong(path)
 	}
 	if intern != nil && !esc && len(intern) < 256 {
 		intern[s] = s
@@ -567,19 +511,19 @@ func (v *validator) in(r []byte, path string, required bool, maxChars int) (stri
 // event validates the event whose text is r and whose members raw holds.
 func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 	if len(r) == 0 || r[0] != '{' {
-		return ev, reasonInvalidEvent
+		return ev, wire.ReasonInvalidEvent
 	}
 	if !utf8.Valid(r) {
-		return ev, reasonInvalidUTF8
+		return ev, wire.ReasonInvalidUTF8
 	}
 	if bytes.Contains(r, []byte(`\u`)) {
 		if hasLoneSurrogate(r) {
-			return ev, reasonInvalidUTF8
+			return ev, wire.ReasonInvalidUTF8
 		}
 		// A NUL anywhere wins over other reasons, so that the client
 		// learns the real cause.
 		if containsNUL(r) {
-			return ev, reasonNUL
+			return ev, wire.ReasonNULByte
 		}
 	}
 	f := &raw.top
@@ -589,36 +533,36 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 	if reason != "" {
 		return ev, reason
 	}
-	if id.Version() != 7 || id.Variant() != uuid.RFC4122 {
-		return ev, invalid("event_id")
+	if !wire.IsUUIDv7(id) {
+		return ev, wire.InvalidField("event_id")
 	}
 	ev.EventID = id
-	idTime := time.UnixMilli(uuidv7Millis(ev.EventID))
-	if idTime.After(v.now.Add(MaxFutureSkew)) || idTime.Before(v.oldest) {
-		return ev, invalid("event_id")
+	idTime := time.UnixMilli(wire.UUIDv7Millis(ev.EventID))
+	if idTime.After(v.now.Add(wire.MaxFutureSkew)) || idTime.Before(v.oldest) {
+		return ev, wire.InvalidField("event_id")
 	}
 
 	// schema_version
 	if sv := f[fSchemaVersion]; sv == nil {
-		return ev, missing("schema_version")
+		return ev, wire.MissingField("schema_version")
 	} else if string(sv) != "1" {
-		return ev, invalid("schema_version")
+		return ev, wire.InvalidField("schema_version")
 	}
 
-	if ev.ServiceName, reason = v.in(f[fServiceName], "service_name", true, MaxFieldChars); reason != "" {
+	if ev.ServiceName, reason = v.in(f[fServiceName], "service_name", true, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if !validServiceName(ev.ServiceName) {
-		return ev, invalid("service_name")
+	if !wire.ValidServiceName(ev.ServiceName) {
+		return ev, wire.InvalidField("service_name")
 	}
-	if ev.ServiceVersion, reason = v.in(f[fServiceVersion], "service_version", false, MaxFieldChars); reason != "" {
+	if ev.ServiceVersion, reason = v.in(f[fServiceVersion], "service_version", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.EventType, reason = v.in(f[fEventType], "event_type", true, MaxFieldChars); reason != "" {
+	if ev.EventType, reason = v.in(f[fEventType], "event_type", true, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if !validEventType(ev.EventType) {
-		return ev, invalid("event_type")
+	if !wire.ValidEventType(ev.EventType) {
+		return ev, wire.InvalidField("event_type")
 	}
 
 	// timestamp
@@ -626,7 +570,7 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 	var err error
 	if c, isPlain := plain(f[fTimestamp]); isPlain {
 		if len(c) > maxTimestampLength && utf8.RuneCount(c) > maxTimestampLength {
-			return ev, tooLong("timestamp")
+			return ev, wire.TooLong("timestamp")
 		}
 		ts, err = time.Parse(time.RFC3339Nano, unsafe.String(unsafe.SliceData(c), len(c)))
 	} else {
@@ -637,32 +581,34 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 		ts, err = time.Parse(time.RFC3339Nano, s)
 	}
 	if err != nil {
-		return ev, invalid("timestamp")
+		return ev, wire.InvalidField("timestamp")
 	}
 	ts = ts.UTC()
-	if ts.After(v.now.Add(MaxFutureSkew)) {
-		return ev, reasonFuture
+	if ts.After(v.now.Add(wire.MaxFutureSkew)) {
+		return ev, wire.ReasonTimestampInFuture
 	}
 	if ts.Before(v.oldest) {
-		return ev, reasonTooOld
+		return ev, wire.ReasonTimestampTooOld
 	}
 	ev.Timestamp = ts
 
 	// user_id
 	if c, isPlain := plain(f[fUserID]); isPlain {
-		if !parseUserID(&ev.UserID, c) {
-			return ev, invalid("user_id")
+		var ok bool
+		if ev.UserID, ok = wire.ParseUserID(c); !ok {
+			return ev, wire.InvalidField("user_id")
 		}
 	} else {
-		s, reason := str(nil, f[fUserID], "user_id", true, 69)
+		s, reason := str(nil, f[fUserID], "user_id", true, len(wire.UserIDPrefix)+64)
 		if reason != "" {
 			if strings.HasPrefix(reason, "too_long") {
-				reason = invalid("user_id")
+				reason = wire.InvalidField("user_id")
 			}
 			return ev, reason
 		}
-		if !parseUserID(&ev.UserID, []byte(s)) {
-			return ev, invalid("user_id")
+		var ok bool
+		if ev.UserID, ok = wire.ParseUserID(s); !ok {
+			return ev, wire.InvalidField("user_id")
 		}
 	}
 
@@ -673,29 +619,29 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 
 	// sdk
 	if r := f[fSDK]; r != nil && r[0] != '{' {
-		return ev, invalid("sdk")
+		return ev, wire.InvalidField("sdk")
 	}
-	if ev.SDKName, reason = v.in(raw.sdk[sdkName], "sdk.name", false, MaxFieldChars); reason != "" {
+	if ev.SDKName, reason = v.in(raw.sdk[sdkName], "sdk.name", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.SDKVersion, reason = v.in(raw.sdk[sdkVersion], "sdk.version", false, MaxFieldChars); reason != "" {
+	if ev.SDKVersion, reason = v.in(raw.sdk[sdkVersion], "sdk.version", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 
 	// env
 	if r := f[fEnv]; r != nil && r[0] != '{' {
-		return ev, invalid("env")
+		return ev, wire.InvalidField("env")
 	}
-	if ev.OS, reason = v.in(raw.env[envOS], "env.os", false, MaxFieldChars); reason != "" {
+	if ev.OS, reason = v.in(raw.env[envOS], "env.os", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.Arch, reason = v.in(raw.env[envArch], "env.arch", false, MaxFieldChars); reason != "" {
+	if ev.Arch, reason = v.in(raw.env[envArch], "env.arch", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.CIName, reason = v.in(raw.env[envCIName], "env.ci_name", false, MaxFieldChars); reason != "" {
+	if ev.CIName, reason = v.in(raw.env[envCIName], "env.ci_name", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.GoVersion, reason = v.in(raw.env[envGoVersion], "env.go_version", false, MaxFieldChars); reason != "" {
+	if ev.GoVersion, reason = v.in(raw.env[envGoVersion], "env.go_version", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 	if r := raw.env[envCI]; r != nil {
@@ -704,7 +650,7 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 			ev.CI = true
 		case "false":
 		default:
-			return ev, invalid("env.ci")
+			return ev, wire.InvalidField("env.ci")
 		}
 	}
 
@@ -714,10 +660,10 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 		md = []byte("{}")
 	}
 	if md[0] != '{' {
-		return ev, invalid("metadata")
+		return ev, wire.InvalidField("metadata")
 	}
-	if len(md) > MaxMetadataBytes {
-		return ev, reasonMetadataTooLarge
+	if len(md) > wire.MaxMetadataBytes {
+		return ev, wire.ReasonMetadataTooLarge
 	}
 	if raw.metaReason != "" {
 		return ev, raw.metaReason
@@ -738,20 +684,20 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 		// can be poisoned; other types stay in metadata only.
 		if r := meta[metaDurationMS]; isInteger(r) {
 			n, err := strconv.ParseInt(string(r), 10, 64)
-			if err != nil || n < 0 || n > MaxDurationMS {
-				return ev, invalid("metadata.duration_ms")
+			if err != nil || n < 0 || n > wire.MaxDurationMS {
+				return ev, wire.InvalidField("metadata.duration_ms")
 			}
 			ev.DurationMS = v.newInt(n)
 		}
 		if r := meta[metaExitCode]; isInteger(r) {
 			n, err := strconv.ParseInt(string(r), 10, 32)
 			if err != nil {
-				return ev, invalid("metadata.exit_code")
+				return ev, wire.InvalidField("metadata.exit_code")
 			}
 			ev.ExitCode = v.newCode(int32(n))
 		}
 		if r := meta[metaErrorKind]; r != nil {
-			if s, reason := v.in(r, "metadata.error_kind", false, MaxMetadataString); reason == "" {
+			if s, reason := v.in(r, "metadata.error_kind", false, wire.MaxMetadataString); reason == "" {
 				ev.ErrorKind = v.newKind(s)
 			}
 		}
@@ -762,7 +708,7 @@ func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
 		name, namePath = metaMethod, "metadata.method"
 	}
 	if name >= 0 {
-		s, reason := v.in(meta[name], namePath, false, MaxNameChars)
+		s, reason := v.in(meta[name], namePath, false, wire.MaxNameChars)
 		if strings.HasPrefix(reason, "too_long") {
 			return ev, reason
 		}
@@ -791,20 +737,20 @@ func isInteger(r []byte) bool {
 // commandFlags returns the flags of a command_executed event whose
 // metadata.flags and metadata.flag_values are list and values (spans of
 // valid JSON, nil when absent), as the flag rollup counts them: the string
-// elements of list of 1 to MaxFlagChars characters, each name once, the
-// first MaxRollupFlags of them, in list order. A flag's value is its member
-// in values when that is a string of 1 to MaxFlagChars characters.
+// elements of list of 1 to wire.MaxFlagChars characters, each name once, the
+// first wire.MaxRollupFlags of them, in list order. A flag's value is its member
+// in values when that is a string of 1 to wire.MaxFlagChars characters.
 // Anything else (list not an array, other elements, other values) is left
 // out of the rollup and kept in the event's metadata only.
 func (v *validator) commandFlags(list, values []byte) []Flag {
 	if len(list) < 2 || list[0] != '[' {
 		return nil
 	}
-	var buf [MaxRollupFlags]Flag
+	var buf [wire.MaxRollupFlags]Flag
 	fs := buf[:0]
 	s := scanner{b: list, i: 1}
 	if !s.expect(']') {
-		for len(fs) < MaxRollupFlags {
+		for len(fs) < wire.MaxRollupFlags {
 			val, err := s.value()
 			if err != nil {
 				return nil // cannot happen: the metadata is valid JSON
@@ -840,29 +786,13 @@ func (v *validator) commandFlags(list, values []byte) []Flag {
 }
 
 // flagString returns the string of a JSON value when it is a string of 1 to
-// MaxFlagChars characters.
+// wire.MaxFlagChars characters.
 func (v *validator) flagString(val []byte) (string, bool) {
-	if len(val) < 3 || val[0] != '"' || len(val) > 2+12*MaxFlagChars { // a character is at most 12 bytes escaped
+	if len(val) < 3 || val[0] != '"' || len(val) > 2+12*wire.MaxFlagChars { // a character is at most 12 bytes escaped
 		return "", false
 	}
-	s, reason := v.in(val, "", false, MaxFlagChars)
+	s, reason := v.in(val, "", false, wire.MaxFlagChars)
 	return s, reason == "" && s != ""
-}
-
-// parseUserID decodes "anon_" followed by 64 lower-case hex digits.
-func parseUserID(dst *[32]byte, s []byte) bool {
-	if len(s) != 69 || string(s[:5]) != "anon_" {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := lowerHex(s[5+2*i])
-		lo, ok2 := lowerHex(s[6+2*i])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
 }
 
 // checkMeta validates the metadata value at s.i, at depth (the metadata
@@ -872,8 +802,8 @@ func parseUserID(dst *[32]byte, s []byte) bool {
 func checkMeta(s *scanner, depth int) string {
 	switch c := s.peek(); {
 	case c == '{' || c == '[':
-		if depth > MaxMetadataDepth {
-			return reasonMetadataTooDeep
+		if depth > wire.MaxMetadataDepth {
+			return wire.ReasonMetadataTooDeep
 		}
 		s.i++
 		closer := byte(']')
@@ -887,7 +817,7 @@ func checkMeta(s *scanner, depth int) string {
 			if c == '{' {
 				k, esc, err := s.str()
 				if err != nil || !s.expect(':') {
-					return invalid("metadata")
+					return wire.InvalidField("metadata")
 				}
 				if r := checkMetaString(k, esc); r != "" {
 					return r
@@ -902,34 +832,34 @@ func checkMeta(s *scanner, depth int) string {
 			if s.expect(closer) {
 				return ""
 			}
-			return invalid("metadata")
+			return wire.InvalidField("metadata")
 		}
 	case c == '"':
 		raw, esc, err := s.str()
 		if err != nil {
-			return invalid("metadata")
+			return wire.InvalidField("metadata")
 		}
 		return checkMetaString(raw, esc)
 	case c == '-' || isDigit(c):
 		n, err := s.number()
 		if err != nil {
-			return invalid("metadata")
+			return wire.InvalidField("metadata")
 		}
 		return checkNumber(n)
 	default:
 		if _, err := s.value(); err != nil {
-			return invalid("metadata")
+			return wire.InvalidField("metadata")
 		}
 		return ""
 	}
 }
 
 func checkMetaString(raw []byte, esc bool) string {
-	if len(raw) <= MaxMetadataString {
+	if len(raw) <= wire.MaxMetadataString {
 		return ""
 	}
-	if utf8.RuneCountInString(unescape(raw, esc)) > MaxMetadataString {
-		return tooLong("metadata")
+	if utf8.RuneCountInString(unescape(raw, esc)) > wire.MaxMetadataString {
+		return wire.TooLong("metadata")
 	}
 	return ""
 }
@@ -942,91 +872,43 @@ func checkNumber(n []byte) string {
 		return ""
 	}
 	if len(n) > 400 {
-		return invalid("metadata")
+		return wire.InvalidField("metadata")
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsInf(f, 0) {
-		return invalid("metadata")
+		return wire.InvalidField("metadata")
 	}
 	if i := bytes.IndexAny(n, "eE"); i >= 0 {
 		e, err := strconv.Atoi(strings.TrimPrefix(string(n[i+1:]), "+"))
 		if err != nil || e > 300 || e < -300 {
-			return invalid("metadata")
+			return wire.InvalidField("metadata")
 		}
 	}
 	return ""
 }
 
-// parseUUID accepts only the canonical lower-case 8-4-4-4-12 form.
 // uuidMember reads the UUID in member name's raw value; reason says why
 // there is none.
-func uuidMember(raw []byte, name string) (id uuid.UUID, reason string) {
+func uuidMember(raw []byte, name string) (id [16]byte, reason string) {
 	var ok bool
 	if c, isPlain := plain(raw); isPlain {
 		// Without escapes the content is the string: no NUL, and any
 		// length but 36 is invalid.
-		id, ok = parseUUIDBytes(c)
+		id, ok = wire.ParseUUID(c)
 	} else {
 		s, reason := str(nil, raw, name, true, 36)
 		if reason != "" {
 			if strings.HasPrefix(reason, "too_long") {
-				reason = invalid(name)
+				reason = wire.InvalidField(name)
 			}
 			return id, reason
 		}
-		id, ok = parseUUID(s)
+		id, ok = wire.ParseUUID(s)
 	}
 	if !ok {
-		return id, invalid(name)
+		return id, wire.InvalidField(name)
 	}
 	return id, ""
-}
-
-func parseUUID(s string) (uuid.UUID, bool) {
-	return parseUUIDBytes(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
-// parseUUIDBytes is parseUUID of a byte slice.
-func parseUUIDBytes(s []byte) (uuid.UUID, bool) {
-	var id uuid.UUID
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return id, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return id, false
-		}
-		id[j] = hi<<4 | lo
-		j++
-		i += 2
-	}
-	return id, true
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
-// uuidv7Millis returns the Unix time in milliseconds that a UUIDv7 carries.
-func uuidv7Millis(id [16]byte) int64 {
-	var ms int64
-	for _, b := range id[:6] {
-		ms = ms<<8 | int64(b)
-	}
-	return ms
 }
 
 // hasLoneSurrogate reports whether a valid JSON text has a \uD800–\uDFFF

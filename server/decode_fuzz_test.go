@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // fuzzNow is the fixed clock of the fuzz target, so that corpus entries keep
@@ -53,7 +55,7 @@ func FuzzDecodeBatch(f *testing.F) {
 			}
 			return
 		}
-		if len(b.Events)+len(b.Rejected) != b.Total || b.Total == 0 || b.Total > MaxEvents {
+		if len(b.Events)+len(b.Rejected) != b.Total || b.Total == 0 || b.Total > wire.MaxEvents {
 			t.Fatalf("%d valid + %d rejected != %d", len(b.Events), len(b.Rejected), b.Total)
 		}
 		if b.Dropped < 0 {
@@ -78,17 +80,17 @@ func FuzzDecodeBatch(f *testing.F) {
 					t.Fatalf("invalid string %q", s)
 				}
 			}
-			if strings.Contains(string(ev.Metadata), `\u0000`) || len(ev.Metadata) > MaxMetadataBytes {
+			if strings.Contains(string(ev.Metadata), `\u0000`) || len(ev.Metadata) > wire.MaxMetadataBytes {
 				t.Fatalf("metadata %q", ev.Metadata)
 			}
 			var m map[string]any
 			if err := json.Unmarshal(ev.Metadata, &m); err != nil {
 				t.Fatalf("metadata not a JSON object: %q", ev.Metadata)
 			}
-			if ev.Timestamp.After(fuzzNow.Add(MaxFutureSkew)) || ev.Timestamp.Before(fuzzNow.Add(-DefaultRetention)) {
+			if ev.Timestamp.After(fuzzNow.Add(wire.MaxFutureSkew)) || ev.Timestamp.Before(fuzzNow.Add(-DefaultRetention)) {
 				t.Fatalf("timestamp %v out of range", ev.Timestamp)
 			}
-			if utf8.RuneCountInString(ev.Name) > MaxNameChars {
+			if utf8.RuneCountInString(ev.Name) > wire.MaxNameChars {
 				t.Fatalf("name too long")
 			}
 		}

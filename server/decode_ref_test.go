@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // The decoder as it was before it scanned each event in one pass, kept as
@@ -26,7 +28,7 @@ import (
 // timestamp or event id time is older than now-retention is rejected.
 //
 // It returns an [*Error] of kind [KindBadRequest] when the body is not a
-// batch and of kind [KindTooLarge] when it holds more than [MaxEvents]
+// batch and of kind [KindTooLarge] when it holds more than [wire.MaxEvents]
 // events; invalid events are reported in [Batch.Rejected] instead.
 func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, error) {
 	if retention <= 0 {
@@ -36,14 +38,14 @@ func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch
 	if err != nil {
 		return nil, err
 	}
-	if len(events) > MaxEvents {
-		return nil, errorf(KindTooLarge, "%d events, at most %d per request", len(events), MaxEvents)
+	if len(events) > wire.MaxEvents {
+		return nil, errorf(KindTooLarge, "%d events, at most %d per request", len(events), wire.MaxEvents)
 	}
 	b := &Batch{Total: len(events)}
 	if len(dropped) > 0 && string(dropped) != "null" {
 		n, err := strconv.ParseInt(string(dropped), 10, 64)
-		if err != nil || n < 0 || n > MaxDropped {
-			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(MaxDropped))
+		if err != nil || n < 0 || n > wire.MaxDropped {
+			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(wire.MaxDropped))
 		}
 		b.Dropped = n
 	}
@@ -54,13 +56,13 @@ func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch
 		ev, reason := v.event(r)
 		if reason == "" {
 			if _, dup := seen[ev.EventID]; dup {
-				reason = reasonDuplicateInBatch
+				reason = wire.ReasonDuplicateInBatch
 			} else {
 				seen[ev.EventID] = struct{}{}
 			}
 		}
 		if reason != "" {
-			b.Rejected = append(b.Rejected, Rejection{Index: i, Reason: reason})
+			b.Rejected = append(b.Rejected, wire.Rejection{Index: i, Reason: reason})
 			continue
 		}
 		b.Events = append(b.Events, ev)
@@ -204,12 +206,12 @@ func (f refFields) strIn(intern map[string]string, name, path string, required b
 	r, ok := f.get(name)
 	if !ok {
 		if required {
-			return "", missing(path)
+			return "", wire.MissingField(path)
 		}
 		return "", ""
 	}
 	if len(r) < 2 || r[0] != '"' {
-		return "", invalid(path)
+		return "", wire.InvalidField(path)
 	}
 	content := r[1 : len(r)-1]
 	esc := bytes.IndexByte(content, '\\') >= 0
@@ -220,10 +222,10 @@ func (f refFields) strIn(intern map[string]string, name, path string, required b
 	}
 	s := unescape(content, esc)
 	if strings.IndexByte(s, 0) >= 0 {
-		return "", reasonNUL
+		return "", wire.ReasonNULByte
 	}
 	if len(s) > maxChars && utf8.RuneCountInString(s) > maxChars {
-		return "", tooLong(path)
+		return "", wire.TooLong(path)
 	}
 	if intern != nil && !esc && len(intern) < 256 {
 		intern[s] = s
@@ -237,35 +239,35 @@ func (f refFields) object(dst refFields, name, path string) (refFields, string) 
 		return dst[:0], ""
 	}
 	if r[0] != '{' {
-		return nil, invalid(path)
+		return nil, wire.InvalidField(path)
 	}
 	o, ok := refParseFields(dst, r)
 	if !ok {
-		return nil, invalid(path)
+		return nil, wire.InvalidField(path)
 	}
 	return o, ""
 }
 
 func (v *refValidator) event(r []byte) (ev Event, reason string) {
 	if len(r) == 0 || r[0] != '{' {
-		return ev, reasonInvalidEvent
+		return ev, wire.ReasonInvalidEvent
 	}
 	if !utf8.Valid(r) {
-		return ev, reasonInvalidUTF8
+		return ev, wire.ReasonInvalidUTF8
 	}
 	if bytes.Contains(r, []byte(`\u`)) {
 		if hasLoneSurrogate(r) {
-			return ev, reasonInvalidUTF8
+			return ev, wire.ReasonInvalidUTF8
 		}
 		// A NUL anywhere wins over other reasons, so that the client
 		// learns the real cause.
 		if containsNUL(r) {
-			return ev, reasonNUL
+			return ev, wire.ReasonNULByte
 		}
 	}
 	f, ok := refParseFields(v.f, r)
 	if !ok {
-		return ev, reasonInvalidEvent
+		return ev, wire.ReasonInvalidEvent
 	}
 	v.f = f
 
@@ -273,43 +275,43 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 	s, reason := f.str("event_id", "event_id", true, 36)
 	if reason != "" {
 		if strings.HasPrefix(reason, "too_long") {
-			reason = invalid("event_id")
+			reason = wire.InvalidField("event_id")
 		}
 		return ev, reason
 	}
-	id, ok := parseUUID(s)
-	if !ok || id.Version() != 7 || id.Variant() != uuid.RFC4122 {
-		return ev, invalid("event_id")
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 || strings.ToLower(s) != s || id.Version() != 7 || id.Variant() != uuid.RFC4122 {
+		return ev, wire.InvalidField("event_id")
 	}
-	idTime := time.UnixMilli(uuidv7Millis(id))
-	if idTime.After(v.now.Add(MaxFutureSkew)) || idTime.Before(v.oldest) {
-		return ev, invalid("event_id")
+	idTime := time.UnixMilli(wire.UUIDv7Millis(id))
+	if idTime.After(v.now.Add(wire.MaxFutureSkew)) || idTime.Before(v.oldest) {
+		return ev, wire.InvalidField("event_id")
 	}
 	ev.EventID = id
 
 	// schema_version
 	sv, ok := f.get("schema_version")
 	if !ok {
-		return ev, missing("schema_version")
+		return ev, wire.MissingField("schema_version")
 	}
 	if string(sv) != "1" {
-		return ev, invalid("schema_version")
+		return ev, wire.InvalidField("schema_version")
 	}
 
-	if ev.ServiceName, reason = f.strIn(v.intern, "service_name", "service_name", true, MaxFieldChars); reason != "" {
+	if ev.ServiceName, reason = f.strIn(v.intern, "service_name", "service_name", true, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if !validServiceName(ev.ServiceName) {
-		return ev, invalid("service_name")
+	if !wire.ValidServiceName(ev.ServiceName) {
+		return ev, wire.InvalidField("service_name")
 	}
-	if ev.ServiceVersion, reason = f.strIn(v.intern, "service_version", "service_version", false, MaxFieldChars); reason != "" {
+	if ev.ServiceVersion, reason = f.strIn(v.intern, "service_version", "service_version", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.EventType, reason = f.strIn(v.intern, "event_type", "event_type", true, MaxFieldChars); reason != "" {
+	if ev.EventType, reason = f.strIn(v.intern, "event_type", "event_type", true, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if !validEventType(ev.EventType) {
-		return ev, invalid("event_type")
+	if !wire.ValidEventType(ev.EventType) {
+		return ev, wire.InvalidField("event_type")
 	}
 
 	// timestamp
@@ -318,41 +320,41 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 	}
 	ts, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return ev, invalid("timestamp")
+		return ev, wire.InvalidField("timestamp")
 	}
 	ts = ts.UTC()
-	if ts.After(v.now.Add(MaxFutureSkew)) {
-		return ev, reasonFuture
+	if ts.After(v.now.Add(wire.MaxFutureSkew)) {
+		return ev, wire.ReasonTimestampInFuture
 	}
 	if ts.Before(v.oldest) {
-		return ev, reasonTooOld
+		return ev, wire.ReasonTimestampTooOld
 	}
 	ev.Timestamp = ts
 
 	// user_id
 	if s, reason = f.str("user_id", "user_id", true, 69); reason != "" {
 		if strings.HasPrefix(reason, "too_long") {
-			reason = invalid("user_id")
+			reason = wire.InvalidField("user_id")
 		}
 		return ev, reason
 	}
 	if !strings.HasPrefix(s, "anon_") || len(s) != 69 || strings.ToLower(s) != s {
-		return ev, invalid("user_id")
+		return ev, wire.InvalidField("user_id")
 	}
 	if n, err := hex.Decode(ev.UserID[:], []byte(s[5:])); err != nil || n != 32 {
-		return ev, invalid("user_id")
+		return ev, wire.InvalidField("user_id")
 	}
 
 	// session_id
 	if s, reason = f.str("session_id", "session_id", true, 36); reason != "" {
 		if strings.HasPrefix(reason, "too_long") {
-			reason = invalid("session_id")
+			reason = wire.InvalidField("session_id")
 		}
 		return ev, reason
 	}
-	sid, ok := parseUUID(s)
+	sid, ok := wire.ParseUUID(s)
 	if !ok {
-		return ev, invalid("session_id")
+		return ev, wire.InvalidField("session_id")
 	}
 	ev.SessionID = sid
 
@@ -362,10 +364,10 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 		return ev, reason
 	}
 	v.sdk = sdk
-	if ev.SDKName, reason = sdk.strIn(v.intern, "name", "sdk.name", false, MaxFieldChars); reason != "" {
+	if ev.SDKName, reason = sdk.strIn(v.intern, "name", "sdk.name", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.SDKVersion, reason = sdk.strIn(v.intern, "version", "sdk.version", false, MaxFieldChars); reason != "" {
+	if ev.SDKVersion, reason = sdk.strIn(v.intern, "version", "sdk.version", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 
@@ -375,16 +377,16 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 		return ev, reason
 	}
 	v.env = env
-	if ev.OS, reason = env.strIn(v.intern, "os", "env.os", false, MaxFieldChars); reason != "" {
+	if ev.OS, reason = env.strIn(v.intern, "os", "env.os", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.Arch, reason = env.strIn(v.intern, "arch", "env.arch", false, MaxFieldChars); reason != "" {
+	if ev.Arch, reason = env.strIn(v.intern, "arch", "env.arch", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.CIName, reason = env.strIn(v.intern, "ci_name", "env.ci_name", false, MaxFieldChars); reason != "" {
+	if ev.CIName, reason = env.strIn(v.intern, "ci_name", "env.ci_name", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
-	if ev.GoVersion, reason = env.strIn(v.intern, "go_version", "env.go_version", false, MaxFieldChars); reason != "" {
+	if ev.GoVersion, reason = env.strIn(v.intern, "go_version", "env.go_version", false, wire.MaxFieldChars); reason != "" {
 		return ev, reason
 	}
 	if r, ok := env.get("ci"); ok {
@@ -393,7 +395,7 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 			ev.CI = true
 		case "false":
 		default:
-			return ev, invalid("env.ci")
+			return ev, wire.InvalidField("env.ci")
 		}
 	}
 
@@ -403,10 +405,10 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 		md = []byte("{}")
 	}
 	if md[0] != '{' {
-		return ev, invalid("metadata")
+		return ev, wire.InvalidField("metadata")
 	}
-	if len(md) > MaxMetadataBytes {
-		return ev, reasonMetadataTooLarge
+	if len(md) > wire.MaxMetadataBytes {
+		return ev, wire.ReasonMetadataTooLarge
 	}
 	ms := scanner{b: md}
 	if reason := checkMeta(&ms, 1); reason != "" {
@@ -428,7 +430,7 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 		}
 		if r, ok := meta.get("duration_ms"); ok && refIsInteger(r) {
 			n, err := strconv.ParseInt(string(r), 10, 64)
-			if err != nil || n < 0 || n > MaxDurationMS {
+			if err != nil || n < 0 || n > wire.MaxDurationMS {
 				return ev, "invalid_field:metadata.duration_ms"
 			}
 			ev.DurationMS = &n
@@ -442,7 +444,7 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 			ev.ExitCode = &c
 		}
 		if _, ok := meta.get("error_kind"); ok {
-			if s, reason := meta.strIn(v.intern, "error_kind", "metadata.error_kind", false, MaxMetadataString); reason == "" {
+			if s, reason := meta.strIn(v.intern, "error_kind", "metadata.error_kind", false, wire.MaxMetadataString); reason == "" {
 				ev.ErrorKind = &s
 			}
 		}
@@ -453,7 +455,7 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 		nameField = "method"
 	}
 	if nameField != "" {
-		s, reason := meta.strIn(v.intern, nameField, "metadata."+nameField, false, MaxNameChars)
+		s, reason := meta.strIn(v.intern, nameField, "metadata."+nameField, false, wire.MaxNameChars)
 		if strings.HasPrefix(reason, "too_long") {
 			return ev, reason
 		}
@@ -474,7 +476,7 @@ func refFlags(md []byte) []Flag {
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false
 		}
-		if n := utf8.RuneCountInString(s); n < 1 || n > MaxFlagChars {
+		if n := utf8.RuneCountInString(s); n < 1 || n > wire.MaxFlagChars {
 			return "", false
 		}
 		return s, true
@@ -485,7 +487,7 @@ func refFlags(md []byte) []Flag {
 	}
 	var flags []Flag
 	for _, raw := range list {
-		if name, ok := fits(raw); ok && len(flags) < MaxRollupFlags &&
+		if name, ok := fits(raw); ok && len(flags) < wire.MaxRollupFlags &&
 			!slices.ContainsFunc(flags, func(f Flag) bool { return f.Name == name }) {
 			flags = append(flags, Flag{Name: name})
 		}
@@ -524,8 +526,8 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 	f.Add([]byte(`{"events":[` + strings.NewReplacer(`"user_id":"anon_3f`, `"user_id":"anon_\u0033f`,
 		`"timestamp":"2026`, `"timestamp":"\u0032026`, `"session_id":"019a`, `"session_id":"\u003019a`).Replace(fuzzEvent) + `]}`))
 	// Flags: duplicates, escapes, characters beyond the BMP, lengths at and
-	// over the limit, other types, more than MaxRollupFlags, values.
-	long := strings.Repeat("x", MaxFlagChars)
+	// over the limit, other types, more than wire.MaxRollupFlags, values.
+	long := strings.Repeat("x", wire.MaxFlagChars)
 	for _, flags := range []string{
 		`"flags":["watch","watch","w\u0061tch","",null,1,["x"],"` + long + `","` + long + `y","\ud83d\ude00"],` +
 			`"flag_values":{"watch":"on","w\u0061tch":"again","x":"y"}`,
@@ -533,7 +535,7 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		`"flags":"watch","flag_values":["watch"]`,
 		`"flags":{"watch":true},"flags":["late"],"flag_values":null`,
 		`"flags":[` + strings.Repeat(`"a","b","c","d","e","f","g","h","i","j","k",`, 4) + `"z"]`,
-		`"flags":["` + strings.Repeat(`\ud83d\ude00`, MaxFlagChars) + `"],"flag_values":{"` + strings.Repeat(`\ud83d\ude00`, MaxFlagChars) + `":"v"}`,
+		`"flags":["` + strings.Repeat(`\ud83d\ude00`, wire.MaxFlagChars) + `"],"flag_values":{"` + strings.Repeat(`\ud83d\ude00`, wire.MaxFlagChars) + `":"v"}`,
 	} {
 		f.Add([]byte(`{"events":[` + strings.Replace(fuzzEvent, `"flags":["force","verbose"]`, flags, 1) + `]}`))
 	}

@@ -18,7 +18,7 @@
 // # Decoding
 //
 // [DecodeBatch] turns a request body into valid [Event] values and a list of
-// [Rejection]s, one per invalid event. It never fails the whole batch for one
+// [wire.Rejection]s, one per invalid event. It never fails the whole batch for one
 // bad event; it fails it (with an [*Error] of kind [KindBadRequest] or
 // [KindTooLarge]) only when the body itself is not a batch.
 //
@@ -37,7 +37,7 @@
 // A write key ships inside public binaries, so every request that carries
 // one is treated as hostile. Nothing one request contains may make a later
 // valid event unstorable: numbers that are added up are bounded at
-// validation ([MaxDurationMS], [MaxDropped]) and the store's sums saturate.
+// validation ([wire.MaxDurationMS], [wire.MaxDropped]) and the store's sums saturate.
 // Request bodies are held within one memory budget
 // ([Config.DecodeMemory]); a body it cannot hold gets 503 at once. Valid
 // write keys are held in memory ([Server.WatchKeys]) and other keys are

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // Event is one validated event of the wire protocol v1, ready to be stored.
@@ -43,18 +45,12 @@ type Flag struct {
 	HasValue bool   // the author collects this flag's value and it fits the rollup
 }
 
-// Rejection reports one invalid event of a batch by its index.
-type Rejection struct {
-	Index  int    `json:"index"`
-	Reason string `json:"reason"`
-}
-
 // Batch is a decoded request body.
 type Batch struct {
-	Events   []Event     // the valid events, in request order
-	Rejected []Rejection // the invalid ones, by index, ascending
-	Dropped  int64       // events the client's queue dropped
-	Total    int         // number of events in the request
+	Events   []Event          // the valid events, in request order
+	Rejected []wire.Rejection // the invalid ones, by index, ascending
+	Dropped  int64            // events the client's queue dropped
+	Total    int              // number of events in the request
 }
 
 // KeyKind tells what a key may do.

@@ -20,6 +20,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 var dbURL string
@@ -137,10 +138,10 @@ type response struct {
 	Status     int
 	Header     http.Header
 	Body       []byte
-	Accepted   int                `json:"accepted"`
-	Duplicates int                `json:"duplicates"`
-	Rejected   []server.Rejection `json:"rejected"`
-	Error      string             `json:"error"`
+	Accepted   int              `json:"accepted"`
+	Duplicates int              `json:"duplicates"`
+	Rejected   []wire.Rejection `json:"rejected"`
+	Error      string           `json:"error"`
 }
 
 // post sends body to /v1/events with the write key and JSON content type,

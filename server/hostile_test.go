@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // rollupMismatches compares daily_event_counts with the stored events of
@@ -91,10 +92,10 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 	// The largest duration accepted, many times in one batch: the sum of
 	// one batch cannot overflow either.
 	var evs []string
-	for i := 0; i < server.MaxEvents; i++ {
-		evs = append(evs, withDuration(strconv.FormatInt(server.MaxDurationMS, 10)))
+	for i := 0; i < wire.MaxEvents; i++ {
+		evs = append(evs, withDuration(strconv.FormatInt(wire.MaxDurationMS, 10)))
 	}
-	if r := e.post(rawBatch(evs...)); r.Status != 200 || r.Accepted != server.MaxEvents {
+	if r := e.post(rawBatch(evs...)); r.Status != 200 || r.Accepted != wire.MaxEvents {
 		t.Fatalf("largest durations: %d %.300s", r.Status, r.Body)
 	}
 
@@ -113,7 +114,7 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 		DO UPDATE SET duration_ms_sum = excluded.duration_ms_sum`, e.projectID); err != nil {
 		t.Fatal(err)
 	}
-	body := fmt.Appendf(nil, `{"events":[%s],"dropped":%d}`, withDuration("1000"), server.MaxDropped)
+	body := fmt.Appendf(nil, `{"events":[%s],"dropped":%d}`, withDuration("1000"), wire.MaxDropped)
 	if r := e.post(body); r.Status != 200 || r.Accepted != 1 {
 		t.Fatalf("first dropped report: %d %s", r.Status, r.Body)
 	}
@@ -124,7 +125,7 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 	// Valid events of the same day and dimensions are still stored, on
 	// both ingest paths (new events; new events with a known one).
 	valid := []string{withDuration("1000"), withDuration("2000")}
-	body = fmt.Appendf(nil, `{"events":[%s],"dropped":%d}`, valid[0], server.MaxDropped)
+	body = fmt.Appendf(nil, `{"events":[%s],"dropped":%d}`, valid[0], wire.MaxDropped)
 	if r := e.post(body); r.Status != 200 || r.Accepted != 1 {
 		t.Fatalf("valid event after the poisoning: %d %s", r.Status, r.Body)
 	}
@@ -138,7 +139,7 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 	if got := e.count(`SELECT dropped FROM daily_data_loss WHERE project_id = $1`); got != math.MaxInt64 {
 		t.Fatalf("saturated data loss %d", got)
 	}
-	want := int64(server.MaxEvents + 3)
+	want := int64(wire.MaxEvents + 3)
 	if n, m := e.storedEvents(), e.rolledUpEvents(); n != want || m != want {
 		t.Fatalf("%d events stored, %d in rollups, want %d", n, m, want)
 	}
@@ -150,7 +151,7 @@ func TestRollupSumsMatchEvents(t *testing.T) {
 	e := newEnv(t, server.Config{})
 	var evs []string
 	for i := 0; i < 300; i++ {
-		d := []int64{0, 1, 12, server.MaxDurationMS}[i%4]
+		d := []int64{0, 1, 12, wire.MaxDurationMS}[i%4]
 		evs = append(evs, rawEvent("metadata", fmt.Sprintf(`{"command":"c%d","success":%v,"duration_ms":%d}`, i%3, i%2 == 0, d)))
 	}
 	if r := e.post(rawBatch(evs...)); r.Status != 200 || r.Accepted != len(evs) {

@@ -11,14 +11,9 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-)
 
-// ingestResponse is the body of a 200 from POST /v1/events.
-type ingestResponse struct {
-	Accepted   int         `json:"accepted"`
-	Duplicates int         `json:"duplicates"`
-	Rejected   []Rejection `json:"rejected"`
-}
+	"github.com/telemetry-kit/telemetry-kit/wire"
+)
 
 // handleIngest serves POST /v1/events: authenticate, rate-limit, read,
 // decode, store, answer.
@@ -105,9 +100,9 @@ func (s *Server) handleIngest() http.Handler {
 			s.metrics.rejected.WithLabelValues(rj.Reason).Inc()
 		}
 		if batch.Rejected == nil {
-			batch.Rejected = []Rejection{}
+			batch.Rejected = []wire.Rejection{}
 		}
-		writeJSON(w, http.StatusOK, ingestResponse{
+		writeJSON(w, http.StatusOK, wire.Response{
 			Accepted: res.Accepted, Duplicates: res.Duplicates, Rejected: batch.Rejected,
 		})
 	})
@@ -226,10 +221,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]
 	if err != nil || mt != "application/json" {
 		return nil, errorf(KindUnsupportedMedia, "Content-Type must be application/json")
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return nil, errorf(KindTooLarge, "the body is over %d bytes", MaxBodyBytes)
+	if r.ContentLength > wire.MaxBodyBytes {
+		return nil, errorf(KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
 	var src io.Reader = body
 	hint := int(max(r.ContentLength, 0))
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -242,7 +237,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, errorf(KindTooLarge, "the body is over %d bytes", MaxBodyBytes)
+				return nil, errorf(KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
 			}
 			return nil, errorf(KindBadRequest, "the body is not valid gzip")
 		}
@@ -255,11 +250,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]
 	default:
 		return nil, errorf(KindUnsupportedMedia, "Content-Encoding must be gzip or absent")
 	}
-	bp, err := readLimited(src, hint, MaxDecodedBytes, c)
+	bp, err := readLimited(src, hint, wire.MaxDecodedBytes, c)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return bp, errorf(KindTooLarge, "the body is over %d bytes", MaxBodyBytes)
+			return bp, errorf(KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
 		}
 		if err == errNoMemory {
 			return bp, err
@@ -269,8 +264,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]
 		}
 		return bp, errorf(KindBadRequest, "cannot read the body")
 	}
-	if len(*bp) > MaxDecodedBytes {
-		return bp, errorf(KindTooLarge, "the decompressed body is over %d bytes", MaxDecodedBytes)
+	if len(*bp) > wire.MaxDecodedBytes {
+		return bp, errorf(KindTooLarge, "the decompressed body is over %d bytes", wire.MaxDecodedBytes)
 	}
 	return bp, nil
 }

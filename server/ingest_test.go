@@ -17,6 +17,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 func TestIngestStoresEventsAndRollups(t *testing.T) {
@@ -119,7 +120,7 @@ func TestIngestPartialSuccess(t *testing.T) {
 	if r.Status != 200 || r.Accepted != 2 || r.Duplicates != 0 {
 		t.Fatalf("got %d %s", r.Status, r.Body)
 	}
-	want := []server.Rejection{{Index: 1, Reason: "missing_field:user_id"}, {Index: 2, Reason: "duplicate_in_batch"}}
+	want := []wire.Rejection{{Index: 1, Reason: "missing_field:user_id"}, {Index: 2, Reason: "duplicate_in_batch"}}
 	if len(r.Rejected) != 2 || r.Rejected[0] != want[0] || r.Rejected[1] != want[1] {
 		t.Fatalf("rejected %+v, want %+v", r.Rejected, want)
 	}
@@ -512,8 +513,8 @@ func TestIngestFlagRollup(t *testing.T) {
 		}
 		return ev
 	}
-	long := strings.Repeat("x", server.MaxFlagChars)
-	many := make([]string, server.MaxRollupFlags+5)
+	long := strings.Repeat("x", wire.MaxFlagChars)
+	many := make([]string, wire.MaxRollupFlags+5)
 	for i := range many {
 		many[i] = "f" + strconv.Itoa(i)
 	}
@@ -523,7 +524,7 @@ func TestIngestFlagRollup(t *testing.T) {
 		withFlags("build", []any{"watch", "watch", "", 7, nil, long, long + "y"}, map[string]any{long: long + "y"}),
 		withFlags("build", []string{"output"}, map[string]any{"output": "yaml", "watch": "ignored"}),
 		withFlags("serve", "watch", nil),    // not an array: not counted
-		withFlags("serve", many, nil),       // only the first MaxRollupFlags
+		withFlags("serve", many, nil),       // only the first wire.MaxRollupFlags
 		withFlags("serve", []string{}, nil), // no flags
 	}
 	feature := event()
@@ -540,7 +541,7 @@ func TestIngestFlagRollup(t *testing.T) {
 		"build|output|yaml":    1,
 		"build|" + long + "|-": 1,
 	}
-	for _, f := range many[:server.MaxRollupFlags] {
+	for _, f := range many[:wire.MaxRollupFlags] {
 		want["serve|"+f+"|-"] = 1
 	}
 	check := func(step string) {

@@ -18,6 +18,7 @@ import (
 	tkcobra "github.com/telemetry-kit/telemetry-kit/adapters/cobra"
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // hookLog collects the order in which the tree's code runs.
@@ -172,7 +173,7 @@ func newEnv(t testing.TB, vars map[string]string) *env {
 }
 
 // events returns the events queued in e's local queue.
-func (e *env) events(t *testing.T) []core.Event {
+func (e *env) events(t *testing.T) []wire.Event {
 	t.Helper()
 	cfg := e.cfg.Config
 	cfg.Mode = core.CLIMode
@@ -181,9 +182,9 @@ func (e *env) events(t *testing.T) []core.Event {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	var evs []core.Event
+	var evs []wire.Event
 	err = c.Queued(context.Background(), func(b []byte) error {
-		var ev core.Event
+		var ev wire.Event
 		if err := json.Unmarshal(b, &ev); err != nil {
 			return err
 		}
@@ -237,9 +238,9 @@ type expect struct {
 	exitCode int
 }
 
-func checkEvent(t *testing.T, ev core.Event, w expect) {
+func checkEvent(t *testing.T, ev wire.Event, w expect) {
 	t.Helper()
-	if ev.EventType != core.EventCommandExecuted {
+	if ev.EventType != wire.EventCommandExecuted {
 		t.Fatalf("event type %q", ev.EventType)
 	}
 	m := ev.Metadata
@@ -420,7 +421,7 @@ func TestShowTelemetryFlag(t *testing.T) {
 	if got.stdout != "added o\n" {
 		t.Fatalf("stdout %q", got.stdout)
 	}
-	var ev core.Event
+	var ev wire.Event
 	if err := json.Unmarshal([]byte(strings.TrimSpace(got.stderr)), &ev); err != nil {
 		t.Fatalf("stderr is not the event: %q: %v", got.stderr, err)
 	}
@@ -488,7 +489,7 @@ func TestTelemetryCommands(t *testing.T) {
 		t.Fatalf("show printed %d lines, want 2:\n%s", len(lines), show.stdout)
 	}
 	for i, wantCmd := range []string{"remote add", "version"} {
-		var ev core.Event
+		var ev wire.Event
 		if err := json.Unmarshal([]byte(lines[i]), &ev); err != nil {
 			t.Fatal(err)
 		}
@@ -637,7 +638,7 @@ func TestExecuteContextAndClient(t *testing.T) {
 		t.Fatal("Client is not nil after the run")
 	}
 	evs := e.events(t)
-	if len(evs) != 2 || evs[0].EventType != core.EventFeatureUsed || evs[1].Metadata["command"] != "plugin" {
+	if len(evs) != 2 || evs[0].EventType != wire.EventFeatureUsed || evs[1].Metadata["command"] != "plugin" {
 		t.Fatalf("events: %+v", evs)
 	}
 }

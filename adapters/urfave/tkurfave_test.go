@@ -17,6 +17,7 @@ import (
 	tkurfave "github.com/telemetry-kit/telemetry-kit/adapters/urfave"
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 type hookLog struct{ calls []string }
@@ -167,7 +168,7 @@ func newEnv(t *testing.T, vars map[string]string) *env {
 	}}
 }
 
-func (e *env) events(t *testing.T) []core.Event {
+func (e *env) events(t *testing.T) []wire.Event {
 	t.Helper()
 	cfg := e.cfg.Config
 	cfg.Mode = core.CLIMode
@@ -176,9 +177,9 @@ func (e *env) events(t *testing.T) []core.Event {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	var evs []core.Event
+	var evs []wire.Event
 	err = c.Queued(context.Background(), func(b []byte) error {
-		var ev core.Event
+		var ev wire.Event
 		if err := json.Unmarshal(b, &ev); err != nil {
 			return err
 		}
@@ -260,10 +261,10 @@ type expect struct {
 	exitCode int
 }
 
-func checkEvent(t *testing.T, ev core.Event, w expect) {
+func checkEvent(t *testing.T, ev wire.Event, w expect) {
 	t.Helper()
 	m := ev.Metadata
-	if ev.EventType != core.EventCommandExecuted {
+	if ev.EventType != wire.EventCommandExecuted {
 		t.Fatalf("event type %q", ev.EventType)
 	}
 	if m["command"] != w.command {
@@ -459,7 +460,7 @@ func TestShowTelemetryFlag(t *testing.T) {
 		if got.stdout != "added o\n" {
 			t.Fatalf("stdout %q", got.stdout)
 		}
-		var ev core.Event
+		var ev wire.Event
 		if err := json.Unmarshal([]byte(strings.TrimSpace(got.stderr)), &ev); err != nil {
 			t.Fatalf("stderr is not the event: %q: %v", got.stderr, err)
 		}

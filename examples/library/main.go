@@ -26,6 +26,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
 	"github.com/telemetry-kit/telemetry-kit/examples/library/textstats"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 func main() {
@@ -179,7 +180,7 @@ func summarize(ctx context.Context, w io.Writer, tk *core.Client, session string
 	var sample []byte
 	total := 0
 	err := tk.Queued(ctx, func(data []byte) error {
-		var ev core.Event
+		var ev wire.Event
 		if err := json.Unmarshal(data, &ev); err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // Config configures a [Sender]. Every field but Endpoint may be left zero.
@@ -162,7 +163,7 @@ func New(cfg Config) (*Sender, error) {
 		t.TLSHandshakeTimeout = 5 * time.Second
 		cfg.Transport = t
 	}
-	s := &Sender{cfg: cfg, url: strings.TrimRight(u.String(), "/") + "/v1/events"}
+	s := &Sender{cfg: cfg, url: strings.TrimRight(u.String(), "/") + wire.EventsPath}
 	s.client = &retryablehttp.Client{
 		HTTPClient:   &http.Client{Timeout: cfg.AttemptTimeout, Transport: cfg.Transport},
 		Logger:       retryablehttp.LeveledLogger(cfg.Logger),
@@ -395,29 +396,19 @@ func (r *run) deliver(ctx context.Context, recs []store.Record) verdict {
 	}
 }
 
-// response is the body of a 200.
-type response struct {
-	Accepted   *int `json:"accepted"`
-	Duplicates *int `json:"duplicates"`
-	Rejected   []struct {
-		Index  int    `json:"index"`
-		Reason string `json:"reason"`
-	} `json:"rejected"`
-}
-
 func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now time.Time) verdict {
-	var body response
 	if rep.readErr != nil {
 		// Cut off: the server may or may not have committed the batch. It is
 		// kept and sent again later; the server de-duplicates by event_id.
 		r.deferNext(now, -1, "truncated_response", rep.readErr)
 		return vDeferred
 	}
-	if err := json.Unmarshal(rep.body, &body); err != nil || body.Accepted == nil || body.Duplicates == nil {
+	body, err := wire.ParseResponse(rep.body)
+	if err != nil {
 		r.deferNext(now, -1, "bad_response", fmt.Errorf("unreadable 200 response: %v", err))
 		return vDeferred
 	}
-	n := *body.Accepted + *body.Duplicates + len(body.Rejected)
+	n := body.Accepted + body.Duplicates + len(body.Rejected)
 	if n < len(recs) {
 		// Some events are unaccounted for: keep them all, resending is safe.
 		r.deferNext(now, -1, "short_response", fmt.Errorf("response accounts for %d of %d events", n, len(recs)))
@@ -427,7 +418,7 @@ func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now 
 	for i, rec := range recs {
 		ids[i] = rec.ID
 	}
-	err := r.ack(ctx, ids, r.dropped)
+	err = r.ack(ctx, ids, r.dropped)
 	if err != nil {
 		// Not acknowledged locally: the events are sent again later and
 		// counted once by the server.
@@ -437,8 +428,8 @@ func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now 
 	for _, rj := range body.Rejected {
 		r.s.cfg.Logger.Warn("telemetry: the server rejected an event", "index", rj.Index, "reason", rj.Reason)
 	}
-	r.res.Accepted += *body.Accepted
-	r.res.Duplicates += *body.Duplicates
+	r.res.Accepted += body.Accepted
+	r.res.Duplicates += body.Duplicates
 	r.res.Rejected += len(body.Rejected)
 	hadUnreported := r.st.Unreported > 0
 	r.dropped = 0
@@ -524,13 +515,13 @@ func (s *Sender) post(ctx context.Context, recs []store.Record, dropped uint64) 
 		zw := gzip.NewWriter(&buf)
 		zw.Write(body)
 		zw.Close()
-		body, encoding = buf.Bytes(), "gzip"
+		body, encoding = buf.Bytes(), wire.ContentEncoding
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, s.url, body)
 	if err != nil {
 		return reply{err: err}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", wire.ContentType)
 	if encoding != "" {
 		req.Header.Set("Content-Encoding", encoding)
 	}
@@ -554,23 +545,15 @@ func (s *Sender) post(ctx context.Context, recs []store.Record, dropped uint64) 
 	return rep
 }
 
-// encodeBody builds {"events":[...],"dropped":N} around the queued JSON.
+// encodeBody builds the request body around the queued JSON.
 func encodeBody(recs []store.Record, dropped uint64) []byte {
 	n := 32
-	for _, r := range recs {
-		n += len(r.Data) + 1
-	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"events":[`...)
+	events := make([][]byte, len(recs))
 	for i, r := range recs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, r.Data...)
+		n += len(r.Data) + 1
+		events[i] = r.Data
 	}
-	b = append(b, `],"dropped":`...)
-	b = strconv.AppendUint(b, dropped, 10)
-	return append(b, '}')
+	return wire.AppendBatch(make([]byte, 0, n), dropped, events...)
 }
 
 // checkRetry decides retries within one request: network errors (but not

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // StateKey is the queue meta key under which the sender keeps its [State].
@@ -170,8 +171,8 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 // is a UUIDv7 (whose first 48 bits are Unix milliseconds), else from the
 // event's "timestamp" field.
 func RecordTime(r store.Record) (time.Time, bool) {
-	if ms, ok := uuidV7Millis(r.ID); ok {
-		return time.UnixMilli(ms), true
+	if t, ok := wire.EventIDTime(r.ID); ok {
+		return t, true
 	}
 	var ev struct {
 		Timestamp time.Time `json:"timestamp"`
@@ -180,25 +181,6 @@ func RecordTime(r store.Record) (time.Time, bool) {
 		return ev.Timestamp, true
 	}
 	return time.Time{}, false
-}
-
-func uuidV7Millis(id string) (int64, bool) {
-	// xxxxxxxx-xxxx-7xxx-...
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7' {
-		return 0, false
-	}
-	var b [6]byte
-	if _, err := hex.Decode(b[:4], []byte(id[0:8])); err != nil {
-		return 0, false
-	}
-	if _, err := hex.Decode(b[4:], []byte(id[9:13])); err != nil {
-		return 0, false
-	}
-	var ms int64
-	for _, c := range b {
-		ms = ms<<8 | int64(c)
-	}
-	return ms, true
 }
 
 func recentlyStarted(queuePath string, now time.Time, grace time.Duration) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // insertSQL inserts a batch in event_id order (so that concurrent
@@ -246,8 +247,8 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); retu
 // copyStatement returns BEGIN and the COPY of events (sorted by id) into
 // their month's partition, or into events when they span months.
 func copyStatement(events []*server.Event) string {
-	first := monthStart(time.UnixMilli(uuidMillis(events[0].EventID)))
-	last := monthStart(time.UnixMilli(uuidMillis(events[len(events)-1].EventID)))
+	first := monthStart(time.UnixMilli(wire.UUIDv7Millis(events[0].EventID)))
+	last := monthStart(time.UnixMilli(wire.UUIDv7Millis(events[len(events)-1].EventID)))
 	if !first.Equal(last) {
 		return beginCopySQL
 	}
@@ -261,15 +262,6 @@ func copyStatement(events []*server.Event) string {
 
 // partitionCopySQL caches copyStatement's statements by month.
 var partitionCopySQL sync.Map
-
-// uuidMillis returns the Unix time in milliseconds that a UUIDv7 carries.
-func uuidMillis(id [16]byte) int64 {
-	var ms int64
-	for _, b := range id[:6] {
-		ms = ms<<8 | int64(b)
-	}
-	return ms
-}
 
 // rollupStatement is the name of rollupSQL's prepared statement.
 const rollupStatement = "tk_rollup"

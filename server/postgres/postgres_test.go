@@ -19,6 +19,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 func open(t *testing.T, cfg postgres.Config) *postgres.DB {
@@ -654,8 +655,8 @@ func TestFlagRollupMigrationCountsStoredEvents(t *testing.T) {
 	if _, err := db.Maintain(ctx); err != nil {
 		t.Fatal(err)
 	}
-	long := strings.Repeat("é", server.MaxFlagChars)
-	many := make([]string, server.MaxRollupFlags+3)
+	long := strings.Repeat("é", wire.MaxFlagChars)
+	many := make([]string, wire.MaxRollupFlags+3)
 	for i := range many {
 		many[i] = fmt.Sprintf("%q", fmt.Sprintf("f%d", i))
 	}
@@ -698,7 +699,7 @@ func TestFlagRollupMigrationCountsStoredEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(want) != 4+server.MaxRollupFlags {
+	if len(want) != 4+wire.MaxRollupFlags {
 		t.Fatalf("the decoder counts %d flag rows: %v", len(want), want)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // PostgreSQL type OIDs of rollupSQL's parameters.
@@ -77,10 +78,10 @@ type countVal struct{ events, durSum, durCount int64 }
 
 // The sums one transaction adds up in Go cannot overflow: a transaction
 // holds at most maxGroupEvents events (or one request of at most
-// server.MaxEvents), each of at most server.MaxDurationMS. This constant
+// wire.MaxEvents), each of at most wire.MaxDurationMS. This constant
 // does not compile if that stops being true. The database's sums saturate
 // (tk_add).
-const _ = uint64(math.MaxInt64 - server.MaxDurationMS*(maxGroupEvents+server.MaxEvents))
+const _ = uint64(math.MaxInt64 - wire.MaxDurationMS*(maxGroupEvents+wire.MaxEvents))
 
 type flagKey struct {
 	day                             int32

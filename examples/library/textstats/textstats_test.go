@@ -11,6 +11,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
 	"github.com/telemetry-kit/telemetry-kit/examples/library/textstats"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 const text = "Go is fun. The go tool builds Go code! Is it fast? It is."
@@ -61,7 +62,7 @@ func TestRecordsFunctionsAndOptions(t *testing.T) {
 	}
 	var got []string
 	err = tk.Queued(context.Background(), func(b []byte) error {
-		var ev core.Event
+		var ev wire.Event
 		if err := json.Unmarshal(b, &ev); err != nil {
 			return err
 		}

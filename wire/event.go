@@ -1,4 +1,4 @@
-package core
+package wire
 
 import (
 	"encoding/json"
@@ -10,22 +10,30 @@ import (
 // SchemaVersion is the version of the event format described in docs/protocol.md.
 const SchemaVersion = 1
 
-// Event types recorded by the SDK itself. An author may use any other
-// snake_case name with [Client.Track].
+// Event types recorded by the SDK itself. An author may record any other
+// type whose name [ValidEventType] accepts.
 const (
 	EventCommandExecuted = "command_executed"
 	EventFeatureUsed     = "feature_used"
 	EventMethodCalled    = "method_called"
 )
 
+// Metadata members that the server reads (docs/protocol.md, "Metadata by
+// event type"). Others are stored as they are.
+const (
+	MetaCommand    = "command"     // command_executed: the command path, e.g. "remote add"
+	MetaFlags      = "flags"       // command_executed: names of the flags set, without dashes
+	MetaFlagValues = "flag_values" // command_executed: values of the flags the author collects
+	MetaSuccess    = "success"     // command_executed: whether the command succeeded
+	MetaDurationMS = "duration_ms" // command_executed: wall time in milliseconds
+	MetaExitCode   = "exit_code"   // command_executed: the process's exit code
+	MetaErrorKind  = "error_kind"  // command_executed: a coarse class of the error
+	MetaFeature    = "feature"     // feature_used: the feature's name
+	MetaMethod     = "method"      // method_called: the method's name
+)
+
 // TimestampLayout is the wire format of [Event.Timestamp]: UTC, RFC 3339 with milliseconds.
 const TimestampLayout = "2006-01-02T15:04:05.000Z"
-
-// Props are an event's properties: the author's own key/value pairs, recorded
-// in the event's metadata. Values may be strings, numbers, booleans, nil, or
-// slices and maps of those. Every string is scrubbed of personal data before
-// it is stored.
-type Props = map[string]any
 
 // Event is one recorded event: the JSON object stored in the local queue,
 // printed by `telemetry show` and sent to the server. See docs/protocol.md.
@@ -93,7 +101,7 @@ func ValidEventType(name string) bool {
 
 // ValidServiceName reports whether name is an acceptable service name: lower
 // case letters, digits, '.', '_' and '-', starting with a letter or digit, at
-// most 64 characters.
+// most 64 characters ([MaxFieldChars]).
 func ValidServiceName(name string) bool {
 	return validName(name, func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }, "._-")
 }
@@ -101,7 +109,7 @@ func ValidServiceName(name string) bool {
 // validName reports whether name is 1 to 64 bytes, starts with a byte first
 // accepts, and continues with lower case letters, digits and bytes of extra.
 func validName(name string, first func(byte) bool, extra string) bool {
-	if len(name) == 0 || len(name) > 64 || !first(name[0]) {
+	if len(name) == 0 || len(name) > MaxFieldChars || !first(name[0]) {
 		return false
 	}
 	for i := 1; i < len(name); i++ {

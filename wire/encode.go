@@ -1,4 +1,4 @@
-package core
+package wire
 
 import (
 	"encoding/json"
@@ -8,13 +8,13 @@ import (
 	"unicode/utf8"
 )
 
-// appendEvent appends the JSON encoding of e to b: the same bytes as
+// AppendEvent appends the JSON encoding of e to b: the same bytes as
 // json.Marshal(e), written without reflection for the event itself and for
 // metadata values of the common types (nil, strings, booleans, numbers,
 // []string, []any, map[string]string, map[string]any). Other values are
 // encoded by encoding/json. A short-lived process encodes one event, and
 // json.Marshal would first build its encoders by reflection.
-func appendEvent(b []byte, e *Event) ([]byte, error) {
+func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	b = append(b, `{"event_id":`...)
 	b = appendString(b, e.EventID)
 	b = append(b, `,"schema_version":`...)

@@ -1,4 +1,4 @@
-package core_test
+package wire_test
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 func TestValidNames(t *testing.T) {
@@ -16,7 +16,7 @@ func TestValidNames(t *testing.T) {
 		"": false, "Feature": false, "9lives": false, "with-dash": false, "sp ace": false,
 		strings.Repeat("a", 64): true, strings.Repeat("a", 65): false,
 	} {
-		if got := core.ValidEventType(name); got != want {
+		if got := wire.ValidEventType(name); got != want {
 			t.Errorf("ValidEventType(%q) = %v, want %v", name, got, want)
 		}
 	}
@@ -24,19 +24,19 @@ func TestValidNames(t *testing.T) {
 		"my-cli": true, "cobra-cli": true, "tool.v2": true, "k8s_ctl": true,
 		"": false, "My-CLI": false, "-x": false, "a b": false, "a/b": false,
 	} {
-		if got := core.ValidServiceName(name); got != want {
+		if got := wire.ValidServiceName(name); got != want {
 			t.Errorf("ValidServiceName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }
 
 func TestTimestampJSON(t *testing.T) {
-	ts := core.Timestamp{time.Date(2026, 11, 25, 22, 40, 51, 7_000_000, time.FixedZone("CET", 3600))}
+	ts := wire.Timestamp{time.Date(2026, 11, 25, 22, 40, 51, 7_000_000, time.FixedZone("CET", 3600))}
 	b, err := json.Marshal(ts)
 	if err != nil || string(b) != `"2026-11-25T21:40:51.007Z"` {
 		t.Fatalf("Marshal = %s, %v", b, err)
 	}
-	var back core.Timestamp
+	var back wire.Timestamp
 	if err := json.Unmarshal(b, &back); err != nil || !back.Equal(ts.Time) {
 		t.Fatalf("Unmarshal = %v, %v", back, err)
 	}
@@ -55,7 +55,7 @@ func FuzzEventJSON(f *testing.F) {
 	f.Add([]byte(`{"metadata":null}`))
 	f.Add([]byte(`{"metadata":{"\u0000":"\ud800"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var e core.Event
+		var e wire.Event
 		if err := json.Unmarshal(data, &e); err != nil {
 			return
 		}
@@ -66,7 +66,7 @@ func FuzzEventJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal(%+v): %v", e, err)
 		}
-		var e2 core.Event
+		var e2 wire.Event
 		if err := json.Unmarshal(b1, &e2); err != nil {
 			t.Fatalf("re-decode of %s: %v", b1, err)
 		}
@@ -75,12 +75,12 @@ func FuzzEventJSON(f *testing.F) {
 		if !e.Timestamp.Equal(e2.Timestamp.Time) {
 			t.Fatalf("timestamp %v became %v", e.Timestamp, e2.Timestamp)
 		}
-		e.Timestamp, e2.Timestamp = core.Timestamp{}, core.Timestamp{}
+		e.Timestamp, e2.Timestamp = wire.Timestamp{}, wire.Timestamp{}
 		if !reflect.DeepEqual(e, e2) {
 			t.Fatalf("round trip changed the event:\n%+v\n%+v", e, e2)
 		}
 		b2, _ := json.Marshal(e2)
-		var e3 core.Event
+		var e3 wire.Event
 		json.Unmarshal(b2, &e3)
 		b3, _ := json.Marshal(e3)
 		if string(b2) != string(b3) {
@@ -88,5 +88,3 @@ func FuzzEventJSON(f *testing.F) {
 		}
 	})
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

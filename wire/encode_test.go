@@ -1,4 +1,4 @@
-package core
+package wire
 
 import (
 	"bytes"
@@ -12,21 +12,21 @@ import (
 	"time"
 )
 
-// checkEncoding fails t unless appendEvent(e) is byte for byte what
+// checkEncoding fails t unless AppendEvent(e) is byte for byte what
 // json.Marshal(e) makes, with the same outcome, and decodes to the same
 // event.
 func checkEncoding(t *testing.T, e *Event) {
 	t.Helper()
 	want, wantErr := json.Marshal(e)
-	got, gotErr := appendEvent(nil, e)
+	got, gotErr := AppendEvent(nil, e)
 	if (wantErr != nil) != (gotErr != nil) {
-		t.Fatalf("json.Marshal error %v, appendEvent error %v", wantErr, gotErr)
+		t.Fatalf("json.Marshal error %v, AppendEvent error %v", wantErr, gotErr)
 	}
 	if wantErr != nil {
 		return
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("appendEvent differs from json.Marshal:\n got %s\nwant %s", got, want)
+		t.Fatalf("AppendEvent differs from json.Marshal:\n got %s\nwant %s", got, want)
 	}
 	var a, b Event
 	if err := json.Unmarshal(want, &b); err != nil {
@@ -54,7 +54,7 @@ func baseEvent(meta map[string]any) *Event {
 		Timestamp:      Timestamp{time.Date(2026, 11, 25, 21, 40, 51, 123_456_789, time.FixedZone("X", 5*3600))},
 		UserID:         "anon_00",
 		SessionID:      "019a4c3e-0000-7c2e-9a51-3f0e5d6c7b8a",
-		SDK:            SDK{Name: SDKName, Version: SDKVersion},
+		SDK:            SDK{Name: "telemetry-kit-go", Version: "0.0.0-test"},
 		Env:            Env{OS: "linux", Arch: "amd64", GoVersion: "go1.26.0"},
 		Metadata:       meta,
 	}
@@ -129,7 +129,7 @@ func TestAppendEventMatchesJSON(t *testing.T) {
 	}
 }
 
-// TestAppendEventRandom compares appendEvent with json.Marshal over many
+// TestAppendEventRandom compares AppendEvent with json.Marshal over many
 // events with random metadata.
 func TestAppendEventRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -206,7 +206,7 @@ func randValue(rng *rand.Rand, depth int) any {
 	}
 }
 
-// FuzzEncodeEvent checks that appendEvent writes exactly what json.Marshal
+// FuzzEncodeEvent checks that AppendEvent writes exactly what json.Marshal
 // writes, for events decoded from JSON and for metadata of typed values.
 func FuzzEncodeEvent(f *testing.F) {
 	f.Add([]byte(`{"event_id":"019a4c3e-7b1d-7c2e-9a51-3f0e5d6c7b8a","schema_version":1,"service_name":"my-cli","service_version":"1.4.2","event_type":"command_executed","timestamp":"2026-11-25T21:40:51.123Z","user_id":"anon_00","session_id":"s","sdk":{"name":"telemetry-kit-go","version":"0.1.0"},"env":{"os":"linux","arch":"amd64","ci":true,"ci_name":"github_actions"},"metadata":{"command":"remote add","flags":["force"],"args_count":2,"success":true,"duration_ms":12}}`),
