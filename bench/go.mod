@@ -8,6 +8,7 @@ require (
 	github.com/posthog/posthog-go v1.5.2
 	github.com/spf13/cobra v1.10.2
 	github.com/telemetry-kit/telemetry-kit v0.0.0-00010101000000-000000000000
+	go.etcd.io/bbolt v1.4.3
 )
 
 require (
@@ -17,7 +18,6 @@ require (
 	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.48.0 // indirect
 )

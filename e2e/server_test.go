@@ -16,7 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // bins holds the binaries built once for the package.

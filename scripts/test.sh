@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make test: formatting, vet and every test of both modules, against a real
+# make test: formatting, vet and every test of every module of the workspace
+# (go.work: the SDK, server, cmd/tk-server, e2e, examples; bench is vetted
+# and built), against a real
 # PostgreSQL (the one at TK_TEST_DATABASE_URL, the local one, or a throwaway
 # cluster started by scripts/ensure-postgres.sh).
 set -euo pipefail
@@ -15,6 +17,13 @@ fi
 url=$(./scripts/ensure-postgres.sh)
 export TK_TEST_DATABASE_URL="$url"
 
-$GO vet ./...
-(cd bench && $GO vet ./... && $GO build ./...)
-$GO test -count=1 -timeout 20m ./...
+# The modules that make test runs, in go.work order; bench's comparisons run
+# with make bench.
+modules=". server cmd/tk-server e2e examples"
+for m in $modules bench; do
+	(cd "$m" && $GO vet ./...)
+done
+(cd bench && $GO build ./...)
+for m in $modules; do
+	(cd "$m" && $GO test -count=1 -timeout 20m ./...)
+done

@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )

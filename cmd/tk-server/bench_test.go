@@ -19,8 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // BenchmarkIngestVsCopy measures, in one run on one database, the

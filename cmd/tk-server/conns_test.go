@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // idleHealthz opens a connection to addr, asks GET /healthz on it and

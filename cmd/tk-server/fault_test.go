@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // TestFaultDatabaseRestart stops PostgreSQL (immediate shutdown, as in a

@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // BenchmarkRollup measures what the server does in Go for the rollups of
