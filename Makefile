@@ -26,8 +26,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSum$$' -fuzztime=$(FUZZTIME) ./store/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryAfter$$' -fuzztime=$(FUZZTIME) ./internal/upload/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeResponseAndState$$' -fuzztime=$(FUZZTIME) ./internal/upload/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./server/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMatchesReference$$' -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./server/decode/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMatchesReference$$' -fuzztime=$(FUZZTIME) ./server/decode/
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

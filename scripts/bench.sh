@@ -18,5 +18,5 @@ bench $GO test -run='^$' -bench=SenderThroughput -benchtime=1x -count=1 ./intern
 # Adapters: instrumented example vs the same tree without telemetry.
 bench $GO test -run='^$' -bench=CLIOverhead -benchtime=1x -count=1 ./examples/
 # Server: HTTP ingest vs COPY of the same rows, peak RSS.
-bench $GO test -run='^$' -bench=. -benchmem -count=1 ./server/
+bench $GO test -run='^$' -bench=. -benchmem -count=1 ./server/decode/ ./server/httpapi/ ./server/postgres/
 bench $GO test -run='^$' -bench=IngestVsCopy -benchtime=1x -count=1 ./cmd/tk-server/

@@ -48,13 +48,15 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func errorf(kind Kind, format string, args ...any) *Error {
+// Errorf makes an [*Error] of kind whose message, shown to the client, is
+// formatted as with fmt.Sprintf.
+func Errorf(kind Kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// status maps error kinds to HTTP status codes: the one place that does.
-func status(kind Kind) int {
-	switch kind {
+// Status is the HTTP status code of an error of this kind.
+func (k Kind) Status() int {
+	switch k {
 	case KindBadRequest:
 		return 400
 	case KindUnauthorized:

@@ -7,6 +7,10 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
+// DefaultRetention is the storage window when none is configured: an
+// event older than that is rejected, and older partitions are dropped.
+const DefaultRetention = 395 * 24 * time.Hour
+
 // Event is one validated event of the wire protocol v1, ready to be stored.
 type Event struct {
 	EventID        [16]byte  // UUIDv7, the idempotency key

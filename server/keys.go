@@ -41,9 +41,9 @@ func NewKey(kind KeyKind) (string, Key, error) {
 // HashKey returns the SHA-256 hash under which a key is stored.
 func HashKey(key string) [32]byte { return sha256.Sum256([]byte(key)) }
 
-// wellFormedKey reports whether s looks like a key, so that obvious garbage
-// costs no database lookup.
-func wellFormedKey(s string) bool {
+// WellFormedKey reports whether s has the form of a key, a prefix and 43
+// base64url characters, before any lookup.
+func WellFormedKey(s string) bool {
 	if len(s) != keyLength || !(strings.HasPrefix(s, WriteKeyPrefix) || strings.HasPrefix(s, ReadKeyPrefix)) {
 		return false
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/decode"
 	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
@@ -62,7 +62,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 	var rows [][]any
 	for len(rows) < total {
 		raw, _ := json.Marshal(map[string]any{"events": newEvents(batchSize)})
-		dec, err := server.DecodeBatch(raw, time.Now(), 0)
+		dec, err := decode.Batch(raw, time.Now(), 0)
 		if err != nil || len(dec.Events) != batchSize {
 			b.Fatalf("workload: %v %+v", err, dec.Rejected)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 )
 
@@ -255,7 +256,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
 	f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
 	f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients (a tenth per client address), of keys not in memory; beyond it 429 (negative: no limit)")
-	f.integer(&o.decodeMemory, "decode-memory", server.DefaultDecodeMemory>>20, "MiB that request bodies may hold at once; beyond it 503 (negative: no limit)")
+	f.integer(&o.decodeMemory, "decode-memory", httpapi.DefaultDecodeMemory>>20, "MiB that request bodies may hold at once; beyond it 503 (negative: no limit)")
 	f.integer(&o.memoryLimit, "memory-limit", 128, "soft memory limit of the process in MiB, for the garbage collector (0: none; GOMEMLIMIT wins)")
 	f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
 	f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
@@ -296,8 +297,8 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	go db.RunMaintenance(mctx, time.Hour)
 
 	reg := prometheus.NewRegistry()
-	connMetrics := server.NewConnMetrics(reg)
-	srv, err := server.New(server.Config{
+	connMetrics := httpapi.NewConnMetrics(reg)
+	srv, err := httpapi.New(httpapi.Config{
 		Store:           db,
 		Logger:          log,
 		Registry:        reg,
@@ -326,7 +327,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		log.Info("metrics listening", "addr", mln.Addr().String())
-		ml, err := server.NewConnLimiter(server.ConnLimitConfig{Max: metricsConns, Name: "metrics", Logger: log,
+		ml, err := httpapi.NewConnLimiter(httpapi.ConnLimitConfig{Max: metricsConns, Name: "metrics", Logger: log,
 			Metrics: connMetrics})
 		if err != nil {
 			return err
@@ -362,8 +363,8 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 	}
 	// The reserve of file descriptors: the database pool, the key watch,
 	// the metrics listener and its connections, and the runtime's own.
-	limiter, err := server.NewConnLimiter(server.ConnLimitConfig{Max: o.maxConnections,
-		Reserve: server.DefaultConnReserve + o.maxConns + metricsConns, Logger: log, Metrics: connMetrics})
+	limiter, err := httpapi.NewConnLimiter(httpapi.ConnLimitConfig{Max: o.maxConnections,
+		Reserve: httpapi.DefaultConnReserve + o.maxConns + metricsConns, Logger: log, Metrics: connMetrics})
 	if err != nil {
 		ln.Close()
 		return err
@@ -393,7 +394,7 @@ func runServe(ctx context.Context, o *options, args []string, getenv func(string
 const metricsConns = 16
 
 // decodeMemory turns --decode-memory (MiB, negative: no limit) into
-// server.Config.DecodeMemory.
+// httpapi.Config.DecodeMemory.
 func decodeMemory(mib int) int64 {
 	if mib < 0 {
 		return -1

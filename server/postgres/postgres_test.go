@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/decode"
 	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 	"github.com/telemetry-kit/telemetry-kit/wire"
@@ -679,7 +680,7 @@ func TestFlagRollupMigrationCountsStoredEvents(t *testing.T) {
 			`"event_type":%q,"timestamp":%q,"user_id":"anon_%s","session_id":%q,"sdk":{"name":"go","version":"1"},`+
 			`"env":{"os":"linux","arch":"amd64","ci":false,"go_version":"go1.26"},"metadata":%s}]}`,
 			id, m.eventType, now.Format(time.RFC3339Nano), strings.Repeat("ab", 32), uuid.Must(uuid.NewV7()), m.md)
-		b, err := server.DecodeBatch([]byte(body), time.Now(), 0)
+		b, err := decode.Batch([]byte(body), time.Now(), 0)
 		if err != nil || len(b.Events) != 1 {
 			t.Fatalf("decode %s: %v %+v", m.md, err, b)
 		}

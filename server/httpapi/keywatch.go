@@ -1,8 +1,10 @@
-package server
+package httpapi
 
 import (
 	"context"
 	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
 // How [Server.WatchKeys] refreshes its keys.
@@ -23,7 +25,7 @@ const (
 // start. A key created while the server runs is in memory as soon as the
 // store reports it; until then it is looked up, within the lookup budget.
 func (s *Server) WatchKeys(ctx context.Context) {
-	kl, ok := s.cfg.Store.(KeyLister)
+	kl, ok := s.cfg.Store.(server.KeyLister)
 	if !ok {
 		return
 	}

@@ -1,4 +1,4 @@
-package server_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 	"github.com/telemetry-kit/telemetry-kit/wire"
@@ -67,7 +68,7 @@ type env struct {
 
 // newEnv starts a real HTTP server on the package database with a new
 // project. cfg.Store is filled in.
-func newEnv(t *testing.T, cfg server.Config) *env {
+func newEnv(t *testing.T, cfg httpapi.Config) *env {
 	t.Helper()
 	db := testStore(t)
 	if cfg.Store == nil {
@@ -89,9 +90,9 @@ func newEnv(t *testing.T, cfg server.Config) *env {
 
 // startServer starts a real HTTP server for cfg, with its key watch
 // running as tk-server runs it, stopped when the test ends.
-func startServer(t *testing.T, cfg server.Config) *httptest.Server {
+func startServer(t *testing.T, cfg httpapi.Config) *httptest.Server {
 	t.Helper()
-	s, err := server.New(cfg)
+	s, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package server_test
+package decode_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/decode"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -137,7 +138,7 @@ func TestGoldenBatch(t *testing.T) {
 		t.Fatalf("the SDK's encoding changed (go test -run TestGoldenBatch -update rewrites it if that is intended):\n got %s\nwant %s", body, want)
 	}
 
-	b, err := server.DecodeBatch(want, goldenNow, 0)
+	b, err := decode.Batch(want, goldenNow, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestSDKEventsDecode(t *testing.T) {
 	if len(encoded) != 6 {
 		t.Fatalf("%d events queued, want 6", len(encoded))
 	}
-	b, err := server.DecodeBatch(wire.AppendBatch(nil, 0, encoded...), time.Now(), 0)
+	b, err := decode.Batch(wire.AppendBatch(nil, 0, encoded...), time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

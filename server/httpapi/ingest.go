@@ -1,4 +1,4 @@
-package server
+package httpapi
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/decode"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -41,7 +43,7 @@ func (s *Server) handleIngest() http.Handler {
 		if ok, wait := s.limits.allow(a.key.ID, s.cfg.Now()); !ok {
 			// No lookup: the limit also spares the database. A key revoked
 			// meanwhile gets its 403 once the limit lets a request through.
-			s.writeError(w, r, &Error{Kind: KindRateLimited, Message: "rate limited", RetryAfter: wait})
+			s.writeError(w, r, &server.Error{Kind: server.KindRateLimited, Message: "rate limited", RetryAfter: wait})
 			return
 		}
 		c := claim{budget: s.mem}
@@ -59,12 +61,12 @@ func (s *Server) handleIngest() http.Handler {
 		}
 		s.metrics.bodyMemory.Set(float64(s.mem.inUse()))
 		body := *bp
-		batch, err := DecodeBatch(body, s.cfg.Now(), s.cfg.Retention)
+		batch, err := decode.Batch(body, s.cfg.Now(), s.cfg.Retention)
 		if err != nil {
 			refuse(err)
 			return
 		}
-		res := IngestResult{}
+		res := server.IngestResult{}
 		if len(batch.Events) > 0 || batch.Dropped > 0 {
 			// The events and the driver's copies of them, while stored.
 			if need := int64(storeFactor*len(body)) - c.held; need > 0 && !c.grow(need) {
@@ -79,7 +81,7 @@ func (s *Server) handleIngest() http.Handler {
 					s.writeError(w, r, kerr)
 					return
 				}
-				s.writeError(w, r, &Error{Kind: KindUnavailable, Message: "cannot store events now, retry later",
+				s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot store events now, retry later",
 					RetryAfter: s.cfg.RetryAfter, Err: err})
 				return
 			}
@@ -113,12 +115,12 @@ func (s *Server) handleIngest() http.Handler {
 // client is not at fault, and a retry meets the key check.
 func (s *Server) busy(w http.ResponseWriter, r *http.Request) {
 	s.metrics.busy.Inc()
-	s.writeError(w, r, &Error{Kind: KindUnavailable, Message: errNoMemory.Message, RetryAfter: time.Second})
+	s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: errNoMemory.Message, RetryAfter: time.Second})
 }
 
 // auth is an authenticated request's key.
 type auth struct {
-	key    Key
+	key    server.Key
 	hash   [32]byte
 	cached bool // from the key cache, not looked up for this request
 }
@@ -129,19 +131,19 @@ func (s *Server) authenticate(r *http.Request) (auth, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
-		return auth{}, errorf(KindUnauthorized, "missing write key: send Authorization: Bearer <write key>")
+		return auth{}, server.Errorf(server.KindUnauthorized, "missing write key: send Authorization: Bearer <write key>")
 	}
 	token = strings.TrimSpace(token)
-	if !wellFormedKey(token) {
-		return auth{}, errorf(KindUnauthorized, "unknown key")
+	if !server.WellFormedKey(token) {
+		return auth{}, server.Errorf(server.KindUnauthorized, "unknown key")
 	}
-	a := auth{hash: HashKey(token)}
+	a := auth{hash: server.HashKey(token)}
 	if k, ok := s.keys.get(a.hash); ok {
 		a.key, a.cached = k, true
 		return a, nil
 	}
 	if ok, wait := s.lookups.allow(r, s.cfg.Now()); !ok {
-		return auth{}, &Error{Kind: KindRateLimited, Message: "too many requests with keys not seen yet", RetryAfter: wait}
+		return auth{}, &server.Error{Kind: server.KindRateLimited, Message: "too many requests with keys not seen yet", RetryAfter: wait}
 	}
 	k, err := s.lookupKey(r, a.hash)
 	a.key = k
@@ -151,26 +153,26 @@ func (s *Server) authenticate(r *http.Request) (auth, error) {
 // lookupKey reads the key with this hash from the store and checks that it
 // is a valid write key; a valid one goes into the key cache, a refused one
 // out of it.
-func (s *Server) lookupKey(r *http.Request, hash [32]byte) (Key, error) {
+func (s *Server) lookupKey(r *http.Request, hash [32]byte) (server.Key, error) {
 	key, err := s.cfg.Store.KeyByHash(r.Context(), hash)
-	if errors.Is(err, ErrKeyNotFound) || (err == nil && subtle.ConstantTimeCompare(key.Hash[:], hash[:]) != 1) {
+	if errors.Is(err, server.ErrKeyNotFound) || (err == nil && subtle.ConstantTimeCompare(key.Hash[:], hash[:]) != 1) {
 		s.keys.forget(hash)
-		return Key{}, errorf(KindUnauthorized, "unknown key")
+		return server.Key{}, server.Errorf(server.KindUnauthorized, "unknown key")
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return Key{}, &Error{Kind: KindUnavailable, Message: "request canceled", Err: err}
+			return server.Key{}, &server.Error{Kind: server.KindUnavailable, Message: "request canceled", Err: err}
 		}
-		return Key{}, &Error{Kind: KindUnavailable, Message: "cannot check the key now, retry later",
+		return server.Key{}, &server.Error{Kind: server.KindUnavailable, Message: "cannot check the key now, retry later",
 			RetryAfter: s.cfg.RetryAfter, Err: err}
 	}
 	if key.RevokedAt != nil {
 		s.keys.forget(hash)
-		return key, errorf(KindForbidden, "the key is revoked")
+		return key, server.Errorf(server.KindForbidden, "the key is revoked")
 	}
-	if key.Kind != KeyWrite {
+	if key.Kind != server.KeyWrite {
 		s.keys.forget(hash)
-		return key, errorf(KindForbidden, "not a write key")
+		return key, server.Errorf(server.KindForbidden, "not a write key")
 	}
 	s.keys.put(hash, key)
 	return key, nil
@@ -180,8 +182,8 @@ func (s *Server) lookupKey(r *http.Request, hash [32]byte) (Key, error) {
 // 403) if it is no longer valid, else nil.
 func (s *Server) confirmKey(r *http.Request, hash [32]byte) error {
 	_, err := s.lookupKey(r, hash)
-	var e *Error
-	if errors.As(err, &e) && (e.Kind == KindUnauthorized || e.Kind == KindForbidden) {
+	var e *server.Error
+	if errors.As(err, &e) && (e.Kind == server.KindUnauthorized || e.Kind == server.KindForbidden) {
 		return err
 	}
 	return nil
@@ -191,12 +193,12 @@ func (s *Server) confirmKey(r *http.Request, hash [32]byte) error {
 // returns nil for other errors.
 func keyRefusal(err error) error {
 	switch {
-	case errors.Is(err, ErrKeyNotFound):
-		return errorf(KindUnauthorized, "unknown key")
-	case errors.Is(err, ErrKeyRevoked):
-		return errorf(KindForbidden, "the key is revoked")
-	case errors.Is(err, ErrNotWriteKey):
-		return errorf(KindForbidden, "not a write key")
+	case errors.Is(err, server.ErrKeyNotFound):
+		return server.Errorf(server.KindUnauthorized, "unknown key")
+	case errors.Is(err, server.ErrKeyRevoked):
+		return server.Errorf(server.KindForbidden, "the key is revoked")
+	case errors.Is(err, server.ErrNotWriteKey):
+		return server.Errorf(server.KindForbidden, "not a write key")
 	}
 	return nil
 }
@@ -219,10 +221,10 @@ func (s *Server) gunzip(r io.Reader) (*gzip.Reader, error) {
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return nil, errorf(KindUnsupportedMedia, "Content-Type must be application/json")
+		return nil, server.Errorf(server.KindUnsupportedMedia, "Content-Type must be application/json")
 	}
 	if r.ContentLength > wire.MaxBodyBytes {
-		return nil, errorf(KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
+		return nil, server.Errorf(server.KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
 	}
 	body := http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes)
 	var src io.Reader = body
@@ -237,9 +239,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, errorf(KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
+				return nil, server.Errorf(server.KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
 			}
-			return nil, errorf(KindBadRequest, "the body is not valid gzip")
+			return nil, server.Errorf(server.KindBadRequest, "the body is not valid gzip")
 		}
 		defer func() {
 			zr.Close()
@@ -248,24 +250,24 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, c *claim) (*[]
 		src = zr
 		hint *= 4 // JSON compresses about so
 	default:
-		return nil, errorf(KindUnsupportedMedia, "Content-Encoding must be gzip or absent")
+		return nil, server.Errorf(server.KindUnsupportedMedia, "Content-Encoding must be gzip or absent")
 	}
 	bp, err := readLimited(src, hint, wire.MaxDecodedBytes, c)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return bp, errorf(KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
+			return bp, server.Errorf(server.KindTooLarge, "the body is over %d bytes", wire.MaxBodyBytes)
 		}
 		if err == errNoMemory {
 			return bp, err
 		}
 		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return bp, errorf(KindBadRequest, "the body is not valid gzip")
+			return bp, server.Errorf(server.KindBadRequest, "the body is not valid gzip")
 		}
-		return bp, errorf(KindBadRequest, "cannot read the body")
+		return bp, server.Errorf(server.KindBadRequest, "cannot read the body")
 	}
 	if len(*bp) > wire.MaxDecodedBytes {
-		return bp, errorf(KindTooLarge, "the decompressed body is over %d bytes", wire.MaxDecodedBytes)
+		return bp, server.Errorf(server.KindTooLarge, "the decompressed body is over %d bytes", wire.MaxDecodedBytes)
 	}
 	return bp, nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package server
+package httpapi
 
 // fileLimit reports that the limit on open files is unknown here.
 func fileLimit() (uint64, bool) { return 0, false }

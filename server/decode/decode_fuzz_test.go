@@ -1,4 +1,4 @@
-package server
+package decode
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -23,7 +24,7 @@ const fuzzEvent = `{"event_id":"019abc8b-ab73-7c2e-9a51-3f0e5d6c7b8a","schema_ve
 	`"metadata":{"command":"remote add","flags":["force","verbose"],"args_count":2,"success":true,"error_kind":"","duration_ms":12,"exit_code":0}}`
 
 func TestFuzzSeedIsValid(t *testing.T) {
-	b, err := DecodeBatch([]byte(`{"events":[`+fuzzEvent+`],"dropped":3}`), fuzzNow, 0)
+	b, err := Batch([]byte(`{"events":[`+fuzzEvent+`],"dropped":3}`), fuzzNow, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +48,10 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte(`{"events":[{"metadata":{"a":{"b":{"c":{"d":{}}}}}}]}`))
 	f.Add([]byte(`{"events":[1,"x",null,[],{}],"dropped":-1}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := DecodeBatch(body, fuzzNow, 0)
+		b, err := Batch(body, fuzzNow, 0)
 		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || (e.Kind != KindBadRequest && e.Kind != KindTooLarge) {
+			var e *server.Error
+			if !errors.As(err, &e) || (e.Kind != server.KindBadRequest && e.Kind != server.KindTooLarge) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return
@@ -87,7 +88,7 @@ func FuzzDecodeBatch(f *testing.F) {
 			if err := json.Unmarshal(ev.Metadata, &m); err != nil {
 				t.Fatalf("metadata not a JSON object: %q", ev.Metadata)
 			}
-			if ev.Timestamp.After(fuzzNow.Add(wire.MaxFutureSkew)) || ev.Timestamp.Before(fuzzNow.Add(-DefaultRetention)) {
+			if ev.Timestamp.After(fuzzNow.Add(wire.MaxFutureSkew)) || ev.Timestamp.Before(fuzzNow.Add(-server.DefaultRetention)) {
 				t.Fatalf("timestamp %v out of range", ev.Timestamp)
 			}
 			if utf8.RuneCountInString(ev.Name) > wire.MaxNameChars {
@@ -102,7 +103,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeBatch(body, fuzzNow, 0); err != nil {
+		if _, err := Batch(body, fuzzNow, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

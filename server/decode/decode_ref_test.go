@@ -1,4 +1,4 @@
-package server
+package decode
 
 import (
 	"bytes"
@@ -17,11 +17,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // The decoder as it was before it scanned each event in one pass, kept as
-// the reference that FuzzDecodeMatchesReference compares DecodeBatch with.
+// the reference that FuzzDecodeMatchesReference compares [Batch] with.
 
 // refDecodeBatch decodes and validates a request body (already decompressed).
 // now is the server's clock and retention the storage window: an event whose
@@ -30,28 +31,28 @@ import (
 // It returns an [*Error] of kind [KindBadRequest] when the body is not a
 // batch and of kind [KindTooLarge] when it holds more than [wire.MaxEvents]
 // events; invalid events are reported in [Batch.Rejected] instead.
-func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, error) {
+func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*server.Batch, error) {
 	if retention <= 0 {
-		retention = DefaultRetention
+		retention = server.DefaultRetention
 	}
 	events, dropped, err := refSplitBatch(body)
 	if err != nil {
 		return nil, err
 	}
 	if len(events) > wire.MaxEvents {
-		return nil, errorf(KindTooLarge, "%d events, at most %d per request", len(events), wire.MaxEvents)
+		return nil, server.Errorf(server.KindTooLarge, "%d events, at most %d per request", len(events), wire.MaxEvents)
 	}
-	b := &Batch{Total: len(events)}
+	b := &server.Batch{Total: len(events)}
 	if len(dropped) > 0 && string(dropped) != "null" {
 		n, err := strconv.ParseInt(string(dropped), 10, 64)
 		if err != nil || n < 0 || n > wire.MaxDropped {
-			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(wire.MaxDropped))
+			return nil, server.Errorf(server.KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(wire.MaxDropped))
 		}
 		b.Dropped = n
 	}
 	v := refValidator{now: now, oldest: now.Add(-retention), intern: make(map[string]string)}
 	seen := make(map[[16]byte]struct{}, len(events))
-	b.Events = make([]Event, 0, len(events))
+	b.Events = make([]server.Event, 0, len(events))
 	for i, r := range events {
 		ev, reason := v.event(r)
 		if reason == "" {
@@ -76,16 +77,16 @@ func refDecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch
 func refSplitBatch(body []byte) ([][]byte, []byte, error) {
 	notJSON := func() error {
 		if !utf8.Valid(body) {
-			return errorf(KindBadRequest, "the body is not valid UTF-8 JSON")
+			return server.Errorf(server.KindBadRequest, "the body is not valid UTF-8 JSON")
 		}
-		return errorf(KindBadRequest, "the body is not valid JSON")
+		return server.Errorf(server.KindBadRequest, "the body is not valid JSON")
 	}
 	s := scanner{b: body}
 	if c := s.peek(); c != '{' {
 		if _, err := s.value(); err != nil {
 			return nil, nil, notJSON()
 		}
-		return nil, nil, errorf(KindBadRequest, "the body must be a JSON object")
+		return nil, nil, server.Errorf(server.KindBadRequest, "the body must be a JSON object")
 	}
 	s.i++
 	var events [][]byte
@@ -145,11 +146,11 @@ func refSplitBatch(body []byte) ([][]byte, []byte, error) {
 	}
 	switch {
 	case !hasEvents:
-		return nil, nil, errorf(KindBadRequest, `missing "events"`)
+		return nil, nil, server.Errorf(server.KindBadRequest, `missing "events"`)
 	case wrongType:
-		return nil, nil, errorf(KindBadRequest, `"events" must be an array`)
+		return nil, nil, server.Errorf(server.KindBadRequest, `"events" must be an array`)
 	case len(events) == 0:
-		return nil, nil, errorf(KindBadRequest, `"events" is empty`)
+		return nil, nil, server.Errorf(server.KindBadRequest, `"events" is empty`)
 	}
 	return events, dropped, nil
 }
@@ -248,7 +249,7 @@ func (f refFields) object(dst refFields, name, path string) (refFields, string) 
 	return o, ""
 }
 
-func (v *refValidator) event(r []byte) (ev Event, reason string) {
+func (v *refValidator) event(r []byte) (ev server.Event, reason string) {
 	if len(r) == 0 || r[0] != '{' {
 		return ev, wire.ReasonInvalidEvent
 	}
@@ -466,7 +467,7 @@ func (v *refValidator) event(r []byte) (ev Event, reason string) {
 
 // refFlags is the flag rule of commandFlags, written with encoding/json,
 // for the metadata object md.
-func refFlags(md []byte) []Flag {
+func refFlags(md []byte) []server.Flag {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(md, &m) != nil {
 		return nil
@@ -485,11 +486,11 @@ func refFlags(md []byte) []Flag {
 	if json.Unmarshal(m["flags"], &list) != nil {
 		return nil
 	}
-	var flags []Flag
+	var flags []server.Flag
 	for _, raw := range list {
 		if name, ok := fits(raw); ok && len(flags) < wire.MaxRollupFlags &&
-			!slices.ContainsFunc(flags, func(f Flag) bool { return f.Name == name }) {
-			flags = append(flags, Flag{Name: name})
+			!slices.ContainsFunc(flags, func(f server.Flag) bool { return f.Name == name }) {
+			flags = append(flags, server.Flag{Name: name})
 		}
 	}
 	var values map[string]json.RawMessage
@@ -503,7 +504,7 @@ func refFlags(md []byte) []Flag {
 	return flags
 }
 
-// FuzzDecodeMatchesReference checks that DecodeBatch gives exactly what the
+// FuzzDecodeMatchesReference checks that [Batch] gives exactly what the
 // reference decoder gives: the same error, or the same events, rejections
 // and counts. Its seeds include FuzzDecodeBatch's corpus.
 func FuzzDecodeMatchesReference(f *testing.F) {
@@ -557,14 +558,14 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, gotErr := DecodeBatch(body, fuzzNow, 0)
+		got, gotErr := Batch(body, fuzzNow, 0)
 		want, wantErr := refDecodeBatch(body, fuzzNow, 0)
 		if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
 			t.Fatalf("error %v, want %v", gotErr, wantErr)
 		}
 		if gotErr != nil {
-			if gotErr.(*Error).Kind != wantErr.(*Error).Kind {
-				t.Fatalf("error kind %v, want %v", gotErr.(*Error).Kind, wantErr.(*Error).Kind)
+			if gotErr.(*server.Error).Kind != wantErr.(*server.Error).Kind {
+				t.Fatalf("error kind %v, want %v", gotErr.(*server.Error).Kind, wantErr.(*server.Error).Kind)
 			}
 			return
 		}

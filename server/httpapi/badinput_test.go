@@ -1,4 +1,4 @@
-package server_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -58,8 +59,8 @@ func gzipped(b []byte) []byte {
 // status (and, for a bad event in a valid batch, a 200 naming it with its
 // reason); the server stays healthy; nothing from a rejected event is stored.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, server.Config{})
-	revoked := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
+	revoked := newEnv(t, httpapi.Config{})
 	if err := revoked.db.RevokeKey(context.Background(), revoked.writeID); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestBadInput(t *testing.T) {
 // over wire.MaxBodyBytes sent without a Content-Length (chunked) is refused
 // with 413 as one that declares its length is.
 func TestLimits(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	evs := make([]map[string]any, wire.MaxEvents)
 	for i := range evs {
 		evs[i] = event()
@@ -234,7 +235,7 @@ func TestLimits(t *testing.T) {
 
 // Strings that look like SQL or markup are data: stored verbatim.
 func TestHostileStringsStoredVerbatim(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	sqlish := `1.0'); DROP TABLE events; --`
 	ev := with(func(ev map[string]any) {
 		ev["service_version"] = sqlish
@@ -258,7 +259,7 @@ func TestHostileStringsStoredVerbatim(t *testing.T) {
 }
 
 func TestWrongMethod(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	resp, err := http.Get(e.srv.URL + "/v1/events")
 	if err != nil {
 		t.Fatal(err)

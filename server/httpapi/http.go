@@ -1,4 +1,4 @@
-package server
+package httpapi
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // Config configures a [Server]. Its zero value, with a Store, is usable.
 type Config struct {
 	// Store keeps the events. Required.
-	Store Store
+	Store server.Store
 	// Logger receives structured logs. Nil discards them.
 	Logger *slog.Logger
 	// Registry receives the server's metrics and is served on /metrics.
@@ -91,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	if cfg.Retention <= 0 {
-		cfg.Retention = DefaultRetention
+		cfg.Retention = server.DefaultRetention
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 200
@@ -161,7 +162,7 @@ func (s *Server) handleReadyz() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.cfg.Store.Ping(ctx); err != nil {
-			s.writeError(w, r, &Error{Kind: KindUnavailable, Message: "database unavailable",
+			s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "database unavailable",
 				RetryAfter: s.cfg.RetryAfter, Err: err})
 			return
 		}
@@ -172,14 +173,14 @@ func (s *Server) handleReadyz() http.Handler {
 // writeError writes err as {"error": "..."} with the status of its kind,
 // and logs it when it is the server's fault.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
+	var e *server.Error
 	if !errors.As(err, &e) {
-		e = &Error{Kind: KindInternal, Message: "internal error", Err: err}
+		e = &server.Error{Kind: server.KindInternal, Message: "internal error", Err: err}
 	}
-	code := status(e.Kind)
+	code := e.Kind.Status()
 	ri := info(r)
 	ri.reason = e.Message
-	if code >= 500 && (e.Err != nil || e.Kind == KindInternal) {
+	if code >= 500 && (e.Err != nil || e.Kind == server.KindInternal) {
 		ri.failed = true
 		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", code), slog.String("error", e.Error())}

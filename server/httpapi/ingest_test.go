@@ -1,4 +1,4 @@
-package server_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -16,12 +16,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 func TestIngestStoresEventsAndRollups(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	evs := []map[string]any{event(), event(), event(), event()}
 	evs[1]["metadata"].(map[string]any)["success"] = false
 	evs[1]["metadata"].(map[string]any)["duration_ms"] = 30
@@ -112,7 +113,7 @@ func TestIngestStoresEventsAndRollups(t *testing.T) {
 }
 
 func TestIngestPartialSuccess(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	good, bad, dup := event(), event(), event()
 	delete(bad, "user_id")
 	dup["event_id"] = good["event_id"]
@@ -130,7 +131,7 @@ func TestIngestPartialSuccess(t *testing.T) {
 }
 
 func TestIngestGzip(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	evs := make([]map[string]any, 50)
@@ -148,7 +149,7 @@ func TestIngestGzip(t *testing.T) {
 // Concurrent requests carrying the same events store each event once and
 // count it once: every copy but one is reported as a duplicate.
 func TestConcurrentReplaysStoreOnce(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	const clients, rounds, size = 6, 5, 100
 	total := 0
 	for round := 0; round < rounds; round++ {
@@ -194,7 +195,7 @@ func TestConcurrentReplaysStoreOnce(t *testing.T) {
 }
 
 func TestRevokedKeyStopsAtOnce(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	if r := e.post(batch(event())); r.Status != 200 {
 		t.Fatalf("before revoke: %d %s", r.Status, r.Body)
 	}
@@ -223,7 +224,7 @@ func TestRevokedKeyWarmCache(t *testing.T) {
 		{"not JSON", []byte(`{"events": [`)},
 	} {
 		t.Run(next.name, func(t *testing.T) {
-			e := newEnv(t, server.Config{})
+			e := newEnv(t, httpapi.Config{})
 			for i := 0; i < 2; i++ {
 				if r := e.post(batch(event())); r.Status != 200 || r.Accepted != 1 {
 					t.Fatalf("before revoke: %d %s", r.Status, r.Body)
@@ -256,7 +257,7 @@ func mustJSON(v any) []byte {
 }
 
 func TestReadKeyCannotIngest(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	r := e.post(batch(event()), "Authorization", "Bearer "+e.readKey)
 	if r.Status != 403 {
 		t.Fatalf("got %d %s, want 403", r.Status, r.Body)
@@ -278,7 +279,7 @@ func (c *countingStore) KeyByHash(ctx context.Context, hash [32]byte) (server.Ke
 // stores nothing and costs the database nothing, not even a key lookup.
 func TestRateLimit(t *testing.T) {
 	store := &countingStore{DB: testStore(t)}
-	e := newEnv(t, server.Config{RateLimit: 0.5, RateBurst: 2, Store: store})
+	e := newEnv(t, httpapi.Config{RateLimit: 0.5, RateBurst: 2, Store: store})
 	for i := 0; i < 2; i++ {
 		if r := e.post(batch(event())); r.Status != 200 {
 			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
@@ -307,7 +308,7 @@ func TestRateLimit(t *testing.T) {
 // costs no lookup, while a key already known keeps working.
 func TestKeyLookupRate(t *testing.T) {
 	store := &countingStore{DB: testStore(t)}
-	e := newEnv(t, server.Config{Store: store, KeyLookupRate: 0.01})
+	e := newEnv(t, httpapi.Config{Store: store, KeyLookupRate: 0.01})
 	if r := e.post(batch(event())); r.Status != 200 {
 		t.Fatalf("known key: %d %s", r.Status, r.Body)
 	}
@@ -343,7 +344,7 @@ func TestDatabaseDownIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer down.Close()
-	e := newEnv(t, server.Config{Store: down, RetryAfter: 7 * time.Second})
+	e := newEnv(t, httpapi.Config{Store: down, RetryAfter: 7 * time.Second})
 	r := e.post(batch(event()))
 	if r.Status != 503 || r.Header.Get("Retry-After") != "7" {
 		t.Fatalf("ingest: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
@@ -360,7 +361,7 @@ func TestDatabaseDownIs503(t *testing.T) {
 // past the request's deadline) gets 503 with Retry-After, not a 2xx;
 // nothing of the batch is stored, and the client's retry stores it once.
 func TestStoreFailureIs503(t *testing.T) {
-	e := newEnv(t, server.Config{RetryAfter: 7 * time.Second, RequestTimeout: 2 * time.Second})
+	e := newEnv(t, httpapi.Config{RetryAfter: 7 * time.Second, RequestTimeout: 2 * time.Second})
 	ctx := context.Background()
 	// A first batch, so that the write key is known to the server and the
 	// failing request reaches the store.
@@ -398,7 +399,7 @@ func TestStoreFailureIs503(t *testing.T) {
 }
 
 func TestOperationsEndpoints(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	bad := event()
 	bad["timestamp"] = "2999-01-01T00:00:00.000Z"
 	ev := event()
@@ -430,7 +431,7 @@ func TestOperationsEndpoints(t *testing.T) {
 // A batch that mixes new events with ones already stored stores and counts
 // only the new ones.
 func TestIngestMixedNewAndKnown(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	known := []map[string]any{event(), event(), event()}
 	if r := e.post(batch(known...)); r.Accepted != 3 {
 		t.Fatalf("first: %s", r.Body)
@@ -502,7 +503,7 @@ const flagsFromEventsSQL = `SELECT e.name, f.flag,
 // stored command run once per flag it set, through the COPY path, the
 // statement path (a batch with known events) and replays alike.
 func TestIngestFlagRollup(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	withFlags := func(command string, flags any, values any) map[string]any {
 		ev := event()
 		md := ev["metadata"].(map[string]any)

@@ -1,8 +1,10 @@
-package server
+package httpapi
 
 import (
 	"io"
 	"sync"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
 // Request bodies are held within one server-wide budget of bytes, so that
@@ -81,7 +83,7 @@ func (b *memBudget) inUse() int64 {
 }
 
 // errNoMemory is a body that the budget cannot hold now.
-var errNoMemory = &Error{Kind: KindUnavailable, Message: "the server is busy, retry later"}
+var errNoMemory = &server.Error{Kind: server.KindUnavailable, Message: "the server is busy, retry later"}
 
 // claim is what one request holds of the budget.
 type claim struct {

@@ -1,4 +1,4 @@
-package server_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -69,7 +70,7 @@ func (e *env) rollupMismatches(t *testing.T) []string {
 // and then made every later event of the same day and dimensions
 // unstorable. Out-of-range numbers are refused, and sums saturate.
 func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	withDuration := func(d string) string {
 		return rawEvent("metadata", `{"command":"build","success":true,"duration_ms":`+d+`}`)
 	}
@@ -148,7 +149,7 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 // The rollups equal the stored events, summed as numeric, after valid
 // traffic with the largest durations accepted.
 func TestRollupSumsMatchEvents(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	var evs []string
 	for i := 0; i < 300; i++ {
 		d := []int64{0, 1, 12, wire.MaxDurationMS}[i%4]
@@ -286,7 +287,7 @@ func TestKeyFloodCannotLockOutValidKeys(t *testing.T) {
 	store := &countingStore{DB: testStore(t)}
 	valid := &http.Client{Timeout: 10 * time.Second}
 	// A small budget: ten lookups a second in all, one per client.
-	cfg := server.Config{Store: store, RateLimit: -1, KeyLookupRate: 10}
+	cfg := httpapi.Config{Store: store, RateLimit: -1, KeyLookupRate: 10}
 	check := func(t *testing.T, e *env, what string, first int, wait time.Duration, statuses map[int]int) {
 		t.Helper()
 		t.Logf("%s, during a flood of made-up keys answered %v: first try %d, stored after %v", what, statuses, first, wait)
@@ -305,7 +306,7 @@ func TestKeyFloodCannotLockOutValidKeys(t *testing.T) {
 		// The project exists before the server starts, as every project
 		// does after a restart; the flood comes from the valid client's
 		// own address, so that only the listing can let the key in.
-		e := newEnv(t, server.Config{})
+		e := newEnv(t, httpapi.Config{})
 		srv := startServer(t, cfg)
 		stop := make(chan struct{})
 		results := flood(t, valid, srv.URL, stop)
@@ -319,7 +320,7 @@ func TestKeyFloodCannotLockOutValidKeys(t *testing.T) {
 	})
 
 	t.Run("key created during the flood", func(t *testing.T) {
-		e := newEnv(t, server.Config{})
+		e := newEnv(t, httpapi.Config{})
 		srv := startServer(t, cfg)
 		stop := make(chan struct{})
 		results := flood(t, valid, srv.URL, stop)
@@ -343,7 +344,7 @@ func TestKeyFloodCannotLockOutValidKeys(t *testing.T) {
 		// A store that cannot list its keys: every key is looked up, and
 		// the flood, from another address, cannot take the valid
 		// client's share.
-		e := newEnv(t, server.Config{})
+		e := newEnv(t, httpapi.Config{})
 		c := cfg
 		c.Store = onlyStore{store}
 		srv := startServer(t, c)
@@ -380,7 +381,7 @@ func metric(t *testing.T, url, name string) float64 {
 // one budget: a body it cannot hold now gets 503 with Retry-After, and
 // ordinary bodies are still served.
 func TestBodyMemoryBudget(t *testing.T) {
-	e := newEnv(t, server.Config{DecodeMemory: 2 << 20})
+	e := newEnv(t, httpapi.Config{DecodeMemory: 2 << 20})
 	evs := make([]map[string]any, 400)
 	for i := range evs {
 		evs[i] = with(func(ev map[string]any) {
@@ -407,7 +408,7 @@ func TestBodyMemoryBudget(t *testing.T) {
 		t.Fatalf("tk_body_memory_bytes %v after the requests, want 0", got)
 	}
 	// With the default budget the same body is stored.
-	e2 := newEnv(t, server.Config{})
+	e2 := newEnv(t, httpapi.Config{})
 	if r := e2.post(big, "Content-Encoding", "gzip"); r.Status != 200 || r.Accepted != len(evs) {
 		t.Fatalf("default budget: %d %.200s", r.Status, r.Body)
 	}
@@ -426,7 +427,7 @@ func (e *env) rollupBytes() int64 {
 // and what a write key can add to the rollups in a day is bounded
 // whatever it sends.
 func TestRollupAmplificationIsBounded(t *testing.T) {
-	e := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{})
 	random := func() string { return strconv.FormatUint(rand.Uint64(), 36) }
 	hostile := func(days int) []byte {
 		evs := make([]map[string]any, 250)
@@ -547,8 +548,8 @@ func (s *syncBuf) Bytes() []byte {
 func TestRefusalsLoggedAndExplained(t *testing.T) {
 	var logs syncBuf
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := newEnv(t, server.Config{Logger: log, DecodeMemory: 1 << 20, RequestTimeout: 2 * time.Second})
-	revoked := newEnv(t, server.Config{})
+	e := newEnv(t, httpapi.Config{Logger: log, DecodeMemory: 1 << 20, RequestTimeout: 2 * time.Second})
+	revoked := newEnv(t, httpapi.Config{})
 	if err := e.db.RevokeKey(context.Background(), revoked.writeID); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package server
+package decode
 
 import (
 	"bytes"
@@ -10,17 +10,14 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
-
-// DefaultRetention is the storage window when none is configured: an
-// event older than that is rejected.
-const DefaultRetention = 395 * 24 * time.Hour
 
 // maxTimestampLength is the longest timestamp string read.
 const maxTimestampLength = 64
 
-// DecodeBatch decodes and validates a request body (already decompressed).
+// Batch decodes and validates a request body (already decompressed).
 // now is the server's clock and retention the storage window: an event whose
 // timestamp or event id time is older than now-retention is rejected.
 //
@@ -31,9 +28,9 @@ const maxTimestampLength = 64
 // The body is scanned once: each element of "events" is validated as
 // JSON and decoded in the same pass, its members found by name as the
 // scanner meets them.
-func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, error) {
+func Batch(body []byte, now time.Time, retention time.Duration) (*server.Batch, error) {
 	if retention <= 0 {
-		retention = DefaultRetention
+		retention = server.DefaultRetention
 	}
 	d := decoder{v: validator{now: now, oldest: now.Add(-retention)}, capHint: min(wire.MaxEvents, len(body)/384+1)}
 	dropped, err := d.body(body)
@@ -41,28 +38,28 @@ func DecodeBatch(body []byte, now time.Time, retention time.Duration) (*Batch, e
 		return nil, err
 	}
 	if d.total > wire.MaxEvents {
-		return nil, errorf(KindTooLarge, "%d events, at most %d per request", d.total, wire.MaxEvents)
+		return nil, server.Errorf(server.KindTooLarge, "%d events, at most %d per request", d.total, wire.MaxEvents)
 	}
-	b := &Batch{Events: d.events, Rejected: d.rejected, Total: d.total}
+	b := &server.Batch{Events: d.events, Rejected: d.rejected, Total: d.total}
 	if len(dropped) > 0 && string(dropped) != "null" {
 		n, err := strconv.ParseInt(string(dropped), 10, 64)
 		if err != nil || n < 0 || n > wire.MaxDropped {
-			return nil, errorf(KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(wire.MaxDropped))
+			return nil, server.Errorf(server.KindBadRequest, `"dropped" must be an integer from 0 to %d`, int64(wire.MaxDropped))
 		}
 		b.Dropped = n
 	}
 	if b.Events == nil {
-		b.Events = []Event{}
+		b.Events = []server.Event{}
 	}
 	return b, nil
 }
 
-// decoder holds the state of one DecodeBatch.
+// decoder holds the state of one [Batch].
 type decoder struct {
 	v        validator
 	capHint  int // expected number of events, for the first allocations
 	total    int // elements of the events array so far
-	events   []Event
+	events   []server.Event
 	rejected []wire.Rejection
 	seen     map[[16]byte]struct{}
 }
@@ -82,16 +79,16 @@ func (d *decoder) reset() {
 func (d *decoder) body(body []byte) ([]byte, error) {
 	notJSON := func() error {
 		if !utf8.Valid(body) {
-			return errorf(KindBadRequest, "the body is not valid UTF-8 JSON")
+			return server.Errorf(server.KindBadRequest, "the body is not valid UTF-8 JSON")
 		}
-		return errorf(KindBadRequest, "the body is not valid JSON")
+		return server.Errorf(server.KindBadRequest, "the body is not valid JSON")
 	}
 	s := scanner{b: body}
 	if c := s.peek(); c != '{' {
 		if _, err := s.value(); err != nil {
 			return nil, notJSON()
 		}
-		return nil, errorf(KindBadRequest, "the body must be a JSON object")
+		return nil, server.Errorf(server.KindBadRequest, "the body must be a JSON object")
 	}
 	s.i++
 	var dropped []byte
@@ -148,11 +145,11 @@ func (d *decoder) body(body []byte) ([]byte, error) {
 	}
 	switch {
 	case !hasEvents:
-		return nil, errorf(KindBadRequest, `missing "events"`)
+		return nil, server.Errorf(server.KindBadRequest, `missing "events"`)
 	case wrongType:
-		return nil, errorf(KindBadRequest, `"events" must be an array`)
+		return nil, server.Errorf(server.KindBadRequest, `"events" must be an array`)
 	case d.total == 0:
-		return nil, errorf(KindBadRequest, `"events" is empty`)
+		return nil, server.Errorf(server.KindBadRequest, `"events" is empty`)
 	}
 	return dropped, nil
 }
@@ -176,7 +173,7 @@ func (d *decoder) element(s *scanner) error {
 		return err
 	}
 	if d.events == nil {
-		d.events = make([]Event, 0, d.capHint)
+		d.events = make([]server.Event, 0, d.capHint)
 		d.seen = make(map[[16]byte]struct{}, d.capHint)
 	}
 	ev, reason := d.v.event(s.b[start:s.i], &raw)
@@ -223,7 +220,7 @@ func lookup(k []byte, esc bool, names []string) int {
 	return -1
 }
 
-// The members of an event that DecodeBatch reads, by index.
+// The members of an event that [Batch] reads, by index.
 const (
 	fEventID = iota
 	fSchemaVersion
@@ -437,7 +434,7 @@ type validator struct {
 	ints  []int64
 	codes []int32
 	kinds []string
-	flags []Flag
+	flags []server.Flag
 }
 
 const slabSize = 64
@@ -509,7 +506,7 @@ func (v *validator) in(r []byte, path string, required bool, maxChars int) (stri
 }
 
 // event validates the event whose text is r and whose members raw holds.
-func (v *validator) event(r []byte, raw *rawEvent) (ev Event, reason string) {
+func (v *validator) event(r []byte, raw *rawEvent) (ev server.Event, reason string) {
 	if len(r) == 0 || r[0] != '{' {
 		return ev, wire.ReasonInvalidEvent
 	}
@@ -742,11 +739,11 @@ func isInteger(r []byte) bool {
 // in values when that is a string of 1 to wire.MaxFlagChars characters.
 // Anything else (list not an array, other elements, other values) is left
 // out of the rollup and kept in the event's metadata only.
-func (v *validator) commandFlags(list, values []byte) []Flag {
+func (v *validator) commandFlags(list, values []byte) []server.Flag {
 	if len(list) < 2 || list[0] != '[' {
 		return nil
 	}
-	var buf [wire.MaxRollupFlags]Flag
+	var buf [wire.MaxRollupFlags]server.Flag
 	fs := buf[:0]
 	s := scanner{b: list, i: 1}
 	if !s.expect(']') {
@@ -755,8 +752,8 @@ func (v *validator) commandFlags(list, values []byte) []Flag {
 			if err != nil {
 				return nil // cannot happen: the metadata is valid JSON
 			}
-			if name, ok := v.flagString(val); ok && !slices.ContainsFunc(fs, func(f Flag) bool { return f.Name == name }) {
-				fs = append(fs, Flag{Name: name})
+			if name, ok := v.flagString(val); ok && !slices.ContainsFunc(fs, func(f server.Flag) bool { return f.Name == name }) {
+				fs = append(fs, server.Flag{Name: name})
 			}
 			if !s.expect(',') {
 				break
@@ -778,7 +775,7 @@ func (v *validator) commandFlags(list, values []byte) []Flag {
 		})
 	}
 	if cap(v.flags)-len(v.flags) < len(fs) {
-		v.flags = make([]Flag, 0, max(slabSize, len(fs)))
+		v.flags = make([]server.Flag, 0, max(slabSize, len(fs)))
 	}
 	n := len(v.flags)
 	v.flags = append(v.flags, fs...)

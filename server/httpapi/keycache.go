@@ -1,6 +1,10 @@
-package server
+package httpapi
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
 
 // maxFoundKeys bounds the keys remembered from lookups; when it is full it
 // starts over.
@@ -22,11 +26,11 @@ const maxListedKeys = 100_000
 // however long it stays here, and a refusal from that check removes it.
 type keyCache struct {
 	mu     sync.RWMutex
-	listed map[[32]byte]Key
-	found  map[[32]byte]Key
+	listed map[[32]byte]server.Key
+	found  map[[32]byte]server.Key
 }
 
-func (c *keyCache) get(hash [32]byte) (Key, bool) {
+func (c *keyCache) get(hash [32]byte) (server.Key, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if k, ok := c.listed[hash]; ok {
@@ -36,10 +40,10 @@ func (c *keyCache) get(hash [32]byte) (Key, bool) {
 	return k, ok
 }
 
-func (c *keyCache) put(hash [32]byte, k Key) {
+func (c *keyCache) put(hash [32]byte, k server.Key) {
 	c.mu.Lock()
 	if c.found == nil || len(c.found) >= maxFoundKeys {
-		c.found = make(map[[32]byte]Key)
+		c.found = make(map[[32]byte]server.Key)
 	}
 	c.found[hash] = k
 	c.mu.Unlock()
@@ -53,10 +57,10 @@ func (c *keyCache) forget(hash [32]byte) {
 }
 
 // replace makes keys the listed set and returns its size.
-func (c *keyCache) replace(keys []Key) int {
-	m := make(map[[32]byte]Key, len(keys))
+func (c *keyCache) replace(keys []server.Key) int {
+	m := make(map[[32]byte]server.Key, len(keys))
 	for _, k := range keys {
-		if k.Kind == KeyWrite && k.RevokedAt == nil {
+		if k.Kind == server.KeyWrite && k.RevokedAt == nil {
 			m[k.Hash] = k
 		}
 	}

@@ -1,4 +1,4 @@
-package server
+package decode
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// A small validating JSON scanner. DecodeBatch uses it to find the events
+// A small validating JSON scanner. [Batch] uses it to find the events
 // in a body in one pass, without building values, and to read each event's
 // members as spans of the body.
 
