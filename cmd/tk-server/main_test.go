@@ -73,10 +73,17 @@ func (s *syncBuffer) String() string {
 // startServe runs "serve --addr 127.0.0.1:0" and waits for its address.
 func startServe(t *testing.T, getenv func(string) string, args ...string) *serving {
 	t.Helper()
+	return startServeAddr(t, getenv, append([]string{"--addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startServeAddr runs "serve" with args, which say where to listen or
+// leave it to the environment, and waits for its address.
+func startServeAddr(t *testing.T, getenv func(string) string, args ...string) *serving {
+	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &serving{cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)
+	args = append([]string{"serve", "--addr-file", addrFile}, args...)
 	go func() { s.done <- run(ctx, args, getenv, io.Discard, s.stderr) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -312,23 +319,185 @@ func TestMetricsOnOwnAddress(t *testing.T) {
 	}
 }
 
+// runOut runs the program and returns its error, stdout and stderr.
+func runOut(getenv func(string) string, args ...string) (err error, stdout, stderr string) {
+	var o, e bytes.Buffer
+	err = run(context.Background(), args, getenv, &o, &e)
+	return err, o.String(), e.String()
+}
+
+// Help goes to stdout and shows every flag with two dashes and its
+// environment variable.
 func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
-	var out bytes.Buffer
-	err := run(context.Background(), []string{"serve", "--help"}, env(), io.Discard, &out)
-	if err != nil {
-		t.Fatal(err)
+	err, out, errOut := runOut(env(), "serve", "--help")
+	if err != nil || errOut != "" {
+		t.Fatalf("serve --help: %v\n%s", err, errOut)
 	}
-	for _, want := range []string{"-database-url", "TK_DATABASE_URL", "-addr", "TK_ADDR", "-retention-days", "-no-migrate"} {
-		if !strings.Contains(out.String(), want) {
+	for _, want := range []string{
+		"--database-url string", "[TK_DATABASE_URL]",
+		"--addr string", `[TK_ADDR] (default "127.0.0.1:8080")`,
+		"--retention-days int", "[TK_RETENTION_DAYS] (default 395)",
+		"--no-migrate", "[TK_NO_MIGRATE]",
+		"--rate-limit float", "[TK_RATE_LIMIT] (default 200)",
+		"--shutdown-timeout duration", "[TK_SHUTDOWN_TIMEOUT] (default 30s)",
+	} {
+		if !strings.Contains(out, want) {
 			t.Errorf("serve --help lacks %q", want)
 		}
 	}
-	if err := run(context.Background(), []string{"nonsense"}, env(), io.Discard, io.Discard); err == nil {
-		t.Fatal("unknown command accepted")
+	if regexp.MustCompile(`(?m)^\s+-[a-z]{2,}`).MatchString(out) {
+		t.Errorf("serve --help shows a flag with one dash:\n%s", out)
 	}
-	if err := run(context.Background(), []string{"serve"}, env(), io.Discard, io.Discard); err == nil ||
-		!strings.Contains(err.Error(), "TK_DATABASE_URL") {
+	// The variable sets the default that help shows.
+	if _, out, _ := runOut(env("TK_ADDR", ":9999"), "serve", "--help"); !strings.Contains(out, `[TK_ADDR] (default ":9999")`) {
+		t.Errorf("serve --help with TK_ADDR=:9999:\n%s", out)
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "key"}, {"key", "create", "--help"}} {
+		if err, out, errOut := runOut(env(), args...); err != nil || out == "" || errOut != "" {
+			t.Errorf("tk-server %s: %v, %d bytes on stdout, stderr %q", strings.Join(args, " "), err, len(out), errOut)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"key", "--help"}, {"project", "--help"}} {
+		_, out, _ := runOut(env(), args...)
+		for _, cmd := range map[string][]string{
+			"help":    {"serve", "migrate", "project", "key", "completion"},
+			"key":     {"create", "list", "revoke"},
+			"project": {"create", "list"},
+		}[args[0]] {
+			if !regexp.MustCompile(`(?m)^  ` + cmd + ` `).MatchString(out) {
+				t.Errorf("tk-server %s lacks the command %s:\n%s", strings.Join(args, " "), cmd, out)
+			}
+		}
+	}
+	if err, _, _ := runOut(env(), "serve"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "TK_DATABASE_URL") {
 		t.Fatalf("serve without database: %v", err)
+	}
+}
+
+// A bad command line exits 2 with the error and a hint on stderr, and
+// nothing on stdout.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Available Commands:"},
+		{[]string{"nonsense"}, `unknown command "nonsense" for "tk-server"`},
+		{[]string{"serve", "--bogus"}, "unknown flag: --bogus\nRun 'tk-server serve --help' for usage."},
+		{[]string{"serve", "-addr", ":1"}, "--addr"},
+		{[]string{"serve", "--rate-limit", "fast"}, `invalid argument "fast" for "--rate-limit"`},
+		{[]string{"serve", "extra"}, `unexpected argument "extra"`},
+		{[]string{"project"}, "Available Commands:"},
+		{[]string{"project", "craete"}, "Did you mean this?\n\tcreate"},
+		{[]string{"project", "create"}, "missing NAME\nRun 'tk-server project create --help' for usage."},
+		{[]string{"project", "create", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"key"}, "Available Commands:"},
+		{[]string{"key", "create", "--kind", "read"}, "missing --project"},
+		{[]string{"key", "revoke"}, "missing KEY_ID"},
+		{[]string{"completion", "tcsh"}, "tcsh"},
+	} {
+		err, out, errOut := runOut(env("TK_DATABASE_URL", "postgres://127.0.0.1:1/none"), tc.args...)
+		if err == nil || exitCode(err) != 2 || out != "" || !strings.Contains(errOut, tc.want) {
+			t.Errorf("tk-server %s: %v (exit %d), stdout %q, stderr:\n%s\nwant exit 2 and %q on stderr",
+				strings.Join(tc.args, " "), err, exitCode(err), out, errOut, tc.want)
+		}
+	}
+}
+
+// A variable whose value does not parse fails the command (exit 1) and
+// is named, as a flag would be.
+func TestBadEnvironmentVariable(t *testing.T) {
+	for _, args := range [][]string{{"serve"}, {"serve", "--rate-limit", "5"}} {
+		err, out, errOut := runOut(env("TK_RATE_LIMIT", "abc"), args...)
+		if err == nil || exitCode(err) != 1 || out != "" || !strings.Contains(errOut, "TK_RATE_LIMIT") ||
+			!strings.Contains(errOut, `"abc"`) {
+			t.Errorf("tk-server %s with TK_RATE_LIMIT=abc: %v (exit %d)\n%s", strings.Join(args, " "), err, exitCode(err), errOut)
+		}
+	}
+	for _, kv := range [][2]string{{"TK_RETENTION_DAYS", "a year"}, {"TK_NO_MIGRATE", "perhaps"}, {"TK_IDLE_TIMEOUT", "30"}} {
+		if err, _, _ := runOut(env(kv[0], kv[1]), "serve"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), kv[0]) {
+			t.Errorf("serve with %s=%s: %v", kv[0], kv[1], err)
+		}
+	}
+	// Help still works, with the default the variable could not change.
+	if err, out, _ := runOut(env("TK_RATE_LIMIT", "abc"), "serve", "--help"); err != nil ||
+		!strings.Contains(out, "[TK_RATE_LIMIT] (default 200)") {
+		t.Errorf("serve --help with TK_RATE_LIMIT=abc: %v\n%s", err, out)
+	}
+}
+
+// TK_ADDR says where serve listens, unless --addr does.
+func TestAddrFromEnvironment(t *testing.T) {
+	dbURL := pgtest.New(t)
+	s := startServeAddr(t, env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn", "TK_ADDR", "127.0.0.1:0"))
+	if !strings.HasPrefix(s.addr, "127.0.0.1:") || strings.HasSuffix(s.addr, ":8080") {
+		t.Fatalf("serve with TK_ADDR=127.0.0.1:0 listens on %s", s.addr)
+	}
+	s.stop(t)
+	s = startServeAddr(t, env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn", "TK_ADDR", "not an address"),
+		"--addr", "127.0.0.1:0")
+	if !strings.HasPrefix(s.addr, "127.0.0.1:") {
+		t.Fatalf("serve with --addr 127.0.0.1:0 listens on %s", s.addr)
+	}
+	resp, err := http.Get("http://" + s.addr + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// completion prints a script for each shell; the script asks tk-server
+// for the values of --kind.
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{
+		"bash":       "complete -o default -F __start_tk-server tk-server",
+		"zsh":        "#compdef tk-server",
+		"fish":       "complete -c tk-server",
+		"powershell": "Register-ArgumentCompleter",
+	} {
+		err, out, errOut := runOut(env(), "completion", shell)
+		if err != nil || !strings.Contains(out, want) || errOut != "" {
+			t.Errorf("completion %s: %v, stdout lacks %q (%d bytes), stderr %q", shell, err, want, len(out), errOut)
+		}
+	}
+	if err, out, _ := runOut(env(), "__complete", "key", "create", "--kind", ""); err != nil ||
+		!strings.HasPrefix(out, "write\nread\n") {
+		t.Errorf("completion of --kind: %v %q", err, out)
+	}
+}
+
+// The process exits 2 for a bad command line, 1 for a failure, 0 for help.
+func TestExitStatus(t *testing.T) {
+	bin := buildServer(t)
+	for _, tc := range []struct {
+		env    string
+		args   []string
+		status int
+	}{
+		{"", []string{"serve", "--bogus"}, 2},
+		{"", []string{"key", "revoke"}, 2},
+		{"TK_RATE_LIMIT=abc", []string{"serve"}, 1},
+		{"TK_DATABASE_URL=", []string{"migrate"}, 1},
+		{"", []string{"serve", "--help"}, 0},
+		{"", []string{"completion", "bash"}, 0},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = append(os.Environ(), "TK_DATABASE_URL=", tc.env)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		status := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			status = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if status != tc.status || (status == 0) != (stdout.Len() > 0 && stderr.Len() == 0) ||
+			(status != 0 && !strings.HasPrefix(stderr.String(), "tk-server: ")) {
+			t.Errorf("%s tk-server %s: exit %d, want %d\nstdout: %.200q\nstderr: %s", tc.env, strings.Join(tc.args, " "),
+				status, tc.status, stdout.String(), stderr.String())
+		}
 	}
 }
 

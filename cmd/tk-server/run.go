@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,15 +17,29 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 )
 
-// errUsage is returned after the usage text was printed for a bad command
-// line.
+// errUsage marks an error of the command line: an unknown command or
+// flag, an argument missing or too many. Such errors exit 2; errUsage
+// itself means that what was wrong has been printed already.
 var errUsage = errors.New("usage")
+
+// usageError is an error of the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string        { return e.err.Error() }
+func (e usageError) Unwrap() error        { return e.err }
+func (e usageError) Is(target error) bool { return target == errUsage }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
 
 func exitCode(err error) int {
 	if errors.Is(err, errUsage) {
@@ -35,24 +48,14 @@ func exitCode(err error) int {
 	return 1
 }
 
-const usage = `tk-server is telemetry-kit's self-hosted collection server.
+const rootHelp = "tk-server is telemetry-kit's self-hosted collection server.\n\n" + envHelp
 
-Usage:
-  tk-server serve [flags]                      run the HTTP server
-  tk-server migrate [flags]                    apply pending schema migrations
-  tk-server project create NAME [--json]       create a project with a write and a read key
-  tk-server project list [--json]              list projects
-  tk-server key create --project ID|NAME [--kind write|read] [--json]
-  tk-server key list [--project ID|NAME] [--json]
-  tk-server key revoke KEY_ID
-  tk-server help                               show this text
+// envHelp explains the variables shown in brackets after the flags.
+const envHelp = `A flag shown with a variable in brackets, e.g. --database-url [TK_DATABASE_URL],
+can also be set by that environment variable; the command line wins over the
+variable.`
 
-Run "tk-server COMMAND --help" for a command's flags. A flag shown with a
-variable in brackets, e.g. --database-url [TK_DATABASE_URL], can also be set
-by that environment variable; the command line wins over the variable.
-`
-
-// options are all settings; each subcommand registers the ones it uses.
+// options are all settings; each command registers the ones it uses.
 type options struct {
 	databaseURL     string
 	addr            string
@@ -77,128 +80,173 @@ type options struct {
 	kind            string
 }
 
-type flagSet struct {
-	*flag.FlagSet
-	getenv func(string) string
-	errs   []error
+// app is what the commands share: the process's environment and output.
+type app struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	// env holds each command's flags with a variable.
+	env map[*cobra.Command]*envFlags
+	// started is set once the command line is parsed and a command
+	// begins: errors before are errors of the command line.
+	started bool
 }
 
-func newFlagSet(name string, stderr io.Writer, getenv func(string) string) *flagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return &flagSet{FlagSet: fs, getenv: getenv}
-}
-
-func (f *flagSet) envName(name string) string {
-	return "TK_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-}
-
-func (f *flagSet) str(p *string, name, def, help string) {
-	env := f.envName(name)
-	if v := f.getenv(env); v != "" {
-		def = v
+// run is the whole program: main only wires it to the process. It prints
+// errors to stderr; exitCode gives the exit status of the one returned.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	a := &app{getenv: getenv, stdout: stdout, stderr: stderr, env: map[*cobra.Command]*envFlags{}}
+	root := a.rootCmd()
+	if args == nil {
+		args = []string{} // not os.Args
 	}
-	f.StringVar(p, name, def, help+" ["+env+"]")
-}
-
-func (f *flagSet) integer(p *int, name string, def int, help string) {
-	env := f.envName(name)
-	if v := f.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s: %w", env, err))
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case err == errUsage:
+	case !a.started || errors.Is(err, errUsage):
+		if cmd == nil {
+			cmd = root
 		}
-		def = n
-	}
-	f.IntVar(p, name, def, help+" ["+env+"]")
-}
-
-func (f *flagSet) float(p *float64, name string, def float64, help string) {
-	env := f.envName(name)
-	if v := f.getenv(env); v != "" {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s: %w", env, err))
+		fmt.Fprintf(stderr, "tk-server: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+		if !errors.Is(err, errUsage) {
+			err = usageError{err}
 		}
-		def = n
+	default:
+		fmt.Fprintln(stderr, "tk-server:", err)
 	}
-	f.Float64Var(p, name, def, help+" ["+env+"]")
+	return err
 }
 
-func (f *flagSet) boolean(p *bool, name string, help string) {
-	env := f.envName(name)
-	def := false
-	if v := f.getenv(env); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s: %w", env, err))
-		}
-		def = b
-	}
-	f.BoolVar(p, name, def, help+" ["+env+"]")
-}
-
-func (f *flagSet) duration(p *time.Duration, name string, def time.Duration, help string) {
-	env := f.envName(name)
-	if v := f.getenv(env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s: %w", env, err))
-		}
-		def = d
-	}
-	f.DurationVar(p, name, def, help+" ["+env+"]")
-}
-
-// parse parses args, allowing flags after positional arguments, and
-// returns the positional arguments.
-func (f *flagSet) parse(args []string) ([]string, error) {
-	if len(f.errs) > 0 {
-		return nil, errors.Join(f.errs...)
-	}
-	var pos []string
-	for {
-		if err := f.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, flag.ErrHelp
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tk-server",
+		Short:         "The self-hosted collection server of telemetry-kit",
+		Long:          rootHelp,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE:          a.showUsage,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			a.started = true
+			if f := a.env[c]; f != nil && len(f.errs) > 0 {
+				return errors.Join(f.errs...)
 			}
-			return nil, errUsage
+			return nil
+		},
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(flagError)
+	// A command with subcommands runs only to say that one is missing:
+	// its usage shows the subcommands, not a line of its own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(),
+		"{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+
+	project := &cobra.Command{
+		Use:   "project",
+		Short: "Create and list projects",
+		Args:  subcommand,
+		RunE:  a.showUsage,
+	}
+	project.AddCommand(a.projectCreateCmd(), a.projectListCmd())
+	key := &cobra.Command{
+		Use:   "key",
+		Short: "Create, list and revoke keys",
+		Args:  subcommand,
+		RunE:  a.showUsage,
+	}
+	key.AddCommand(a.keyCreateCmd(), a.keyListCmd(), a.keyRevokeCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), project, key)
+	// completion, like project and key, needs one of its subcommands.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args, c.RunE = subcommand, a.showUsage
 		}
-		args = f.Args()
-		if len(args) == 0 {
-			return pos, nil
+	}
+	return root
+}
+
+// showUsage prints the help of a command run without one of its
+// subcommands to stderr and fails with errUsage.
+func (a *app) showUsage(c *cobra.Command, _ []string) error {
+	c.SetOut(a.stderr)
+	c.Help()
+	return errUsage
+}
+
+// flagError names the flag meant by a single-dash long flag, such as
+// -addr for --addr.
+func flagError(c *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) && ne.GetSpecifiedShortnames() != "" {
+		name, _, _ := strings.Cut(ne.GetSpecifiedShortnames(), "=")
+		if c.Flags().Lookup(name) != nil {
+			return usagef("%v (flags have two dashes: --%s)", err, name)
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	}
+	return usageError{err}
+}
+
+// subcommand rejects an argument that names no subcommand of c.
+func subcommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	hint := ""
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return usagef("unknown command %q for %q%s", args[0], c.CommandPath(), hint)
+}
+
+// positional accepts exactly the positional arguments names.
+func positional(names ...string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < len(names) {
+			return usagef("missing %s", names[len(args)])
+		}
+		if len(args) > len(names) {
+			return usagef("unexpected argument %q", args[len(names)])
+		}
+		return nil
 	}
 }
 
-func (o *options) databaseFlags(f *flagSet) {
+// command returns a leaf command: use is its name and what follows it in
+// its usage line, args checks its positional arguments, flags registers
+// its flags and run runs it.
+func (a *app) command(use, short string, args cobra.PositionalArgs, flags func(f *envFlags), run func(c *cobra.Command, args []string) error) *cobra.Command {
+	c := &cobra.Command{
+		Use:               use,
+		Short:             short,
+		Long:              short + ".\n\n" + envHelp,
+		Args:              args,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              run,
+	}
+	f := &envFlags{fs: c.Flags(), getenv: a.getenv}
+	a.env[c] = f
+	flags(f)
+	return c
+}
+
+func (o *options) databaseFlags(f *envFlags) {
 	f.str(&o.databaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user:pass@localhost:5432/telemetry")
 }
 
-// run is the whole program: main only wires it to the process.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
-	}
+func (a *app) migrateCmd() *cobra.Command {
 	var o options
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	case "serve":
-		return runServe(ctx, &o, rest, getenv, stdout, stderr)
-	case "migrate":
-		f := newFlagSet("migrate", stderr, getenv)
+	return a.command("migrate", "Apply pending schema migrations", positional(), func(f *envFlags) {
 		o.databaseFlags(f)
 		f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days (sets which partitions are created)")
-		if _, err := f.parse(rest); err != nil {
-			return helpOK(err)
-		}
-		db, err := openDB(ctx, &o, newLogger(stderr, "info"))
+	}, func(c *cobra.Command, _ []string) error {
+		ctx := c.Context()
+		db, err := openDB(ctx, &o, newLogger(a.stderr, "info"))
 		if err != nil {
 			return err
 		}
@@ -208,21 +256,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		_, err = db.Maintain(ctx)
 		return err
-	case "project":
-		return runProject(ctx, &o, rest, getenv, stdout, stderr)
-	case "key":
-		return runKey(ctx, &o, rest, getenv, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "tk-server: unknown command %q\n\n%s", cmd, usage)
-		return errUsage
-	}
-}
-
-func helpOK(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	return err
+	})
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
@@ -245,29 +279,37 @@ func openDB(ctx context.Context, o *options, log *slog.Logger) (*postgres.DB, er
 	})
 }
 
-func runServe(ctx context.Context, o *options, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlagSet("serve", stderr, getenv)
-	o.databaseFlags(f)
-	f.str(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
-	f.str(&o.addrFile, "addr-file", "", "write the bound address to this file once listening")
-	f.str(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, not on --addr (empty: on --addr)")
-	f.boolean(&o.noMigrate, "no-migrate", "do not apply pending migrations on start; refuse to start if some are pending")
-	f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days; older partitions are dropped")
-	f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
-	f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
-	f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients (a tenth per client address), of keys not in memory; beyond it 429 (negative: no limit)")
-	f.integer(&o.decodeMemory, "decode-memory", httpapi.DefaultDecodeMemory>>20, "MiB that request bodies may hold at once; beyond it 503 (negative: no limit)")
-	f.integer(&o.memoryLimit, "memory-limit", 128, "soft memory limit of the process in MiB, for the garbage collector (0: none; GOMEMLIMIT wins)")
-	f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
-	f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
-	f.duration(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
-	f.integer(&o.maxConnections, "max-connections", 0, "client connections open at once (0: what the limit on open files allows, less a reserve)")
-	f.duration(&o.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection stays open")
-	f.duration(&o.retryAfter, "retry-after", 5*time.Second, "Retry-After sent with 503 when the database fails")
-	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	if _, err := f.parse(args); err != nil {
-		return helpOK(err)
-	}
+func (a *app) serveCmd() *cobra.Command {
+	var o options
+	c := a.command("serve", "Run the HTTP server", positional(), func(f *envFlags) {
+		o.databaseFlags(f)
+		f.str(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+		f.str(&o.addrFile, "addr-file", "", "write the bound address to this file once listening")
+		f.str(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, not on --addr (empty: on --addr)")
+		f.boolean(&o.noMigrate, "no-migrate", "do not apply pending migrations on start; refuse to start if some are pending")
+		f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days; older partitions are dropped")
+		f.float(&o.rateLimit, "rate-limit", 200, "ingest requests per second allowed per key (negative: no limit)")
+		f.integer(&o.rateBurst, "rate-burst", 0, "requests a key may send at once (0: twice --rate-limit)")
+		f.float(&o.keyLookupRate, "key-lookup-rate", 100, "lookups per second, for all clients (a tenth per client address), of keys not in memory; beyond it 429 (negative: no limit)")
+		f.integer(&o.decodeMemory, "decode-memory", httpapi.DefaultDecodeMemory>>20, "MiB that request bodies may hold at once; beyond it 503 (negative: no limit)")
+		f.integer(&o.memoryLimit, "memory-limit", 128, "soft memory limit of the process in MiB, for the garbage collector (0: none; GOMEMLIMIT wins)")
+		f.integer(&o.maxConns, "max-conns", 10, "database connection pool size")
+		f.duration(&o.requestTimeout, "request-timeout", 30*time.Second, "time limit for one request")
+		f.duration(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
+		f.integer(&o.maxConnections, "max-connections", 0, "client connections open at once (0: what the limit on open files allows, less a reserve)")
+		f.duration(&o.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection stays open")
+		f.duration(&o.retryAfter, "retry-after", 5*time.Second, "Retry-After sent with 503 when the database fails")
+		f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	}, func(c *cobra.Command, _ []string) error {
+		return serve(c.Context(), &o, a.getenv, a.stderr)
+	})
+	c.RegisterFlagCompletionFunc("log-level",
+		cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+// serve runs the HTTP server until ctx is canceled.
+func serve(ctx context.Context, o *options, getenv func(string) string, stderr io.Writer) error {
 	log := newLogger(stderr, o.logLevel)
 	if o.retentionDays <= 0 {
 		return errors.New("--retention-days must be positive")
@@ -402,26 +444,14 @@ func decodeMemory(mib int) int64 {
 	return max(int64(mib)<<20, 1<<20)
 }
 
-func runProject(ctx context.Context, o *options, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
-	}
-	sub := args[0]
-	f := newFlagSet("project "+sub, stderr, getenv)
-	o.databaseFlags(f)
-	f.BoolVar(&o.jsonOut, "json", false, "print JSON")
-	pos, err := f.parse(args[1:])
-	if err != nil {
-		return helpOK(err)
-	}
-	switch sub {
-	case "create":
-		if len(pos) != 1 {
-			fmt.Fprintln(stderr, "usage: tk-server project create NAME [--json]")
-			return errUsage
-		}
-		db, err := openDB(ctx, o, slog.New(slog.DiscardHandler))
+func (a *app) projectCreateCmd() *cobra.Command {
+	var o options
+	return a.command("create NAME", "Create a project with a write and a read key", positional("NAME"), func(f *envFlags) {
+		o.databaseFlags(f)
+		f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+	}, func(c *cobra.Command, args []string) error {
+		ctx := c.Context()
+		db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return err
 		}
@@ -437,20 +467,29 @@ func runProject(ctx context.Context, o *options, args []string, getenv func(stri
 		if err != nil {
 			return err
 		}
-		p, _, err := db.CreateProject(ctx, pos[0], []server.Key{w, r})
+		p, _, err := db.CreateProject(ctx, args[0], []server.Key{w, r})
 		if err != nil {
 			return err
 		}
 		if o.jsonOut {
-			return json.NewEncoder(stdout).Encode(map[string]any{
+			return json.NewEncoder(a.stdout).Encode(map[string]any{
 				"project_id": p.ID, "name": p.Name, "write_key": wk, "read_key": rk,
 			})
 		}
-		fmt.Fprintf(stdout, "project_id: %d\nname:       %s\nwrite_key:  %s\nread_key:   %s\n", p.ID, p.Name, wk, rk)
-		fmt.Fprintln(stderr, "The keys are shown only now: store them safely.")
+		fmt.Fprintf(a.stdout, "project_id: %d\nname:       %s\nwrite_key:  %s\nread_key:   %s\n", p.ID, p.Name, wk, rk)
+		fmt.Fprintln(a.stderr, "The keys are shown only now: store them safely.")
 		return nil
-	case "list":
-		db, err := openDB(ctx, o, slog.New(slog.DiscardHandler))
+	})
+}
+
+func (a *app) projectListCmd() *cobra.Command {
+	var o options
+	return a.command("list", "List projects", positional(), func(f *envFlags) {
+		o.databaseFlags(f)
+		f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+	}, func(c *cobra.Command, _ []string) error {
+		ctx := c.Context()
+		db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return err
 		}
@@ -464,18 +503,15 @@ func runProject(ctx context.Context, o *options, args []string, getenv func(stri
 			for _, p := range ps {
 				out = append(out, map[string]any{"project_id": p.ID, "name": p.Name, "created_at": p.CreatedAt.UTC()})
 			}
-			return json.NewEncoder(stdout).Encode(out)
+			return json.NewEncoder(a.stdout).Encode(out)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tCREATED")
 		for _, p := range ps {
 			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.ID, p.Name, p.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		return tw.Flush()
-	default:
-		fmt.Fprintf(stderr, "tk-server: unknown project command %q\n\n%s", sub, usage)
-		return errUsage
-	}
+	})
 }
 
 // resolveProject accepts a project id or name.
@@ -496,32 +532,23 @@ func keyJSON(k server.Key) map[string]any {
 	return m
 }
 
-func runKey(ctx context.Context, o *options, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
-	}
-	sub := args[0]
-	f := newFlagSet("key "+sub, stderr, getenv)
-	o.databaseFlags(f)
-	f.BoolVar(&o.jsonOut, "json", false, "print JSON")
-	f.StringVar(&o.project, "project", "", "project id or name")
-	f.StringVar(&o.kind, "kind", "write", "key kind: write or read")
-	pos, err := f.parse(args[1:])
-	if err != nil {
-		return helpOK(err)
-	}
-	db, err := openDB(ctx, o, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	switch sub {
-	case "create":
-		if o.project == "" || len(pos) != 0 {
-			fmt.Fprintln(stderr, "usage: tk-server key create --project ID|NAME [--kind write|read] [--json]")
-			return errUsage
+func (a *app) keyCreateCmd() *cobra.Command {
+	var o options
+	c := a.command("create --project ID|NAME", "Add a key to a project and print it", positional(), func(f *envFlags) {
+		o.databaseFlags(f)
+		f.fs.StringVar(&o.project, "project", "", "project id or name (required)")
+		f.fs.StringVar(&o.kind, "kind", "write", "key kind: write or read")
+		f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+	}, func(c *cobra.Command, _ []string) error {
+		if o.project == "" {
+			return usagef("missing --project")
 		}
+		ctx := c.Context()
+		db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
 		pid, err := resolveProject(ctx, db, o.project)
 		if err != nil {
 			return err
@@ -537,11 +564,28 @@ func runKey(ctx context.Context, o *options, args []string, getenv func(string) 
 		if o.jsonOut {
 			m := keyJSON(k)
 			m["key"] = s
-			return json.NewEncoder(stdout).Encode(m)
+			return json.NewEncoder(a.stdout).Encode(m)
 		}
-		fmt.Fprintf(stdout, "key_id: %d\nkind:   %s\nkey:    %s\n", k.ID, k.Kind, s)
+		fmt.Fprintf(a.stdout, "key_id: %d\nkind:   %s\nkey:    %s\n", k.ID, k.Kind, s)
 		return nil
-	case "list":
+	})
+	c.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"write", "read"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+func (a *app) keyListCmd() *cobra.Command {
+	var o options
+	return a.command("list", "List keys: id, project, kind, prefix, created, revoked", positional(), func(f *envFlags) {
+		o.databaseFlags(f)
+		f.fs.StringVar(&o.project, "project", "", "only the keys of this project (id or name)")
+		f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+	}, func(c *cobra.Command, _ []string) error {
+		ctx := c.Context()
+		db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
 		var pid int64
 		if o.project != "" {
 			if pid, err = resolveProject(ctx, db, o.project); err != nil {
@@ -557,9 +601,9 @@ func runKey(ctx context.Context, o *options, args []string, getenv func(string) 
 			for _, k := range keys {
 				out = append(out, keyJSON(k))
 			}
-			return json.NewEncoder(stdout).Encode(out)
+			return json.NewEncoder(a.stdout).Encode(out)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPROJECT\tKIND\tPREFIX\tCREATED\tREVOKED")
 		for _, k := range keys {
 			rev := "-"
@@ -570,22 +614,28 @@ func runKey(ctx context.Context, o *options, args []string, getenv func(string) 
 				k.CreatedAt.UTC().Format(time.RFC3339), rev)
 		}
 		return tw.Flush()
-	case "revoke":
-		if len(pos) != 1 {
-			fmt.Fprintln(stderr, "usage: tk-server key revoke KEY_ID")
-			return errUsage
-		}
-		id, err := strconv.ParseInt(pos[0], 10, 64)
+	})
+}
+
+func (a *app) keyRevokeCmd() *cobra.Command {
+	var o options
+	return a.command("revoke KEY_ID", "Revoke a key; the next request with it gets 403", positional("KEY_ID"), func(f *envFlags) {
+		o.databaseFlags(f)
+	}, func(c *cobra.Command, args []string) error {
+		id, err := strconv.ParseInt(args[0], 10, 64)
 		if err != nil {
-			return fmt.Errorf("bad key id %q", pos[0])
+			return fmt.Errorf("bad key id %q", args[0])
 		}
+		ctx := c.Context()
+		db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
 		if err := db.RevokeKey(ctx, id); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "key %d revoked\n", id)
+		fmt.Fprintf(a.stdout, "key %d revoked\n", id)
 		return nil
-	default:
-		fmt.Fprintf(stderr, "tk-server: unknown key command %q\n\n%s", sub, usage)
-		return errUsage
-	}
+	})
 }
