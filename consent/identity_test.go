@@ -107,13 +107,15 @@ func TestAnonymousIDFallbackConcurrentFirstRun(t *testing.T) {
 	ids := make([]string, 16)
 	var wg sync.WaitGroup
 	for i := range ids {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			id, err := anonymousID("my-cli", dir, noMachineID)
 			if err != nil {
 				t.Error(err)
 			}
 			ids[i] = id
-		})
+		}()
 	}
 	wg.Wait()
 	for _, id := range ids {

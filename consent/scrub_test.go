@@ -229,7 +229,7 @@ var sink string
 func BenchmarkScrubOrdinary(b *testing.B) {
 	inputs := []string{"build", "remote add", "--watch", "force", "command_executed", "json", "verbose", "true"}
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
+	for i := 0; i < b.N; i++ {
 		sink = Scrub(inputs[i%len(inputs)])
 	}
 }
@@ -237,7 +237,7 @@ func BenchmarkScrubOrdinary(b *testing.B) {
 func BenchmarkScrubOrdinarySlowPath(b *testing.B) {
 	inputs := []string{"v1.2.3", "src/main.go", "linux/amd64", "api.example.com", "2026-11-25T21:40:51.123Z"}
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
+	for i := 0; i < b.N; i++ {
 		sink = Scrub(inputs[i%len(inputs)])
 	}
 }
@@ -246,7 +246,7 @@ func BenchmarkScrubPII(b *testing.B) {
 	inputs := []string{"bob@example.com", "open /home/alice/.ssh/id_rsa: permission denied", "connect 10.0.0.1:5432",
 		"https://user:pass@example.com/x?token=abc", "card 4111 1111 1111 1111", "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"}
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
+	for i := 0; i < b.N; i++ {
 		sink = Scrub(inputs[i%len(inputs)])
 	}
 }

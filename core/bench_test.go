@@ -21,7 +21,8 @@ func BenchmarkTrack(b *testing.B) {
 	props := core.Props{"format": "webp", "quality": 80}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		c.TrackMethod("Encode", props)
 	}
 	b.StopTimer()
@@ -38,7 +39,8 @@ func BenchmarkTrackDisabled(b *testing.B) {
 	defer c.Close(context.Background())
 	props := core.Props{"format": "webp"}
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		c.TrackMethod("Encode", props)
 	}
 }
@@ -55,7 +57,8 @@ func BenchmarkTrackSustained(b *testing.B) {
 	}
 	props := core.Props{"format": "webp", "quality": 80}
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		c.TrackMethod("Encode", props)
 	}
 	if err := c.Close(context.Background()); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/internal/logutil"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -202,7 +203,7 @@ func (c *Config) withDefaults() error {
 	setDefault(&c.SendBatchSize, 100)
 	setDefault(&c.SenderTimeout, 30*time.Second)
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = logutil.Discard()
 	}
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr

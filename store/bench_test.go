@@ -17,7 +17,8 @@ func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
 	q := newQueue(b, store.Options{})
 	i := 0
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		if err := q.Append(ctx, store.Record{ID: strconv.Itoa(i), Data: benchData}); err != nil {
 			b.Fatal(err)
 		}
@@ -31,7 +32,8 @@ func BenchmarkAppendBatch100(b *testing.B) {
 	q := newQueue(b, store.Options{})
 	recs := make([]store.Record, 100)
 	i := 0
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		for j := range recs {
 			recs[j] = store.Record{ID: strconv.Itoa(i), Data: benchData}
 			i++

@@ -143,12 +143,14 @@ func BenchmarkJournalSummary(b *testing.B) {
 		j = appendFrame(j, frameRecord, []byte{byte(len(id))}, []byte(id), data)
 	}
 	b.Run("count", func(b *testing.B) {
-		for b.Loop() {
+		b.ResetTimer()
+		for range b.N {
 			countJournal(j, nil, 0)
 		}
 	})
 	b.Run("parse", func(b *testing.B) {
-		for b.Loop() {
+		b.ResetTimer()
+		for range b.N {
 			parseJournal(j).pendingIn(nil, 0)
 		}
 	})

@@ -192,13 +192,15 @@ func runAppendChildren(t *testing.T, path string, procs, perProc int) time.Durat
 		cmd := childCmd(t, "append", path, name, perProc)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			out, err := cmd.Output()
 			if err != nil {
 				err = fmt.Errorf("%v: %s", err, stderr.String())
 			}
 			results[p] = result{out, err, name}
-		})
+		}()
 	}
 	wg.Wait()
 	var worst time.Duration
@@ -323,7 +325,9 @@ func testKill9(t *testing.T) {
 			// The random delay runs from the child's first Append, so that
 			// a slow start does not make an iteration test nothing.
 			delay := time.Duration(5+rng.IntN(100)) * time.Millisecond
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				kill := func() { cmd.Process.Signal(syscall.SIGKILL) }
 				backstop := time.AfterFunc(30*time.Second, kill)
 				defer backstop.Stop()
@@ -349,7 +353,7 @@ func testKill9(t *testing.T) {
 					mu.Unlock()
 				}
 				cmd.Wait()
-			})
+			}()
 		}
 		wg.Wait()
 

@@ -657,13 +657,15 @@ func TestGoroutinesShareQueue(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*per)
 	for w := range workers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range per {
 				if err := qs[w%2].Append(ctx, rec(fmt.Sprintf("w%d-%d", w, i))); err != nil {
 					errs <- err
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)

@@ -21,19 +21,22 @@ func BenchmarkExecute(b *testing.B) {
 		return root
 	}
 	b.Run("plain", func(b *testing.B) {
-		for b.Loop() {
+		b.ResetTimer()
+		for range b.N {
 			_ = tree().Execute()
 		}
 	})
 	b.Run("instrumented", func(b *testing.B) {
 		e := newEnv(b, nil)
-		for b.Loop() {
+		b.ResetTimer()
+		for range b.N {
 			_ = tkcobra.Instrument(tree(), e.cfg).Execute()
 		}
 	})
 	b.Run("instrumented-do-not-track", func(b *testing.B) {
 		e := newEnv(b, map[string]string{"DO_NOT_TRACK": "1"})
-		for b.Loop() {
+		b.ResetTimer()
+		for range b.N {
 			_ = tkcobra.Instrument(tree(), e.cfg).Execute()
 		}
 	})

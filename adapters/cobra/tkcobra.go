@@ -2,7 +2,6 @@ package tkcobra
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -462,16 +461,17 @@ func (r *Runner) kind(st *run, cmd *cobra.Command, err error) string {
 	return ""
 }
 
-// flagKind classifies a flag parsing error, or returns "".
+// flagKind classifies a flag parsing error, or returns "". It reads the
+// message, which every pflag release since v1.0.0 words the same way (the
+// typed errors of pflag v1.0.7 keep it), so that the adapter works with the
+// pflag its host already has.
 func flagKind(err error) string {
-	var notExist *pflag.NotExistError
-	var required *pflag.ValueRequiredError
-	var invalid *pflag.InvalidValueError
-	var syntax *pflag.InvalidSyntaxError
+	msg := err.Error()
 	switch {
-	case errors.As(err, &notExist):
+	case strings.HasPrefix(msg, "unknown flag: "), strings.HasPrefix(msg, "unknown shorthand flag: "):
 		return cliutil.KindUnknownFlag
-	case errors.As(err, &required), errors.As(err, &invalid), errors.As(err, &syntax):
+	case strings.HasPrefix(msg, "flag needs an argument: "), strings.HasPrefix(msg, "invalid argument "),
+		strings.HasPrefix(msg, "bad flag syntax: "):
 		return cliutil.KindInvalidFlag
 	}
 	return ""

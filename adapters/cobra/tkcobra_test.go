@@ -312,6 +312,8 @@ func TestRecordsEveryPath(t *testing.T) {
 			expect{command: "deploy", flags: []string{}, success: false, kind: "invalid_flag", exitCode: 1}},
 		{"invalid flag value", []string{"remote", "add", "--force=maybe", "o", "u"},
 			expect{command: "remote add", flags: []string{}, success: false, kind: "invalid_flag", exitCode: 1}},
+		{"bad flag syntax", []string{"deploy", "---target"},
+			expect{command: "deploy", flags: []string{}, success: false, kind: "invalid_flag", exitCode: 1}},
 		{"unknown subcommand", []string{"remvoe", "add"},
 			expect{command: "", flags: []string{}, success: false, kind: "unknown_command", exitCode: 1}},
 		{"unknown subcommand with flags", []string{"-v", "bogus"},

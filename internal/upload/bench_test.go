@@ -16,7 +16,8 @@ func BenchmarkSenderThroughput(b *testing.B) {
 	s := newSender(b, srv.URL(), nil, nil)
 	var sent int
 	var elapsed time.Duration
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		b.StopTimer()
 		fill(b, q, perRun, 500)
 		b.StartTimer()

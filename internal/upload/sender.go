@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/telemetry-kit/telemetry-kit/internal/logutil"
 	"github.com/telemetry-kit/telemetry-kit/store"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
@@ -152,7 +153,7 @@ func New(cfg Config) (*Sender, error) {
 	def(&cfg.RetryAfterMax, time.Hour)
 	def(&cfg.AuthBlock, 24*time.Hour)
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = logutil.Discard()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -108,3 +108,18 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeBatchReference decodes BenchmarkDecodeBatch's body with the
+// reference decoder, which reads it with encoding/json and applies the same
+// rules: the comparison that keeps the hand-written scanner (run it also
+// with GOEXPERIMENT=jsonv2 for encoding/json's second version).
+func BenchmarkDecodeBatchReference(b *testing.B) {
+	body := []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(fuzzEvent+",", 100), ",") + `]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := refDecodeBatch(body, fuzzNow, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
