@@ -20,10 +20,10 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzEventJSON$$' -fuzztime=$(FUZZTIME) ./wire/
 	$(GO) test -run='^$$' -fuzz='^FuzzEncodeEvent$$' -fuzztime=$(FUZZTIME) ./wire/
-	$(GO) test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./consent/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseCanonical$$' -fuzztime=$(FUZZTIME) ./consent/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseJournal$$' -fuzztime=$(FUZZTIME) ./store/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSum$$' -fuzztime=$(FUZZTIME) ./store/
+	$(GO) test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./internal/privacy/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCanonical$$' -fuzztime=$(FUZZTIME) ./internal/privacy/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseJournal$$' -fuzztime=$(FUZZTIME) ./internal/store/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSum$$' -fuzztime=$(FUZZTIME) ./internal/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryAfter$$' -fuzztime=$(FUZZTIME) ./internal/upload/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeResponseAndState$$' -fuzztime=$(FUZZTIME) ./internal/upload/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./server/decode/

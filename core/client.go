@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/telemetry-kit/telemetry-kit/consent"
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 // SDKName and SDKVersion identify this SDK in every event and in the
@@ -33,7 +33,7 @@ const (
 // host never needs to check before calling.
 type Client struct {
 	cfg      Config
-	decision consent.Decision
+	decision privacy.Decision
 	on       atomic.Bool // records events; cleared by Disable
 	running  bool        // library mode's writer goroutine was started
 	debug    bool        // <SERVICE>_TELEMETRY_DEBUG: print events, store and send nothing
@@ -41,7 +41,7 @@ type Client struct {
 	env      wire.Env
 	sdk      wire.SDK
 	userID   string
-	scrubber func() consent.Scrubber // this machine's home, host and user names, read once
+	scrubber func() privacy.Scrubber // this machine's home, host and user names, read once
 
 	sessionMu  sync.Mutex
 	session    atomic.Pointer[string]
@@ -96,17 +96,17 @@ func New(cfg Config) (*Client, error) {
 	c := new(Client)
 	c.cfg = cfg
 	c.queue = q
-	c.scrubber = sync.OnceValue(consent.LocalScrubber)
+	c.scrubber = sync.OnceValue(privacy.LocalScrubber)
 	c.sdk = wire.SDK{Name: SDKName, Version: SDKVersion}
 	c.env = wire.Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
-	if name, ok := consent.DetectCI(cfg.Getenv); ok {
+	if name, ok := privacy.DetectCI(cfg.Getenv); ok {
 		c.env.CI, c.env.CIName = true, name
 	}
 	c.decision = c.resolveConsent()
 	enabled := c.decision.Enabled
-	c.debug = consent.DebugEnabled(cfg.ServiceName, cfg.Getenv)
+	c.debug = privacy.DebugEnabled(cfg.ServiceName, cfg.Getenv)
 	if enabled {
-		id, err := consent.AnonymousID(cfg.ServiceName, cfg.ConfigDir)
+		id, err := privacy.AnonymousID(cfg.ServiceName, cfg.ConfigDir)
 		if err != nil {
 			// Without an identity there is nothing anonymous to record.
 			cfg.Logger.Warn("telemetry: no anonymous id; recording nothing", "err", err)
@@ -145,8 +145,8 @@ func openQueue(cfg *Config) (*store.Queue, error) {
 	return q, nil
 }
 
-func (c *Client) consentOptions() consent.Options {
-	return consent.Options{
+func (c *Client) consentOptions() privacy.Options {
+	return privacy.Options{
 		Service:       c.cfg.ServiceName,
 		Mode:          c.cfg.Consent,
 		PolicyVersion: c.cfg.PolicyVersion,
@@ -163,12 +163,12 @@ func (c *Client) consentOptions() consent.Options {
 
 // resolveConsent decides whether this process records events. Only CLI mode
 // talks to the user; a library never prompts on its host's terminal.
-func (c *Client) resolveConsent() consent.Decision {
+func (c *Client) resolveConsent() privacy.Decision {
 	o := c.consentOptions()
 	if c.cfg.Mode == CLIMode {
-		return consent.Ensure(o)
+		return privacy.Ensure(o)
 	}
-	return consent.Resolve(o)
+	return privacy.Resolve(o)
 }
 
 // Enabled reports whether this client records events.
@@ -222,7 +222,7 @@ type Command struct {
 	// Args is the number of positional arguments.
 	Args int
 	// Err is the command's error, nil on success. Its message is never
-	// recorded: only its kind, see [consent.ErrorKind].
+	// recorded: only its kind, see [privacy.ErrorKind].
 	Err error
 	// ErrorKind overrides the kind derived from Err.
 	ErrorKind string
@@ -243,7 +243,7 @@ func (c *Client) TrackCommand(cmd Command) {
 func commandProps(cmd Command) Props {
 	kind := cmd.ErrorKind
 	if kind == "" && cmd.Err != nil {
-		kind = consent.ErrorKind(cmd.Err)
+		kind = privacy.ErrorKind(cmd.Err)
 	}
 	exit := cmd.ExitCode
 	if exit == 0 && cmd.Err != nil {

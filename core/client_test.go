@@ -16,7 +16,8 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -415,7 +416,7 @@ func TestDisablePurgesAndStops(t *testing.T) {
 		t.Fatal("a new client is enabled after the user disabled telemetry")
 	}
 	st, _ := c2.Status(context.Background())
-	if st.Enabled || st.Source != consent.SourceUser || !strings.HasPrefix(st.UserID, "anon_") {
+	if st.Enabled || st.Source != privacy.SourceUser || !strings.HasPrefix(st.UserID, "anon_") {
 		t.Fatalf("status after disable: %+v", st)
 	}
 }

@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
-	"github.com/telemetry-kit/telemetry-kit/store"
 )
 
 // Status is what `telemetry status` tells a user.
 type Status struct {
 	Enabled   bool           // whether this process records events
-	Source    consent.Source // which rule decided
+	Source    privacy.Source // which rule decided
 	Reason    string         // the decision in words, e.g. "DO_NOT_TRACK is set"
 	UserID    string         // the anonymous ID events carry
 	Endpoint  string         // where events are sent; empty when they are not
@@ -46,7 +46,7 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	if st.UserID == "" {
 		// Telemetry is off; the ID is still shown so users can see what would
 		// be sent. Deriving it sends nothing.
-		st.UserID, _ = consent.AnonymousID(c.cfg.ServiceName, c.cfg.ConfigDir)
+		st.UserID, _ = privacy.AnonymousID(c.cfg.ServiceName, c.cfg.ConfigDir)
 	}
 	if st.Queued, err = c.queue.Len(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
@@ -86,7 +86,7 @@ func (c *Client) Enable() (err error) {
 		return nil
 	}
 	defer c.recoverPanicErr("enable", &err)
-	return consent.Enable(c.consentOptions())
+	return privacy.Enable(c.consentOptions())
 }
 
 // Disable stores the user's decision not to take part and deletes every
@@ -96,7 +96,7 @@ func (c *Client) Disable(ctx context.Context) (err error) {
 		return nil
 	}
 	defer c.recoverPanicErr("disable", &err)
-	if err := consent.Disable(c.consentOptions()); err != nil {
+	if err := privacy.Disable(c.consentOptions()); err != nil {
 		return err
 	}
 	c.on.Store(false)

@@ -57,7 +57,7 @@
 // <SERVICE>_TELEMETRY variable, the user's stored decision and the author's
 // mode, in that order. A client whose telemetry is off records nothing, and
 // every Track method on it returns at once. Every string in an event's
-// metadata passes the PII scrubber ([consent.Scrub]) before it is stored;
+// metadata passes the PII scrubber ([privacy.Scrub]) before it is stored;
 // error messages are never recorded, only an error kind. With
 // <SERVICE>_TELEMETRY_DEBUG=1 every event is printed to stderr as JSON and
 // nothing is stored or sent.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
@@ -335,7 +335,7 @@ func senderProcess(cfg Config, marker string) (*Client, error) {
 		cfg:      cfg,
 		queue:    q,
 		sdk:      wire.SDK{Name: SDKName, Version: SDKVersion},
-		decision: consent.Decision{Detail: "this process is a telemetry sender"},
+		decision: privacy.Decision{Detail: "this process is a telemetry sender"},
 	}
 	c.newSession(cfg.Now())
 	if filepath.Clean(marker) != q.Path() {
@@ -354,10 +354,10 @@ func senderProcess(cfg Config, marker string) (*Client, error) {
 func (c *Client) runSenderProcess() {
 	defer c.recoverPanic("sender process")
 	cfg := c.cfg
-	if cfg.Endpoint == "" || consent.DebugEnabled(cfg.ServiceName, cfg.Getenv) {
+	if cfg.Endpoint == "" || privacy.DebugEnabled(cfg.ServiceName, cfg.Getenv) {
 		return
 	}
-	if !consent.Resolve(c.consentOptions()).Enabled {
+	if !privacy.Resolve(c.consentOptions()).Enabled {
 		return
 	}
 	// Leave time inside the hard limit to record the outcome.

@@ -9,7 +9,7 @@ bench() { echo; echo "### $*"; "$@" 2>&1 | grep -Ev '^(goos|goarch|pkg|cpu|PASS)
 
 # SDK: Track persists every event, so a fixed count keeps the run short.
 bench $GO test -run='^$' -bench=Track -benchtime=200000x -benchmem -count=1 ./core/
-bench $GO test -run='^$' -bench=. -benchmem -count=1 ./store/ ./consent/ ./adapters/cobra/
+bench $GO test -run='^$' -bench=. -benchmem -count=1 ./internal/store/ ./internal/privacy/ ./adapters/cobra/
 # Library mode vs posthog-go; CLI mode vs the same command without telemetry.
 (cd bench && echo && $GO run ./cmd/compare)
 # Sync: host wall time with the endpoint healthy, refused and blackholed; sender throughput.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 )
 
 func TestArgsHaveFlag(t *testing.T) {
@@ -286,7 +287,7 @@ func TestLazyTimeout(t *testing.T) {
 
 func TestLongCommand(t *testing.T) {
 	got := LongCommand("my-cli", "my-cli telemetry", "show-telemetry")
-	want := "my-cli records anonymous usage data: " + consent.DefaultCollects + `.
+	want := "my-cli records anonymous usage data: " + privacy.DefaultCollects + `.
 
   my-cli telemetry status     whether telemetry is on, and why
   my-cli telemetry show       the events waiting to be sent

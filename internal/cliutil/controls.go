@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 )
 
 // Default names of what the adapters add to a command tree.
@@ -34,14 +34,14 @@ const (
 // name of the show flag.
 func LongCommand(service, hint, showFlag string) string {
 	// Concatenated rather than formatted: it is built on every start.
-	return service + " records anonymous usage data: " + consent.DefaultCollects + `.
+	return service + " records anonymous usage data: " + privacy.DefaultCollects + `.
 
   ` + hint + ` status     whether telemetry is on, and why
   ` + hint + ` show       the events waiting to be sent
   ` + hint + ` disable    turn it off and delete what is queued
   ` + hint + ` enable     turn it on
 
-Setting DO_NOT_TRACK=1 or ` + consent.EnvVar(service) + `=0 also turns it off. Add --` + showFlag + ` to any
+Setting DO_NOT_TRACK=1 or ` + privacy.EnvVar(service) + `=0 also turns it off. Add --` + showFlag + ` to any
 command to see the event it records.`
 }
 
@@ -137,7 +137,7 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "Queue file: %s\n", st.QueuePath)
 	if st.Debug {
-		fmt.Fprintf(w, "Debug mode (%s_DEBUG): events are printed to stderr, not stored.\n", consent.EnvVar(c.Service))
+		fmt.Fprintf(w, "Debug mode (%s_DEBUG): events are printed to stderr, not stored.\n", privacy.EnvVar(c.Service))
 	}
 	if st.Enabled {
 		fmt.Fprintf(w, "Turn it off with `%s disable`; see what is sent with `%s show`.\n", c.Hint, c.Hint)
@@ -148,23 +148,23 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 }
 
 // sourceName is a stable machine-readable name for a consent source.
-func sourceName(s consent.Source) string {
+func sourceName(s privacy.Source) string {
 	switch s {
-	case consent.SourceDefault:
+	case privacy.SourceDefault:
 		return "default"
-	case consent.SourceDoNotTrack:
+	case privacy.SourceDoNotTrack:
 		return "do_not_track"
-	case consent.SourceEnv:
+	case privacy.SourceEnv:
 		return "env"
-	case consent.SourceUser:
+	case privacy.SourceUser:
 		return "user"
-	case consent.SourceCI:
+	case privacy.SourceCI:
 		return "ci"
-	case consent.SourceNoTTY:
+	case privacy.SourceNoTTY:
 		return "no_tty"
-	case consent.SourceUnreadable:
+	case privacy.SourceUnreadable:
 		return "unreadable"
-	case consent.SourceConfig:
+	case privacy.SourceConfig:
 		return "config"
 	}
 	return s.String()
@@ -205,7 +205,7 @@ func (c Controls) Enable(ctx context.Context, w io.Writer) error {
 	fmt.Fprintln(w, "Telemetry is on from the next command. Thank you.")
 	if st, err := c.Client.Status(ctx); err == nil {
 		switch st.Source {
-		case consent.SourceDoNotTrack, consent.SourceEnv, consent.SourceCI:
+		case privacy.SourceDoNotTrack, privacy.SourceEnv, privacy.SourceCI:
 			fmt.Fprintf(w, "Note: it stays off while %s.\n", st.Reason)
 		}
 	}

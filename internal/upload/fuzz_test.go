@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 func FuzzParseRetryAfter(f *testing.F) {

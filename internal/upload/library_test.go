@@ -12,7 +12,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 // libClient is a library-mode client whose sends are due from minEvents.

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
-	"github.com/telemetry-kit/telemetry-kit/store"
 )
 
 // cliEnv is an isolated environment for one test's invocations of the CLI.

@@ -20,7 +20,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/logutil"
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 	"github.com/telemetry-kit/telemetry-kit/internal/upload"
-	"github.com/telemetry-kit/telemetry-kit/store"
 )
 
 type clock struct {

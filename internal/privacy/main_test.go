@@ -1,9 +1,11 @@
-package consent
+package privacy
 
 import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
 )
 
 // childEnv switches the test binary into a child process that runs
@@ -15,7 +17,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "ensure" {
 		d := Ensure(Options{
 			Service: "pty-tool",
-			Mode:    OptIn,
+			Mode:    consent.OptIn,
 			Dir:     os.Getenv("CONSENT_TEST_DIR"),
 		})
 		fmt.Printf("RESULT enabled=%v source=%d\n", d.Enabled, int(d.Source))

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 // Child processes: the test binary re-executes itself with STORE_TEST_CHILD

@@ -19,7 +19,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 // newQueue opens a queue in a fresh directory.

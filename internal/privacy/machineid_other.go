@@ -1,6 +1,6 @@
 //go:build !linux
 
-package consent
+package privacy
 
 import "github.com/denisbrodbeck/machineid"
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 func journalPath(q *store.Queue) string { return filepath.Join(filepath.Dir(q.Path()), "queue.log") }

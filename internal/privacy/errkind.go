@@ -1,4 +1,4 @@
-package consent
+package privacy
 
 import (
 	"context"
@@ -13,18 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-)
 
-// Kinder is implemented by an author's error that names its own kind for
-// telemetry. [ErrorKind] finds it anywhere in the error chain (errors.As)
-// and records its result, scrubbed and turned into snake_case.
-type Kinder interface {
-	TelemetryKind() string
-}
+	"github.com/telemetry-kit/telemetry-kit/consent"
+)
 
 // ErrorKind returns the error kind recorded instead of an error message,
 // which is never recorded. It is "" for a nil error; the kind named by a
-// [Kinder] in the chain; otherwise a generic class from the error's type:
+// [consent.Kinder] in the chain; otherwise a generic class from the error's type:
 //
 //	timeout      context.DeadlineExceeded, os.ErrDeadlineExceeded, a Timeout() error
 //	canceled     context.Canceled
@@ -41,7 +36,7 @@ func ErrorKind(err error) string {
 	if err == nil {
 		return ""
 	}
-	var k Kinder
+	var k consent.Kinder
 	if errors.As(err, &k) {
 		if kind := snakeCase(Scrub(safeKind(k))); kind != "" {
 			return kind
@@ -88,7 +83,7 @@ func ErrorKind(err error) string {
 
 // safeKind calls TelemetryKind, which is the author's code: a panic in it
 // must not reach the host.
-func safeKind(k Kinder) (kind string) {
+func safeKind(k consent.Kinder) (kind string) {
 	defer func() {
 		if recover() != nil {
 			kind = ""

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/telemetry-kit/telemetry-kit/store"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
 var benchData = append([]byte(`{"event":"command","payload":"`), append(bytes.Repeat([]byte("x"), 400), `"}`...)...)

@@ -1,4 +1,4 @@
-package consent
+package privacy
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
 )
 
 const testService = "my-cli"
@@ -126,7 +128,7 @@ type want struct {
 }
 
 // oracle states the precedence rules independently of the implementation.
-func oracle(mode Mode, dnt, envVal string, st storedState, stdinTTY, stderrTTY, ci, disableInCI bool) want {
+func oracle(mode consent.Mode, dnt, envVal string, st storedState, stdinTTY, stderrTTY, ci, disableInCI bool) want {
 	word := strings.ToLower(strings.TrimSpace(dnt))
 	if word == "1" || word == "true" || word == "yes" || word == "on" {
 		return want{source: SourceDoNotTrack}
@@ -147,9 +149,9 @@ func oracle(mode Mode, dnt, envVal string, st storedState, stdinTTY, stderrTTY, 
 		return want{enabled: true, source: SourceUser}
 	}
 	switch mode {
-	case Silent:
+	case consent.Silent:
 		return want{enabled: true, source: SourceDefault}
-	case OptOut:
+	case consent.OptOut:
 		return want{enabled: true, source: SourceDefault, needsNotice: !ci && st.noticeVersion < matrixPolicy}
 	}
 	if ci || !stdinTTY || !stderrTTY {
@@ -166,7 +168,7 @@ func TestResolvePrecedenceMatrix(t *testing.T) {
 		st.setup(t, dirs[i])
 	}
 	tt := newTTYs(t)
-	modes := []Mode{OptIn, OptOut, Silent}
+	modes := []consent.Mode{consent.OptIn, consent.OptOut, consent.Silent}
 	dnts := []string{"", "1", "Yes", "0"}
 	envVals := []string{"", "1", "off", "perhaps"}
 	cis := []struct {
@@ -233,7 +235,7 @@ func TestResolvePrecedenceMatrix(t *testing.T) {
 	}
 }
 
-func baseOptions(t *testing.T, mode Mode, kv ...string) Options {
+func baseOptions(t *testing.T, mode consent.Mode, kv ...string) Options {
 	return Options{
 		Service: testService,
 		Mode:    mode,
@@ -246,7 +248,7 @@ func baseOptions(t *testing.T, mode Mode, kv ...string) Options {
 
 func TestResolveNamedCases(t *testing.T) {
 	t.Run("DO_NOT_TRACK beats the env var and a stored enable", func(t *testing.T) {
-		o := baseOptions(t, Silent, "DO_NOT_TRACK", "1", "MY_CLI_TELEMETRY", "1")
+		o := baseOptions(t, consent.Silent, "DO_NOT_TRACK", "1", "MY_CLI_TELEMETRY", "1")
 		if err := Enable(o); err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +258,7 @@ func TestResolveNamedCases(t *testing.T) {
 		}
 	})
 	t.Run("env var on is consent in opt-in, in CI, without a terminal", func(t *testing.T) {
-		o := baseOptions(t, OptIn, "MY_CLI_TELEMETRY", "yes", "GITHUB_ACTIONS", "true")
+		o := baseOptions(t, consent.OptIn, "MY_CLI_TELEMETRY", "yes", "GITHUB_ACTIONS", "true")
 		o.DisableInCI = true
 		d := Resolve(o)
 		if !d.Enabled || d.Source != SourceEnv || d.Detail != "MY_CLI_TELEMETRY=yes" {
@@ -264,14 +266,14 @@ func TestResolveNamedCases(t *testing.T) {
 		}
 	})
 	t.Run("env var off beats a stored enable", func(t *testing.T) {
-		o := baseOptions(t, OptOut, "MY_CLI_TELEMETRY", "0")
+		o := baseOptions(t, consent.OptOut, "MY_CLI_TELEMETRY", "0")
 		Enable(o)
 		if d := Resolve(o); d.Enabled || d.Detail != "MY_CLI_TELEMETRY=0" {
 			t.Fatalf("got %+v", d)
 		}
 	})
 	t.Run("a refusal survives a policy bump", func(t *testing.T) {
-		o := baseOptions(t, OptOut)
+		o := baseOptions(t, consent.OptOut)
 		o.PolicyVersion = 1
 		Disable(o)
 		o.PolicyVersion = 2
@@ -284,7 +286,7 @@ func TestResolveNamedCases(t *testing.T) {
 		}
 	})
 	t.Run("an enable for an older policy no longer counts in opt-out", func(t *testing.T) {
-		o := baseOptions(t, OptOut)
+		o := baseOptions(t, consent.OptOut)
 		Enable(o) // policy 1
 		o.PolicyVersion = 2
 		d := Resolve(o)
@@ -293,7 +295,7 @@ func TestResolveNamedCases(t *testing.T) {
 		}
 	})
 	t.Run("opt-in without a terminal is off and says why", func(t *testing.T) {
-		o := baseOptions(t, OptIn)
+		o := baseOptions(t, consent.OptIn)
 		o.IsTerminal = func(uintptr) bool { return false }
 		d := Resolve(o)
 		if d.Enabled || d.Source != SourceNoTTY || d.CanPrompt || !strings.Contains(d.Detail, "no terminal") {
@@ -301,14 +303,14 @@ func TestResolveNamedCases(t *testing.T) {
 		}
 	})
 	t.Run("a stderr that is not a file is not a terminal", func(t *testing.T) {
-		o := baseOptions(t, OptIn)
+		o := baseOptions(t, consent.OptIn)
 		o.IsTerminal = func(uintptr) bool { return true }
 		if d := Resolve(o); d.CanPrompt || d.Source != SourceNoTTY {
 			t.Fatalf("got %+v", d)
 		}
 	})
 	t.Run("no service name fails closed", func(t *testing.T) {
-		o := baseOptions(t, Silent, "MY_CLI_TELEMETRY", "1")
+		o := baseOptions(t, consent.Silent, "MY_CLI_TELEMETRY", "1")
 		o.Service = ""
 		if d := Resolve(o); d.Enabled || d.Source != SourceConfig {
 			t.Fatalf("got %+v", d)
@@ -318,14 +320,14 @@ func TestResolveNamedCases(t *testing.T) {
 		}
 	})
 	t.Run("unknown env value is off and quoted", func(t *testing.T) {
-		o := baseOptions(t, Silent, "MY_CLI_TELEMETRY", "maybe")
+		o := baseOptions(t, consent.Silent, "MY_CLI_TELEMETRY", "maybe")
 		d := Resolve(o)
 		if d.Enabled || d.Source != SourceEnv || !strings.Contains(d.Detail, `"maybe"`) {
 			t.Fatalf("got %+v", d)
 		}
 	})
 	t.Run("DisableInCI", func(t *testing.T) {
-		o := baseOptions(t, Silent, "BUILDKITE", "true")
+		o := baseOptions(t, consent.Silent, "BUILDKITE", "true")
 		o.DisableInCI = true
 		d := Resolve(o)
 		if d.Enabled || d.Source != SourceCI || !strings.Contains(d.Detail, "buildkite") {
@@ -337,7 +339,7 @@ func TestResolveNamedCases(t *testing.T) {
 		t.Setenv("XDG_CONFIG_HOME", cfg) // os.UserConfigDir on Linux
 		t.Setenv("HOME", cfg)
 		t.Setenv("AppData", cfg)
-		o := baseOptions(t, OptIn)
+		o := baseOptions(t, consent.OptIn)
 		o.Dir = ""
 		if err := Enable(o); err != nil {
 			t.Fatal(err)
@@ -366,7 +368,7 @@ func readRecord(t *testing.T, dir string) record {
 }
 
 func TestEnableDisableStore(t *testing.T) {
-	o := baseOptions(t, OptIn)
+	o := baseOptions(t, consent.OptIn)
 	o.PolicyVersion = 7
 	o.CommandHint = "mycli privacy"
 	if err := Enable(o); err != nil {
@@ -405,7 +407,7 @@ func TestEnableDisableStore(t *testing.T) {
 }
 
 func TestEnableReplacesUnreadableFile(t *testing.T) {
-	o := baseOptions(t, OptOut)
+	o := baseOptions(t, consent.OptOut)
 	os.MkdirAll(o.Dir, 0o700)
 	os.WriteFile(filepath.Join(o.Dir, consentFile), []byte("\x00garbage"), 0o600)
 	if d := Resolve(o); d.Enabled || d.Source != SourceUnreadable {
@@ -420,7 +422,7 @@ func TestEnableReplacesUnreadableFile(t *testing.T) {
 }
 
 func TestEnsureOptOutNotice(t *testing.T) {
-	o := baseOptions(t, OptOut)
+	o := baseOptions(t, consent.OptOut)
 	var stderr bytes.Buffer
 	o.Stderr = &stderr
 	o.Collects = "the command name and its duration."
@@ -455,7 +457,7 @@ func TestEnsureOptOutNotice(t *testing.T) {
 }
 
 func TestEnsureNoticeKeepsDecisionFields(t *testing.T) {
-	o := baseOptions(t, OptOut)
+	o := baseOptions(t, consent.OptOut)
 	o.PolicyVersion = 2
 	writeRecord(t, o.Dir, record{Decision: "enabled", PolicyVersion: 1, DecidedAt: testNow, Via: viaCommand})
 	Ensure(o)
@@ -467,9 +469,9 @@ func TestEnsureNoticeKeepsDecisionFields(t *testing.T) {
 
 func TestEnsureSilentAndCIPrintNothing(t *testing.T) {
 	for name, o := range map[string]Options{
-		"silent":        baseOptions(t, Silent),
-		"opt-out in CI": baseOptions(t, OptOut, "CI", "1"),
-		"opt-in in CI":  baseOptions(t, OptIn, "CI", "true"),
+		"silent":        baseOptions(t, consent.Silent),
+		"opt-out in CI": baseOptions(t, consent.OptOut, "CI", "1"),
+		"opt-in in CI":  baseOptions(t, consent.OptIn, "CI", "true"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -479,7 +481,7 @@ func TestEnsureSilentAndCIPrintNothing(t *testing.T) {
 			if stderr.Len() != 0 {
 				t.Fatalf("printed %q", stderr.String())
 			}
-			if d.Enabled != (o.Mode != OptIn) {
+			if d.Enabled != (o.Mode != consent.OptIn) {
 				t.Fatalf("got %+v", d)
 			}
 			if _, err := os.Stat(o.Dir); !os.IsNotExist(err) {
@@ -491,7 +493,7 @@ func TestEnsureSilentAndCIPrintNothing(t *testing.T) {
 
 func TestEnsureLeavesUnreadableFileAlone(t *testing.T) {
 	garbage := []byte(`{"decision": 12`)
-	for _, mode := range []Mode{OptIn, OptOut, Silent} {
+	for _, mode := range []consent.Mode{consent.OptIn, consent.OptOut, consent.Silent} {
 		t.Run(mode.String(), func(t *testing.T) {
 			o := baseOptions(t, mode)
 			tt := newTTYs(t)
@@ -524,7 +526,7 @@ func TestEnsurePromptAnswers(t *testing.T) {
 		{"y\n", true}, {"Yes\r\n", true}, {"\n", false}, {"n\n", false}, {"", false}, {"yess\n", false},
 	} {
 		t.Run(fmt.Sprintf("%q", tc.answer), func(t *testing.T) {
-			o := baseOptions(t, OptIn)
+			o := baseOptions(t, consent.OptIn)
 			r, w, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)
@@ -569,7 +571,7 @@ func TestEnsurePromptAnswers(t *testing.T) {
 }
 
 func TestEnsureNonInteractiveDoesNotBlock(t *testing.T) {
-	o := baseOptions(t, OptIn)
+	o := baseOptions(t, consent.OptIn)
 	r, w, err := os.Pipe() // never written: reading it would block
 	if err != nil {
 		t.Fatal(err)
@@ -655,7 +657,7 @@ func TestDetectCI(t *testing.T) {
 }
 
 func TestStrings(t *testing.T) {
-	if OptIn.String() != "opt-in" || OptOut.String() != "opt-out" || Silent.String() != "silent" {
+	if consent.OptIn.String() != "opt-in" || consent.OptOut.String() != "opt-out" || consent.Silent.String() != "silent" {
 		t.Error("mode names")
 	}
 	seen := map[string]bool{}
@@ -681,7 +683,7 @@ func TestDefaultDirRefusesPathNames(t *testing.T) {
 			t.Errorf("DefaultDir(%q) accepted", bad)
 		}
 	}
-	o := baseOptions(t, Silent)
+	o := baseOptions(t, consent.Silent)
 	o.Service, o.Dir = "..", ""
 	if d := Resolve(o); d.Enabled || d.Source != SourceUnreadable {
 		t.Fatalf("a service name that cannot name a directory: %+v", d)

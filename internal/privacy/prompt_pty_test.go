@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd
 
-package consent
+package privacy
 
 import (
 	"bytes"
