@@ -24,8 +24,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCanonical$$' -fuzztime=$(FUZZTIME) ./internal/privacy/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseJournal$$' -fuzztime=$(FUZZTIME) ./internal/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSum$$' -fuzztime=$(FUZZTIME) ./internal/store/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryAfter$$' -fuzztime=$(FUZZTIME) ./internal/upload/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeResponseAndState$$' -fuzztime=$(FUZZTIME) ./internal/upload/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRetryAfter$$' -fuzztime=$(FUZZTIME) ./internal/sender/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeResponseAndState$$' -fuzztime=$(FUZZTIME) ./internal/sender/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./server/decode/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMatchesReference$$' -fuzztime=$(FUZZTIME) ./server/decode/
 

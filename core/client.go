@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+	"github.com/telemetry-kit/telemetry-kit/internal/sender"
 	"github.com/telemetry-kit/telemetry-kit/internal/store"
 )
 
@@ -84,7 +85,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	if marker := cfg.Getenv(SenderEnv); marker != "" {
+	if marker := cfg.Getenv(sender.ProcessEnv); marker != "" {
 		return senderProcess(cfg, marker)
 	}
 	q, err := openQueue(&cfg)

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+	"github.com/telemetry-kit/telemetry-kit/internal/sender"
 	"github.com/telemetry-kit/telemetry-kit/internal/store"
-	"github.com/telemetry-kit/telemetry-kit/internal/upload"
 )
 
 // Status is what `telemetry status` tells a user.
@@ -54,7 +54,7 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	if st.Dropped, err = c.queue.Dropped(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
 	}
-	sched, err := upload.LoadState(ctx, c.queue)
+	sched, err := sender.LoadState(ctx, c.queue)
 	if err != nil {
 		return st, fmt.Errorf("telemetry: reading the send schedule: %w", err)
 	}

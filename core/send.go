@@ -6,31 +6,25 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
-	"github.com/telemetry-kit/telemetry-kit/internal/upload"
+	"github.com/telemetry-kit/telemetry-kit/internal/sender"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
-// SenderEnv marks a process as the detached sender of the queue whose path
-// it holds. [New] in such a process sends that queue's due events and exits
-// instead of returning (see the package documentation).
-const SenderEnv = "TELEMETRY_KIT_SENDER"
-
 // sending is the client's side of delivery to the server.
 type sending struct {
-	policy upload.Policy
+	policy sender.Policy
 
 	// The HTTP sender, built on first use: a CLI-mode run only checks
 	// whether a send is due and leaves sending to a detached process, and
 	// building the HTTP client touches much code a fresh process would
 	// otherwise not load.
-	build     func() (*upload.Sender, error)
+	build     func() (*sender.Sender, error)
 	buildOnce sync.Once
-	sender    *upload.Sender
+	sender    *sender.Sender
 	buildErr  error
 
 	// Library mode's background sender.
@@ -43,14 +37,14 @@ type sending struct {
 }
 
 // get returns the HTTP sender, building it on first use.
-func (s *sending) get() (*upload.Sender, error) {
+func (s *sending) get() (*sender.Sender, error) {
 	s.buildOnce.Do(func() { s.sender, s.buildErr = s.build() })
 	return s.sender, s.buildErr
 }
 
 // newSender builds the HTTP sender for cfg.
-func newSender(cfg Config, cont func() bool) (*upload.Sender, error) {
-	return upload.New(upload.Config{
+func newSender(cfg Config, cont func() bool) (*sender.Sender, error) {
+	return sender.New(sender.Config{
 		Endpoint:  cfg.Endpoint,
 		APIKey:    cfg.APIKey,
 		UserAgent: SDKName + "/" + SDKVersion,
@@ -61,8 +55,8 @@ func newSender(cfg Config, cont func() bool) (*upload.Sender, error) {
 	})
 }
 
-func policyFor(cfg Config) upload.Policy {
-	return upload.Policy{
+func policyFor(cfg Config) sender.Policy {
+	return sender.Policy{
 		MinEvents:  cfg.SendMinEvents,
 		MaxAge:     cfg.SendMaxAge,
 		StartGrace: cfg.SenderTimeout,
@@ -77,12 +71,12 @@ func (c *Client) startSending() {
 	if c.cfg.Endpoint == "" || !c.on.Load() || c.debug {
 		return
 	}
-	if err := upload.CheckEndpoint(c.cfg.Endpoint); err != nil {
+	if err := sender.CheckEndpoint(c.cfg.Endpoint); err != nil {
 		c.cfg.Logger.Warn("telemetry: events will not be sent", "err", err)
 		return
 	}
 	s := &sending{policy: policyFor(c.cfg), stopping: make(chan struct{})}
-	s.build = func() (*upload.Sender, error) {
+	s.build = func() (*sender.Sender, error) {
 		return newSender(c.cfg, func() bool {
 			select {
 			case <-s.stopping:
@@ -151,7 +145,7 @@ func (c *Client) sendIfDue(ctx context.Context) {
 	if err != nil || !d.Due {
 		return
 	}
-	lock, err := upload.TryLock(c.queue.Path())
+	lock, err := sender.TryLock(c.queue.Path())
 	if err != nil {
 		return
 	}
@@ -223,54 +217,17 @@ func (c *Client) abortSending() {
 }
 
 // startDetached starts the detached sender process when a send is due and
-// no sender runs. The decision reads the queue's summary (see
-// store.Queue.Summary) and, when a send is due, again under the send lock;
-// the start is marked in the lock file so that no other invocation starts a
-// second sender before this one takes the lock.
+// no sender runs (see [sender.StartDetached]).
 func (c *Client) startDetached() {
 	// No deadline of its own: the check's waits are bounded by LockTimeout,
 	// and a timer would set up the runtime's poller in every run.
-	ctx := context.Background()
-	// Most runs find nothing due: they decide that from the summary alone,
-	// without the lock file or the executable's path.
-	if d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), false); err != nil || !d.Due {
-		return
-	}
-	exe, err := os.Executable()
-	if err != nil || isTestBinary(exe) {
-		return
-	}
-	lock, err := upload.TryLock(c.queue.Path())
-	if err != nil {
-		return // a sender runs
-	}
-	// Again under the lock, so that two runs never both start a sender.
-	d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), false)
-	if err == nil && d.Due {
-		err = lock.MarkStarted(c.cfg.Now())
-	}
-	lock.Unlock() // before the start: the sender takes it
-	if err != nil || !d.Due {
-		return
-	}
-	argv0 := exe
-	if len(os.Args) > 0 && os.Args[0] != "" {
-		argv0 = os.Args[0]
-	}
-	env := upload.WithEnv(os.Environ(), SenderEnv, c.queue.Path())
-	pid, err := upload.Detach(exe, argv0, env)
-	if err != nil {
+	pid, reason, err := sender.StartDetached(context.Background(), c.queue, c.snd.policy, c.cfg.Now)
+	switch {
+	case err != nil:
 		c.cfg.Logger.Warn("telemetry: sender not started", "err", err)
-		return
+	case pid != 0:
+		c.cfg.Logger.Debug("telemetry: sender started", "pid", pid, "reason", reason)
 	}
-	c.cfg.Logger.Debug("telemetry: sender started", "pid", pid, "reason", d.Reason)
-}
-
-// isTestBinary reports whether exe is a `go test` binary, which must never
-// be started as a sender: it would run the tests again.
-func isTestBinary(exe string) bool {
-	base := strings.TrimSuffix(filepath.Base(exe), ".exe")
-	return strings.HasSuffix(base, ".test")
 }
 
 // sendNow sends what is queued, within ctx (and SenderTimeout when ctx has
@@ -291,7 +248,7 @@ func (c *Client) sendNow(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.SenderTimeout)
 		defer cancel()
 	}
-	lock, err := waitLock(ctx, c.queue.Path())
+	lock, err := sender.WaitLock(ctx, c.queue.Path())
 	if err != nil {
 		return fmt.Errorf("telemetry: send: %w", err)
 	}
@@ -304,21 +261,6 @@ func (c *Client) sendNow(ctx context.Context) error {
 		return fmt.Errorf("telemetry: send: %w", err)
 	}
 	return nil
-}
-
-// waitLock takes the send lock, polling while another sender holds it.
-func waitLock(ctx context.Context, queuePath string) (*upload.Lock, error) {
-	for {
-		l, err := upload.TryLock(queuePath)
-		if !errors.Is(err, upload.ErrBusy) {
-			return l, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // senderProcess is New in a process started as a detached sender. When the
@@ -366,7 +308,7 @@ func (c *Client) runSenderProcess() {
 	defer cancel()
 	// A starting host holds the lock for a moment; a sender holds it longer.
 	lctx, lcancel := context.WithTimeout(ctx, time.Second)
-	lock, err := waitLock(lctx, c.queue.Path())
+	lock, err := sender.WaitLock(lctx, c.queue.Path())
 	lcancel()
 	if err != nil {
 		return // another sender runs

@@ -13,8 +13,8 @@ bench $GO test -run='^$' -bench=. -benchmem -count=1 ./internal/store/ ./interna
 # Library mode vs posthog-go; CLI mode vs the same command without telemetry.
 (cd bench && echo && $GO run ./cmd/compare)
 # Sync: host wall time with the endpoint healthy, refused and blackholed; sender throughput.
-bench $GO test -run='^$' -bench=InvocationWallTime -benchtime=41x -count=1 ./internal/upload/
-bench $GO test -run='^$' -bench=SenderThroughput -benchtime=1x -count=1 ./internal/upload/
+bench $GO test -run='^$' -bench=InvocationWallTime -benchtime=41x -count=1 ./internal/sender/
+bench $GO test -run='^$' -bench=SenderThroughput -benchtime=1x -count=1 ./internal/sender/
 # Adapters: instrumented example vs the same tree without telemetry.
 bench $GO test -run='^$' -bench=CLIOverhead -benchtime=1x -count=1 ./examples/
 # Server: HTTP ingest vs COPY of the same rows, peak RSS.

@@ -3,12 +3,12 @@ package tkcobra
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+	"github.com/telemetry-kit/telemetry-kit/internal/telemetrycmd"
 )
 
 // controls returns the actions of the run in progress.
-func (r *Runner) controls(cmd *cobra.Command) cliutil.Controls {
-	var ctl cliutil.Controls
+func (r *Runner) controls(cmd *cobra.Command) telemetrycmd.Controls {
+	var ctl telemetrycmd.Controls
 	if st := r.current(); st != nil {
 		ctl = st.ctl
 	}
@@ -23,8 +23,8 @@ func (r *Runner) controls(cmd *cobra.Command) cliutil.Controls {
 func (r *Runner) newCommand(name string) *cobra.Command {
 	t := &cobra.Command{
 		Use:    name,
-		Short:  cliutil.ShortCommand,
-		Long:   cliutil.LongCommand(r.cfg.ServiceName, r.root.Name()+" "+name, r.showFlag),
+		Short:  telemetrycmd.ShortCommand,
+		Long:   telemetrycmd.LongCommand(r.cfg.ServiceName, r.root.Name()+" "+name, r.showFlag),
 		Args:   cobra.NoArgs,
 		Hidden: r.cfg.HideCommand,
 		// The author's persistent hooks set up the tool's own work; the
@@ -35,19 +35,19 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 	var asJSON bool
 	status := &cobra.Command{
 		Use:          "status",
-		Short:        cliutil.ShortStatus,
+		Short:        telemetrycmd.ShortStatus,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return r.controls(cmd).Status(cmd.Context(), cmd.OutOrStdout(), asJSON)
 		},
 	}
-	status.Flags().BoolVar(&asJSON, "json", false, cliutil.ShortJSON)
+	status.Flags().BoolVar(&asJSON, "json", false, telemetrycmd.ShortJSON)
 	t.AddCommand(
 		status,
 		&cobra.Command{
 			Use:          "enable",
-			Short:        cliutil.ShortEnable,
+			Short:        telemetrycmd.ShortEnable,
 			Args:         cobra.NoArgs,
 			SilenceUsage: true,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,7 +56,7 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 		},
 		&cobra.Command{
 			Use:          "disable",
-			Short:        cliutil.ShortDisable,
+			Short:        telemetrycmd.ShortDisable,
 			Args:         cobra.NoArgs,
 			SilenceUsage: true,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,7 +65,7 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 		},
 		&cobra.Command{
 			Use:          "show",
-			Short:        cliutil.ShortShow,
+			Short:        telemetrycmd.ShortShow,
 			Args:         cobra.NoArgs,
 			SilenceUsage: true,
 			RunE: func(cmd *cobra.Command, _ []string) error {
@@ -74,7 +74,7 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 		},
 		&cobra.Command{
 			Use:          "flush",
-			Short:        cliutil.ShortFlush,
+			Short:        telemetrycmd.ShortFlush,
 			Args:         cobra.NoArgs,
 			Hidden:       r.cfg.HideFlush,
 			SilenceUsage: true,

@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/telemetry-kit/telemetry-kit/core"
-	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+	"github.com/telemetry-kit/telemetry-kit/internal/adapter"
+	"github.com/telemetry-kit/telemetry-kit/internal/telemetrycmd"
 )
 
 // Config configures [Instrument]. Its zero value, with a ServiceName, is a
@@ -62,8 +63,8 @@ type Runner struct {
 
 // run is what one Execute learns while cobra runs the tree.
 type run struct {
-	inv      *cliutil.Invocation
-	ctl      cliutil.Controls
+	inv      *adapter.Invocation
+	ctl      telemetrycmd.Controls
 	cmd      *cobra.Command // the command the stages below belong to
 	args     []string       // its positional arguments, as its hooks saw them
 	argsSeen bool
@@ -89,11 +90,11 @@ const (
 func Instrument(root *cobra.Command, cfg Config) *Runner {
 	r := &Runner{root: root, cfg: cfg, showFlag: cfg.ShowFlag}
 	if r.showFlag == "" {
-		r.showFlag = cliutil.DefaultShowFlag
+		r.showFlag = telemetrycmd.DefaultShowFlag
 	}
 	name := cfg.CommandName
 	if name == "" {
-		name = cliutil.DefaultCommandName
+		name = telemetrycmd.DefaultCommandName
 	}
 	var cmds []*cobra.Command
 	var walk func(*cobra.Command)
@@ -113,7 +114,7 @@ func Instrument(root *cobra.Command, cfg Config) *Runner {
 		r.wrap(c, origFlagErr[i])
 	}
 	if root.PersistentFlags().Lookup(r.showFlag) == nil && root.Flags().Lookup(r.showFlag) == nil {
-		root.PersistentFlags().Bool(r.showFlag, false, cliutil.ShortShowFlag)
+		root.PersistentFlags().Bool(r.showFlag, false, telemetrycmd.ShortShowFlag)
 		_ = root.PersistentFlags().MarkHidden(r.showFlag)
 	} else {
 		r.logger().Warn("telemetry: the tool already has the show flag; not adding it", "flag", r.showFlag)
@@ -314,9 +315,9 @@ func (r *Runner) start() (st *run) {
 	if cfg.CommandHint == "" && r.tele != nil {
 		cfg.CommandHint = r.root.Name() + " " + r.tele.Name()
 	}
-	client, err := cliutil.NewClient(cfg)
-	st.inv = cliutil.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
-	st.ctl = cliutil.Controls{Client: client, Err: err, Service: cfg.ServiceName}
+	client, err := adapter.NewClient(cfg)
+	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
+	st.ctl = telemetrycmd.Controls{Client: client, Err: err, Service: cfg.ServiceName}
 	return st
 }
 
@@ -331,7 +332,7 @@ func (r *Runner) finishPanic(st *run) {
 		return
 	}
 	c := r.describe(st, cmd)
-	c.ErrorKind, c.ExitCode = cliutil.KindPanic, cliutil.PanicExitCode
+	c.ErrorKind, c.ExitCode = adapter.KindPanic, adapter.PanicExitCode
 	r.show(st, cmd)
 	st.inv.Finish(c)
 }
@@ -384,7 +385,7 @@ func (r *Runner) show(st *run, cmd *cobra.Command) {
 		if r.argsSet {
 			args = r.args
 		}
-		on = cliutil.ArgsHaveFlag(args, r.showFlag)
+		on = adapter.ArgsHaveFlag(args, r.showFlag)
 	}
 	if on {
 		st.inv.EchoTo(cmd.ErrOrStderr())
@@ -428,21 +429,21 @@ func (r *Runner) kind(st *run, cmd *cobra.Command, err error) string {
 		if k := flagKind(st.flagErr); k != "" {
 			return k
 		}
-		return cliutil.KindInvalidFlag
+		return adapter.KindInvalidFlag
 	}
 	if st.failed && st.cmd == cmd {
 		switch st.stage {
 		case stageArgs:
 			if strings.HasPrefix(err.Error(), "unknown command ") {
-				return cliutil.KindUnknownCommand
+				return adapter.KindUnknownCommand
 			}
-			return cliutil.KindInvalidArgs
+			return adapter.KindInvalidArgs
 		case stagePre:
-			return cliutil.KindPreRun
+			return adapter.KindPreRun
 		case stageRun:
 			return ""
 		case stagePost:
-			return cliutil.KindPostRun
+			return adapter.KindPostRun
 		}
 	}
 	if k := flagKind(err); k != "" { // parsed while traversing (TraverseChildren)
@@ -450,13 +451,13 @@ func (r *Runner) kind(st *run, cmd *cobra.Command, err error) string {
 	}
 	if cmd.Flags().Parsed() {
 		if cmd.ValidateRequiredFlags() != nil {
-			return cliutil.KindMissingFlag
+			return adapter.KindMissingFlag
 		}
 		if cmd.ValidateFlagGroups() != nil {
-			return cliutil.KindInvalidFlag
+			return adapter.KindInvalidFlag
 		}
 	} else if strings.HasPrefix(err.Error(), "unknown command ") {
-		return cliutil.KindUnknownCommand
+		return adapter.KindUnknownCommand
 	}
 	return ""
 }
@@ -469,10 +470,10 @@ func flagKind(err error) string {
 	msg := err.Error()
 	switch {
 	case strings.HasPrefix(msg, "unknown flag: "), strings.HasPrefix(msg, "unknown shorthand flag: "):
-		return cliutil.KindUnknownFlag
+		return adapter.KindUnknownFlag
 	case strings.HasPrefix(msg, "flag needs an argument: "), strings.HasPrefix(msg, "invalid argument "),
 		strings.HasPrefix(msg, "bad flag syntax: "):
-		return cliutil.KindInvalidFlag
+		return adapter.KindInvalidFlag
 	}
 	return ""
 }

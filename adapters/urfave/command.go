@@ -3,12 +3,12 @@ package tkurfave
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+	"github.com/telemetry-kit/telemetry-kit/internal/telemetrycmd"
 )
 
 // controls returns the actions of the run in progress.
-func (r *Runner) controls() cliutil.Controls {
-	var ctl cliutil.Controls
+func (r *Runner) controls() telemetrycmd.Controls {
+	var ctl telemetrycmd.Controls
 	if st := r.current(); st != nil {
 		ctl = st.ctl
 	}
@@ -28,7 +28,7 @@ func (r *Runner) appName() string {
 
 // newCommand builds the telemetry subcommand.
 func (r *Runner) newCommand(name string) *cli.Command {
-	action := func(f func(*cli.Context, cliutil.Controls) error) cli.ActionFunc {
+	action := func(f func(*cli.Context, telemetrycmd.Controls) error) cli.ActionFunc {
 		return func(cCtx *cli.Context) error {
 			if cCtx.Args().Present() {
 				return cli.Exit("telemetry "+cCtx.Command.Name+" takes no arguments", 1)
@@ -38,44 +38,44 @@ func (r *Runner) newCommand(name string) *cli.Command {
 	}
 	return &cli.Command{
 		Name:        name,
-		Usage:       cliutil.ShortCommand,
-		Description: cliutil.LongCommand(r.cfg.ServiceName, r.appName()+" "+name, r.showFlag),
+		Usage:       telemetrycmd.ShortCommand,
+		Description: telemetrycmd.LongCommand(r.cfg.ServiceName, r.appName()+" "+name, r.showFlag),
 		Hidden:      r.cfg.HideCommand,
 		Subcommands: []*cli.Command{
 			{
 				Name:  "status",
-				Usage: cliutil.ShortStatus,
-				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: cliutil.ShortJSON}},
-				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+				Usage: telemetrycmd.ShortStatus,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: telemetrycmd.ShortJSON}},
+				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {
 					return ctl.Status(cCtx.Context, cCtx.App.Writer, cCtx.Bool("json"))
 				}),
 			},
 			{
 				Name:  "enable",
-				Usage: cliutil.ShortEnable,
-				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+				Usage: telemetrycmd.ShortEnable,
+				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {
 					return ctl.Enable(cCtx.Context, cCtx.App.Writer)
 				}),
 			},
 			{
 				Name:  "disable",
-				Usage: cliutil.ShortDisable,
-				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+				Usage: telemetrycmd.ShortDisable,
+				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {
 					return ctl.Disable(cCtx.Context, cCtx.App.Writer)
 				}),
 			},
 			{
 				Name:  "show",
-				Usage: cliutil.ShortShow,
-				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+				Usage: telemetrycmd.ShortShow,
+				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {
 					return ctl.Show(cCtx.Context, cCtx.App.Writer, cCtx.App.ErrWriter)
 				}),
 			},
 			{
 				Name:   "flush",
-				Usage:  cliutil.ShortFlush,
+				Usage:  telemetrycmd.ShortFlush,
 				Hidden: r.cfg.HideFlush,
-				Action: action(func(cCtx *cli.Context, ctl cliutil.Controls) error {
+				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {
 					return ctl.Flush(cCtx.Context, cCtx.App.Writer)
 				}),
 			},

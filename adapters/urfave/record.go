@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/telemetry-kit/telemetry-kit/core"
-	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+	"github.com/telemetry-kit/telemetry-kit/internal/adapter"
 )
 
 // exits reports whether urfave will end the process when it hands err to
@@ -86,7 +86,7 @@ func (r *Runner) finish(st *run, err error) {
 		}
 	} else if st.notFound {
 		// The app's CommandNotFound handled an unknown command.
-		c.ErrorKind = cliutil.KindUnknownCommand
+		c.ErrorKind = adapter.KindUnknownCommand
 	}
 	r.show(st)
 	st.inv.Finish(c)
@@ -103,7 +103,7 @@ func (r *Runner) finishPanic(st *run) {
 		return
 	}
 	c := r.describe(st, names, extended)
-	c.ErrorKind, c.ExitCode = cliutil.KindPanic, cliutil.PanicExitCode
+	c.ErrorKind, c.ExitCode = adapter.KindPanic, adapter.PanicExitCode
 	r.show(st)
 	st.inv.Finish(c)
 }
@@ -165,7 +165,7 @@ func (r *Runner) show(st *run) {
 	var on bool
 	if st.ctx == nil || st.usageErr != nil {
 		// The flags were not (all) parsed: read them raw.
-		on = cliutil.ArgsHaveFlag(argsAfterProgram(st.args), r.showFlag)
+		on = adapter.ArgsHaveFlag(argsAfterProgram(st.args), r.showFlag)
 	} else {
 		for _, cc := range st.ctx.Lineage() {
 			for _, n := range localFlagNames(cc) {
@@ -286,23 +286,23 @@ func canonical(flags []cli.Flag, name string) string {
 func (r *Runner) kind(st *run, err error) string {
 	switch {
 	case st.notFound:
-		return cliutil.KindUnknownCommand
+		return adapter.KindUnknownCommand
 	case st.usageErr != nil:
 		if strings.Contains(st.usageErr.Error(), "flag provided but not defined") {
-			return cliutil.KindUnknownFlag
+			return adapter.KindUnknownFlag
 		}
-		return cliutil.KindInvalidFlag
+		return adapter.KindInvalidFlag
 	case st.reached && st.failed && st.stage == stagePre:
-		return cliutil.KindPreRun
+		return adapter.KindPreRun
 	case st.reached && st.failed && st.stage == stageRun:
 		if st.helpAction && safeArgs(st.ctx).Present() {
-			return cliutil.KindUnknownCommand
+			return adapter.KindUnknownCommand
 		}
 		return ""
 	case st.afterErr != nil:
-		return cliutil.KindPostRun
+		return adapter.KindPostRun
 	case !st.reached && st.ctx != nil && missingRequired(st.ctx):
-		return cliutil.KindMissingFlag
+		return adapter.KindMissingFlag
 	}
 	return ""
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/telemetry-kit/telemetry-kit/core"
-	"github.com/telemetry-kit/telemetry-kit/internal/cliutil"
+	"github.com/telemetry-kit/telemetry-kit/internal/adapter"
+	"github.com/telemetry-kit/telemetry-kit/internal/telemetrycmd"
 )
 
 // Config configures [Instrument]. Its zero value, with a ServiceName, is a
@@ -61,8 +62,8 @@ type Runner struct {
 
 // run is what one Run learns while urfave runs the app.
 type run struct {
-	inv  *cliutil.Invocation
-	ctl  cliutil.Controls
+	inv  *adapter.Invocation
+	ctl  telemetrycmd.Controls
 	args []string
 
 	ctx        *cli.Context // the deepest context any wrapper saw
@@ -91,7 +92,7 @@ const (
 func Instrument(app *cli.App, cfg Config) *Runner {
 	r := &Runner{app: app, cfg: cfg, showFlag: cfg.ShowFlag}
 	if r.showFlag == "" {
-		r.showFlag = cliutil.DefaultShowFlag
+		r.showFlag = telemetrycmd.DefaultShowFlag
 	}
 	// urfave's help command and action, as urfave itself would use them for
 	// a command without an Action, taken from a throwaway app.
@@ -102,7 +103,7 @@ func Instrument(app *cli.App, cfg Config) *Runner {
 	}
 	name := cfg.CommandName
 	if name == "" {
-		name = cliutil.DefaultCommandName
+		name = telemetrycmd.DefaultCommandName
 	}
 
 	app.Action = r.action(app.Action)
@@ -159,7 +160,7 @@ func Instrument(app *cli.App, cfg Config) *Runner {
 }
 
 func (r *Runner) newShowFlag() cli.Flag {
-	return &cli.BoolFlag{Name: r.showFlag, Usage: cliutil.ShortShowFlag, Hidden: true}
+	return &cli.BoolFlag{Name: r.showFlag, Usage: telemetrycmd.ShortShowFlag, Hidden: true}
 }
 
 func hasFlag(flags []cli.Flag, name string) bool {
@@ -440,8 +441,8 @@ func (r *Runner) start(arguments []string) (st *run) {
 	if cfg.CommandHint == "" && r.tele != nil {
 		cfg.CommandHint = r.appName() + " " + r.tele.Name
 	}
-	client, err := cliutil.NewClient(cfg)
-	st.inv = cliutil.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
-	st.ctl = cliutil.Controls{Client: client, Err: err, Service: cfg.ServiceName}
+	client, err := adapter.NewClient(cfg)
+	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
+	st.ctl = telemetrycmd.Controls{Client: client, Err: err, Service: cfg.ServiceName}
 	return st
 }

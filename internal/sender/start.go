@@ -1,0 +1,79 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ProcessEnv marks a process as the detached sender of the queue whose path
+// it holds. The client of such a process sends that queue's due events and
+// exits instead of returning to the host.
+const ProcessEnv = "TELEMETRY_KIT_SENDER"
+
+// StartDetached starts the detached sender process of q when a send is due
+// by policy and no sender runs. The decision reads the queue's summary and,
+// when a send is due, again under the send lock; the start is marked in the
+// lock file so that no other invocation starts a second sender before this
+// one takes the lock. It returns the new process's pid and the reason the
+// send is due, or pid 0 when nothing was started; err says why a due send
+// could not be started.
+func StartDetached(ctx context.Context, q Queue, policy Policy, now func() time.Time) (pid int, reason string, err error) {
+	// Most runs find nothing due: they decide that from the summary alone,
+	// without the lock file or the executable's path.
+	if d, err := policy.Check(ctx, q, now(), false); err != nil || !d.Due {
+		return 0, "", nil
+	}
+	exe, err := os.Executable()
+	if err != nil || isTestBinary(exe) {
+		return 0, "", nil
+	}
+	lock, err := TryLock(q.Path())
+	if err != nil {
+		return 0, "", nil // a sender runs
+	}
+	// Again under the lock, so that two runs never both start a sender.
+	d, err := policy.Check(ctx, q, now(), false)
+	if err == nil && d.Due {
+		err = lock.MarkStarted(now())
+	}
+	lock.Unlock() // before the start: the sender takes it
+	if err != nil || !d.Due {
+		return 0, "", nil
+	}
+	argv0 := exe
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		argv0 = os.Args[0]
+	}
+	pid, err = Detach(exe, argv0, WithEnv(os.Environ(), ProcessEnv, q.Path()))
+	if err != nil {
+		return 0, d.Reason, err
+	}
+	return pid, d.Reason, nil
+}
+
+// isTestBinary reports whether exe is a `go test` binary, which must never
+// be started as a sender: it would run the tests again.
+func isTestBinary(exe string) bool {
+	base := strings.TrimSuffix(filepath.Base(exe), ".exe")
+	return strings.HasSuffix(base, ".test")
+}
+
+// WaitLock takes the send lock of the queue at queuePath, polling while
+// another sender holds it, until ctx ends.
+func WaitLock(ctx context.Context, queuePath string) (*Lock, error) {
+	for {
+		l, err := TryLock(queuePath)
+		if !errors.Is(err, ErrBusy) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

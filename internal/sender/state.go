@@ -1,0 +1,189 @@
+package sender
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
+	"github.com/telemetry-kit/telemetry-kit/wire"
+)
+
+// StateKey is the queue meta key under which the sender keeps its [State].
+const StateKey = "upload.state"
+
+// Queue is what the sender needs from the local queue; *store.Queue has it.
+type Queue interface {
+	Path() string
+	Peek(ctx context.Context, max, maxBytes int) (store.Batch, error)
+	Ack(ctx context.Context, ids []string, dropped uint64) error
+	GetMeta(ctx context.Context, key string) ([]byte, error)
+	PutMeta(ctx context.Context, key string, val []byte) error
+	Summary(ctx context.Context, metaKey string) (store.Summary, error)
+}
+
+var _ Queue = (*store.Queue)(nil)
+
+// State is the sender's schedule, persisted in the queue file (JSON under
+// [StateKey]) so that it holds across process runs: a server that is down
+// costs later invocations nothing until the next attempt is due.
+type State struct {
+	// NextAttempt is when the next send may start after a failure; zero
+	// when nothing is deferred.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// BackoffSeconds is the current backoff step: doubled after every
+	// failure, up to Config.BackoffMax, and cleared by a success.
+	BackoffSeconds int64 `json:"backoff_s,omitempty"`
+	// AuthBlockedUntil stops sending after a 401 or 403, for the key whose
+	// fingerprint is AuthKey: a new key is not blocked.
+	AuthBlockedUntil time.Time `json:"auth_blocked_until,omitzero"`
+	AuthKey          string    `json:"auth_key,omitempty"`
+	// Unreported counts events the sender itself dropped (a single event the
+	// server refused with 400, 413 or 415) that the next request reports in
+	// its "dropped" field.
+	Unreported uint64 `json:"unreported,omitempty"`
+	// LastResult says how the latest run that changed the schedule ended:
+	// "ok", "network", "timeout", "http_<status>", "truncated_response"...
+	LastResult string `json:"last_result,omitempty"`
+}
+
+// Backoff returns the current backoff step.
+func (s State) Backoff() time.Duration { return time.Duration(s.BackoffSeconds) * time.Second }
+
+// KeyFingerprint identifies a write key in [State.AuthKey] without storing it.
+func KeyFingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:8])
+}
+
+// maxDeferral bounds how far ahead a persisted schedule is believed: one
+// further ahead comes from a clock that jumped back, and is ignored.
+const maxDeferral = 25 * time.Hour
+
+// deferred reports whether until is still ahead of now, and believable.
+func deferred(until, now time.Time) bool {
+	return now.Before(until) && until.Sub(now) <= maxDeferral
+}
+
+// AuthBlocked reports whether sending with key is paused at now.
+func (s State) AuthBlocked(key string, now time.Time) bool {
+	return deferred(s.AuthBlockedUntil, now) && s.AuthKey == KeyFingerprint(key)
+}
+
+func decodeState(b []byte) State {
+	var s State
+	if len(b) > 0 {
+		// A damaged state is treated as empty: at worst one early attempt.
+		_ = json.Unmarshal(b, &s)
+	}
+	return s
+}
+
+// LoadState reads the sender's state from q.
+func LoadState(ctx context.Context, q Queue) (State, error) {
+	b, err := q.GetMeta(ctx, StateKey)
+	if err != nil {
+		return State{}, err
+	}
+	return decodeState(b), nil
+}
+
+// SaveState writes the sender's state to q.
+func SaveState(ctx context.Context, q Queue, s State) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return q.PutMeta(ctx, StateKey, b)
+}
+
+// Policy says when a send is due.
+type Policy struct {
+	// MinEvents: a send is due when at least this many events are queued.
+	// Zero: 100.
+	MinEvents int
+	// MaxAge: a send is due when the oldest queued event is this old.
+	// Zero: 1 hour.
+	MaxAge time.Duration
+	// StartGrace is how long a detached sender marked as started (see
+	// [Lock.MarkStarted]) is given to take the lock; no other is started
+	// meanwhile. Zero: 30 seconds.
+	StartGrace time.Duration
+	// APIKey is the write key, to tell whether an auth block applies.
+	APIKey string
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.MinEvents <= 0 {
+		p.MinEvents = 100
+	}
+	if p.MaxAge <= 0 {
+		p.MaxAge = time.Hour
+	}
+	if p.StartGrace <= 0 {
+		p.StartGrace = 30 * time.Second
+	}
+	return p
+}
+
+// Decision is the outcome of [Policy.Check].
+type Decision struct {
+	Due    bool
+	Reason string // why, or why not: "count", "age", "empty", "backoff", "auth", "started", "not_yet"
+	State  State
+}
+
+// Check reads q's summary (one open of the queue file) and decides whether a
+// send is due at now. A sender process ignores the started mark (pass
+// ignoreStarted), since it is the process that was started.
+func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted bool) (Decision, error) {
+	p = p.withDefaults()
+	sum, err := q.Summary(ctx, StateKey)
+	if err != nil {
+		return Decision{}, err
+	}
+	st := decodeState(sum.Meta)
+	d := Decision{State: st}
+	switch {
+	case sum.Len == 0:
+		d.Reason = "empty"
+	case st.AuthBlocked(p.APIKey, now):
+		d.Reason = "auth"
+	case deferred(st.NextAttempt, now):
+		d.Reason = "backoff"
+	case !ignoreStarted && recentlyStarted(q.Path(), now, p.StartGrace):
+		d.Reason = "started"
+	case sum.Len >= p.MinEvents:
+		d.Due, d.Reason = true, "count"
+	default:
+		if t, ok := RecordTime(sum.Oldest); ok && now.Sub(t) >= p.MaxAge {
+			d.Due, d.Reason = true, "age"
+		} else {
+			d.Reason = "not_yet"
+		}
+	}
+	return d, nil
+}
+
+// RecordTime returns when a queued event was recorded: from its ID when that
+// is a UUIDv7 (whose first 48 bits are Unix milliseconds), else from the
+// event's "timestamp" field.
+func RecordTime(r store.Record) (time.Time, bool) {
+	if t, ok := wire.EventIDTime(r.ID); ok {
+		return t, true
+	}
+	var ev struct {
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if len(r.Data) > 0 && json.Unmarshal(r.Data, &ev) == nil && !ev.Timestamp.IsZero() {
+		return ev.Timestamp, true
+	}
+	return time.Time{}, false
+}
+
+func recentlyStarted(queuePath string, now time.Time, grace time.Duration) bool {
+	t := StartedAt(queuePath)
+	return !t.IsZero() && !t.After(now) && now.Before(t.Add(grace))
+}

@@ -1,0 +1,200 @@
+package telemetrycmd
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/telemetry-kit/telemetry-kit/consent"
+	"github.com/telemetry-kit/telemetry-kit/core"
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+)
+
+func newClient(t *testing.T) (*core.Client, core.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := core.Config{
+		ServiceName: "tool",
+		Mode:        core.CLIMode,
+		Consent:     consent.Silent,
+		QueuePath:   filepath.Join(dir, "queue.db"),
+		ConfigDir:   filepath.Join(dir, "config"),
+		Getenv:      func(string) string { return "" },
+	}
+	c, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cfg
+}
+
+func TestControlsWithoutClient(t *testing.T) {
+	ctl := Controls{Err: errors.New("queue unwritable"), Hint: "tool telemetry", Service: "tool"}
+	var w bytes.Buffer
+	if err := ctl.Status(context.Background(), &w, false); err == nil {
+		t.Fatal("no error")
+	}
+	if !strings.Contains(w.String(), "Telemetry is off: it could not start (queue unwritable).") {
+		t.Fatalf("status said %q", w.String())
+	}
+}
+
+func TestControls(t *testing.T) {
+	c, _ := newClient(t)
+	c.TrackCommand(core.Command{Path: "build"})
+	ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := ctl.Show(ctx, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.HasPrefix(out.String(), `{"event_id":`) {
+		t.Fatalf("show printed %q", out.String())
+	}
+	out.Reset()
+	if err := ctl.Flush(ctx, &out); err == nil || !strings.Contains(out.String(), "Sending failed") {
+		t.Fatalf("flush without an endpoint: %v %q", err, out.String())
+	}
+	out.Reset()
+	if err := ctl.Disable(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "Telemetry is off. Deleted 1 queued event; nothing more will be recorded or sent.\n" {
+		t.Fatalf("disable said %q", out.String())
+	}
+	out.Reset()
+	if err := ctl.Show(ctx, &out, &errOut); err != nil || out.Len() != 0 || !strings.Contains(errOut.String(), "No events are queued.") {
+		t.Fatalf("show after disable: %v %q %q", err, out.String(), errOut.String())
+	}
+}
+
+func TestFlushSendsToTheEndpoint(t *testing.T) {
+	var got struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := io.Reader(r.Body)
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			body = zr
+		}
+		if r.URL.Path != "/v1/events" || r.Header.Get("Authorization") != "Bearer wk_test" || json.NewDecoder(body).Decode(&got) != nil {
+			http.Error(w, `{"error":"bad request"}`, 400)
+			return
+		}
+		fmt.Fprintf(w, `{"accepted":%d,"duplicates":0,"rejected":[]}`, len(got.Events))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	c, err := core.New(core.Config{
+		ServiceName: "tool",
+		Mode:        core.CLIMode,
+		Endpoint:    srv.URL,
+		APIKey:      "wk_test",
+		Consent:     consent.Silent,
+		QueuePath:   filepath.Join(dir, "queue.db"),
+		ConfigDir:   filepath.Join(dir, "config"),
+		Getenv:      func(string) string { return "" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TrackCommand(core.Command{Path: "build"})
+	c.TrackCommand(core.Command{Path: "serve"})
+	var out bytes.Buffer
+	if err := (Controls{Client: c, Hint: "tool telemetry"}).Flush(context.Background(), &out); err != nil {
+		t.Fatalf("flush: %v (%s)", err, out.String())
+	}
+	if out.String() != "Sent 2 events; 0 still queued.\n" {
+		t.Fatalf("flush said %q", out.String())
+	}
+	if len(got.Events) != 2 {
+		t.Fatalf("server got %d events", len(got.Events))
+	}
+}
+
+// TestStatusShowsTheSendSchedule checks that `telemetry status` tells a user
+// why nothing is being sent: a refused write key pauses sending, a failing
+// server defers the next attempt.
+func TestStatusShowsTheSendSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   string
+	}{
+		{"refused key", http.StatusUnauthorized, "Sending paused until "},
+		{"server down", http.StatusServiceUnavailable, "Last send failed (http_503); the next attempt is not before "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "600")
+				http.Error(w, `{"error":"no"}`, tc.status)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			c, err := core.New(core.Config{
+				ServiceName: "tool",
+				Mode:        core.CLIMode, Endpoint: srv.URL, APIKey: "wk_test", Consent: consent.Silent,
+				QueuePath: filepath.Join(dir, "queue.db"), ConfigDir: filepath.Join(dir, "config"),
+				Getenv: func(string) string { return "" },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
+			var out bytes.Buffer
+			if err := ctl.Status(context.Background(), &out, false); err != nil || strings.Contains(out.String(), "Sending paused") || strings.Contains(out.String(), "Last send failed") {
+				t.Fatalf("before any send, status said %q (%v)", out.String(), err)
+			}
+			c.TrackCommand(core.Command{Path: "build"})
+			out.Reset()
+			if err := ctl.Flush(context.Background(), &out); err == nil {
+				t.Fatalf("flush to a refusing server succeeded: %q", out.String())
+			}
+			out.Reset()
+			if err := ctl.Status(context.Background(), &out, false); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), tc.want) || !strings.Contains(out.String(), "Queued events: 1\n") {
+				t.Fatalf("status said %q, want %q and the event still queued", out.String(), tc.want)
+			}
+			out.Reset()
+			if err := ctl.Status(context.Background(), &out, true); err != nil {
+				t.Fatal(err)
+			}
+			var js map[string]any
+			if err := json.Unmarshal(out.Bytes(), &js); err != nil || js["last_send_result"] == nil {
+				t.Fatalf("status --json: %s (%v)", out.String(), err)
+			}
+		})
+	}
+}
+
+func TestLongCommand(t *testing.T) {
+	got := LongCommand("my-cli", "my-cli telemetry", "show-telemetry")
+	want := "my-cli records anonymous usage data: " + privacy.DefaultCollects + `.
+
+  my-cli telemetry status     whether telemetry is on, and why
+  my-cli telemetry show       the events waiting to be sent
+  my-cli telemetry disable    turn it off and delete what is queued
+  my-cli telemetry enable     turn it on
+
+Setting DO_NOT_TRACK=1 or MY_CLI_TELEMETRY=0 also turns it off. Add --show-telemetry to any
+command to see the event it records.`
+	if got != want {
+		t.Fatalf("LongCommand =\n%s\nwant\n%s", got, want)
+	}
+}
