@@ -23,10 +23,10 @@ import (
 func TelemetryKitTrack(b *testing.B) {
 	dir := b.TempDir()
 	tk, err := core.New(core.Config{
-		ServiceName: "bench", Consent: consent.Silent, BufferSize: 1 << 22,
-		MaxQueueEvents: 1 << 22, MaxQueueBytes: 1 << 32, // keep every event: no drops
-		QueuePath: filepath.Join(dir, "queue.db"), ConfigDir: dir,
-		Getenv: func(string) string { return "" },
+		ServiceName: "bench", Consent: consent.Silent, ConfigDir: dir,
+		Queue:   core.Queue{Path: filepath.Join(dir, "queue.db"), MaxEvents: 1 << 22, MaxBytes: 1 << 32}, // keep every event: no drops
+		Library: core.Library{BufferSize: 1 << 22},
+		Host:    core.Host{Getenv: func(string) string { return "" }},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -12,8 +12,8 @@ import (
 // persists concurrently.
 func BenchmarkTrack(b *testing.B) {
 	cfg := testConfig(b, nil)
-	cfg.BufferSize = 1 << 22
-	cfg.MaxQueueEvents, cfg.MaxQueueBytes = 1<<22, 1<<32 // keep every event: no drops
+	cfg.Library.BufferSize = 1 << 22
+	cfg.Queue.MaxEvents, cfg.Queue.MaxBytes = 1<<22, 1<<32 // keep every event: no drops
 	c, err := core.New(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -49,8 +49,8 @@ func BenchmarkTrackDisabled(b *testing.B) {
 // events a host can record per second when it never stops.
 func BenchmarkTrackSustained(b *testing.B) {
 	cfg := testConfig(b, nil)
-	cfg.BufferSize = 1 << 22
-	cfg.MaxQueueEvents, cfg.MaxQueueBytes = 1<<22, 1<<32 // keep every event: no drops
+	cfg.Library.BufferSize = 1 << 22
+	cfg.Queue.MaxEvents, cfg.Queue.MaxBytes = 1<<22, 1<<32 // keep every event: no drops
 	c, err := core.New(cfg)
 	if err != nil {
 		b.Fatal(err)

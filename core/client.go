@@ -85,7 +85,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	if marker := cfg.Getenv(sender.ProcessEnv); marker != "" {
+	if marker := cfg.Host.Getenv(sender.ProcessEnv); marker != "" {
 		return senderProcess(cfg, marker)
 	}
 	q, err := openQueue(&cfg)
@@ -100,12 +100,12 @@ func New(cfg Config) (*Client, error) {
 	c.scrubber = sync.OnceValue(privacy.LocalScrubber)
 	c.sdk = wire.SDK{Name: SDKName, Version: SDKVersion}
 	c.env = wire.Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
-	if name, ok := privacy.DetectCI(cfg.Getenv); ok {
+	if name, ok := privacy.DetectCI(cfg.Host.Getenv); ok {
 		c.env.CI, c.env.CIName = true, name
 	}
 	c.decision = c.resolveConsent()
 	enabled := c.decision.Enabled
-	c.debug = privacy.DebugEnabled(cfg.ServiceName, cfg.Getenv)
+	c.debug = privacy.DebugEnabled(cfg.ServiceName, cfg.Host.Getenv)
 	if enabled {
 		id, err := privacy.AnonymousID(cfg.ServiceName, cfg.ConfigDir)
 		if err != nil {
@@ -116,10 +116,10 @@ func New(cfg Config) (*Client, error) {
 		c.userID = id
 	}
 	c.on.Store(enabled)
-	c.newSession(cfg.Now())
+	c.newSession(cfg.Host.Now())
 	if enabled && cfg.Mode == LibraryMode {
 		c.running = true
-		c.ch = make(chan *pending, cfg.BufferSize)
+		c.ch = make(chan *pending, cfg.Library.BufferSize)
 		c.flushReq = make(chan chan error)
 		c.stop = make(chan struct{})
 		c.done = make(chan struct{})
@@ -131,10 +131,10 @@ func New(cfg Config) (*Client, error) {
 
 // openQueue opens the local queue that cfg names.
 func openQueue(cfg *Config) (*store.Queue, error) {
-	q, err := store.Open(cfg.QueuePath, store.Options{
-		MaxEvents:   cfg.MaxQueueEvents,
-		MaxBytes:    cfg.MaxQueueBytes,
-		LockTimeout: cfg.LockTimeout,
+	q, err := store.Open(cfg.Queue.Path, store.Options{
+		MaxEvents:   cfg.Queue.MaxEvents,
+		MaxBytes:    cfg.Queue.MaxBytes,
+		LockTimeout: cfg.Queue.LockTimeout,
 		// One short process per event: one write and one fsync each, moved
 		// into the queue file in bulk later.
 		Journal: cfg.Mode == CLIMode,
@@ -150,15 +150,15 @@ func (c *Client) consentOptions() privacy.Options {
 	return privacy.Options{
 		Service:       c.cfg.ServiceName,
 		Mode:          c.cfg.Consent,
-		PolicyVersion: c.cfg.PolicyVersion,
-		DisableInCI:   c.cfg.DisableInCI,
+		PolicyVersion: c.cfg.Policy.Version,
+		DisableInCI:   c.cfg.Policy.DisableInCI,
 		Dir:           c.cfg.ConfigDir,
-		Getenv:        c.cfg.Getenv,
-		Stdin:         c.cfg.Stdin,
-		Stderr:        c.cfg.Stderr,
-		Now:           c.cfg.Now,
-		Collects:      c.cfg.Collects,
-		CommandHint:   c.cfg.CommandHint,
+		Getenv:        c.cfg.Host.Getenv,
+		Stdin:         c.cfg.Host.Stdin,
+		Stderr:        c.cfg.Host.Stderr,
+		Now:           c.cfg.Host.Now,
+		Collects:      c.cfg.Policy.Collects,
+		CommandHint:   c.cfg.Policy.CommandHint,
 	}
 }
 
@@ -280,7 +280,7 @@ func (c *Client) record(typ, name string, props Props) {
 	if c.closed.Load() {
 		return
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Host.Now()
 	id, err := newID()
 	if err != nil {
 		c.lost.Add(1)
@@ -306,14 +306,14 @@ func (c *Client) newSession(now time.Time) *string {
 }
 
 // touchSession returns the current session, starting a new one in library
-// mode after SessionTimeout without events.
+// mode after Library.SessionTimeout without events.
 func (c *Client) touchSession(now time.Time) *string {
 	if c.cfg.Mode == CLIMode {
 		return c.session.Load()
 	}
 	n := now.UnixNano()
 	last := c.lastActive.Swap(n)
-	if n-last <= int64(c.cfg.SessionTimeout) {
+	if n-last <= int64(c.cfg.Library.SessionTimeout) {
 		return c.session.Load()
 	}
 	c.sessionMu.Lock()
@@ -401,7 +401,7 @@ func (c *Client) encode(p *pending) (data []byte, err error) {
 // show writes an event to stderr in debug mode and to the echo writer, if any.
 func (c *Client) show(data []byte) {
 	if c.debug {
-		fmt.Fprintf(c.cfg.Stderr, "%s\n", data)
+		fmt.Fprintf(c.cfg.Host.Stderr, "%s\n", data)
 	}
 	c.echoMu.Lock()
 	w := c.echo
@@ -444,11 +444,11 @@ func (c *Client) loop() {
 			return true
 		}
 		// Keep the events for the next attempt, within the buffer's bound.
-		if over := len(buf) - c.cfg.BufferSize; over > 0 {
+		if over := len(buf) - c.cfg.Library.BufferSize; over > 0 {
 			c.lost.Add(uint64(over))
 			buf = append(buf[:0], buf[over:]...)
 		}
-		timer = time.NewTimer(c.cfg.PersistInterval)
+		timer = time.NewTimer(c.cfg.Library.PersistInterval)
 		tick = timer.C
 		return false
 	}
@@ -464,16 +464,16 @@ func (c *Client) loop() {
 			}
 		}
 	}
-	maxBatch := 10 * c.cfg.PersistBatch
+	maxBatch := 10 * c.cfg.Library.PersistBatch
 	for {
 		select {
 		case p := <-c.ch:
 			buf = append(buf, p)
-			if len(buf) >= c.cfg.PersistBatch {
+			if len(buf) >= c.cfg.Library.PersistBatch {
 				drain(maxBatch)
 				flush()
 			} else if timer == nil {
-				timer = time.NewTimer(c.cfg.PersistInterval)
+				timer = time.NewTimer(c.cfg.Library.PersistInterval)
 				tick = timer.C
 			}
 		case <-tick:

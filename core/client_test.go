@@ -30,10 +30,9 @@ func testConfig(t testing.TB, env map[string]string) core.Config {
 		ServiceName:    "test-tool",
 		ServiceVersion: "1.2.3",
 		Consent:        consent.Silent,
-		QueuePath:      filepath.Join(dir, "cache", "queue.db"),
 		ConfigDir:      filepath.Join(dir, "config"),
-		Getenv:         func(k string) string { return env[k] },
-		Stderr:         &bytes.Buffer{},
+		Queue:          core.Queue{Path: filepath.Join(dir, "cache", "queue.db")},
+		Host:           core.Host{Getenv: func(k string) string { return env[k] }, Stderr: &bytes.Buffer{}},
 	}
 }
 
@@ -74,7 +73,7 @@ func queued(t testing.TB, path string) []wire.Event {
 
 func TestLibraryModeQueuesEveryEventAtClose(t *testing.T) {
 	cfg := testConfig(t, nil)
-	cfg.PersistInterval = time.Hour // only size and Close write
+	cfg.Library.PersistInterval = time.Hour // only size and Close write
 	c := newClient(t, cfg)
 	const workers, each = 8, 250
 	var wg sync.WaitGroup
@@ -91,7 +90,7 @@ func TestLibraryModeQueuesEveryEventAtClose(t *testing.T) {
 	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	evs := queued(t, cfg.QueuePath)
+	evs := queued(t, cfg.Queue.Path)
 	if len(evs) != workers*each {
 		t.Fatalf("queued %d events, want %d (lost %d)", len(evs), workers*each, c.Lost())
 	}
@@ -116,7 +115,7 @@ func TestLibraryModeQueuesEveryEventAtClose(t *testing.T) {
 func TestEventFields(t *testing.T) {
 	cfg := testConfig(t, map[string]string{"GITHUB_ACTIONS": "true"})
 	now := time.Date(2026, 11, 25, 21, 40, 51, 123456789, time.FixedZone("CET", 3600))
-	cfg.Now = func() time.Time { return now }
+	cfg.Host.Now = func() time.Time { return now }
 	c := newClient(t, cfg)
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -126,7 +125,7 @@ func TestEventFields(t *testing.T) {
 	c.Track("plugin_loaded", core.Props{"plugin": "lint"})
 	c.Close(context.Background())
 
-	evs := queued(t, cfg.QueuePath)
+	evs := queued(t, cfg.Queue.Path)
 	if len(evs) != 2 {
 		t.Fatalf("queued %d events, want 2", len(evs))
 	}
@@ -186,7 +185,7 @@ func TestTrackCommandMetadata(t *testing.T) {
 		Args: 2, Duration: 1500 * time.Millisecond,
 	})
 	c.TrackCommand(core.Command{Path: "deploy", Err: errors.New("token ghp_abcdefghijklmnopqrstuvwxyz0123456789 rejected for jane@example.com")})
-	evs := queued(t, cfg.QueuePath)
+	evs := queued(t, cfg.Queue.Path)
 	if len(evs) != 2 {
 		t.Fatalf("queued %d events, want 2", len(evs))
 	}
@@ -222,7 +221,7 @@ func TestDoNotTrackRecordsNothing(t *testing.T) {
 			c.TrackFeature("watch", nil)
 			c.TrackCommand(core.Command{Path: "build"})
 			c.Close(context.Background())
-			if evs := queued(t, cfg.QueuePath); len(evs) != 0 {
+			if evs := queued(t, cfg.Queue.Path); len(evs) != 0 {
 				t.Fatalf("queued %d events with DO_NOT_TRACK=1", len(evs))
 			}
 		})
@@ -233,7 +232,7 @@ func TestDebugPrintsAndStoresNothing(t *testing.T) {
 	cfg := testConfig(t, map[string]string{"TEST_TOOL_TELEMETRY_DEBUG": "1"})
 	cfg.Mode = core.CLIMode
 	var stderr bytes.Buffer
-	cfg.Stderr = &stderr
+	cfg.Host.Stderr = &stderr
 	c := newClient(t, cfg)
 	c.TrackFeature("watch", nil)
 	c.Close(context.Background())
@@ -241,7 +240,7 @@ func TestDebugPrintsAndStoresNothing(t *testing.T) {
 	if err := json.Unmarshal(stderr.Bytes(), &e); err != nil || e.Metadata["feature"] != "watch" {
 		t.Fatalf("stderr holds %q, want the event as JSON (%v)", stderr.String(), err)
 	}
-	if evs := queued(t, cfg.QueuePath); len(evs) != 0 {
+	if evs := queued(t, cfg.Queue.Path); len(evs) != 0 {
 		t.Fatalf("debug mode queued %d events", len(evs))
 	}
 }
@@ -250,7 +249,7 @@ func TestLibrarySessionEndsAfterIdle(t *testing.T) {
 	cfg := testConfig(t, nil)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
-	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cfg.Host.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	c := newClient(t, cfg)
 	c.TrackFeature("a", nil)
@@ -266,7 +265,7 @@ func TestLibrarySessionEndsAfterIdle(t *testing.T) {
 		t.Fatal("session did not change after 31 idle minutes")
 	}
 	c.Close(context.Background())
-	evs := queued(t, cfg.QueuePath)
+	evs := queued(t, cfg.Queue.Path)
 	if len(evs) != 3 || evs[0].SessionID != evs[1].SessionID || evs[1].SessionID == evs[2].SessionID {
 		t.Fatalf("sessions of queued events: %d events", len(evs))
 	}
@@ -287,7 +286,7 @@ func TestPanicsStayInside(t *testing.T) {
 			if err := c.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			evs := queued(t, cfg.QueuePath)
+			evs := queued(t, cfg.Queue.Path)
 			if len(evs) != 1 || evs[0].Metadata["feature"] != "good" {
 				t.Fatalf("after a panicking value, queued %d events", len(evs))
 			}
@@ -297,9 +296,9 @@ func TestPanicsStayInside(t *testing.T) {
 
 func TestFullBufferDropsAndCounts(t *testing.T) {
 	cfg := testConfig(t, nil)
-	cfg.BufferSize = 4
-	cfg.PersistBatch = 1000
-	cfg.PersistInterval = time.Hour
+	cfg.Library.BufferSize = 4
+	cfg.Library.PersistBatch = 1000
+	cfg.Library.PersistInterval = time.Hour
 	c := newClient(t, cfg)
 	done := make(chan struct{})
 	go func() {
@@ -314,7 +313,7 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 		t.Fatal("Track blocked on a full buffer")
 	}
 	c.Close(context.Background())
-	n := len(queued(t, cfg.QueuePath))
+	n := len(queued(t, cfg.Queue.Path))
 	if n+int(c.Lost()) != 10000 || c.Lost() == 0 {
 		t.Fatalf("queued %d + lost %d, want 10000 with some lost", n, c.Lost())
 	}
@@ -344,11 +343,11 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 
 func TestCloseHonoursDeadline(t *testing.T) {
 	cfg := testConfig(t, nil)
-	cfg.LockTimeout = 2 * time.Second
+	cfg.Queue.LockTimeout = 2 * time.Second
 	c := newClient(t, cfg)
 	c.TrackFeature("x", nil)
 	// Another process holds the queue: the writer waits for the lock.
-	holder := holdLock(t, cfg.QueuePath)
+	holder := holdLock(t, cfg.Queue.Path)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -377,7 +376,9 @@ func TestNilAndInvalid(t *testing.T) {
 		{ServiceName: "My Tool"},
 		{ServiceName: "ok", Mode: 7},
 		{ServiceName: "ok", Consent: 9},
-		{ServiceName: "ok", BufferSize: -1},
+		{ServiceName: "ok", Library: core.Library{BufferSize: -1}},
+		{ServiceName: "ok", Queue: core.Queue{LockTimeout: -1}},
+		{ServiceName: "ok", Send: core.Send{Timeout: -1}},
 	} {
 		if _, err := core.New(bad); err == nil {
 			t.Errorf("New(%+v) accepted an invalid config", bad)
@@ -391,7 +392,7 @@ func TestInvalidEventTypeDropped(t *testing.T) {
 	c := newClient(t, cfg)
 	c.Track("Not Snake", nil)
 	c.Track("ok_type", nil)
-	if evs := queued(t, cfg.QueuePath); len(evs) != 1 || evs[0].EventType != "ok_type" {
+	if evs := queued(t, cfg.Queue.Path); len(evs) != 1 || evs[0].EventType != "ok_type" {
 		t.Fatalf("queued %v", evs)
 	}
 }
@@ -408,7 +409,7 @@ func TestDisablePurgesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.TrackFeature("b", nil)
-	if evs := queued(t, cfg.QueuePath); len(evs) != 0 {
+	if evs := queued(t, cfg.Queue.Path); len(evs) != 0 {
 		t.Fatalf("%d events queued after disable", len(evs))
 	}
 	c2 := newClient(t, cfg)
@@ -427,12 +428,12 @@ func TestCLIModeDurableBeforeExit(t *testing.T) {
 	cfg := testConfig(t, nil)
 	for i := range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperTrackAndExit$")
-		cmd.Env = append(os.Environ(), "CORE_TEST_CHILD=track-exit", "CORE_TEST_QUEUE="+cfg.QueuePath, "CORE_TEST_CONFIG="+cfg.ConfigDir)
+		cmd.Env = append(os.Environ(), "CORE_TEST_CHILD=track-exit", "CORE_TEST_QUEUE="+cfg.Queue.Path, "CORE_TEST_CONFIG="+cfg.ConfigDir)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("child %d: %v\n%s", i, err, out)
 		}
 	}
-	if evs := queued(t, cfg.QueuePath); len(evs) != 3 {
+	if evs := queued(t, cfg.Queue.Path); len(evs) != 3 {
 		t.Fatalf("queued %d events from 3 exiting processes, want 3", len(evs))
 	}
 }
@@ -442,9 +443,9 @@ func TestHelperTrackAndExit(t *testing.T) {
 		t.Skip("helper process")
 	}
 	c, err := core.New(core.Config{
-		ServiceName: "test-tool", Mode: core.CLIMode, Consent: consent.Silent,
-		QueuePath: os.Getenv("CORE_TEST_QUEUE"), ConfigDir: os.Getenv("CORE_TEST_CONFIG"),
-		Getenv: func(string) string { return "" },
+		ServiceName: "test-tool", Mode: core.CLIMode, Consent: consent.Silent, ConfigDir: os.Getenv("CORE_TEST_CONFIG"),
+		Queue: core.Queue{Path: os.Getenv("CORE_TEST_QUEUE")},
+		Host:  core.Host{Getenv: func(string) string { return "" }},
 	})
 	if err != nil {
 		os.Exit(3)

@@ -38,7 +38,8 @@ func (m RunMode) String() string {
 }
 
 // Config configures a [Client]. Its zero value, with a ServiceName, is a valid
-// configuration: every other field documents the default its zero value means.
+// configuration: every field, and every field of its groups, documents the
+// default its zero value means.
 type Config struct {
 	// ServiceName names the tool or library: lower case letters, digits, '.',
 	// '_' and '-'. Required. It names the queue and settings directories and the
@@ -64,13 +65,35 @@ type Config struct {
 	// Zero: [consent.OptIn], nothing is recorded until the user agrees.
 	Consent consent.Mode
 
-	// PolicyVersion is the version of the author's data policy. Bumping it asks
-	// users again: earlier decisions no longer count. Zero: 1.
-	PolicyVersion int
+	// ConfigDir holds the user's consent decision and the fallback machine ID.
+	// Zero: os.UserConfigDir()/<ServiceName>.
+	ConfigDir string
 
-	// DisableInCI records nothing when a CI environment is detected.
-	// Zero: events are recorded in CI too, marked env.ci = true.
-	DisableInCI bool
+	// Policy is what users are told and asked, and when nothing is recorded.
+	Policy Policy
+
+	// Queue bounds the local queue.
+	Queue Queue
+
+	// Library tunes library mode: the in-memory buffer and sessions.
+	Library Library
+
+	// Send says when and how queued events are sent.
+	Send Send
+
+	// Logger receives the client's diagnostics. Zero: they are discarded.
+	Logger *slog.Logger
+
+	// Host is what the client reads from and writes to in its process.
+	// Zero: the process's own.
+	Host Host
+}
+
+// Policy is what users are told and asked about telemetry.
+type Policy struct {
+	// Version is the version of the author's data policy. Bumping it asks
+	// users again: earlier decisions no longer count. Zero: 1.
+	Version int
 
 	// Collects is the one sentence the notice and prompt use to say what is
 	// collected. Zero: a sentence describing the SDK's defaults.
@@ -81,58 +104,67 @@ type Config struct {
 	// adapters set it to their generated command). Zero: "<ServiceName> telemetry".
 	CommandHint string
 
-	// QueuePath is the local queue's bbolt file.
+	// DisableInCI records nothing when a CI environment is detected.
+	// Zero: events are recorded in CI too, marked env.ci = true.
+	DisableInCI bool
+}
+
+// Queue configures the local queue.
+type Queue struct {
+	// Path is the queue's bbolt file.
 	// Zero: os.UserCacheDir()/<ServiceName>/queue.db.
-	QueuePath string
+	Path string
 
-	// ConfigDir holds the user's consent decision and the fallback machine ID.
-	// Zero: os.UserConfigDir()/<ServiceName>.
-	ConfigDir string
-
-	// MaxQueueEvents and MaxQueueBytes bound the local queue; past them the
-	// oldest events are dropped and counted. Zero: 10,000 events and 5 MiB.
-	MaxQueueEvents int
-	MaxQueueBytes  int64
+	// MaxEvents and MaxBytes bound the queue; past them the oldest events
+	// are dropped and counted. Zero: 10,000 events and 5 MiB.
+	MaxEvents int
+	MaxBytes  int64
 
 	// LockTimeout is the longest any write waits for the queue's file lock
 	// before it spools the event to a side file instead. Zero: 250ms.
 	LockTimeout time.Duration
+}
 
-	// BufferSize is how many events library mode holds in memory before Track
-	// starts dropping (and counting) events. Zero: 4096.
+// Library tunes library mode ([LibraryMode]); CLI mode ignores it.
+type Library struct {
+	// BufferSize is how many events are held in memory before Track starts
+	// dropping (and counting) events. Zero: 4096.
 	BufferSize int
 
-	// PersistBatch and PersistInterval say when library mode writes buffered
-	// events to the queue: when PersistBatch are waiting or PersistInterval has
+	// PersistBatch and PersistInterval say when buffered events are written
+	// to the queue: when PersistBatch are waiting or PersistInterval has
 	// passed since the first of them. Zero: 100 events and 5 seconds.
 	PersistBatch    int
 	PersistInterval time.Duration
 
-	// SessionTimeout ends a library-mode session after this long without
-	// events. Zero: 30 minutes. CLI mode has one session per process.
+	// SessionTimeout ends a session after this long without events.
+	// Zero: 30 minutes. CLI mode has one session per process.
 	SessionTimeout time.Duration
+}
 
-	// SendMinEvents and SendMaxAge say when a send is due: when at least
-	// SendMinEvents are queued or the oldest is SendMaxAge old.
-	// Zero: 100 events and 1 hour.
-	SendMinEvents int
-	SendMaxAge    time.Duration
+// Send says when and how queued events are sent.
+type Send struct {
+	// MinEvents and MaxAge say when a send is due: when at least MinEvents
+	// are queued or the oldest is MaxAge old. Zero: 100 events and 1 hour.
+	MinEvents int
+	MaxAge    time.Duration
 
-	// SendBatchSize is the most events one request carries. Zero: 100.
-	SendBatchSize int
+	// BatchSize is the most events one request carries. Zero: 100.
+	BatchSize int
 
-	// SenderTimeout is the hard lifetime limit of one send run (the detached
+	// Timeout is the hard lifetime limit of one send run (the detached
 	// sender process in CLI mode). Zero: 30 seconds.
-	SenderTimeout time.Duration
+	Timeout time.Duration
 
-	// SyncFlushAtExit makes Close send due events itself, within its context's
-	// deadline, instead of starting a detached sender process (CLI mode only).
-	// Zero: sends happen out of band.
-	SyncFlushAtExit bool
+	// SyncAtExit makes Close send due events itself, within its context's
+	// deadline, instead of starting a detached sender process (CLI mode
+	// only). Zero: sends happen out of band.
+	SyncAtExit bool
+}
 
-	// Logger receives the client's diagnostics. Zero: they are discarded.
-	Logger *slog.Logger
-
+// Host is what the client reads from and writes to in its process. A test
+// of an instrumented tool sets it to control the environment and the clock.
+type Host struct {
 	// Stderr receives the opt-out notice, the opt-in prompt and, when
 	// <SERVICE>_TELEMETRY_DEBUG is set, every event. Zero: os.Stderr.
 	Stderr io.Writer
@@ -162,12 +194,12 @@ func (c *Config) withDefaults() error {
 		name string
 		v    int64
 	}{
-		{"PolicyVersion", int64(c.PolicyVersion)}, {"MaxQueueEvents", int64(c.MaxQueueEvents)},
-		{"MaxQueueBytes", c.MaxQueueBytes}, {"LockTimeout", int64(c.LockTimeout)},
-		{"BufferSize", int64(c.BufferSize)}, {"PersistBatch", int64(c.PersistBatch)},
-		{"PersistInterval", int64(c.PersistInterval)}, {"SessionTimeout", int64(c.SessionTimeout)},
-		{"SendMinEvents", int64(c.SendMinEvents)}, {"SendMaxAge", int64(c.SendMaxAge)},
-		{"SendBatchSize", int64(c.SendBatchSize)}, {"SenderTimeout", int64(c.SenderTimeout)},
+		{"Policy.Version", int64(c.Policy.Version)}, {"Queue.MaxEvents", int64(c.Queue.MaxEvents)},
+		{"Queue.MaxBytes", c.Queue.MaxBytes}, {"Queue.LockTimeout", int64(c.Queue.LockTimeout)},
+		{"Library.BufferSize", int64(c.Library.BufferSize)}, {"Library.PersistBatch", int64(c.Library.PersistBatch)},
+		{"Library.PersistInterval", int64(c.Library.PersistInterval)}, {"Library.SessionTimeout", int64(c.Library.SessionTimeout)},
+		{"Send.MinEvents", int64(c.Send.MinEvents)}, {"Send.MaxAge", int64(c.Send.MaxAge)},
+		{"Send.BatchSize", int64(c.Send.BatchSize)}, {"Send.Timeout", int64(c.Send.Timeout)},
 	} {
 		if n.v < 0 {
 			return fmt.Errorf("telemetry: %s must not be negative", n.name)
@@ -176,15 +208,15 @@ func (c *Config) withDefaults() error {
 	if c.ServiceVersion == "" {
 		c.ServiceVersion = mainModuleVersion()
 	}
-	if c.PolicyVersion == 0 {
-		c.PolicyVersion = 1
+	if c.Policy.Version == 0 {
+		c.Policy.Version = 1
 	}
-	if c.QueuePath == "" {
+	if c.Queue.Path == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			return fmt.Errorf("telemetry: no cache directory for the queue (set QueuePath): %w", err)
+			return fmt.Errorf("telemetry: no cache directory for the queue (set Queue.Path): %w", err)
 		}
-		c.QueuePath = filepath.Join(dir, c.ServiceName, "queue.db")
+		c.Queue.Path = filepath.Join(dir, c.ServiceName, "queue.db")
 	}
 	if c.ConfigDir == "" {
 		dir, err := os.UserConfigDir()
@@ -193,29 +225,29 @@ func (c *Config) withDefaults() error {
 		}
 		c.ConfigDir = filepath.Join(dir, c.ServiceName)
 	}
-	setDefault(&c.LockTimeout, 250*time.Millisecond)
-	setDefault(&c.BufferSize, 4096)
-	setDefault(&c.PersistBatch, 100)
-	setDefault(&c.PersistInterval, 5*time.Second)
-	setDefault(&c.SessionTimeout, 30*time.Minute)
-	setDefault(&c.SendMinEvents, 100)
-	setDefault(&c.SendMaxAge, time.Hour)
-	setDefault(&c.SendBatchSize, 100)
-	setDefault(&c.SenderTimeout, 30*time.Second)
+	setDefault(&c.Queue.LockTimeout, 250*time.Millisecond)
+	setDefault(&c.Library.BufferSize, 4096)
+	setDefault(&c.Library.PersistBatch, 100)
+	setDefault(&c.Library.PersistInterval, 5*time.Second)
+	setDefault(&c.Library.SessionTimeout, 30*time.Minute)
+	setDefault(&c.Send.MinEvents, 100)
+	setDefault(&c.Send.MaxAge, time.Hour)
+	setDefault(&c.Send.BatchSize, 100)
+	setDefault(&c.Send.Timeout, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = logutil.Discard()
 	}
-	if c.Stderr == nil {
-		c.Stderr = os.Stderr
+	if c.Host.Stderr == nil {
+		c.Host.Stderr = os.Stderr
 	}
-	if c.Stdin == nil {
-		c.Stdin = os.Stdin
+	if c.Host.Stdin == nil {
+		c.Host.Stdin = os.Stdin
 	}
-	if c.Getenv == nil {
-		c.Getenv = os.Getenv
+	if c.Host.Getenv == nil {
+		c.Host.Getenv = os.Getenv
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Host.Now == nil {
+		c.Host.Now = time.Now
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	if err != nil {
 		return st, fmt.Errorf("telemetry: reading the send schedule: %w", err)
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Host.Now()
 	st.LastSendResult = sched.LastResult
 	if sched.NextAttempt.After(now) {
 		st.NextSendAttempt = sched.NextAttempt

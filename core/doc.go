@@ -31,7 +31,7 @@
 // Track drops the event and counts it ([Client.Lost]).
 //
 // One session lasts for the whole process in CLI mode; in library mode a
-// session ends after Config.SessionTimeout (30 minutes) without events.
+// session ends after Config.Library.SessionTimeout (30 minutes) without events.
 //
 // # Sending
 //
@@ -47,7 +47,7 @@
 // and urfave adapters call New before any command runs). The sender never
 // prompts or prints, sends nothing if the user's consent no longer holds
 // (e.g. DO_NOT_TRACK), starts no other sender, and exits after
-// Config.SenderTimeout at the latest. At most one sender runs per queue.
+// Config.Send.Timeout at the latest. At most one sender runs per queue.
 // In library mode a goroutine sends instead; Close stops it within its
 // context's deadline. [Client.Flush] sends now.
 //

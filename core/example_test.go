@@ -21,9 +21,9 @@ func ExampleClient_TrackFeature() {
 	tk, _ := core.New(core.Config{
 		ServiceName: "imgkit",
 		Consent:     consent.Silent,
-		QueuePath:   filepath.Join(dir, "queue.db"), // zero: the user's cache directory
-		ConfigDir:   dir,                            // zero: the user's config directory
-		Getenv:      func(string) string { return "" },
+		ConfigDir:   dir,                                              // zero: the user's config directory
+		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")}, // zero: the user's cache directory
+		Host:        core.Host{Getenv: func(string) string { return "" }},
 	})
 	tk.TrackFeature("resize", core.Props{"filter": "lanczos"})
 	tk.TrackMethod("Encode", core.Props{"format": "webp"})
@@ -44,9 +44,9 @@ func ExampleClient_TrackCommand() {
 		ServiceName: "my-cli",
 		Mode:        core.CLIMode,
 		Consent:     consent.Silent,
-		QueuePath:   filepath.Join(dir, "queue.db"),
 		ConfigDir:   dir,
-		Getenv:      func(string) string { return "" },
+		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:        core.Host{Getenv: func(string) string { return "" }},
 	})
 	defer tk.Close(context.Background())
 

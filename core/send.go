@@ -48,18 +48,18 @@ func newSender(cfg Config, cont func() bool) (*sender.Sender, error) {
 		Endpoint:  cfg.Endpoint,
 		APIKey:    cfg.APIKey,
 		UserAgent: SDKName + "/" + SDKVersion,
-		BatchSize: cfg.SendBatchSize,
+		BatchSize: cfg.Send.BatchSize,
 		Logger:    cfg.Logger,
-		Now:       cfg.Now,
+		Now:       cfg.Host.Now,
 		Continue:  cont,
 	})
 }
 
 func policyFor(cfg Config) sender.Policy {
 	return sender.Policy{
-		MinEvents:  cfg.SendMinEvents,
-		MaxAge:     cfg.SendMaxAge,
-		StartGrace: cfg.SenderTimeout,
+		MinEvents:  cfg.Send.MinEvents,
+		MaxAge:     cfg.Send.MaxAge,
+		StartGrace: cfg.Send.Timeout,
 		APIKey:     cfg.APIKey,
 	}
 }
@@ -101,7 +101,7 @@ func (c *Client) startSending() {
 // checkEvery is how often library mode's sender looks whether a send became
 // due by age or after a backoff.
 func (c *Client) checkEvery() time.Duration {
-	return min(max(c.cfg.SendMaxAge/4, 50*time.Millisecond), time.Minute)
+	return min(max(c.cfg.Send.MaxAge/4, 50*time.Millisecond), time.Minute)
 }
 
 // sendLoop is library mode's background sender: woken after events were
@@ -137,11 +137,11 @@ func (c *Client) afterPersist() {
 }
 
 // sendIfDue runs one send in this process when one is due and no other
-// sender holds the queue, bounded by SenderTimeout.
+// sender holds the queue, bounded by Send.Timeout.
 func (c *Client) sendIfDue(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.SenderTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Send.Timeout)
 	defer cancel()
-	d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Now(), true)
+	d, err := c.snd.policy.Check(ctx, c.queue, c.cfg.Host.Now(), true)
 	if err != nil || !d.Due {
 		return
 	}
@@ -160,8 +160,8 @@ func (c *Client) sendIfDue(ctx context.Context) {
 }
 
 // atExit runs at Close once buffered events are queued. Library mode's
-// sender is stopped. In CLI mode, when a send is due: with SyncFlushAtExit
-// it sends here within ctx and SenderTimeout; otherwise it starts a detached
+// sender is stopped. In CLI mode, when a send is due: with Send.SyncAtExit
+// it sends here within ctx and Send.Timeout; otherwise it starts a detached
 // sender process and returns without waiting for it.
 func (c *Client) atExit(ctx context.Context) error {
 	if err := c.stopSending(ctx); err != nil {
@@ -170,7 +170,7 @@ func (c *Client) atExit(ctx context.Context) error {
 	if c.snd == nil || !c.on.Load() || c.debug || c.cfg.Mode != CLIMode {
 		return nil
 	}
-	if c.cfg.SyncFlushAtExit {
+	if c.cfg.Send.SyncAtExit {
 		c.sendIfDue(ctx)
 		return nil
 	}
@@ -221,7 +221,7 @@ func (c *Client) abortSending() {
 func (c *Client) startDetached() {
 	// No deadline of its own: the check's waits are bounded by LockTimeout,
 	// and a timer would set up the runtime's poller in every run.
-	pid, reason, err := sender.StartDetached(context.Background(), c.queue, c.snd.policy, c.cfg.Now)
+	pid, reason, err := sender.StartDetached(context.Background(), c.queue, c.snd.policy, c.cfg.Host.Now)
 	switch {
 	case err != nil:
 		c.cfg.Logger.Warn("telemetry: sender not started", "err", err)
@@ -230,7 +230,7 @@ func (c *Client) startDetached() {
 	}
 }
 
-// sendNow sends what is queued, within ctx (and SenderTimeout when ctx has
+// sendNow sends what is queued, within ctx (and Send.Timeout when ctx has
 // no deadline), ignoring the schedule but not a refused key. It waits for a
 // sender that is already running to finish first.
 func (c *Client) sendNow(ctx context.Context) error {
@@ -245,7 +245,7 @@ func (c *Client) sendNow(ctx context.Context) error {
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.SenderTimeout)
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Send.Timeout)
 		defer cancel()
 	}
 	lock, err := sender.WaitLock(ctx, c.queue.Path())
@@ -265,7 +265,7 @@ func (c *Client) sendNow(ctx context.Context) error {
 
 // senderProcess is New in a process started as a detached sender. When the
 // marker names this client's queue, it sends the due events, bounded by
-// SenderTimeout (a timer ends the process at that limit whatever happens),
+// Send.Timeout (a timer ends the process at that limit whatever happens),
 // and exits the process. A client for another queue is returned switched
 // off: it records nothing and never starts a sender.
 func senderProcess(cfg Config, marker string) (*Client, error) {
@@ -279,11 +279,11 @@ func senderProcess(cfg Config, marker string) (*Client, error) {
 		sdk:      wire.SDK{Name: SDKName, Version: SDKVersion},
 		decision: privacy.Decision{Detail: "this process is a telemetry sender"},
 	}
-	c.newSession(cfg.Now())
+	c.newSession(cfg.Host.Now())
 	if filepath.Clean(marker) != q.Path() {
 		return c, nil
 	}
-	hard := time.AfterFunc(cfg.SenderTimeout, func() { os.Exit(0) })
+	hard := time.AfterFunc(cfg.Send.Timeout, func() { os.Exit(0) })
 	defer hard.Stop()
 	c.runSenderProcess()
 	os.Exit(0)
@@ -296,14 +296,14 @@ func senderProcess(cfg Config, marker string) (*Client, error) {
 func (c *Client) runSenderProcess() {
 	defer c.recoverPanic("sender process")
 	cfg := c.cfg
-	if cfg.Endpoint == "" || privacy.DebugEnabled(cfg.ServiceName, cfg.Getenv) {
+	if cfg.Endpoint == "" || privacy.DebugEnabled(cfg.ServiceName, cfg.Host.Getenv) {
 		return
 	}
 	if !privacy.Resolve(c.consentOptions()).Enabled {
 		return
 	}
 	// Leave time inside the hard limit to record the outcome.
-	budget := cfg.SenderTimeout - min(cfg.SenderTimeout/10, 2*time.Second)
+	budget := cfg.Send.Timeout - min(cfg.Send.Timeout/10, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	// A starting host holds the lock for a moment; a sender holds it longer.
@@ -315,7 +315,7 @@ func (c *Client) runSenderProcess() {
 	}
 	defer lock.Unlock()
 	lock.MarkStarted(time.Time{}) // started: the lock guards from here on
-	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Now(), true)
+	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Host.Now(), true)
 	if err != nil || !d.Due {
 		return
 	}

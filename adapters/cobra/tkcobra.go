@@ -18,7 +18,7 @@ import (
 // valid configuration.
 type Config struct {
 	// Config is the client's configuration. Its Mode is ignored: a command
-	// line tool always runs the client in [core.CLIMode]. Zero Stderr: the
+	// line tool always runs the client in [core.CLIMode]. Zero Host.Stderr: the
 	// root command's stderr (cobra's ErrOrStderr).
 	core.Config
 
@@ -309,14 +309,14 @@ func (r *Runner) start() (st *run) {
 		}
 	}()
 	cfg := r.cfg.Config
-	if cfg.Stderr == nil {
-		cfg.Stderr = r.root.ErrOrStderr()
+	if cfg.Host.Stderr == nil {
+		cfg.Host.Stderr = r.root.ErrOrStderr()
 	}
-	if cfg.CommandHint == "" && r.tele != nil {
-		cfg.CommandHint = r.root.Name() + " " + r.tele.Name()
+	if cfg.Policy.CommandHint == "" && r.tele != nil {
+		cfg.Policy.CommandHint = r.root.Name() + " " + r.tele.Name()
 	}
 	client, err := adapter.NewClient(cfg)
-	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
+	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Host.Now)
 	st.ctl = telemetrycmd.Controls{Client: client, Err: err, Service: cfg.ServiceName}
 	return st
 }

@@ -164,9 +164,9 @@ func newEnv(t testing.TB, vars map[string]string) *env {
 			ServiceName:    "tool",
 			ServiceVersion: "1.0.0",
 			Consent:        consent.Silent,
-			QueuePath:      filepath.Join(dir, "cache", "queue.db"),
 			ConfigDir:      filepath.Join(dir, "config"),
-			Getenv:         getenv,
+			Queue:          core.Queue{Path: filepath.Join(dir, "cache", "queue.db")},
+			Host:           core.Host{Getenv: getenv},
 		},
 		AllowFlagValues: []string{"mirror"},
 	}}

@@ -20,7 +20,7 @@ import (
 // valid configuration.
 type Config struct {
 	// Config is the client's configuration. Its Mode is ignored: a command
-	// line tool always runs the client in [core.CLIMode]. Zero Stderr: the
+	// line tool always runs the client in [core.CLIMode]. Zero Host.Stderr: the
 	// app's ErrWriter, or os.Stderr.
 	core.Config
 
@@ -435,14 +435,14 @@ func (r *Runner) start(arguments []string) (st *run) {
 		}
 	}()
 	cfg := r.cfg.Config
-	if cfg.Stderr == nil {
-		cfg.Stderr = r.errWriter()
+	if cfg.Host.Stderr == nil {
+		cfg.Host.Stderr = r.errWriter()
 	}
-	if cfg.CommandHint == "" && r.tele != nil {
-		cfg.CommandHint = r.appName() + " " + r.tele.Name
+	if cfg.Policy.CommandHint == "" && r.tele != nil {
+		cfg.Policy.CommandHint = r.appName() + " " + r.tele.Name
 	}
 	client, err := adapter.NewClient(cfg)
-	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Now)
+	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Host.Now)
 	st.ctl = telemetrycmd.Controls{Client: client, Err: err, Service: cfg.ServiceName}
 	return st
 }

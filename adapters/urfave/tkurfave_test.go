@@ -160,9 +160,9 @@ func newEnv(t *testing.T, vars map[string]string) *env {
 			ServiceName:    "tool",
 			ServiceVersion: "1.0.0",
 			Consent:        consent.Silent,
-			QueuePath:      filepath.Join(dir, "cache", "queue.db"),
 			ConfigDir:      filepath.Join(dir, "config"),
-			Getenv:         func(k string) string { return vars[k] },
+			Queue:          core.Queue{Path: filepath.Join(dir, "cache", "queue.db")},
+			Host:           core.Host{Getenv: func(k string) string { return vars[k] }},
 		},
 		AllowFlagValues: []string{"mirror"},
 	}}

@@ -54,13 +54,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	tk, err := textstats.NewTelemetry(core.Config{
-		QueuePath: filepath.Join(base, "queue.db"),
 		ConfigDir: filepath.Join(base, "config"),
 		// The library's author informs users in its README; nothing is
 		// sent without an endpoint, and DO_NOT_TRACK still wins.
-		Consent:         consent.Silent,
-		PersistInterval: 500 * time.Millisecond,
-		Getenv:          getenv,
+		Consent: consent.Silent,
+		Queue:   core.Queue{Path: filepath.Join(base, "queue.db")},
+		Library: core.Library{PersistInterval: 500 * time.Millisecond},
+		Host:    core.Host{Getenv: getenv},
 	})
 	if err != nil {
 		return err

@@ -41,9 +41,9 @@ func newClient(t *testing.T) (*core.Client, core.Config) {
 	cfg := core.Config{
 		ServiceName: "tool",
 		Consent:     consent.Silent,
-		QueuePath:   filepath.Join(dir, "queue.db"),
 		ConfigDir:   filepath.Join(dir, "config"),
-		Getenv:      func(string) string { return "" },
+		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:        core.Host{Getenv: func(string) string { return "" }},
 	}
 	c, err := NewClient(cfg)
 	if err != nil {

@@ -21,16 +21,16 @@ func libClient(t *testing.T, endpoint string, minEvents int) (*core.Client, stri
 	dir := t.TempDir()
 	queue := filepath.Join(dir, "queue.db")
 	c, err := core.New(core.Config{
-		ServiceName:     "tklib",
-		Mode:            core.LibraryMode,
-		Consent:         consent.Silent,
-		Endpoint:        endpoint,
-		APIKey:          "wk_test",
-		QueuePath:       queue,
-		ConfigDir:       filepath.Join(dir, "config"),
-		PersistInterval: 20 * time.Millisecond,
-		SendMinEvents:   minEvents,
-		Getenv:          func(string) string { return "" },
+		ServiceName: "tklib",
+		Mode:        core.LibraryMode,
+		Consent:     consent.Silent,
+		Endpoint:    endpoint,
+		APIKey:      "wk_test",
+		ConfigDir:   filepath.Join(dir, "config"),
+		Queue:       core.Queue{Path: queue},
+		Library:     core.Library{PersistInterval: 20 * time.Millisecond},
+		Send:        core.Send{MinEvents: minEvents},
+		Host:        core.Host{Getenv: func(string) string { return "" }},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -26,9 +26,9 @@ func newClient(t *testing.T) (*core.Client, core.Config) {
 		ServiceName: "tool",
 		Mode:        core.CLIMode,
 		Consent:     consent.Silent,
-		QueuePath:   filepath.Join(dir, "queue.db"),
 		ConfigDir:   filepath.Join(dir, "config"),
-		Getenv:      func(string) string { return "" },
+		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:        core.Host{Getenv: func(string) string { return "" }},
 	}
 	c, err := core.New(cfg)
 	if err != nil {
@@ -105,9 +105,9 @@ func TestFlushSendsToTheEndpoint(t *testing.T) {
 		Endpoint:    srv.URL,
 		APIKey:      "wk_test",
 		Consent:     consent.Silent,
-		QueuePath:   filepath.Join(dir, "queue.db"),
 		ConfigDir:   filepath.Join(dir, "config"),
-		Getenv:      func(string) string { return "" },
+		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:        core.Host{Getenv: func(string) string { return "" }},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -147,9 +147,9 @@ func TestStatusShowsTheSendSchedule(t *testing.T) {
 			dir := t.TempDir()
 			c, err := core.New(core.Config{
 				ServiceName: "tool",
-				Mode:        core.CLIMode, Endpoint: srv.URL, APIKey: "wk_test", Consent: consent.Silent,
-				QueuePath: filepath.Join(dir, "queue.db"), ConfigDir: filepath.Join(dir, "config"),
-				Getenv: func(string) string { return "" },
+				Mode:        core.CLIMode, Endpoint: srv.URL, APIKey: "wk_test", Consent: consent.Silent, ConfigDir: filepath.Join(dir, "config"),
+				Queue: core.Queue{Path: filepath.Join(dir, "queue.db")},
+				Host:  core.Host{Getenv: func(string) string { return "" }},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -158,9 +158,9 @@ func TestSDKEventsDecode(t *testing.T) {
 		ServiceName:    "golden-cli",
 		ServiceVersion: "2.0.0-rc.1+build.5",
 		Consent:        consent.Silent,
-		QueuePath:      filepath.Join(dir, "queue.db"),
 		ConfigDir:      dir,
-		Getenv:         func(string) string { return "" },
+		Queue:          core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:           core.Host{Getenv: func(string) string { return "" }},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -46,10 +46,10 @@ func TestStatistics(t *testing.T) {
 func TestRecordsFunctionsAndOptions(t *testing.T) {
 	dir := t.TempDir()
 	tk, err := textstats.NewTelemetry(core.Config{
-		QueuePath: filepath.Join(dir, "queue.db"),
 		ConfigDir: filepath.Join(dir, "config"),
 		Consent:   consent.Silent,
-		Getenv:    func(string) string { return "" },
+		Queue:     core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:      core.Host{Getenv: func(string) string { return "" }},
 	})
 	if err != nil {
 		t.Fatal(err)

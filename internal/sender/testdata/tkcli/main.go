@@ -25,18 +25,18 @@ import (
 func main() {
 	getenv := os.Getenv
 	cfg := core.Config{
-		ServiceName:     "tkcli",
-		ServiceVersion:  "1.0.0",
-		Mode:            core.CLIMode,
-		Consent:         consent.Silent,
-		Endpoint:        getenv("TKCLI_ENDPOINT"),
-		APIKey:          "wk_test",
-		QueuePath:       getenv("TKCLI_QUEUE"),
-		ConfigDir:       getenv("TKCLI_CONFIG"),
-		SyncFlushAtExit: getenv("TKCLI_SYNC") == "1",
+		ServiceName:    "tkcli",
+		ServiceVersion: "1.0.0",
+		Mode:           core.CLIMode,
+		Consent:        consent.Silent,
+		Endpoint:       getenv("TKCLI_ENDPOINT"),
+		APIKey:         "wk_test",
+		ConfigDir:      getenv("TKCLI_CONFIG"),
+		Queue:          core.Queue{Path: getenv("TKCLI_QUEUE")},
+		Send:           core.Send{SyncAtExit: getenv("TKCLI_SYNC") == "1"},
 	}
-	cfg.SendMinEvents, _ = strconv.Atoi(getenv("TKCLI_MIN_EVENTS"))
-	cfg.SenderTimeout, _ = time.ParseDuration(getenv("TKCLI_SENDER_TIMEOUT"))
+	cfg.Send.MinEvents, _ = strconv.Atoi(getenv("TKCLI_MIN_EVENTS"))
+	cfg.Send.Timeout, _ = time.ParseDuration(getenv("TKCLI_SENDER_TIMEOUT"))
 	if path := getenv("TKCLI_LOG"); path != "" {
 		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
 			defer f.Close()
@@ -45,7 +45,7 @@ func main() {
 		}
 	}
 	if off, err := time.ParseDuration(getenv("TKCLI_CLOCK_OFFSET")); err == nil {
-		cfg.Now = func() time.Time { return time.Now().Add(off) }
+		cfg.Host.Now = func() time.Time { return time.Now().Add(off) }
 	}
 	// New comes first: in the detached sender process it sends and exits.
 	tk, err := core.New(cfg)
