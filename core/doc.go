@@ -1,5 +1,5 @@
-// Package core is the telemetry-kit SDK: the event model and the [Client]
-// that records events for a Go command-line tool or library.
+// Package core is the telemetry-kit SDK: the [Client] that records events
+// for a Go command-line tool or library, and its [Config].
 //
 // Three lines instrument a program:
 //
@@ -12,10 +12,11 @@
 //
 // # Events
 //
-// An [Event] is the JSON object described in docs/protocol.md: an event ID
-// (a UUIDv7, the idempotency key), the service, the event type, a UTC
-// timestamp with milliseconds, the anonymous user ID, the session, the SDK,
-// a small [Env] and the metadata. [Client.TrackCommand] records
+// An event is the JSON object described in docs/protocol.md and defined by
+// package wire ([wire.Event]): an event ID (a UUIDv7, the idempotency key),
+// the service, the event type, a UTC timestamp with milliseconds, the
+// anonymous user ID, the session, the SDK, a small environment and the
+// metadata. [Client.TrackCommand] records
 // command_executed, [Client.TrackFeature] feature_used, [Client.TrackMethod]
 // method_called, and [Client.Track] an author's own snake_case type.
 //
@@ -23,8 +24,8 @@
 //
 // In [CLIMode] (one short process per command) each Track call writes its
 // event durably to the local queue before it returns; the write waits for the
-// queue's file lock at most Config.LockTimeout, then spools the event to a
-// side file (see package store). In [LibraryMode] (a long-running host) Track
+// queue's file lock at most Config.Queue.LockTimeout, then spools the event to a
+// side file. In [LibraryMode] (a long-running host) Track
 // never blocks and does no I/O on the caller's goroutine: events go to a
 // bounded in-memory buffer, and one goroutine writes them to the queue in
 // batches, by size or time, and at [Client.Close]. When the buffer is full,
@@ -53,11 +54,11 @@
 //
 // # Privacy
 //
-// [New] resolves consent once (package consent): DO_NOT_TRACK, the
+// [New] resolves consent once: DO_NOT_TRACK, the
 // <SERVICE>_TELEMETRY variable, the user's stored decision and the author's
-// mode, in that order. A client whose telemetry is off records nothing, and
+// mode ([consent.Mode]), in that order. A client whose telemetry is off records nothing, and
 // every Track method on it returns at once. Every string in an event's
-// metadata passes the PII scrubber ([privacy.Scrub]) before it is stored;
+// metadata passes the PII scrubber (docs/privacy.md) before it is stored;
 // error messages are never recorded, only an error kind. With
 // <SERVICE>_TELEMETRY_DEBUG=1 every event is printed to stderr as JSON and
 // nothing is stored or sent.

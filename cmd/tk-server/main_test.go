@@ -320,16 +320,16 @@ func TestMetricsOnOwnAddress(t *testing.T) {
 }
 
 // runOut runs the program and returns its error, stdout and stderr.
-func runOut(getenv func(string) string, args ...string) (err error, stdout, stderr string) {
+func runOut(getenv func(string) string, args ...string) (stdout, stderr string, err error) {
 	var o, e bytes.Buffer
 	err = run(context.Background(), args, getenv, &o, &e)
-	return err, o.String(), e.String()
+	return o.String(), e.String(), err
 }
 
 // Help goes to stdout and shows every flag with two dashes and its
 // environment variable.
 func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
-	err, out, errOut := runOut(env(), "serve", "--help")
+	out, errOut, err := runOut(env(), "serve", "--help")
 	if err != nil || errOut != "" {
 		t.Fatalf("serve --help: %v\n%s", err, errOut)
 	}
@@ -349,16 +349,16 @@ func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
 		t.Errorf("serve --help shows a flag with one dash:\n%s", out)
 	}
 	// The variable sets the default that help shows.
-	if _, out, _ := runOut(env("TK_ADDR", ":9999"), "serve", "--help"); !strings.Contains(out, `[TK_ADDR] (default ":9999")`) {
+	if out, _, _ := runOut(env("TK_ADDR", ":9999"), "serve", "--help"); !strings.Contains(out, `[TK_ADDR] (default ":9999")`) {
 		t.Errorf("serve --help with TK_ADDR=:9999:\n%s", out)
 	}
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "key"}, {"key", "create", "--help"}} {
-		if err, out, errOut := runOut(env(), args...); err != nil || out == "" || errOut != "" {
+		if out, errOut, err := runOut(env(), args...); err != nil || out == "" || errOut != "" {
 			t.Errorf("tk-server %s: %v, %d bytes on stdout, stderr %q", strings.Join(args, " "), err, len(out), errOut)
 		}
 	}
 	for _, args := range [][]string{{"help"}, {"key", "--help"}, {"project", "--help"}} {
-		_, out, _ := runOut(env(), args...)
+		out, _, _ := runOut(env(), args...)
 		for _, cmd := range map[string][]string{
 			"help":    {"serve", "migrate", "project", "key", "completion"},
 			"key":     {"create", "list", "revoke"},
@@ -369,7 +369,7 @@ func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
 			}
 		}
 	}
-	if err, _, _ := runOut(env(), "serve"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "TK_DATABASE_URL") {
+	if _, _, err := runOut(env(), "serve"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "TK_DATABASE_URL") {
 		t.Fatalf("serve without database: %v", err)
 	}
 }
@@ -396,7 +396,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"key", "revoke"}, "missing KEY_ID"},
 		{[]string{"completion", "tcsh"}, "tcsh"},
 	} {
-		err, out, errOut := runOut(env("TK_DATABASE_URL", "postgres://127.0.0.1:1/none"), tc.args...)
+		out, errOut, err := runOut(env("TK_DATABASE_URL", "postgres://127.0.0.1:1/none"), tc.args...)
 		if err == nil || exitCode(err) != 2 || out != "" || !strings.Contains(errOut, tc.want) {
 			t.Errorf("tk-server %s: %v (exit %d), stdout %q, stderr:\n%s\nwant exit 2 and %q on stderr",
 				strings.Join(tc.args, " "), err, exitCode(err), out, errOut, tc.want)
@@ -408,19 +408,19 @@ func TestUsageErrors(t *testing.T) {
 // is named, as a flag would be.
 func TestBadEnvironmentVariable(t *testing.T) {
 	for _, args := range [][]string{{"serve"}, {"serve", "--rate-limit", "5"}} {
-		err, out, errOut := runOut(env("TK_RATE_LIMIT", "abc"), args...)
+		out, errOut, err := runOut(env("TK_RATE_LIMIT", "abc"), args...)
 		if err == nil || exitCode(err) != 1 || out != "" || !strings.Contains(errOut, "TK_RATE_LIMIT") ||
 			!strings.Contains(errOut, `"abc"`) {
 			t.Errorf("tk-server %s with TK_RATE_LIMIT=abc: %v (exit %d)\n%s", strings.Join(args, " "), err, exitCode(err), errOut)
 		}
 	}
 	for _, kv := range [][2]string{{"TK_RETENTION_DAYS", "a year"}, {"TK_NO_MIGRATE", "perhaps"}, {"TK_IDLE_TIMEOUT", "30"}} {
-		if err, _, _ := runOut(env(kv[0], kv[1]), "serve"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), kv[0]) {
+		if _, _, err := runOut(env(kv[0], kv[1]), "serve"); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("serve with %s=%s: %v", kv[0], kv[1], err)
 		}
 	}
 	// Help still works, with the default the variable could not change.
-	if err, out, _ := runOut(env("TK_RATE_LIMIT", "abc"), "serve", "--help"); err != nil ||
+	if out, _, err := runOut(env("TK_RATE_LIMIT", "abc"), "serve", "--help"); err != nil ||
 		!strings.Contains(out, "[TK_RATE_LIMIT] (default 200)") {
 		t.Errorf("serve --help with TK_RATE_LIMIT=abc: %v\n%s", err, out)
 	}
@@ -455,12 +455,12 @@ func TestCompletion(t *testing.T) {
 		"fish":       "complete -c tk-server",
 		"powershell": "Register-ArgumentCompleter",
 	} {
-		err, out, errOut := runOut(env(), "completion", shell)
+		out, errOut, err := runOut(env(), "completion", shell)
 		if err != nil || !strings.Contains(out, want) || errOut != "" {
 			t.Errorf("completion %s: %v, stdout lacks %q (%d bytes), stderr %q", shell, err, want, len(out), errOut)
 		}
 	}
-	if err, out, _ := runOut(env(), "__complete", "key", "create", "--kind", ""); err != nil ||
+	if out, _, err := runOut(env(), "__complete", "key", "create", "--kind", ""); err != nil ||
 		!strings.HasPrefix(out, "write\nread\n") {
 		t.Errorf("completion of --kind: %v %q", err, out)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -70,7 +71,7 @@ func goldenEvents() []*wire.Event {
 		base(5, "plugin_loaded", map[string]any{
 			"quote": `"\/<>&` + "\u2028\u2029\x01\x1f\t\n", "emoji": "🚀👩‍💻", "cjk": "遥测",
 			"long": strings.Repeat("ü", wire.MaxMetadataString),
-			"nums": []any{0, -1, 1.5, 1e21, 1e-7, 9007199254740993, -0.0},
+			"nums": []any{0, -1, 1.5, 1e21, 1e-7, 9007199254740993, math.Copysign(0, -1)},
 			"deep": map[string]any{"b": map[string]any{"c": []any{"d", nil, true}}},
 		}),
 		base(6, "custom_no_metadata", nil),
