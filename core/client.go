@@ -135,10 +135,11 @@ func openQueue(cfg *Config) (*store.Queue, error) {
 		MaxEvents:   cfg.Queue.MaxEvents,
 		MaxBytes:    cfg.Queue.MaxBytes,
 		LockTimeout: cfg.Queue.LockTimeout,
-		// One short process per event: one write and one fsync each, moved
-		// into the queue file in bulk later.
-		Journal: cfg.Mode == CLIMode,
-		Logger:  cfg.Logger,
+		// One short process per event: one write each, moved into the
+		// queue file in bulk later.
+		Journal:     cfg.Mode == CLIMode,
+		JournalSync: cfg.Queue.Fsync,
+		Logger:      cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)

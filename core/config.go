@@ -123,6 +123,14 @@ type Queue struct {
 	// LockTimeout is the longest any write waits for the queue's file lock
 	// before it spools the event to a side file instead. Zero: 250ms.
 	LockTimeout time.Duration
+
+	// Fsync makes each CLI-mode run wait until its event is on disk. Zero:
+	// the event is handed to the kernel, which survives the process being
+	// killed (kill -9, a crash, os.Exit); only a power loss or a kernel
+	// crash within the kernel's writeback window, seconds, can lose it,
+	// and a record torn by one is detected and skipped (docs/protocol.md,
+	// "Durability"). Library mode always syncs its batches.
+	Fsync bool
 }
 
 // Library tunes library mode ([LibraryMode]); CLI mode ignores it.

@@ -17,8 +17,8 @@ import (
 )
 
 // The journal is an append-only file next to the queue file. With
-// Options.Journal, Append writes records there with one write and one fsync
-// instead of a bbolt transaction (which opens and maps the file and syncs
+// Options.Journal, Append writes records there with one write (and one fsync
+// with Options.JournalSync) instead of a bbolt transaction (which opens and maps the file and syncs
 // twice), and the next operation that holds the queue file's lock moves them
 // into the queue file. See the package documentation, # Journal.
 //
@@ -195,11 +195,11 @@ func waitLock(f *os.File, deadline time.Time, poll time.Duration) error {
 	}
 }
 
-// journalAppend adds recs to the journal durably: under the journal's lock
-// it checks the size and writes the frames in one write, then, with the lock
-// released, it syncs the file. If a process moves the journal in and
-// truncates it between the write and the sync, the records are already in
-// the queue file, durably. It returns errJournalFull, writing nothing, when
+// journalAppend adds recs to the journal: under the journal's lock it
+// checks the size and writes the frames in one write, then, with the lock
+// released and with Options.JournalSync, it syncs the file. If a process
+// moves the journal in and truncates it between the write and the sync, the
+// records are already in the queue file, durably. It returns errJournalFull, writing nothing, when
 // the journal holds limit bytes or more.
 func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) error {
 	path := q.journalPath()
@@ -247,6 +247,9 @@ func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) er
 	if err != nil {
 		// A short write leaves a torn frame, which readers skip.
 		return err
+	}
+	if !q.journalSync {
+		return nil
 	}
 	if err := f.Sync(); err != nil {
 		return err

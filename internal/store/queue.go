@@ -42,13 +42,21 @@ type Options struct {
 	LockTimeout time.Duration
 
 	// Journal makes Append write to the journal, an append-only file next
-	// to the queue file, with one write and one fsync, instead of running a
-	// bbolt transaction; the next operation that holds the queue file's lock
+	// to the queue file, with one write, instead of running a bbolt
+	// transaction; the next operation that holds the queue file's lock
 	// moves the journal in (see the package documentation, # Journal). It
 	// suits short-lived processes that append one event each (CLI mode).
 	// False means Append writes to the queue file directly. Every operation
 	// moves a journal in, whatever this setting.
 	Journal bool
+
+	// JournalSync makes every journal append wait for fsync. False means an
+	// append returns once write has handed the record to the kernel: it
+	// survives the process being killed, and only a power loss or a kernel
+	// crash within the kernel's writeback window can lose it; a record torn
+	// by one is detected by its checksum and skipped. Moving the journal
+	// into the queue file is always synced.
+	JournalSync bool
 
 	// Logger receives reports of recovered faults (a corrupt queue file moved
 	// aside, an unreadable spool file) and debug detail. Nil discards them.
@@ -95,6 +103,8 @@ type Queue struct {
 	// open file cannot be renamed.
 	rename func(oldpath, newpath string) error
 
+	journalSync bool // fsync each journal append
+
 	// keepJournal leaves the journal untruncated after moving it in, as a
 	// crash between the commit and the truncation would (tests).
 	keepJournal bool
@@ -132,6 +142,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		maxBytes:    opts.MaxBytes,
 		lockTimeout: opts.LockTimeout,
 		journal:     opts.Journal && journalSupported,
+		journalSync: opts.JournalSync,
 		log:         opts.Logger,
 		sem:         make(chan struct{}, 1),
 		rename:      os.Rename,
