@@ -41,7 +41,10 @@ type Client struct {
 	queue    *store.Queue
 	env      wire.Env
 	sdk      wire.SDK
-	userID   string
+	userID   string // the anonymous ID events carry; "" in CLI mode, filled in when sent
+	idOnce   sync.Once
+	idValue  string
+	idErr    error
 	scrubber func() privacy.Scrubber // this machine's home, host and user names, read once
 
 	sessionMu  sync.Mutex
@@ -106,8 +109,12 @@ func New(cfg Config) (*Client, error) {
 	c.decision = c.resolveConsent()
 	enabled := c.decision.Enabled
 	c.debug = privacy.DebugEnabled(cfg.ServiceName, cfg.Host.Getenv)
-	if enabled {
-		id, err := privacy.AnonymousID(cfg.ServiceName, cfg.ConfigDir)
+	// A CLI run records its event without the anonymous ID, a keyed hash
+	// of the machine ID that the sender and `telemetry show` fill in
+	// (sender.FillUserID): most runs never send, and deriving it costs
+	// every run.
+	if enabled && cfg.Mode == LibraryMode {
+		id, err := c.anonymousID()
 		if err != nil {
 			// Without an identity there is nothing anonymous to record.
 			cfg.Logger.Warn("telemetry: no anonymous id; recording nothing", "err", err)
@@ -401,12 +408,17 @@ func (c *Client) encode(p *pending) (data []byte, err error) {
 
 // show writes an event to stderr in debug mode and to the echo writer, if any.
 func (c *Client) show(data []byte) {
-	if c.debug {
-		fmt.Fprintf(c.cfg.Host.Stderr, "%s\n", data)
-	}
 	c.echoMu.Lock()
 	w := c.echo
 	c.echoMu.Unlock()
+	if !c.debug && w == nil {
+		return
+	}
+	id, _ := c.anonymousID()
+	data = sender.FillUserID(data, id)
+	if c.debug {
+		fmt.Fprintf(c.cfg.Host.Stderr, "%s\n", data)
+	}
 	if w != nil {
 		fmt.Fprintf(w, "%s\n", data)
 	}
@@ -592,3 +604,9 @@ var (
 	errNoEndpoint = errors.New("telemetry: no endpoint configured")
 	errNotQueued  = errors.New("telemetry: events could not be written to the local queue")
 )
+
+// anonymousID derives this client's anonymous user ID once.
+func (c *Client) anonymousID() (string, error) {
+	c.idOnce.Do(func() { c.idValue, c.idErr = privacy.AnonymousID(c.cfg.ServiceName, c.cfg.ConfigDir) })
+	return c.idValue, c.idErr
+}

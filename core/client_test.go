@@ -453,3 +453,35 @@ func TestHelperTrackAndExit(t *testing.T) {
 	c.TrackCommand(core.Command{Path: "build"})
 	os.Exit(0)
 }
+
+// A CLI run queues its event without the anonymous ID, which it does not
+// derive; what `telemetry show` prints, and what is sent, carries it.
+func TestCLIModeFillsTheUserIDWhenShownAndSent(t *testing.T) {
+	cfg := testConfig(t, nil)
+	cfg.Mode = core.CLIMode
+	c := newClient(t, cfg)
+	c.TrackCommand(core.Command{Path: "build"})
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw := queued(t, cfg.Queue.Path)
+	if len(raw) != 1 || raw[0].UserID != "" {
+		t.Fatalf("queued %+v, want one event without user_id", raw)
+	}
+	st, err := c.Status(context.Background())
+	if err != nil || !strings.HasPrefix(st.UserID, "anon_") {
+		t.Fatalf("status user id %q, %v", st.UserID, err)
+	}
+	var shown []wire.Event
+	c.Queued(context.Background(), func(b []byte) error {
+		var e wire.Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return err
+		}
+		shown = append(shown, e)
+		return nil
+	})
+	if len(shown) != 1 || shown[0].UserID != st.UserID || shown[0].EventID != raw[0].EventID {
+		t.Fatalf("shown %+v, want the queued event with user_id %s", shown, st.UserID)
+	}
+}

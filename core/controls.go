@@ -38,16 +38,13 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 		Enabled:   c.on.Load(),
 		Source:    c.decision.Source,
 		Reason:    c.decision.Detail,
-		UserID:    c.userID,
 		Endpoint:  c.cfg.Endpoint,
 		QueuePath: c.queue.Path(),
 		Debug:     c.debug,
 	}
-	if st.UserID == "" {
-		// Telemetry is off; the ID is still shown so users can see what would
-		// be sent. Deriving it sends nothing.
-		st.UserID, _ = privacy.AnonymousID(c.cfg.ServiceName, c.cfg.ConfigDir)
-	}
+	// Also when telemetry is off, so that users can see what would be
+	// sent. Deriving it sends nothing.
+	st.UserID, _ = c.anonymousID()
 	if st.Queued, err = c.queue.Len(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
 	}
@@ -76,7 +73,8 @@ func (c *Client) Queued(ctx context.Context, fn func(event []byte) error) (err e
 		return nil
 	}
 	defer c.recoverPanicErr("queued", &err)
-	return c.queue.All(ctx, func(r store.Record) error { return fn(r.Data) })
+	id, _ := c.anonymousID()
+	return c.queue.All(ctx, func(r store.Record) error { return fn(sender.FillUserID(r.Data, id)) })
 }
 
 // Enable stores the user's decision to take part, for the author's current

@@ -42,12 +42,18 @@ func (s *sending) get() (*sender.Sender, error) {
 	return s.sender, s.buildErr
 }
 
-// newSender builds the HTTP sender for cfg.
-func newSender(cfg Config, cont func() bool) (*sender.Sender, error) {
+// newSender builds the HTTP sender for c's configuration cfg. It derives
+// the anonymous ID that it fills into events queued without one.
+func (c *Client) newSender(cfg Config, cont func() bool) (*sender.Sender, error) {
+	id, err := c.anonymousID()
+	if err != nil {
+		return nil, fmt.Errorf("no anonymous id: %w", err)
+	}
 	return sender.New(sender.Config{
 		Endpoint:  cfg.Endpoint,
 		APIKey:    cfg.APIKey,
 		UserAgent: SDKName + "/" + SDKVersion,
+		UserID:    id,
 		BatchSize: cfg.Send.BatchSize,
 		Logger:    cfg.Logger,
 		Now:       cfg.Host.Now,
@@ -77,7 +83,7 @@ func (c *Client) startSending() {
 	}
 	s := &sending{policy: policyFor(c.cfg), stopping: make(chan struct{})}
 	s.build = func() (*sender.Sender, error) {
-		return newSender(c.cfg, func() bool {
+		return c.newSender(c.cfg, func() bool {
 			select {
 			case <-s.stopping:
 				return false
@@ -319,7 +325,7 @@ func (c *Client) runSenderProcess() {
 	if err != nil || !d.Due {
 		return
 	}
-	s, err := newSender(cfg, nil)
+	s, err := c.newSender(cfg, nil)
 	if err != nil {
 		return
 	}

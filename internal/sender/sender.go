@@ -37,6 +37,10 @@ type Config struct {
 	// UserAgent names the SDK and its version. Zero: "telemetry-kit-go".
 	UserAgent string
 
+	// UserID is the anonymous ID filled into the queued events that carry
+	// none (see [FillUserID]). Zero: such events are sent as queued.
+	UserID string
+
 	// BatchSize is the most events one request carries. Zero: 100.
 	BatchSize int
 
@@ -509,7 +513,7 @@ type reply struct {
 const maxResponse = 1 << 20
 
 func (s *Sender) post(ctx context.Context, recs []store.Record, dropped uint64) reply {
-	body := encodeBody(recs, dropped)
+	body := encodeBody(recs, dropped, s.cfg.UserID)
 	var encoding string
 	if len(body) >= s.cfg.GzipMin {
 		var buf bytes.Buffer
@@ -546,15 +550,39 @@ func (s *Sender) post(ctx context.Context, recs []store.Record, dropped uint64) 
 	return rep
 }
 
-// encodeBody builds the request body around the queued JSON.
-func encodeBody(recs []store.Record, dropped uint64) []byte {
+// encodeBody builds the request body around the queued JSON, with userID
+// filled into the events queued without one.
+func encodeBody(recs []store.Record, dropped uint64, userID string) []byte {
 	n := 32
 	events := make([][]byte, len(recs))
 	for i, r := range recs {
-		n += len(r.Data) + 1
-		events[i] = r.Data
+		n += len(r.Data) + 1 + len(userID)
+		events[i] = FillUserID(r.Data, userID)
 	}
 	return wire.AppendBatch(make([]byte, 0, n), dropped, events...)
+}
+
+// pendingUserID is how an event recorded before its anonymous ID was known
+// names its user: a CLI run does not derive the ID (a keyed hash of the
+// machine ID) on every run; the sender, and `telemetry show`, fill it in.
+var pendingUserID = []byte(`,"user_id":"",`)
+
+// FillUserID returns event with id as its user_id when it was queued with
+// an empty one, and event itself otherwise. The event is an encoding of
+// [wire.AppendEvent], whose members come in a fixed order, so the first
+// "user_id" member is the event's own, never one inside its metadata.
+func FillUserID(event []byte, id string) []byte {
+	if id == "" {
+		return event
+	}
+	i := bytes.Index(event, pendingUserID)
+	if i < 0 {
+		return event
+	}
+	out := make([]byte, 0, len(event)+len(id))
+	out = append(out, event[:i+len(`,"user_id":"`)]...)
+	out = append(out, id...)
+	return append(out, event[i+len(`,"user_id":"`):]...)
 }
 
 // checkRetry decides retries within one request: network errors (but not
