@@ -30,6 +30,11 @@ func TestPolicyCheck(t *testing.T) {
 	}
 	fill(t, q, 2, 100)
 	now := time.Now()
+	// Nothing was ever delivered from this queue: due at once.
+	if d := check(now, false); !d.Due || d.Reason != "first" {
+		t.Fatalf("2 fresh events, nothing delivered yet: %+v", d)
+	}
+	markDelivered(t, q)
 	if d := check(now, false); d.Due || d.Reason != "not_yet" {
 		t.Fatalf("2 fresh events: %+v", d)
 	}
@@ -130,4 +135,12 @@ func TestTryLockIsExclusive(t *testing.T) {
 		t.Fatalf("TryLock after Unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+// markDelivered records in q's sender state that a batch was delivered.
+func markDelivered(t testing.TB, q sender.Queue) {
+	t.Helper()
+	if err := sender.SaveState(context.Background(), q, sender.State{Delivered: true}); err != nil {
+		t.Fatal(err)
+	}
 }

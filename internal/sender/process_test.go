@@ -344,6 +344,11 @@ func TestSenderProcessRespectsDoNotTrackAndPrintsNothing(t *testing.T) {
 	srv := newCollector(t)
 	e := newCLIEnv(t, srv.URL())
 	e.extra["TKCLI_MIN_EVENTS"] = "1000" // record without starting a sender
+	q, err := store.Open(e.queue, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	markDelivered(t, q) // not a first delivery, which is due at once
 	e.run(3)
 	if len(e.senders()) != 0 {
 		t.Fatal("a sender started although no send was due")
@@ -384,5 +389,24 @@ func TestCLISyncFlushAtExitSendsBeforeReturning(t *testing.T) {
 	}
 	if len(e.senders()) != 0 {
 		t.Fatal("a detached sender started with SyncFlushAtExit")
+	}
+}
+
+// An author trying the SDK with the default schedule (a send due at 100
+// events or after an hour) sees the first run's event on the server at
+// once; after that first delivery the schedule applies.
+func TestFirstEventSentAtOnce(t *testing.T) {
+	srv := newCollector(t)
+	e := newCLIEnv(t, srv.URL())
+	delete(e.extra, "TKCLI_MIN_EVENTS") // the default schedule
+	e.run(1)
+	e.waitSenders(10 * time.Second)
+	if stored, _, _, _ := srv.counts(); stored != 1 {
+		t.Fatalf("server stored %d events after the first run, want 1", stored)
+	}
+	e.run(2)
+	e.waitSenders(10 * time.Second)
+	if stored, _, _, _ := srv.counts(); stored != 1 {
+		t.Fatalf("server stored %d events after two more runs, want still 1 (not due yet)", stored)
 	}
 }

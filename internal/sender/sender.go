@@ -433,6 +433,7 @@ func (r *run) accepted(ctx context.Context, recs []store.Record, rep reply, now 
 	for _, rj := range body.Rejected {
 		r.s.cfg.Logger.Warn("telemetry: the server rejected an event", "index", rj.Index, "reason", rj.Reason)
 	}
+	r.st.Delivered = true
 	r.res.Accepted += body.Accepted
 	r.res.Duplicates += body.Duplicates
 	r.res.Rejected += len(body.Rejected)

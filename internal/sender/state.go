@@ -47,6 +47,11 @@ type State struct {
 	// LastResult says how the latest run that changed the schedule ended:
 	// "ok", "network", "timeout", "http_<status>", "truncated_response"...
 	LastResult string `json:"last_result,omitempty"`
+	// Delivered is set once the server acknowledged a batch from this
+	// queue. Until then a send is due as soon as an event is queued, so
+	// that an author trying the SDK sees the first events on the server
+	// at once, not after 100 events or an hour.
+	Delivered bool `json:"delivered,omitempty"`
 }
 
 // Backoff returns the current backoff step.
@@ -131,7 +136,7 @@ func (p Policy) withDefaults() Policy {
 // Decision is the outcome of [Policy.Check].
 type Decision struct {
 	Due    bool
-	Reason string // why, or why not: "count", "age", "empty", "backoff", "auth", "started", "not_yet"
+	Reason string // why, or why not: "first", "count", "age", "empty", "backoff", "auth", "started", "not_yet"
 	State  State
 }
 
@@ -155,6 +160,8 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 		d.Reason = "backoff"
 	case !ignoreStarted && recentlyStarted(q.Path(), now, p.StartGrace):
 		d.Reason = "started"
+	case !st.Delivered:
+		d.Due, d.Reason = true, "first"
 	case sum.Len >= p.MinEvents:
 		d.Due, d.Reason = true, "count"
 	default:
