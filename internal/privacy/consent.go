@@ -77,7 +77,11 @@ type Decision struct {
 	Detail string
 	// NeedsNotice is true in OptOut mode when the one-time notice has not
 	// yet been shown for the current policy version (and we are not in CI,
-	// where the notice is never printed). [Ensure] shows it.
+	// where the notice is never printed). [Ensure] shows it when stderr is
+	// a terminal. Still true after Ensure, it means that nobody has had the
+	// chance to see the notice (stderr is a pipe or a file): events may be
+	// recorded, but none may leave the machine until a later run has shown
+	// it.
 	NeedsNotice bool
 	// CanPrompt is true in OptIn mode when the user has not decided for the
 	// current policy version and can be asked (stdin and stderr are
@@ -138,6 +142,10 @@ type Options struct {
 	// CommandHint is the command that manages telemetry; " enable" and
 	// " disable" are appended to it in the texts. Zero: "<Service> telemetry".
 	CommandHint string
+	// FlagValues names the flags whose values the author collects, without
+	// dashes. The default sentence of what is collected names them. Zero:
+	// no flag value is collected.
+	FlagValues []string
 }
 
 // DefaultCollects is the sentence used when [Options.Collects] is empty.
@@ -200,7 +208,30 @@ func (o Options) collects() string {
 	if c := strings.TrimSpace(o.Collects); c != "" {
 		return strings.TrimRight(c, ".")
 	}
-	return DefaultCollects
+	return Collects(o.FlagValues)
+}
+
+// Collects is the default sentence of what is collected, true for an author
+// who collects the values of the flags named in flagValues (without
+// dashes): [DefaultCollects] when there are none.
+func Collects(flagValues []string) string {
+	if len(flagValues) == 0 {
+		return DefaultCollects
+	}
+	names := make([]string, len(flagValues))
+	for i, f := range flagValues {
+		names[i] = "--" + strings.TrimLeft(f, "-")
+	}
+	var list string
+	switch len(names) {
+	case 1:
+		list = "the value of " + names[0]
+	default:
+		list = "the values of " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	}
+	return "which commands run, how long they take, whether they succeed, " + list +
+		", and the operating system and architecture; never arguments, other flag values, " +
+		"file contents, error messages or personal data"
 }
 
 // dir returns the directory holding consent.json.
@@ -418,8 +449,13 @@ func Ensure(o Options) Decision {
 	return d
 }
 
-// notice shows the opt-out notice and records that it was shown.
+// notice shows the opt-out notice and records that it was shown, when
+// stderr is a terminal: printed into a pipe or a file (a script's log, a
+// shell-completion request) nobody sees it, and it does not count.
 func (o Options) notice(d Decision) Decision {
+	if fd, ok := fdOf(o.stderr()); !ok || !o.isTerminal(fd) {
+		return d
+	}
 	fmt.Fprint(o.stderr(), noticeText(o))
 	if err := o.update(func(r *record) {
 		r.NoticePolicyVersion = o.policy()

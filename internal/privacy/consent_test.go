@@ -421,10 +421,21 @@ func TestEnableReplacesUnreadableFile(t *testing.T) {
 	}
 }
 
+// ttyBuffer is a stderr that the options' IsTerminal calls a terminal.
+type ttyBuffer struct{ bytes.Buffer }
+
+func (*ttyBuffer) Fd() uintptr { return 1 << 20 }
+
+func onTerminal(o *Options) *ttyBuffer {
+	var b ttyBuffer
+	o.Stderr = &b
+	o.IsTerminal = func(fd uintptr) bool { return fd == 1<<20 }
+	return &b
+}
+
 func TestEnsureOptOutNotice(t *testing.T) {
 	o := baseOptions(t, consent.OptOut)
-	var stderr bytes.Buffer
-	o.Stderr = &stderr
+	stderr := onTerminal(&o)
 	o.Collects = "the command name and its duration."
 	d := Ensure(o)
 	if !d.Enabled || d.NeedsNotice {
@@ -459,6 +470,7 @@ func TestEnsureOptOutNotice(t *testing.T) {
 func TestEnsureNoticeKeepsDecisionFields(t *testing.T) {
 	o := baseOptions(t, consent.OptOut)
 	o.PolicyVersion = 2
+	onTerminal(&o)
 	writeRecord(t, o.Dir, record{Decision: "enabled", PolicyVersion: 1, DecidedAt: testNow, Via: viaCommand})
 	Ensure(o)
 	r := readRecord(t, o.Dir)
@@ -687,5 +699,51 @@ func TestDefaultDirRefusesPathNames(t *testing.T) {
 	o.Service, o.Dir = "..", ""
 	if d := Resolve(o); d.Enabled || d.Source != SourceUnreadable {
 		t.Fatalf("a service name that cannot name a directory: %+v", d)
+	}
+}
+
+// A notice printed where nobody sees it (stderr a pipe or a file: a
+// script's log, a completion request) does not count: it is not printed,
+// not recorded as shown, and the decision says that the notice is still
+// needed, which holds back sending; the first run on a terminal shows it.
+func TestNoticeCountsOnlyOnATerminal(t *testing.T) {
+	o := baseOptions(t, consent.OptOut)
+	var pipe bytes.Buffer
+	o.Stderr = &pipe
+	o.IsTerminal = func(uintptr) bool { return false }
+	for range 2 {
+		d := Ensure(o)
+		if !d.Enabled || !d.NeedsNotice || pipe.Len() != 0 {
+			t.Fatalf("not a terminal: %+v, printed %q", d, pipe.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, consentFile)); !os.IsNotExist(err) {
+		t.Fatalf("the notice was recorded as shown: %v", err)
+	}
+	tty := onTerminal(&o)
+	if d := Ensure(o); !d.Enabled || d.NeedsNotice || !strings.Contains(tty.String(), "collects anonymous usage data") {
+		t.Fatalf("on a terminal: %+v, printed %q", d, tty.String())
+	}
+	if r := readRecord(t, o.Dir); r.NoticePolicyVersion != 1 {
+		t.Fatalf("not recorded as shown: %+v", r)
+	}
+}
+
+// The notice is true for the author's configuration: it names the flags
+// whose values are collected instead of saying that none are.
+func TestNoticeNamesCollectedFlagValues(t *testing.T) {
+	o := baseOptions(t, consent.OptOut)
+	o.FlagValues = []string{"target", "auth"}
+	tty := onTerminal(&o)
+	Ensure(o)
+	text := tty.String()
+	if !strings.Contains(text, "the values of --target and --auth") || !strings.Contains(text, "never arguments, other flag values") {
+		t.Fatalf("notice %q", text)
+	}
+	if got := Collects(nil); got != DefaultCollects || !strings.Contains(got, "never arguments, flag values") {
+		t.Fatalf("Collects(nil) = %q", got)
+	}
+	if got := Collects([]string{"--env"}); !strings.Contains(got, "the value of --env,") {
+		t.Fatalf("Collects(--env) = %q", got)
 	}
 }
