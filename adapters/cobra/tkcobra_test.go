@@ -614,6 +614,25 @@ func TestTelemetryCommands(t *testing.T) {
 	}
 }
 
+func TestFailedFlushPrintsItsErrorOnce(t *testing.T) {
+	e := newEnv(t, nil) // no endpoint: sending fails
+	var log hookLog
+	root := newTree(&log)
+	r := tkcobra.Instrument(root, e.cfg)
+	execute(t, root, r.Execute, &log, "version")
+	got := execute(t, root, r.Execute, &log, "telemetry", "flush")
+	if got.err == "" {
+		t.Fatal("a failed flush succeeded")
+	}
+	all := got.stdout + got.stderr
+	if n := strings.Count(all, "sending failed"); n != 1 || strings.Count(all, got.err) != 1 {
+		t.Fatalf("the error is printed %d times:\nstdout %q\nstderr %q", n, got.stdout, got.stderr)
+	}
+	if !strings.HasPrefix(got.stderr, "Error: sending failed, 0 sent and 1 still queued: ") || strings.Contains(got.stderr, "Usage:") {
+		t.Fatalf("stderr %q", got.stderr)
+	}
+}
+
 func TestConfigurableNames(t *testing.T) {
 	e := newEnv(t, nil)
 	e.cfg.CommandName = "analytics"

@@ -596,6 +596,30 @@ func TestTelemetryCommands(t *testing.T) {
 	}
 }
 
+func TestFailedFlushPrintsItsErrorOnce(t *testing.T) {
+	for _, build := range []func(*hookLog) *cli.App{newApp, newDefaultApp} {
+		e := newEnv(t, nil) // no endpoint: sending fails
+		var log hookLog
+		app := build(&log)
+		r := tkurfave.Instrument(app, e.cfg)
+		run(t, e, app, r.Run, &log, "help")
+		app = build(&log)
+		r = tkurfave.Instrument(app, e.cfg)
+		got := run(t, e, app, r.Run, &log, "telemetry", "flush")
+		// urfave prints the exit error and exits: the app's main never sees it.
+		if !reflect.DeepEqual(got.exitCodes, []int{1}) {
+			t.Fatalf("exit codes %v, want [1]", got.exitCodes)
+		}
+		all := got.stdout + got.stderr + got.globalErr
+		if n := strings.Count(all, "sending failed"); n != 1 {
+			t.Fatalf("the error is printed %d times:\nstdout %q\nstderr %q\nErrWriter %q", n, got.stdout, got.stderr, got.globalErr)
+		}
+		if !strings.HasPrefix(got.globalErr, "sending failed, 0 sent and 1 still queued: ") {
+			t.Fatalf("ErrWriter %q", got.globalErr)
+		}
+	}
+}
+
 func TestExitFromBeforeAndMergedAfterErrors(t *testing.T) {
 	build := func(log *hookLog) *cli.App {
 		app := newApp(log)

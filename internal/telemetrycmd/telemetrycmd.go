@@ -3,6 +3,7 @@ package telemetrycmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -60,16 +61,17 @@ type Controls struct {
 	Service string
 }
 
-func (c Controls) unavailable(w io.Writer) error {
+// unavailable returns the error that says why telemetry could not start;
+// nil when it did. Like every error of the actions, it is printed by the
+// tool, once, the way the tool prints its errors.
+func (c Controls) unavailable() error {
 	if c.Client != nil {
 		return nil
 	}
-	err := c.Err
-	if err == nil {
-		err = fmt.Errorf("telemetry is not configured")
+	if c.Err == nil {
+		return errors.New("telemetry is off: it is not configured")
 	}
-	fmt.Fprintf(w, "Telemetry is off: it could not start (%v).\n", err)
-	return err
+	return fmt.Errorf("telemetry is off: it could not start: %w", c.Err)
 }
 
 // statusJSON is the `status --json` document.
@@ -92,7 +94,7 @@ type statusJSON struct {
 // Status writes whether telemetry is on and why, the anonymous ID, the
 // endpoint and the number of queued events to w, as text or as JSON.
 func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	st, err := c.Client.Status(ctx)
@@ -173,7 +175,7 @@ func sourceName(s privacy.Source) string {
 // Show writes every queued event to w, one JSON object a line, exactly as
 // it will be sent. When nothing is queued it says so on errW.
 func (c Controls) Show(ctx context.Context, w, errW io.Writer) error {
-	if err := c.unavailable(errW); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	n := 0
@@ -196,7 +198,7 @@ func (c Controls) Show(ctx context.Context, w, errW io.Writer) error {
 
 // Enable stores the user's consent and says what it means.
 func (c Controls) Enable(ctx context.Context, w io.Writer) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	if err := c.Client.Enable(); err != nil {
@@ -214,7 +216,7 @@ func (c Controls) Enable(ctx context.Context, w io.Writer) error {
 
 // Disable stores the user's refusal, deletes the local queue and says so.
 func (c Controls) Disable(ctx context.Context, w io.Writer) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	queued := 0
@@ -230,7 +232,7 @@ func (c Controls) Disable(ctx context.Context, w io.Writer) error {
 
 // Flush sends the queued events now and reports how many went.
 func (c Controls) Flush(ctx context.Context, w io.Writer) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	if !c.Client.Enabled() {
@@ -244,8 +246,8 @@ func (c Controls) Flush(ctx context.Context, w io.Writer) error {
 	after := queued(ctx, c.Client)
 	sent := max(before-after, 0)
 	if err != nil {
-		fmt.Fprintf(w, "Sending failed: %v. Sent %d, %d still queued.\n", err, sent, after)
-		return err
+		// Returned, not printed: the tool prints its errors itself.
+		return fmt.Errorf("sending failed, %d sent and %d still queued: %w", sent, after, err)
 	}
 	fmt.Fprintf(w, "Sent %d %s; %d still queued.\n", sent, plural(sent, "event", "events"), after)
 	return nil
