@@ -562,7 +562,7 @@ func TestTelemetryCommands(t *testing.T) {
 	run("version")
 
 	st := run("telemetry", "status")
-	for _, s := range []string{"Telemetry is on (the author's default (silent)).", "Anonymous ID: anon_", "Queued events: 2", "Endpoint: none"} {
+	for _, s := range []string{"Telemetry is on: the author's default (silent).", "Anonymous ID: anon_", "Queued events: 2", "Endpoint: none"} {
 		if !strings.Contains(st.stdout, s) {
 			t.Errorf("status lacks %q:\n%s", s, st.stdout)
 		}
@@ -601,7 +601,7 @@ func TestTelemetryCommands(t *testing.T) {
 		t.Fatalf("%d events queued after disable", n)
 	}
 	st = run("telemetry", "status")
-	if !strings.Contains(st.stdout, "Telemetry is off (you ran `tool telemetry disable` on ") {
+	if !strings.Contains(st.stdout, "Telemetry is off: you ran `tool telemetry disable` on ") {
 		t.Errorf("status after disable:\n%s", st.stdout)
 	}
 	en := run("telemetry", "enable")
@@ -656,7 +656,7 @@ func TestConfigurableNames(t *testing.T) {
 		t.Fatalf("analytics disable: %q %q", dis.stdout, dis.err)
 	}
 	st := execute(t, root, r.Execute, &log, "analytics", "status")
-	if !strings.Contains(st.stdout, "(you ran `tool analytics disable` on ") || !strings.Contains(st.stdout, "`tool analytics enable`") {
+	if !strings.Contains(st.stdout, ": you ran `tool analytics disable` on ") || !strings.Contains(st.stdout, "`tool analytics enable`") {
 		t.Fatalf("the status does not name the configured command:\n%s", st.stdout)
 	}
 	help := execute(t, root, r.Execute, &log, "analytics", "--help")

@@ -570,7 +570,7 @@ func TestTelemetryCommands(t *testing.T) {
 	do("remote", "add", "a", "b")
 	do("config", "get", "k")
 	st := do("telemetry", "status")
-	for _, s := range []string{"Telemetry is on (the author's default (silent)).", "Anonymous ID: anon_", "Queued events: 2"} {
+	for _, s := range []string{"Telemetry is on: the author's default (silent).", "Anonymous ID: anon_", "Queued events: 2"} {
 		if !strings.Contains(st.stdout, s) {
 			t.Errorf("status lacks %q:\n%s", s, st.stdout)
 		}

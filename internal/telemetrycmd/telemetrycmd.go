@@ -118,7 +118,8 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	if st.Enabled {
 		state = "on"
 	}
-	fmt.Fprintf(w, "Telemetry is %s (%s).\n", state, reason)
+	// The reason follows a colon: it often has parentheses of its own.
+	fmt.Fprintf(w, "Telemetry is %s: %s.\n", state, reason)
 	fmt.Fprintf(w, "Anonymous ID: %s\n", st.UserID)
 	if st.Endpoint == "" {
 		fmt.Fprintln(w, "Endpoint: none (events stay on this machine)")

@@ -212,3 +212,94 @@ command to see the event it records.`
 		t.Fatalf("LongCommand =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestStatusLineHasNoNestedParentheses renders the first line of the status
+// for every kind of decision: the reason, which often has parentheses of
+// its own, follows a colon.
+func TestStatusLineHasNoNestedParentheses(t *testing.T) {
+	type setup struct {
+		name    string
+		mode    consent.Mode
+		env     map[string]string
+		inCI    bool // Policy.DisableInCI
+		stored  string
+		want    string
+		enabled bool
+	}
+	for _, tc := range []setup{
+		{name: "silent", mode: consent.Silent, want: "Telemetry is on: the author's default (silent).", enabled: true},
+		{name: "opt-out", mode: consent.OptOut, want: "Telemetry is on: the author's default (opt-out).", enabled: true},
+		{name: "opt-in in CI", mode: consent.OptIn, env: map[string]string{"GITHUB_ACTIONS": "true"},
+			want: "Telemetry is off: the author's default (opt-in), and nobody can be asked in CI (github_actions)."},
+		{name: "off in CI", mode: consent.Silent, env: map[string]string{"GITHUB_ACTIONS": "true"}, inCI: true,
+			want: "Telemetry is off: running in CI (github_actions), where the author turns telemetry off."},
+		{name: "DO_NOT_TRACK", mode: consent.Silent, env: map[string]string{"DO_NOT_TRACK": "1"},
+			want: "Telemetry is off: DO_NOT_TRACK is set."},
+		{name: "variable off", mode: consent.Silent, env: map[string]string{"TOOL_TELEMETRY": "0"},
+			want: "Telemetry is off: TOOL_TELEMETRY=0."},
+		{name: "variable on", mode: consent.OptIn, env: map[string]string{"TOOL_TELEMETRY": "1"},
+			want: "Telemetry is on: TOOL_TELEMETRY=1.", enabled: true},
+		{name: "variable not understood", mode: consent.Silent, env: map[string]string{"TOOL_TELEMETRY": "maybe"},
+			want: "Telemetry is off: TOOL_TELEMETRY=\"maybe\" is not understood (use 1 or 0); telemetry stays off."},
+		{name: "disabled by the user", mode: consent.Silent, stored: "disable", want: "Telemetry is off: you ran `tool telemetry disable` on "},
+		{name: "enabled by the user", mode: consent.OptIn, stored: "enable", want: "Telemetry is on: you ran `tool telemetry enable` on ", enabled: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := core.Config{
+				ServiceName: "tool",
+				Mode:        core.CLIMode,
+				Consent:     tc.mode,
+				Policy:      core.Policy{DisableInCI: tc.inCI, CommandHint: "tool telemetry"},
+				ConfigDir:   filepath.Join(dir, "config"),
+				Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+				Host:        core.Host{Getenv: func(k string) string { return tc.env[k] }, Stderr: io.Discard},
+			}
+			c, err := core.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch tc.stored {
+			case "disable":
+				err = c.Disable(context.Background())
+			case "enable":
+				err = c.Enable()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.stored != "" { // the stored choice is read when a client starts
+				_ = c.Close(context.Background())
+				if c, err = core.New(cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer c.Close(context.Background())
+			var out bytes.Buffer
+			if err := (Controls{Client: c, Hint: "tool telemetry", Service: "tool"}).Status(context.Background(), &out, false); err != nil {
+				t.Fatal(err)
+			}
+			line, _, _ := strings.Cut(out.String(), "\n")
+			if !strings.HasPrefix(line, tc.want) {
+				t.Errorf("status line %q, want %q", line, tc.want)
+			}
+			if c.Enabled() != tc.enabled {
+				t.Errorf("enabled = %v, want %v", c.Enabled(), tc.enabled)
+			}
+			depth := 0
+			for _, r := range line {
+				switch r {
+				case '(':
+					if depth++; depth > 1 {
+						t.Fatalf("nested parentheses: %q", line)
+					}
+				case ')':
+					depth--
+				}
+			}
+			if depth != 0 {
+				t.Fatalf("unbalanced parentheses: %q", line)
+			}
+		})
+	}
+}
