@@ -129,10 +129,10 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	switch {
 	case !st.SendingBlockedUntil.IsZero():
 		fmt.Fprintf(w, "Sending paused until %s: the server refused the write key (%s).\n",
-			st.SendingBlockedUntil.Local().Format(time.DateTime), st.LastSendResult)
+			localTime(st.SendingBlockedUntil), st.LastSendResult)
 	case !st.NextSendAttempt.IsZero():
 		fmt.Fprintf(w, "Last send failed (%s); the next attempt is not before %s.\n",
-			st.LastSendResult, st.NextSendAttempt.Local().Format(time.DateTime))
+			st.LastSendResult, localTime(st.NextSendAttempt))
 	}
 	fmt.Fprintf(w, "Queued events: %d\n", st.Queued)
 	if st.Dropped > 0 {
@@ -148,6 +148,12 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 		fmt.Fprintf(w, "Turn it on with `%s enable`.\n", c.Hint)
 	}
 	return nil
+}
+
+// localTime is t for a person: in local time, with the offset from UTC,
+// e.g. "2026-12-03 07:55:00 +01:00".
+func localTime(t time.Time) string {
+	return t.Local().Format("2006-01-02 15:04:05 -07:00")
 }
 
 // sourceName is a stable machine-readable name for a consent source.

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
@@ -144,13 +146,22 @@ func TestFlushSendsToTheEndpoint(t *testing.T) {
 // why nothing is being sent: a refused write key pauses sending, a failing
 // server defers the next attempt.
 func TestStatusShowsTheSendSchedule(t *testing.T) {
+	// The times are in local time, with the offset from UTC.
+	oldLocal := time.Local
+	time.Local = time.FixedZone("IST", 5*3600+1800)
+	defer func() { time.Local = oldLocal }()
+	stamp := `(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30)`
 	for _, tc := range []struct {
 		name   string
 		status int
 		want   string
+		line   *regexp.Regexp
+		field  string
 	}{
-		{"refused key", http.StatusUnauthorized, "Sending paused until "},
-		{"server down", http.StatusServiceUnavailable, "Last send failed (http_503); the next attempt is not before "},
+		{"refused key", http.StatusUnauthorized, "Sending paused until ",
+			regexp.MustCompile(`(?m)^Sending paused until ` + stamp + `: the server refused the write key \(http_401\)\.$`), "sending_blocked_until"},
+		{"server down", http.StatusServiceUnavailable, "Last send failed (http_503); the next attempt is not before ",
+			regexp.MustCompile(`(?m)^Last send failed \(http_503\); the next attempt is not before ` + stamp + `\.$`), "next_send_attempt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -192,6 +203,26 @@ func TestStatusShowsTheSendSchedule(t *testing.T) {
 			var js map[string]any
 			if err := json.Unmarshal(out.Bytes(), &js); err != nil || js["last_send_result"] == nil {
 				t.Fatalf("status --json: %s (%v)", out.String(), err)
+			}
+			// The text names the same moment as the JSON, to the second.
+			out.Reset()
+			if err := ctl.Status(context.Background(), &out, false); err != nil {
+				t.Fatal(err)
+			}
+			m := tc.line.FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("status said %q, want a line matching %s", out.String(), tc.line)
+			}
+			shown, err := time.Parse("2006-01-02 15:04:05 -07:00", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(js[tc.field]))
+			if err != nil {
+				t.Fatalf("status --json %s: %v", tc.field, err)
+			}
+			if !shown.Equal(at.Truncate(time.Second)) {
+				t.Fatalf("status shows %s, the JSON %s", shown, at)
 			}
 		})
 	}
