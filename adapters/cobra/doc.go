@@ -52,5 +52,9 @@
 // sets on each command a flag error function that notes the error and then
 // calls the one that was in effect. No process-wide setting of cobra is read
 // or changed. Call Instrument once the tree is complete: commands added
-// afterwards are not wrapped.
+// afterwards are not wrapped. cobra's default `completion` command, which
+// cobra adds when the tree is executed, is the exception: [Runner.Execute]
+// adds it just before cobra would (unless the root's CompletionOptions
+// disable it), from the same settings, and wraps it, so that its runs are
+// recorded like any command's.
 package tkcobra

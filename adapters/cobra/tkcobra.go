@@ -57,6 +57,8 @@ type Runner struct {
 	args     []string
 	argsSet  bool
 
+	wrapped map[*cobra.Command]bool // the commands whose hooks are wrapped
+
 	mu  sync.Mutex
 	run *run // the run in progress
 }
@@ -88,7 +90,7 @@ const (
 // and wraps every command's hooks; it does no I/O. Run the tree with
 // [Runner.Execute] (or ExecuteContext, ExecuteC).
 func Instrument(root *cobra.Command, cfg Config) *Runner {
-	r := &Runner{root: root, cfg: cfg, showFlag: cfg.ShowFlag}
+	r := &Runner{root: root, cfg: cfg, showFlag: cfg.ShowFlag, wrapped: map[*cobra.Command]bool{}}
 	if r.showFlag == "" {
 		r.showFlag = telemetrycmd.DefaultShowFlag
 	}
@@ -196,11 +198,16 @@ func (r *Runner) hook(f func(*cobra.Command, []string), s stage) func(*cobra.Com
 
 // wrap instruments one command. Only the hooks cobra would run are wrapped,
 // and none is added, so that which hooks run, and in what order, is the same.
+// A nil origFlagErr keeps the flag error function c inherits (its parent's,
+// already wrapped).
 func (r *Runner) wrap(c *cobra.Command, origFlagErr func(*cobra.Command, error) error) {
-	c.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		r.flagError(cmd, err)
-		return origFlagErr(cmd, err)
-	})
+	r.wrapped[c] = true
+	if origFlagErr != nil {
+		c.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+			r.flagError(cmd, err)
+			return origFlagErr(cmd, err)
+		})
+	}
 	if f := c.Args; f != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			r.enter(cmd, stageArgs, args)
@@ -278,6 +285,7 @@ func (r *Runner) ExecuteContextC(ctx context.Context) (*cobra.Command, error) {
 // execute records the run of the tree by run, one of the root's Execute
 // methods.
 func (r *Runner) execute(run func() (*cobra.Command, error)) (cmd *cobra.Command, err error) {
+	r.initCompletion()
 	st := r.start()
 	r.mu.Lock()
 	r.run = st
@@ -297,6 +305,52 @@ func (r *Runner) execute(run func() (*cobra.Command, error)) (cmd *cobra.Command
 	returned = true
 	r.finish(st, cmd, err)
 	return cmd, err
+}
+
+// initCompletion adds cobra's default `completion` command, which cobra
+// itself adds at the start of Execute, and wraps it like the tree's own
+// commands. It is added here, right before cobra would add it, so that it is
+// built from the root's settings (CompletionOptions, output) as they are
+// then. A root without subcommands is left to cobra: from cobra v1.9 on it
+// gets the command only when it is called, which depends on the arguments.
+func (r *Runner) initCompletion() {
+	defer func() { _ = recover() }() // telemetry never harms the host
+	root := r.root
+	if root.CompletionOptions.DisableDefaultCmd || !hasOwnSubcommands(root) {
+		return
+	}
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != compCmdName || r.wrapped[c] {
+			continue
+		}
+		var walk func(*cobra.Command)
+		walk = func(c *cobra.Command) {
+			if !r.wrapped[c] {
+				r.wrap(c, nil)
+			}
+			for _, sub := range c.Commands() {
+				walk(sub)
+			}
+		}
+		walk(c)
+	}
+}
+
+// compCmdName is the name of cobra's default completion command.
+const compCmdName = "completion"
+
+// hasOwnSubcommands reports whether root has subcommands other than the
+// ones cobra adds (help, and the hidden shell completion request).
+func hasOwnSubcommands(root *cobra.Command) bool {
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // start creates the run's client and invocation. It never fails: without a

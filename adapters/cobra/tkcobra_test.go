@@ -344,6 +344,98 @@ func TestRecordsEveryPath(t *testing.T) {
 	}
 }
 
+// TestDefaultCompletionCommand checks cobra's default `completion` command,
+// which cobra adds to the root only when the tree is executed: its output
+// and errors are the same, and its runs are recorded like any command's.
+func TestDefaultCompletionCommand(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want expect
+	}{
+		{"script", []string{"completion", "bash"},
+			expect{command: "completion bash", flags: []string{}, success: true}},
+		{"script with a flag", []string{"completion", "zsh", "--no-descriptions"},
+			expect{command: "completion zsh", flags: []string{"no-descriptions"}, success: true}},
+		{"parent", []string{"completion"},
+			expect{command: "completion", flags: []string{}, success: true}},
+		// cobra.NoArgs words its error as an unknown command, as for `version extra`.
+		{"extra argument", []string{"completion", "bash", "extra"},
+			expect{command: "completion bash", flags: []string{}, args: 1, kind: "unknown_command", exitCode: 1}},
+		{"unknown flag", []string{"completion", "fish", "--nope"},
+			expect{command: "completion fish", flags: []string{}, kind: "unknown_flag", exitCode: 1}},
+		{"persistent flag of the root", []string{"completion", "powershell", "-v"},
+			expect{command: "completion powershell", flags: []string{"verbose"}, success: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			got := runBoth(t, e, tc.args...)
+			if tc.want.success && tc.name != "parent" && !strings.Contains(got.stdout, "tool") {
+				t.Fatalf("no completion script: %q", got.stdout)
+			}
+			evs := e.events(t)
+			if len(evs) != 1 {
+				t.Fatalf("%d events queued, want 1", len(evs))
+			}
+			checkEvent(t, evs[0], tc.want)
+		})
+	}
+}
+
+// TestCompletionCommandSettings checks that the root's completion settings,
+// made before or after Instrument, are honoured as cobra honours them.
+func TestCompletionCommandSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*cobra.Command)
+		args []string
+		want expect
+	}{
+		{"disabled", func(root *cobra.Command) { root.CompletionOptions.DisableDefaultCmd = true },
+			[]string{"completion", "bash"}, expect{command: "", flags: []string{}, kind: "unknown_command", exitCode: 1}},
+		{"hidden", func(root *cobra.Command) { root.CompletionOptions.HiddenDefaultCmd = true },
+			[]string{"completion", "bash"}, expect{command: "completion bash", flags: []string{}, success: true}},
+		{"without descriptions", func(root *cobra.Command) { root.CompletionOptions.DisableDescriptions = true },
+			[]string{"completion", "bash", "extra"}, expect{command: "completion bash", flags: []string{}, args: 1, kind: "unknown_command", exitCode: 1}},
+	} {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/set after Instrument %v", tc.name, after), func(t *testing.T) {
+				e := newEnv(t, nil)
+				var plainLog, tkLog hookLog
+				plain := newTree(&plainLog)
+				tc.set(plain)
+				want := execute(t, plain, plain.Execute, &plainLog, tc.args...)
+				inst := newTree(&tkLog)
+				if !after {
+					tc.set(inst)
+				}
+				r := tkcobra.Instrument(inst, e.cfg)
+				if after {
+					tc.set(inst)
+				}
+				got := execute(t, inst, r.Execute, &tkLog, tc.args...)
+				got.stdout = telemetryLine.ReplaceAllString(got.stdout, "")
+				if got.stdout != want.stdout || got.stderr != want.stderr || got.err != want.err {
+					t.Fatalf("behaviour changed:\n got %+v\nwant %+v", got, want)
+				}
+				for _, args := range [][]string{{"--help"}} {
+					w := execute(t, plain, plain.Execute, &plainLog, args...)
+					g := execute(t, inst, r.Execute, &tkLog, args...)
+					if g.stdout = telemetryLine.ReplaceAllString(g.stdout, ""); g.stdout != w.stdout {
+						t.Fatalf("help changed:\n got %q\nwant %q", g.stdout, w.stdout)
+					}
+				}
+				evs := e.events(t)
+				if len(evs) != 2 {
+					t.Fatalf("%d events queued, want 2", len(evs))
+				}
+				checkEvent(t, evs[0], tc.want)
+			})
+		}
+	}
+}
+
 func TestPanicIsRecordedAndRepanicked(t *testing.T) {
 	e := newEnv(t, nil)
 	var log hookLog
@@ -470,7 +562,7 @@ func TestTelemetryCommands(t *testing.T) {
 	run("version")
 
 	st := run("telemetry", "status")
-	for _, s := range []string{"Telemetry is on (the author's default (silent)).", "Anonymous ID: anon_", "Queued events: 2", "Endpoint: none"} {
+	for _, s := range []string{"Telemetry is on: the author's default (silent).", "Anonymous ID: anon_", "Queued events: 2", "Endpoint: none"} {
 		if !strings.Contains(st.stdout, s) {
 			t.Errorf("status lacks %q:\n%s", s, st.stdout)
 		}
@@ -509,7 +601,7 @@ func TestTelemetryCommands(t *testing.T) {
 		t.Fatalf("%d events queued after disable", n)
 	}
 	st = run("telemetry", "status")
-	if !strings.Contains(st.stdout, "Telemetry is off (you ran `tool telemetry disable` on ") {
+	if !strings.Contains(st.stdout, "Telemetry is off: you ran `tool telemetry disable` on ") {
 		t.Errorf("status after disable:\n%s", st.stdout)
 	}
 	en := run("telemetry", "enable")
@@ -519,6 +611,25 @@ func TestTelemetryCommands(t *testing.T) {
 	run("version")
 	if n := len(e.events(t)); n != 1 {
 		t.Fatalf("%d events queued after enable, want 1", n)
+	}
+}
+
+func TestFailedFlushPrintsItsErrorOnce(t *testing.T) {
+	e := newEnv(t, nil) // no endpoint: sending fails
+	var log hookLog
+	root := newTree(&log)
+	r := tkcobra.Instrument(root, e.cfg)
+	execute(t, root, r.Execute, &log, "version")
+	got := execute(t, root, r.Execute, &log, "telemetry", "flush")
+	if got.err == "" {
+		t.Fatal("a failed flush succeeded")
+	}
+	all := got.stdout + got.stderr
+	if n := strings.Count(all, "sending failed"); n != 1 || strings.Count(all, got.err) != 1 {
+		t.Fatalf("the error is printed %d times:\nstdout %q\nstderr %q", n, got.stdout, got.stderr)
+	}
+	if !strings.HasPrefix(got.stderr, "Error: sending failed, 0 sent and 1 still queued: ") || strings.Contains(got.stderr, "Usage:") {
+		t.Fatalf("stderr %q", got.stderr)
 	}
 }
 
@@ -545,7 +656,7 @@ func TestConfigurableNames(t *testing.T) {
 		t.Fatalf("analytics disable: %q %q", dis.stdout, dis.err)
 	}
 	st := execute(t, root, r.Execute, &log, "analytics", "status")
-	if !strings.Contains(st.stdout, "(you ran `tool analytics disable` on ") || !strings.Contains(st.stdout, "`tool analytics enable`") {
+	if !strings.Contains(st.stdout, ": you ran `tool analytics disable` on ") || !strings.Contains(st.stdout, "`tool analytics enable`") {
 		t.Fatalf("the status does not name the configured command:\n%s", st.stdout)
 	}
 	help := execute(t, root, r.Execute, &log, "analytics", "--help")

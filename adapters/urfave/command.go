@@ -33,7 +33,12 @@ func (r *Runner) newCommand(name string) *cli.Command {
 			if cCtx.Args().Present() {
 				return cli.Exit("telemetry "+cCtx.Command.Name+" takes no arguments", 1)
 			}
-			return f(cCtx, r.controls())
+			if err := f(cCtx, r.controls()); err != nil {
+				// urfave prints an exit error once and exits non-zero, whatever
+				// the app's main does with the error Run returns.
+				return cli.Exit(err, 1)
+			}
+			return nil
 		}
 	}
 	return &cli.Command{

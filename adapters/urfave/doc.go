@@ -27,7 +27,13 @@
 // positional arguments, success, the exit code, an error kind and the
 // duration. A run that ends in the help its --help asked for (urfave's
 // cli.HelpFlag, before any "--") records that flag as well, as for cobra:
-// urfave shows that help before any of the command's code runs. Failures
+// urfave shows that help before any of the command's code runs; so does a
+// run that ends in the app's version (cli.VersionFlag, --version or -v),
+// recorded as the app's command with the flag "version". urfave's help
+// command is recorded as "help" with its topic as its positional argument.
+// An unknown command is unknown_command, also when urfave's help stands in
+// for a missing Action (cli.NewApp's default) or the help command is asked
+// about a command that does not exist. Failures
 // before the action are recorded with these kinds:
 // unknown_command, unknown_flag, invalid_flag, missing_flag, pre_run_failed
 // (a failing Before); a failing After is post_run_failed; an error from an
@@ -59,8 +65,9 @@
 // The app's output, errors, exit code and hook order. Instrument wraps the
 // Action, Before, After and OnUsageError of the app and of every command
 // (a missing Action is urfave's help action, as urfave would use; a missing
-// After is a no-op; a missing OnUsageError prints what urfave prints), and,
-// when the app has them, its CommandNotFound and ExitErrHandler. No
+// After is a no-op; a missing OnUsageError prints what urfave prints), its
+// ExitErrHandler (a missing one does what urfave does without one:
+// cli.HandleExitCoder) and, when the app has one, its CommandNotFound. No
 // process-wide setting of urfave is changed: not OsExiter, not ErrWriter,
 // not HelpFlag (which is only read). Call Instrument once the app is complete:
 // commands added afterwards are not wrapped.

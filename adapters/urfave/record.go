@@ -192,6 +192,8 @@ func (r *Runner) describe(st *run, names []string, extended bool) core.Command {
 	if ctx == nil {
 		if name := helpShown(st); name != "" {
 			c.Flags = append(c.Flags, name)
+		} else if name := r.versionShown(st); name != "" {
+			c.Flags = append(c.Flags, name)
 		}
 		return c
 	}
@@ -232,11 +234,30 @@ func (r *Runner) describe(st *run, names []string, extended bool) core.Command {
 // command's code, so its flags are never seen in a context. It looks for the
 // flag among the arguments before a "--".
 func helpShown(st *run) string {
-	if st.stage == stageRun || st.failed || st.usageErr != nil || st.notFound || cli.HelpFlag == nil || len(st.args) < 2 {
+	if st.stage == stageRun || st.failed || st.usageErr != nil || st.notFound || cli.HelpFlag == nil {
 		return ""
 	}
-	names := flagNames(cli.HelpFlag)
-	for _, a := range st.args[1:] {
+	return flagInArgs(st.args, flagNames(cli.HelpFlag))
+}
+
+// versionShown returns the name of urfave's version flag when the run ended
+// in the version it asked for: the app prints it, like its help, before any
+// of its code runs, so that no context is ever seen.
+func (r *Runner) versionShown(st *run) string {
+	if st.ctx != nil || st.stage == stageRun || st.failed || st.usageErr != nil || st.notFound ||
+		cli.VersionFlag == nil || r.app.HideVersion {
+		return ""
+	}
+	return flagInArgs(st.args, flagNames(cli.VersionFlag))
+}
+
+// flagInArgs returns names[0] when the command line args (with the program
+// name first) turn on the boolean flag with one of names, before any "--".
+func flagInArgs(args []string, names []string) string {
+	if len(args) < 2 || len(names) == 0 {
+		return ""
+	}
+	for _, a := range args[1:] {
 		if a == "--" {
 			break
 		}

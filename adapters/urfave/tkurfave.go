@@ -120,16 +120,12 @@ func Instrument(app *cli.App, cfg Config) *Runner {
 			f(cCtx, command)
 		}
 	}
-	if f := app.ExitErrHandler; f != nil {
-		r.exitErr = f
-		app.ExitErrHandler = func(cCtx *cli.Context, err error) {
-			if st := r.current(); st != nil && st.suppress {
-				st.suppress = false
-				return
-			}
-			f(cCtx, err)
-		}
-	}
+	// urfave hands every action's outcome to the app's exit handling, also
+	// that of its own help command, which is never wrapped: the handler is
+	// where the adapter sees that command, and records the run before urfave
+	// ends the process.
+	r.exitErr = app.ExitErrHandler
+	app.ExitErrHandler = r.handleExit
 	var walk func([]*cli.Command)
 	walk = func(cmds []*cli.Command) {
 		for _, c := range cmds {
@@ -259,9 +255,18 @@ func (st *run) see(cCtx *cli.Context, reached bool) {
 	}
 }
 
+// isHelpAction reports whether f is urfave's help action (cli.NewApp's
+// default Action, and what urfave runs for a command without one).
+func (r *Runner) isHelpAction(f cli.ActionFunc) bool {
+	if f == nil || r.helpAction == nil {
+		return false
+	}
+	return reflect.ValueOf(f).Pointer() == reflect.ValueOf(r.helpAction).Pointer()
+}
+
 func (r *Runner) action(f cli.ActionFunc) cli.ActionFunc {
-	isHelp := f == nil
-	if isHelp {
+	isHelp := f == nil || r.isHelpAction(f)
+	if f == nil {
 		f = r.helpAction
 	}
 	return func(cCtx *cli.Context) error {
@@ -315,6 +320,37 @@ func (r *Runner) after(f cli.AfterFunc) cli.AfterFunc {
 	}
 }
 
+// handleExit is the app's ExitErrHandler: it notes the outcome of urfave's
+// own help command and records the run when urfave is about to end the
+// process, then does what urfave would have done: call the app's own
+// handler, or cli.HandleExitCoder.
+func (r *Runner) handleExit(cCtx *cli.Context, err error) {
+	if st := r.current(); st != nil {
+		if st.suppress {
+			st.suppress = false
+			return
+		}
+		r.noteExit(st, cCtx, err)
+	}
+	if r.exitErr != nil {
+		r.exitErr(cCtx, err)
+		return
+	}
+	cli.HandleExitCoder(err)
+}
+
+func (r *Runner) noteExit(st *run, cCtx *cli.Context, err error) {
+	defer func() { _ = recover() }() // telemetry never harms the host
+	if cCtx != nil && cCtx.Command != nil && r.isHelpAction(cCtx.Command.Action) {
+		// urfave's help command (`help`, `help CMD`) ran its action.
+		st.see(cCtx, true)
+		if st.ctx == cCtx {
+			st.stage, st.failed, st.helpAction = stageRun, err != nil, true
+		}
+	}
+	r.finishIfExiting(st, cCtx, err)
+}
+
 // onUsageError notes a flag parsing error. Without the author's own
 // OnUsageError it prints exactly what urfave prints without one.
 func (r *Runner) onUsageError(f cli.OnUsageErrorFunc) cli.OnUsageErrorFunc {
@@ -334,7 +370,7 @@ func (r *Runner) onUsageError(f cli.OnUsageErrorFunc) cli.OnUsageErrorFunc {
 			return err
 		}
 		usageError(cCtx, err, isSubcommand)
-		if st != nil && r.exitErr != nil {
+		if st != nil {
 			// urfave calls the ExitErrHandler after an OnUsageError, which
 			// it would not have done here.
 			st.suppress = true

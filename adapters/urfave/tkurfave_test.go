@@ -225,10 +225,16 @@ var telemetryLine = regexp.MustCompile(`(?m)^   telemetry +Show or change what t
 // checks that the tool behaved the same, and returns the instrumented run.
 func runBoth(t *testing.T, e *env, args ...string) result {
 	t.Helper()
+	return runBothWith(t, e, newApp, args...)
+}
+
+// runBothWith is runBoth with the apps that build returns.
+func runBothWith(t *testing.T, e *env, build func(*hookLog) *cli.App, args ...string) result {
+	t.Helper()
 	var plainLog, tkLog hookLog
-	plain := newApp(&plainLog)
+	plain := build(&plainLog)
 	want := run(t, nil, plain, plain.Run, &plainLog, args...)
-	inst := newApp(&tkLog)
+	inst := build(&tkLog)
 	got := run(t, e, inst, tkurfave.Instrument(inst, e.cfg).Run, &tkLog, args...)
 	// The one intended difference: the app's help lists the telemetry
 	// command, which may widen its column.
@@ -332,7 +338,11 @@ func TestRecordsEveryPath(t *testing.T) {
 		{"help flag after --", []string{"remote", "add", "--", "-h", "u"},
 			expect{command: "remote add", args: 2, success: true}},
 		{"help command", []string{"help", "deploy"},
+			expect{command: "help", args: 1, success: true}},
+		{"help command without a topic", []string{"help"},
 			expect{command: "help", success: true}},
+		{"help command for an unknown command", []string{"help", "nosuch"},
+			expect{command: "help", args: 1, kind: "unknown_command", exitCode: 3}},
 		{"action error", []string{"deploy", "--target", "fail"},
 			expect{command: "deploy", flags: []string{"target"}, kind: "error", exitCode: 1}},
 		{"action error from argument check", []string{"remote", "add", "only-one"},
@@ -367,6 +377,79 @@ func TestRecordsEveryPath(t *testing.T) {
 				t.Fatalf("%d events queued, want 1", len(evs))
 			}
 			checkEvent(t, evs[0], tc.want)
+			for _, n := range got.queuedAtExit {
+				if n != 1 {
+					t.Errorf("%d events were queued when urfave exited, want 1", n)
+				}
+			}
+		})
+	}
+}
+
+// newDefaultApp builds an app the way most tools do: cli.NewApp() and its
+// defaults (urfave's help as the app's Action), with a Version.
+func newDefaultApp(log *hookLog) *cli.App {
+	app := cli.NewApp()
+	app.Name = "tool"
+	app.Version = "1.2.3"
+	app.Commands = []*cli.Command{
+		{
+			Name: "init",
+			Action: func(c *cli.Context) error {
+				log.add("init %v", c.Args().Slice())
+				return nil
+			},
+		},
+		{
+			Name: "remote",
+			Subcommands: []*cli.Command{{
+				Name: "add",
+				Action: func(c *cli.Context) error {
+					log.add("remote add %v", c.Args().Slice())
+					return nil
+				},
+			}},
+		},
+	}
+	return app
+}
+
+func TestRecordsEveryPathOfADefaultApp(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want expect
+	}{
+		{"app", []string{}, expect{command: "", success: true}},
+		{"command", []string{"init", "x"}, expect{command: "init", args: 1, success: true}},
+		{"unknown command", []string{"nosuch"},
+			expect{command: "", args: 1, kind: "unknown_command", exitCode: 3}},
+		{"unknown nested command", []string{"remote", "nosuch"},
+			expect{command: "remote", args: 1, kind: "unknown_command", exitCode: 3}},
+		{"help command", []string{"help", "init"}, expect{command: "help", args: 1, success: true}},
+		{"help command without a topic", []string{"help"}, expect{command: "help", success: true}},
+		{"help alias", []string{"h", "init"}, expect{command: "help", args: 1, success: true}},
+		{"help command for an unknown command", []string{"help", "nosuch"},
+			expect{command: "help", args: 1, kind: "unknown_command", exitCode: 3}},
+		{"help flag", []string{"--help"}, expect{command: "", flags: []string{"help"}, success: true}},
+		{"help flag of a command", []string{"init", "--help"}, expect{command: "init", flags: []string{"help"}, success: true}},
+		{"version flag", []string{"--version"}, expect{command: "", flags: []string{"version"}, success: true}},
+		{"version flag, short", []string{"-v"}, expect{command: "", flags: []string{"version"}, success: true}},
+		{"version flag set to false", []string{"--version=false"}, expect{command: "", flags: []string{"version"}, success: true}},
+		{"unknown flag", []string{"--nope"}, expect{command: "", kind: "unknown_flag", exitCode: 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			got := runBothWith(t, e, newDefaultApp, tc.args...)
+			evs := e.events(t)
+			if len(evs) != 1 {
+				t.Fatalf("%d events queued, want 1", len(evs))
+			}
+			checkEvent(t, evs[0], tc.want)
+			if len(got.exitCodes) != len(got.queuedAtExit) {
+				t.Fatalf("exit codes %v, queued at exit %v", got.exitCodes, got.queuedAtExit)
+			}
 			for _, n := range got.queuedAtExit {
 				if n != 1 {
 					t.Errorf("%d events were queued when urfave exited, want 1", n)
@@ -487,7 +570,7 @@ func TestTelemetryCommands(t *testing.T) {
 	do("remote", "add", "a", "b")
 	do("config", "get", "k")
 	st := do("telemetry", "status")
-	for _, s := range []string{"Telemetry is on (the author's default (silent)).", "Anonymous ID: anon_", "Queued events: 2"} {
+	for _, s := range []string{"Telemetry is on: the author's default (silent).", "Anonymous ID: anon_", "Queued events: 2"} {
 		if !strings.Contains(st.stdout, s) {
 			t.Errorf("status lacks %q:\n%s", s, st.stdout)
 		}
@@ -510,6 +593,30 @@ func TestTelemetryCommands(t *testing.T) {
 	do("exit")
 	if n := len(e.events(t)); n != 1 {
 		t.Fatalf("%d events queued after enable, want 1", n)
+	}
+}
+
+func TestFailedFlushPrintsItsErrorOnce(t *testing.T) {
+	for _, build := range []func(*hookLog) *cli.App{newApp, newDefaultApp} {
+		e := newEnv(t, nil) // no endpoint: sending fails
+		var log hookLog
+		app := build(&log)
+		r := tkurfave.Instrument(app, e.cfg)
+		run(t, e, app, r.Run, &log, "help")
+		app = build(&log)
+		r = tkurfave.Instrument(app, e.cfg)
+		got := run(t, e, app, r.Run, &log, "telemetry", "flush")
+		// urfave prints the exit error and exits: the app's main never sees it.
+		if !reflect.DeepEqual(got.exitCodes, []int{1}) {
+			t.Fatalf("exit codes %v, want [1]", got.exitCodes)
+		}
+		all := got.stdout + got.stderr + got.globalErr
+		if n := strings.Count(all, "sending failed"); n != 1 {
+			t.Fatalf("the error is printed %d times:\nstdout %q\nstderr %q\nErrWriter %q", n, got.stdout, got.stderr, got.globalErr)
+		}
+		if !strings.HasPrefix(got.globalErr, "sending failed, 0 sent and 1 still queued: ") {
+			t.Fatalf("ErrWriter %q", got.globalErr)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package telemetrycmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -60,16 +61,17 @@ type Controls struct {
 	Service string
 }
 
-func (c Controls) unavailable(w io.Writer) error {
+// unavailable returns the error that says why telemetry could not start;
+// nil when it did. Like every error of the actions, it is printed by the
+// tool, once, the way the tool prints its errors.
+func (c Controls) unavailable() error {
 	if c.Client != nil {
 		return nil
 	}
-	err := c.Err
-	if err == nil {
-		err = fmt.Errorf("telemetry is not configured")
+	if c.Err == nil {
+		return errors.New("telemetry is off: it is not configured")
 	}
-	fmt.Fprintf(w, "Telemetry is off: it could not start (%v).\n", err)
-	return err
+	return fmt.Errorf("telemetry is off: it could not start: %w", c.Err)
 }
 
 // statusJSON is the `status --json` document.
@@ -92,7 +94,7 @@ type statusJSON struct {
 // Status writes whether telemetry is on and why, the anonymous ID, the
 // endpoint and the number of queued events to w, as text or as JSON.
 func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	st, err := c.Client.Status(ctx)
@@ -116,7 +118,8 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	if st.Enabled {
 		state = "on"
 	}
-	fmt.Fprintf(w, "Telemetry is %s (%s).\n", state, reason)
+	// The reason follows a colon: it often has parentheses of its own.
+	fmt.Fprintf(w, "Telemetry is %s: %s.\n", state, reason)
 	fmt.Fprintf(w, "Anonymous ID: %s\n", st.UserID)
 	if st.Endpoint == "" {
 		fmt.Fprintln(w, "Endpoint: none (events stay on this machine)")
@@ -126,10 +129,10 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	switch {
 	case !st.SendingBlockedUntil.IsZero():
 		fmt.Fprintf(w, "Sending paused until %s: the server refused the write key (%s).\n",
-			st.SendingBlockedUntil.Local().Format(time.DateTime), st.LastSendResult)
+			localTime(st.SendingBlockedUntil), st.LastSendResult)
 	case !st.NextSendAttempt.IsZero():
 		fmt.Fprintf(w, "Last send failed (%s); the next attempt is not before %s.\n",
-			st.LastSendResult, st.NextSendAttempt.Local().Format(time.DateTime))
+			st.LastSendResult, localTime(st.NextSendAttempt))
 	}
 	fmt.Fprintf(w, "Queued events: %d\n", st.Queued)
 	if st.Dropped > 0 {
@@ -145,6 +148,12 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 		fmt.Fprintf(w, "Turn it on with `%s enable`.\n", c.Hint)
 	}
 	return nil
+}
+
+// localTime is t for a person: in local time, with the offset from UTC,
+// e.g. "2026-12-03 07:55:00 +01:00".
+func localTime(t time.Time) string {
+	return t.Local().Format("2006-01-02 15:04:05 -07:00")
 }
 
 // sourceName is a stable machine-readable name for a consent source.
@@ -173,7 +182,7 @@ func sourceName(s privacy.Source) string {
 // Show writes every queued event to w, one JSON object a line, exactly as
 // it will be sent. When nothing is queued it says so on errW.
 func (c Controls) Show(ctx context.Context, w, errW io.Writer) error {
-	if err := c.unavailable(errW); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	n := 0
@@ -196,7 +205,7 @@ func (c Controls) Show(ctx context.Context, w, errW io.Writer) error {
 
 // Enable stores the user's consent and says what it means.
 func (c Controls) Enable(ctx context.Context, w io.Writer) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	if err := c.Client.Enable(); err != nil {
@@ -214,7 +223,7 @@ func (c Controls) Enable(ctx context.Context, w io.Writer) error {
 
 // Disable stores the user's refusal, deletes the local queue and says so.
 func (c Controls) Disable(ctx context.Context, w io.Writer) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	queued := 0
@@ -230,7 +239,7 @@ func (c Controls) Disable(ctx context.Context, w io.Writer) error {
 
 // Flush sends the queued events now and reports how many went.
 func (c Controls) Flush(ctx context.Context, w io.Writer) error {
-	if err := c.unavailable(w); err != nil {
+	if err := c.unavailable(); err != nil {
 		return err
 	}
 	if !c.Client.Enabled() {
@@ -244,8 +253,8 @@ func (c Controls) Flush(ctx context.Context, w io.Writer) error {
 	after := queued(ctx, c.Client)
 	sent := max(before-after, 0)
 	if err != nil {
-		fmt.Fprintf(w, "Sending failed: %v. Sent %d, %d still queued.\n", err, sent, after)
-		return err
+		// Returned, not printed: the tool prints its errors itself.
+		return fmt.Errorf("sending failed, %d sent and %d still queued: %w", sent, after, err)
 	}
 	fmt.Fprintf(w, "Sent %d %s; %d still queued.\n", sent, plural(sent, "event", "events"), after)
 	return nil

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
@@ -39,12 +41,25 @@ func newClient(t *testing.T) (*core.Client, core.Config) {
 
 func TestControlsWithoutClient(t *testing.T) {
 	ctl := Controls{Err: errors.New("queue unwritable"), Hint: "tool telemetry", Service: "tool"}
-	var w bytes.Buffer
-	if err := ctl.Status(context.Background(), &w, false); err == nil {
-		t.Fatal("no error")
-	}
-	if !strings.Contains(w.String(), "Telemetry is off: it could not start (queue unwritable).") {
-		t.Fatalf("status said %q", w.String())
+	ctx := context.Background()
+	var w, errW bytes.Buffer
+	for name, do := range map[string]func() error{
+		"status":  func() error { return ctl.Status(ctx, &w, false) },
+		"show":    func() error { return ctl.Show(ctx, &w, &errW) },
+		"enable":  func() error { return ctl.Enable(ctx, &w) },
+		"disable": func() error { return ctl.Disable(ctx, &w) },
+		"flush":   func() error { return ctl.Flush(ctx, &w) },
+	} {
+		w.Reset()
+		errW.Reset()
+		// The error is the whole message: the tool prints it, once.
+		err := do()
+		if err == nil || err.Error() != "telemetry is off: it could not start: queue unwritable" {
+			t.Errorf("%s: error %v", name, err)
+		}
+		if w.Len() != 0 || errW.Len() != 0 {
+			t.Errorf("%s printed %q %q besides returning its error", name, w.String(), errW.String())
+		}
 	}
 }
 
@@ -61,7 +76,8 @@ func TestControls(t *testing.T) {
 		t.Fatalf("show printed %q", out.String())
 	}
 	out.Reset()
-	if err := ctl.Flush(ctx, &out); err == nil || !strings.Contains(out.String(), "Sending failed") {
+	// The error is the whole report: the tool prints it, once.
+	if err := ctl.Flush(ctx, &out); err == nil || !strings.HasPrefix(err.Error(), "sending failed, 0 sent and 1 still queued: ") || out.Len() != 0 {
 		t.Fatalf("flush without an endpoint: %v %q", err, out.String())
 	}
 	out.Reset()
@@ -130,13 +146,22 @@ func TestFlushSendsToTheEndpoint(t *testing.T) {
 // why nothing is being sent: a refused write key pauses sending, a failing
 // server defers the next attempt.
 func TestStatusShowsTheSendSchedule(t *testing.T) {
+	// The times are in local time, with the offset from UTC.
+	oldLocal := time.Local
+	time.Local = time.FixedZone("IST", 5*3600+1800)
+	defer func() { time.Local = oldLocal }()
+	stamp := `(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30)`
 	for _, tc := range []struct {
 		name   string
 		status int
 		want   string
+		line   *regexp.Regexp
+		field  string
 	}{
-		{"refused key", http.StatusUnauthorized, "Sending paused until "},
-		{"server down", http.StatusServiceUnavailable, "Last send failed (http_503); the next attempt is not before "},
+		{"refused key", http.StatusUnauthorized, "Sending paused until ",
+			regexp.MustCompile(`(?m)^Sending paused until ` + stamp + `: the server refused the write key \(http_401\)\.$`), "sending_blocked_until"},
+		{"server down", http.StatusServiceUnavailable, "Last send failed (http_503); the next attempt is not before ",
+			regexp.MustCompile(`(?m)^Last send failed \(http_503\); the next attempt is not before ` + stamp + `\.$`), "next_send_attempt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -179,6 +204,26 @@ func TestStatusShowsTheSendSchedule(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &js); err != nil || js["last_send_result"] == nil {
 				t.Fatalf("status --json: %s (%v)", out.String(), err)
 			}
+			// The text names the same moment as the JSON, to the second.
+			out.Reset()
+			if err := ctl.Status(context.Background(), &out, false); err != nil {
+				t.Fatal(err)
+			}
+			m := tc.line.FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("status said %q, want a line matching %s", out.String(), tc.line)
+			}
+			shown, err := time.Parse("2006-01-02 15:04:05 -07:00", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(js[tc.field]))
+			if err != nil {
+				t.Fatalf("status --json %s: %v", tc.field, err)
+			}
+			if !shown.Equal(at.Truncate(time.Second)) {
+				t.Fatalf("status shows %s, the JSON %s", shown, at)
+			}
 		})
 	}
 }
@@ -196,5 +241,96 @@ Setting DO_NOT_TRACK=1 or MY_CLI_TELEMETRY=0 also turns it off. Add --show-telem
 command to see the event it records.`
 	if got != want {
 		t.Fatalf("LongCommand =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestStatusLineHasNoNestedParentheses renders the first line of the status
+// for every kind of decision: the reason, which often has parentheses of
+// its own, follows a colon.
+func TestStatusLineHasNoNestedParentheses(t *testing.T) {
+	type setup struct {
+		name    string
+		mode    consent.Mode
+		env     map[string]string
+		inCI    bool // Policy.DisableInCI
+		stored  string
+		want    string
+		enabled bool
+	}
+	for _, tc := range []setup{
+		{name: "silent", mode: consent.Silent, want: "Telemetry is on: the author's default (silent).", enabled: true},
+		{name: "opt-out", mode: consent.OptOut, want: "Telemetry is on: the author's default (opt-out).", enabled: true},
+		{name: "opt-in in CI", mode: consent.OptIn, env: map[string]string{"GITHUB_ACTIONS": "true"},
+			want: "Telemetry is off: the author's default (opt-in), and nobody can be asked in CI (github_actions)."},
+		{name: "off in CI", mode: consent.Silent, env: map[string]string{"GITHUB_ACTIONS": "true"}, inCI: true,
+			want: "Telemetry is off: running in CI (github_actions), where the author turns telemetry off."},
+		{name: "DO_NOT_TRACK", mode: consent.Silent, env: map[string]string{"DO_NOT_TRACK": "1"},
+			want: "Telemetry is off: DO_NOT_TRACK is set."},
+		{name: "variable off", mode: consent.Silent, env: map[string]string{"TOOL_TELEMETRY": "0"},
+			want: "Telemetry is off: TOOL_TELEMETRY=0."},
+		{name: "variable on", mode: consent.OptIn, env: map[string]string{"TOOL_TELEMETRY": "1"},
+			want: "Telemetry is on: TOOL_TELEMETRY=1.", enabled: true},
+		{name: "variable not understood", mode: consent.Silent, env: map[string]string{"TOOL_TELEMETRY": "maybe"},
+			want: "Telemetry is off: TOOL_TELEMETRY=\"maybe\" is not understood (use 1 or 0); telemetry stays off."},
+		{name: "disabled by the user", mode: consent.Silent, stored: "disable", want: "Telemetry is off: you ran `tool telemetry disable` on "},
+		{name: "enabled by the user", mode: consent.OptIn, stored: "enable", want: "Telemetry is on: you ran `tool telemetry enable` on ", enabled: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := core.Config{
+				ServiceName: "tool",
+				Mode:        core.CLIMode,
+				Consent:     tc.mode,
+				Policy:      core.Policy{DisableInCI: tc.inCI, CommandHint: "tool telemetry"},
+				ConfigDir:   filepath.Join(dir, "config"),
+				Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+				Host:        core.Host{Getenv: func(k string) string { return tc.env[k] }, Stderr: io.Discard},
+			}
+			c, err := core.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch tc.stored {
+			case "disable":
+				err = c.Disable(context.Background())
+			case "enable":
+				err = c.Enable()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.stored != "" { // the stored choice is read when a client starts
+				_ = c.Close(context.Background())
+				if c, err = core.New(cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer c.Close(context.Background())
+			var out bytes.Buffer
+			if err := (Controls{Client: c, Hint: "tool telemetry", Service: "tool"}).Status(context.Background(), &out, false); err != nil {
+				t.Fatal(err)
+			}
+			line, _, _ := strings.Cut(out.String(), "\n")
+			if !strings.HasPrefix(line, tc.want) {
+				t.Errorf("status line %q, want %q", line, tc.want)
+			}
+			if c.Enabled() != tc.enabled {
+				t.Errorf("enabled = %v, want %v", c.Enabled(), tc.enabled)
+			}
+			depth := 0
+			for _, r := range line {
+				switch r {
+				case '(':
+					if depth++; depth > 1 {
+						t.Fatalf("nested parentheses: %q", line)
+					}
+				case ')':
+					depth--
+				}
+			}
+			if depth != 0 {
+				t.Fatalf("unbalanced parentheses: %q", line)
+			}
+		})
 	}
 }
