@@ -167,6 +167,7 @@ func (c *Client) consentOptions() privacy.Options {
 		Now:           c.cfg.Host.Now,
 		Collects:      c.cfg.Policy.Collects,
 		CommandHint:   c.cfg.Policy.CommandHint,
+		FlagValues:    c.cfg.Policy.FlagValues,
 	}
 }
 

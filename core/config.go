@@ -107,6 +107,11 @@ type Policy struct {
 	// DisableInCI records nothing when a CI environment is detected.
 	// Zero: events are recorded in CI too, marked env.ci = true.
 	DisableInCI bool
+
+	// FlagValues names the flags (without dashes) whose values are
+	// collected, so that the notice, the prompt and `telemetry status`
+	// name them. Zero: the adapters fill it from their AllowFlagValues.
+	FlagValues []string
 }
 
 // Queue configures the local queue.

@@ -21,6 +21,10 @@ type Status struct {
 	Queued    int            // events waiting in the local queue
 	Dropped   uint64         // events the queue dropped over its limits, not yet reported
 	Debug     bool           // <SERVICE>_TELEMETRY_DEBUG is set: events are printed, not stored
+	Collects  string         // what is collected, in one sentence, as the notice says it
+	// NoticePending says that the opt-out notice has not yet been shown
+	// where a person could see it: events are recorded but not sent.
+	NoticePending bool
 
 	// The sender's schedule, kept in the queue file across runs.
 	LastSendResult      string    // how the latest send that changed the schedule ended: "ok", "network", "http_503", …
@@ -35,12 +39,14 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	}
 	defer c.recoverPanicErr("status", &err)
 	st = Status{
-		Enabled:   c.on.Load(),
-		Source:    c.decision.Source,
-		Reason:    c.decision.Detail,
-		Endpoint:  c.cfg.Endpoint,
-		QueuePath: c.queue.Path(),
-		Debug:     c.debug,
+		Enabled:       c.on.Load(),
+		Source:        c.decision.Source,
+		Reason:        c.decision.Detail,
+		Endpoint:      c.cfg.Endpoint,
+		QueuePath:     c.queue.Path(),
+		Debug:         c.debug,
+		Collects:      c.consentOptions().CollectsText(),
+		NoticePending: c.noticePending(),
 	}
 	// Also when telemetry is off, so that users can see what would be
 	// sent. Deriving it sends nothing.

@@ -74,7 +74,7 @@ func policyFor(cfg Config) sender.Policy {
 // starts the background sender. Nothing happens without an endpoint, with
 // telemetry off, or in debug mode.
 func (c *Client) startSending() {
-	if c.cfg.Endpoint == "" || !c.on.Load() || c.debug {
+	if c.cfg.Endpoint == "" || !c.on.Load() || c.debug || c.noticePending() {
 		return
 	}
 	if err := sender.CheckEndpoint(c.cfg.Endpoint); err != nil {
@@ -243,6 +243,9 @@ func (c *Client) sendNow(ctx context.Context) error {
 	if c.cfg.Endpoint == "" {
 		return errNoEndpoint
 	}
+	if c.noticePending() {
+		return errNoticePending
+	}
 	if c.debug {
 		return nil
 	}
@@ -305,8 +308,8 @@ func (c *Client) runSenderProcess() {
 	if cfg.Endpoint == "" || privacy.DebugEnabled(cfg.ServiceName, cfg.Host.Getenv) {
 		return
 	}
-	if !privacy.Resolve(c.consentOptions()).Enabled {
-		return
+	if d := privacy.Resolve(c.consentOptions()); !d.Enabled || d.NeedsNotice {
+		return // off, or nobody has seen the notice yet
 	}
 	// Leave time inside the hard limit to record the outcome.
 	budget := cfg.Send.Timeout - min(cfg.Send.Timeout/10, 2*time.Second)
@@ -332,4 +335,15 @@ func (c *Client) runSenderProcess() {
 	res, err := s.Run(ctx, c.queue)
 	cfg.Logger.Debug("telemetry: send", "outcome", res.Outcome, "requests", res.Requests,
 		"accepted", res.Accepted, "duplicates", res.Duplicates, "err", err)
+}
+
+// errNoticePending is why a CLI run does not send: the opt-out notice has
+// not been shown where a person could see it.
+var errNoticePending = errors.New("telemetry: nothing is sent before the notice has been shown on a terminal; run the tool once in a terminal")
+
+// noticePending reports whether this CLI run holds its events back because
+// nobody has had the chance to see the opt-out notice (stderr was never a
+// terminal). Library mode has no notice: its author informs users.
+func (c *Client) noticePending() bool {
+	return c.cfg.Mode == CLIMode && c.decision.NeedsNotice
 }

@@ -112,8 +112,12 @@ func newUser(t *testing.T, srv server) user {
 		}
 		env = append(env, kv)
 	}
+	// A user who turned telemetry on with the tool's variable: the runs
+	// here have no terminal to show the opt-out notice on, and without a
+	// notice seen or an explicit yes nothing would leave the machine.
 	env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TK_ENDPOINT="+srv.endpoint, "TK_API_KEY="+srv.writeKey)
+		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "TK_ENDPOINT="+srv.endpoint, "TK_API_KEY="+srv.writeKey,
+		"COBRA_CLI_TELEMETRY=1")
 	return user{env: env, bin: filepath.Join(bins, "cobra-cli"), home: home}
 }
 

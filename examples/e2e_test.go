@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -25,12 +26,20 @@ var tools = []string{"cobra-cli", "urfave-cli"}
 var binDir string
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "ttyrun" {
+		// The test binary started by a script as `ttyrun tool args...`.
+		os.Exit(ttyrun(os.Args[1:]))
+	}
 	dir, err := os.MkdirTemp("", "tk-examples-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binDir = dir
+	if err := linkTTYRun(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -108,6 +117,7 @@ func TestScripts(t *testing.T) {
 					isolate(env.Setenv, env.WorkDir)
 					env.Values[collectorKey{}] = &collection{}
 					env.Setenv("TOOL", tool)
+					env.Setenv("PATH", filepath.Join(binDir, "tty")+string(os.PathListSeparator)+env.Getenv("PATH"))
 					env.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+env.Getenv("PATH"))
 					return nil
 				},
@@ -169,6 +179,15 @@ func collected(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	c, _ := ts.Value(collectorKey{}).(*collection)
+	// A detached sender delivers in the background: wait for it a while.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c.mu.Lock()
+		n := len(c.events)
+		c.mu.Unlock()
+		if n >= want {
+			break
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.events) != want {

@@ -3,6 +3,7 @@ module github.com/telemetry-kit/telemetry-kit/examples
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/rogpeppe/go-internal v1.14.1
 	github.com/spf13/cobra v1.10.2
 	github.com/telemetry-kit/telemetry-kit v0.0.0-00010101000000-000000000000

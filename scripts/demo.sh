@@ -43,14 +43,22 @@ endpoint="http://$(cat "$work/addr")"
 echo "tk-server listening on $endpoint"
 
 # Each tool runs as a user would: its own HOME, the endpoint and write key
-# from TK_ENDPOINT and TK_API_KEY, not in CI.
+# from TK_ENDPOINT and TK_API_KEY, not in CI. The tools are opt-out: on a
+# terminal the first command shows their notice. Without a terminal nobody
+# sees it, and nothing would leave the machine, so the demo's user says yes
+# with the tool's variable instead.
+consent=()
+if [ ! -t 2 ]; then
+	echo "(stderr is not a terminal: the demo's user turns telemetry on with COBRA_CLI_TELEMETRY=1 and URFAVE_CLI_TELEMETRY=1)"
+	consent=(COBRA_CLI_TELEMETRY=1 URFAVE_CLI_TELEMETRY=1)
+fi
 run_tool() {
 	local tool=$1; shift
 	local home="$work/home-$tool"
 	mkdir -p "$home"
 	printf '\033[2m$ %s %s\033[0m\n' "$tool" "$*"
 	env -u CI -u DO_NOT_TRACK HOME="$home" XDG_CONFIG_HOME="$home/.config" XDG_CACHE_HOME="$home/.cache" \
-		TK_ENDPOINT="$endpoint" TK_API_KEY="$write_key" "$work/bin/$tool" "$@"
+		TK_ENDPOINT="$endpoint" TK_API_KEY="$write_key" "${consent[@]}" "$work/bin/$tool" "$@"
 }
 
 for tool in cobra-cli urfave-cli; do

@@ -362,12 +362,20 @@ func (r *Runner) start() (st *run) {
 			st.inv = nil
 		}
 	}()
+	if completionRequest(os.Args) {
+		// The shell asks for completions: no client, so nothing is
+		// recorded and no notice is printed or marked as shown.
+		return st
+	}
 	cfg := r.cfg.Config
 	if cfg.Host.Stderr == nil {
 		cfg.Host.Stderr = r.root.ErrOrStderr()
 	}
 	if cfg.Policy.CommandHint == "" && r.tele != nil {
 		cfg.Policy.CommandHint = r.root.Name() + " " + r.tele.Name()
+	}
+	if len(cfg.Policy.FlagValues) == 0 {
+		cfg.Policy.FlagValues = r.cfg.AllowFlagValues
 	}
 	client, err := adapter.NewClient(cfg)
 	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Host.Now)
@@ -543,4 +551,12 @@ func path(cmd *cobra.Command) string {
 		names[i], names[j] = names[j], names[i]
 	}
 	return strings.Join(names, " ")
+}
+
+// completionRequest reports whether args (the process's arguments) are a
+// shell's request for completions, which cobra answers with its hidden
+// __complete command. A tree run with SetArgs is checked again when it
+// finishes (see [Runner.skip]).
+func completionRequest(args []string) bool {
+	return len(args) > 1 && (args[1] == cobra.ShellCompRequestCmd || args[1] == cobra.ShellCompNoDescRequestCmd)
 }

@@ -470,6 +470,11 @@ func (r *Runner) start(arguments []string) (st *run) {
 			st.inv = nil
 		}
 	}()
+	if completionRequest(arguments) {
+		// The shell asks for completions: no client, so nothing is
+		// recorded and no notice is printed or marked as shown.
+		return st
+	}
 	cfg := r.cfg.Config
 	if cfg.Host.Stderr == nil {
 		cfg.Host.Stderr = r.errWriter()
@@ -477,8 +482,27 @@ func (r *Runner) start(arguments []string) (st *run) {
 	if cfg.Policy.CommandHint == "" && r.tele != nil {
 		cfg.Policy.CommandHint = r.appName() + " " + r.tele.Name
 	}
+	if len(cfg.Policy.FlagValues) == 0 {
+		cfg.Policy.FlagValues = r.cfg.AllowFlagValues
+	}
 	client, err := adapter.NewClient(cfg)
 	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Host.Now)
 	st.ctl = telemetrycmd.Controls{Client: client, Err: err, Service: cfg.ServiceName}
 	return st
+}
+
+// completionRequest reports whether arguments are a shell's request for
+// completions: urfave/cli answers them when the last argument is its
+// completion flag.
+func completionRequest(arguments []string) bool {
+	if len(arguments) < 2 {
+		return false
+	}
+	last := arguments[len(arguments)-1]
+	for _, name := range cli.BashCompletionFlag.Names() {
+		if last == "--"+name {
+			return true
+		}
+	}
+	return false
 }

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	st, _ := tk.Status(ctx)
-	fmt.Fprintf(stdout, "textstats records its use in library mode: telemetry is %s (%s).\n", onOff(st.Enabled), st.Reason)
+	fmt.Fprintf(stdout, "textstats records its use in library mode: telemetry is %s: %s.\n", onOff(st.Enabled), st.Reason)
 	fmt.Fprintf(stdout, "Queue: %s (local only: no endpoint, nothing is sent).\n", st.QueuePath)
 	fmt.Fprintf(stdout, "Running %d callers for %s...\n", *workers, *duration)
 	session := tk.SessionID()

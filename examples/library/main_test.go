@@ -18,7 +18,7 @@ func TestRunRecordsEveryCall(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		"telemetry is on (the author's default (silent))",
+		"telemetry is on: the author's default (silent).",
 		"method_called  New               5  (calls made: 5)",
 		"Options used when creating analyzers: case_sensitive 1, min_word_length 2, stop_words 2",
 		`"service_name":"textstats","service_version":"1.2.0","event_type":"method_called"`,
@@ -52,7 +52,7 @@ func TestRunWithDoNotTrackRecordsNothing(t *testing.T) {
 	if err := run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "100ms"}, getenv, &out); err != nil {
 		t.Fatal(err)
 	}
-	if s := out.String(); !strings.Contains(s, "telemetry is off (DO_NOT_TRACK is set)") || !strings.Contains(s, "Nothing was recorded.") {
+	if s := out.String(); !strings.Contains(s, "telemetry is off: DO_NOT_TRACK is set") || !strings.Contains(s, "Nothing was recorded.") {
 		t.Fatalf("output:\n%s", s)
 	}
 }

@@ -118,13 +118,15 @@ func (inv *Invocation) Finish(cmd core.Command) {
 }
 
 // Skip ends the run without recording anything (the telemetry subcommand
-// itself, shell completion) and closes the client.
+// itself, shell completion). The client is left unclosed: in CLI mode
+// closing it only starts a detached sender when a send is due, and a run
+// of `telemetry show` or `status` must not send in the background what the
+// user is looking at (`telemetry flush` sends by itself).
 func (inv *Invocation) Skip() {
-	if inv == nil || !inv.done.CompareAndSwap(false, true) {
+	if inv == nil {
 		return
 	}
-	defer func() { _ = recover() }()
-	inv.close()
+	inv.done.Store(true)
 }
 
 func (inv *Invocation) close() {

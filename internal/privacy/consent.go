@@ -89,16 +89,16 @@ type Decision struct {
 	CanPrompt bool
 }
 
-// String returns "on (detail)" or "off (detail)".
+// String returns "on: detail" or "off: detail".
 func (d Decision) String() string {
 	state := "off"
 	if d.Enabled {
 		state = "on"
 	}
 	if d.Detail == "" {
-		return state + " (" + d.Source.String() + ")"
+		return state + ": " + d.Source.String()
 	}
-	return state + " (" + d.Detail + ")"
+	return state + ": " + d.Detail
 }
 
 // Options configures consent. The zero value of every field except Service
@@ -203,6 +203,11 @@ func (o Options) hint() string {
 	}
 	return o.Service + " telemetry"
 }
+
+// CollectsText is the sentence the notice and the prompt use to say what
+// is collected: [Options.Collects], or the default one for
+// [Options.FlagValues].
+func (o Options) CollectsText() string { return o.collects() }
 
 func (o Options) collects() string {
 	if c := strings.TrimSpace(o.Collects); c != "" {

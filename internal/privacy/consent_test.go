@@ -401,7 +401,7 @@ func TestEnableDisableStore(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
-	if got := d.String(); got != "off (you ran `mycli privacy disable` on 2026-11-27)" {
+	if got := d.String(); got != "off: you ran `mycli privacy disable` on 2026-11-27" {
 		t.Fatalf("String() = %q", got)
 	}
 }
@@ -684,7 +684,7 @@ func TestStrings(t *testing.T) {
 		t.Error(SourceDoNotTrack.String())
 	}
 	d := Decision{Enabled: true, Source: SourceDefault, Detail: "the author's default (opt-out)"}
-	if d.String() != "on (the author's default (opt-out))" {
+	if d.String() != "on: the author's default (opt-out)" {
 		t.Error(d.String())
 	}
 }

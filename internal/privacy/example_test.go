@@ -49,8 +49,8 @@ func ExampleResolve() {
 	env["DO_NOT_TRACK"] = "1"
 	fmt.Println(privacy.Resolve(o))
 	// Output:
-	// off (MY_CLI_TELEMETRY=0)
-	// on (the author's default (opt-out))
-	// off (you ran `my-cli telemetry disable` on 2026-11-25)
-	// off (DO_NOT_TRACK is set)
+	// off: MY_CLI_TELEMETRY=0
+	// on: the author's default (opt-out)
+	// off: you ran `my-cli telemetry disable` on 2026-11-25
+	// off: DO_NOT_TRACK is set
 }

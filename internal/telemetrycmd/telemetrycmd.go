@@ -33,9 +33,10 @@ const (
 // LongCommand is the longer help of the telemetry subcommand. hint is the
 // command itself as a user types it, e.g. "my-cli telemetry"; showFlag the
 // name of the show flag.
-func LongCommand(service, hint, showFlag string) string {
+// flagValues names the flags whose values the author collects.
+func LongCommand(service, hint, showFlag string, flagValues []string) string {
 	// Concatenated rather than formatted: it is built on every start.
-	return service + " records anonymous usage data: " + privacy.DefaultCollects + `.
+	return service + " records anonymous usage data: " + privacy.Collects(flagValues) + `.
 
   ` + hint + ` status     whether telemetry is on, and why
   ` + hint + ` show       the events waiting to be sent
@@ -85,6 +86,9 @@ type statusJSON struct {
 	Queued    int    `json:"queued"`
 	Dropped   uint64 `json:"dropped"`
 	Debug     bool   `json:"debug"`
+	Collects  string `json:"collects"`
+	// NoticePending: nothing is sent before the notice was shown on a terminal.
+	NoticePending bool `json:"notice_pending,omitempty"`
 
 	LastSendResult      string    `json:"last_send_result,omitempty"`
 	NextSendAttempt     time.Time `json:"next_send_attempt,omitzero"`
@@ -112,6 +116,7 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 			Enabled: st.Enabled, Source: sourceName(st.Source), Reason: reason, UserID: st.UserID,
 			Endpoint: st.Endpoint, QueuePath: st.QueuePath, Queued: st.Queued, Dropped: st.Dropped, Debug: st.Debug,
 			LastSendResult: st.LastSendResult, NextSendAttempt: st.NextSendAttempt, SendingBlockedUntil: st.SendingBlockedUntil,
+			Collects: st.Collects, NoticePending: st.NoticePending,
 		})
 	}
 	state := "off"
@@ -121,6 +126,7 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	// The reason follows a colon: it often has parentheses of its own.
 	fmt.Fprintf(w, "Telemetry is %s: %s.\n", state, reason)
 	fmt.Fprintf(w, "Anonymous ID: %s\n", st.UserID)
+	fmt.Fprintf(w, "Collected: %s.\n", st.Collects)
 	if st.Endpoint == "" {
 		fmt.Fprintln(w, "Endpoint: none (events stay on this machine)")
 	} else {
@@ -133,6 +139,9 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	case !st.NextSendAttempt.IsZero():
 		fmt.Fprintf(w, "Last send failed (%s); the next attempt is not before %s.\n",
 			st.LastSendResult, localTime(st.NextSendAttempt))
+	}
+	if st.NoticePending && st.Enabled {
+		fmt.Fprintln(w, "Sending waits until the notice has been shown on a terminal: nothing has left this machine.")
 	}
 	fmt.Fprintf(w, "Queued events: %d\n", st.Queued)
 	if st.Dropped > 0 {

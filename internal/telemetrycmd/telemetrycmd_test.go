@@ -229,7 +229,7 @@ func TestStatusShowsTheSendSchedule(t *testing.T) {
 }
 
 func TestLongCommand(t *testing.T) {
-	got := LongCommand("my-cli", "my-cli telemetry", "show-telemetry")
+	got := LongCommand("my-cli", "my-cli telemetry", "show-telemetry", nil)
 	want := "my-cli records anonymous usage data: " + privacy.DefaultCollects + `.
 
   my-cli telemetry status     whether telemetry is on, and why
