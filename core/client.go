@@ -42,6 +42,12 @@ type Client struct {
 	env      wire.Env
 	sdk      wire.SDK
 	userID   string // the anonymous ID events carry; "" in CLI mode, filled in when sent
+
+	// The command begun in CLI mode (BeginCommand) and its run file.
+	beginMu sync.Mutex
+	begunID uuid.UUID
+	run     store.RunStart
+
 	idOnce   sync.Once
 	idValue  string
 	idErr    error
@@ -247,7 +253,55 @@ func (c *Client) TrackCommand(cmd Command) {
 	if !c.Enabled() {
 		return
 	}
-	c.record(wire.EventCommandExecuted, "", commandProps(cmd))
+	c.beginMu.Lock()
+	id, run := c.begunID, c.run
+	c.begunID, c.run = uuid.Nil, store.RunStart{}
+	c.beginMu.Unlock()
+	c.recordID(id, wire.EventCommandExecuted, "", commandProps(cmd))
+	run.End()
+}
+
+// BeginCommand notes, in CLI mode, that a command's own code is about to
+// run. If the process then ends without [Client.TrackCommand] (os.Exit or
+// log.Fatal in the command, a signal, kill -9), a later run of the tool, or
+// its sender, queues a command_executed event for it with what was known
+// at the start: the command, its flags and their collected values, the
+// argument count and the start time, with error_kind "unknown" and neither
+// success, duration nor exit code. TrackCommand completes the run under
+// the same event_id, so that a run is never counted twice. The adapters
+// call both.
+func (c *Client) BeginCommand(cmd Command) {
+	if !c.Enabled() || c.cfg.Mode != CLIMode {
+		return
+	}
+	defer c.recoverPanic("begin")
+	c.beginMu.Lock()
+	defer c.beginMu.Unlock()
+	if c.begunID != uuid.Nil || c.closed.Load() {
+		return
+	}
+	id, err := newID()
+	if err != nil {
+		return
+	}
+	now := c.cfg.Host.Now()
+	p := &pending{id: id, typ: wire.EventCommandExecuted, ts: now, session: c.touchSession(now), props: startedProps(cmd)}
+	data, err := c.encode(p)
+	if err != nil {
+		return
+	}
+	c.begunID = id
+	c.run = c.queue.StartRun(store.Record{ID: id.String(), Data: data})
+}
+
+// startedProps is what is known of a command when it starts.
+func startedProps(cmd Command) Props {
+	p := commandProps(cmd)
+	delete(p, "success")
+	delete(p, "duration_ms")
+	delete(p, "exit_code")
+	p["error_kind"] = "unknown"
+	return p
 }
 
 func commandProps(cmd Command) Props {
@@ -285,15 +339,22 @@ func commandProps(cmd Command) Props {
 // record captures an event and hands it on: to the buffer in library mode,
 // straight to the queue in CLI mode.
 func (c *Client) record(typ, name string, props Props) {
+	c.recordID(uuid.Nil, typ, name, props)
+}
+
+// recordID is record with the event's id, or a new one when id is nil.
+func (c *Client) recordID(id uuid.UUID, typ, name string, props Props) {
 	defer c.recoverPanic("track")
 	if c.closed.Load() {
 		return
 	}
 	now := c.cfg.Host.Now()
-	id, err := newID()
-	if err != nil {
-		c.lost.Add(1)
-		return
+	if id == uuid.Nil {
+		var err error
+		if id, err = newID(); err != nil {
+			c.lost.Add(1)
+			return
+		}
 	}
 	p := &pending{id: id, typ: typ, name: name, ts: now, session: c.touchSession(now), props: props}
 	if c.cfg.Mode == CLIMode {

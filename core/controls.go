@@ -51,6 +51,9 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	// Also when telemetry is off, so that users can see what would be
 	// sent. Deriving it sends nothing.
 	st.UserID, _ = c.anonymousID()
+	if c.on.Load() {
+		c.reapRuns(ctx)
+	}
 	if st.Queued, err = c.queue.Len(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
 	}
@@ -79,6 +82,9 @@ func (c *Client) Queued(ctx context.Context, fn func(event []byte) error) (err e
 		return nil
 	}
 	defer c.recoverPanicErr("queued", &err)
+	if c.on.Load() {
+		c.reapRuns(ctx)
+	}
 	id, _ := c.anonymousID()
 	return c.queue.All(ctx, func(r store.Record) error { return fn(sender.FillUserID(r.Data, id)) })
 }

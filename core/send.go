@@ -11,6 +11,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 	"github.com/telemetry-kit/telemetry-kit/internal/sender"
+	"github.com/telemetry-kit/telemetry-kit/internal/store"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -262,6 +263,7 @@ func (c *Client) sendNow(ctx context.Context) error {
 		return fmt.Errorf("telemetry: send: %w", err)
 	}
 	defer lock.Unlock()
+	c.reapRuns(ctx)
 	snd, err := c.snd.get()
 	if err != nil {
 		return fmt.Errorf("telemetry: send: %w", err)
@@ -324,6 +326,7 @@ func (c *Client) runSenderProcess() {
 	}
 	defer lock.Unlock()
 	lock.MarkStarted(time.Time{}) // started: the lock guards from here on
+	c.reapRuns(ctx)
 	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Host.Now(), true)
 	if err != nil || !d.Due {
 		return
@@ -346,4 +349,14 @@ var errNoticePending = errors.New("telemetry: nothing is sent before the notice 
 // terminal). Library mode has no notice: its author informs users.
 func (c *Client) noticePending() bool {
 	return c.cfg.Mode == CLIMode && c.decision.NeedsNotice
+}
+
+// reapRuns queues the events of the commands whose process ended without
+// finishing them (see [Client.BeginCommand]).
+func (c *Client) reapRuns(ctx context.Context) {
+	if n, err := c.queue.ReapRuns(ctx, store.ProcessAlive); err != nil {
+		c.cfg.Logger.Warn("telemetry: runs that ended early not queued", "err", err)
+	} else if n > 0 {
+		c.cfg.Logger.Debug("telemetry: queued runs that ended early", "runs", n)
+	}
 }

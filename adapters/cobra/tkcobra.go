@@ -73,6 +73,7 @@ type run struct {
 	stage    stage
 	failed   bool  // the stage returned an error
 	flagErr  error // the flag parsing error, before the author's FlagErrorFunc
+	begun    bool  // BeginCommand was called for this run
 }
 
 type stage int
@@ -160,6 +161,12 @@ func (r *Runner) enter(cmd *cobra.Command, s stage, args []string) {
 	if st := r.current(); st != nil {
 		st.cmd, st.stage, st.failed = cmd, s, false
 		st.args, st.argsSeen = args, true
+		if !st.begun && !r.skip(cmd) {
+			// The command and its flags are known: if the process ends
+			// inside the author's code, the run is still recorded.
+			st.begun = true
+			st.inv.Begin(r.describe(st, cmd))
+		}
 	}
 }
 

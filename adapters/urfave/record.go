@@ -67,6 +67,21 @@ func (r *Runner) finishIfExiting(st *run, cCtx *cli.Context, err error) {
 	r.finish(st, err)
 }
 
+// begin notes, once, that the command's own action is about to run: if
+// the process ends inside it, the run is still recorded.
+func (r *Runner) begin(st *run) {
+	defer func() { _ = recover() }() // telemetry never harms the host
+	if st.begun {
+		return
+	}
+	st.begun = true
+	names, extended := r.path(st)
+	if r.skip(st, names) {
+		return
+	}
+	st.inv.Begin(r.describe(st, names, extended))
+}
+
 // finish records the run's outcome err, once.
 func (r *Runner) finish(st *run, err error) {
 	defer func() { _ = recover() }() // telemetry never harms the host

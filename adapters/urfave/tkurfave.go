@@ -62,9 +62,10 @@ type Runner struct {
 
 // run is what one Run learns while urfave runs the app.
 type run struct {
-	inv  *adapter.Invocation
-	ctl  telemetrycmd.Controls
-	args []string
+	inv   *adapter.Invocation
+	ctl   telemetrycmd.Controls
+	args  []string
+	begun bool // BeginCommand was called for this run
 
 	ctx        *cli.Context // the deepest context any wrapper saw
 	reached    bool         // ctx's Before or Action ran (not only its After)
@@ -274,6 +275,9 @@ func (r *Runner) action(f cli.ActionFunc) cli.ActionFunc {
 		if st != nil {
 			st.see(cCtx, true)
 			st.stage, st.failed, st.helpAction = stageRun, false, isHelp
+			if !isHelp {
+				r.begin(st)
+			}
 		}
 		if f == nil { // no help action could be found; urfave would have one
 			return nil

@@ -117,6 +117,20 @@ func (inv *Invocation) Finish(cmd core.Command) {
 	inv.close()
 }
 
+// Begin notes that cmd's own code is about to run, so that the run is
+// recorded even if the process ends inside it (see
+// [core.Client.BeginCommand]). Finish completes it.
+func (inv *Invocation) Begin(cmd core.Command) {
+	if inv == nil || inv.done.Load() {
+		return
+	}
+	defer func() { _ = recover() }() // telemetry never harms the host
+	cmd.Flags = slices.Clone(cmd.Flags)
+	slices.Sort(cmd.Flags)
+	cmd.Flags = slices.Compact(cmd.Flags)
+	inv.client.BeginCommand(cmd)
+}
+
 // Skip ends the run without recording anything (the telemetry subcommand
 // itself, shell completion). The client is left unclosed: in CLI mode
 // closing it only starts a detached sender when a send is due, and a run

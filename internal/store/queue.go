@@ -363,7 +363,10 @@ func (q *Queue) Purge(ctx context.Context) error {
 			}
 		}
 		return nil
-	}, q.clearSpool)
+	}, func() {
+		q.clearSpool()
+		q.clearRuns()
+	})
 }
 
 // All calls fn for every record in the queue file, oldest first, stopping at
