@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -39,6 +40,30 @@ func BenchmarkAppendBatch100(b *testing.B) {
 			i++
 		}
 		if err := q.Append(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRunFile is what a CLI run pays to note its start: a run file
+// written and, when the run finishes, removed.
+func BenchmarkRunFile(b *testing.B) {
+	q := newQueue(b, store.Options{Journal: true})
+	r := store.Record{ID: "01a23ac0-ccc5-7262-a19e-8865fbc7489d", Data: make([]byte, 500)}
+	b.ResetTimer()
+	for range b.N {
+		q.StartRun(r).End()
+	}
+}
+
+// BenchmarkJournalAppendOne is one CLI run's append of its event, for
+// comparison with BenchmarkRunFile.
+func BenchmarkJournalAppendOne(b *testing.B) {
+	q := newQueue(b, store.Options{Journal: true})
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := q.Append(ctx, store.Record{ID: fmt.Sprint("id-", i), Data: make([]byte, 500)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// processesCheckable says whether ProcessAlive can tell.
+const processesCheckable = true
+
 // ProcessAlive reports whether a process with this pid runs (it may belong
 // to another user). A pid reused by a later process counts as alive: its
 // run's record is queued once that process has ended too.
@@ -17,7 +20,3 @@ func ProcessAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
-
-// runFileStale reports whether a run file so old counts as ended although
-// its process seems to run: never where processes can be asked.
-func runFileStale(age int64) bool { return false }
