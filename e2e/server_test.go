@@ -151,8 +151,9 @@ type invocation struct {
 
 // TestCobraCLIEventsReachPostgresExactlyOnce runs the cobra example N times as
 // a user would, against a tk-server started here. The detached sender
-// delivers the first 100 on its own (the SDK's default batch threshold);
-// `telemetry flush` sends the rest. Every invocation is one row, with the
+// delivers the first run's event at once (nothing was delivered from the
+// queue yet), with whatever was queued meanwhile, then waits for the SDK's
+// default threshold of 100 events; `telemetry flush` sends the rest. Every invocation is one row, with the
 // right command, flags, outcome and a duration.
 func TestCobraCLIEventsReachPostgresExactlyOnce(t *testing.T) {
 	if testing.Short() {
@@ -191,8 +192,8 @@ func TestCobraCLIEventsReachPostgresExactlyOnce(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	delivered := len(readRows(t, srv.dbURL))
-	if delivered < 100 {
-		t.Errorf("the detached sender delivered %d events, want at least the 100 that made a send due", delivered)
+	if delivered < 1 {
+		t.Errorf("the detached senders delivered %d of %d events, want at least the first run's at once", delivered, n)
 	}
 	out, err := command(u.env, u.bin, "telemetry", "flush").CombinedOutput()
 	if err != nil {

@@ -271,3 +271,18 @@ func TestJournalTailAfterPowerLoss(t *testing.T) {
 		t.Fatalf("only %d tails tried", len(tails))
 	}
 }
+
+// With JournalSync every append is synced; the records are the same.
+func TestJournalSyncedAppend(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true, JournalSync: true})
+	if err := q.Append(ctx, recs("a", "b")...); err != nil {
+		t.Fatal(err)
+	}
+	if journalSize(t, q) == 0 {
+		t.Fatal("the appends did not go to the journal")
+	}
+	if got := allIDs(t, q); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("All = %v, want a, b", got)
+	}
+}
