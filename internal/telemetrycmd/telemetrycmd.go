@@ -90,9 +90,10 @@ type statusJSON struct {
 	// NoticePending: nothing is sent before the notice was shown on a terminal.
 	NoticePending bool `json:"notice_pending,omitempty"`
 
-	LastSendResult      string    `json:"last_send_result,omitempty"`
-	NextSendAttempt     time.Time `json:"next_send_attempt,omitzero"`
-	SendingBlockedUntil time.Time `json:"sending_blocked_until,omitzero"`
+	LastSendResult string `json:"last_send_result,omitempty"`
+	// Pointers, so that a zero time is left out with any Go release.
+	NextSendAttempt     *time.Time `json:"next_send_attempt,omitempty"`
+	SendingBlockedUntil *time.Time `json:"sending_blocked_until,omitempty"`
 }
 
 // Status writes whether telemetry is on and why, the anonymous ID, the
@@ -115,7 +116,7 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 		return enc.Encode(statusJSON{
 			Enabled: st.Enabled, Source: sourceName(st.Source), Reason: reason, UserID: st.UserID,
 			Endpoint: st.Endpoint, QueuePath: st.QueuePath, Queued: st.Queued, Dropped: st.Dropped, Debug: st.Debug,
-			LastSendResult: st.LastSendResult, NextSendAttempt: st.NextSendAttempt, SendingBlockedUntil: st.SendingBlockedUntil,
+			LastSendResult: st.LastSendResult, NextSendAttempt: nonZero(st.NextSendAttempt), SendingBlockedUntil: nonZero(st.SendingBlockedUntil),
 			Collects: st.Collects, NoticePending: st.NoticePending,
 		})
 	}
@@ -282,4 +283,12 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// nonZero returns &t, or nil for the zero time.
+func nonZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
