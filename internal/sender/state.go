@@ -1,10 +1,12 @@
 package sender
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/store"
@@ -79,11 +81,127 @@ func (s State) AuthBlocked(key string, now time.Time) bool {
 
 func decodeState(b []byte) State {
 	var s State
-	if len(b) > 0 {
-		// A damaged state is treated as empty: at worst one early attempt.
-		_ = json.Unmarshal(b, &s)
+	if len(b) == 0 {
+		return s
 	}
+	// Every CLI run with an endpoint reads the state at exit: a flat object
+	// is read here without encoding/json, whose reflection a short process
+	// would pay for on each run. Anything else goes to encoding/json.
+	if s, ok := scanState(b); ok {
+		return s
+	}
+	// A damaged state is treated as empty: at worst one early attempt.
+	_ = json.Unmarshal(b, &s)
 	return s
+}
+
+// scanState reads b when it is a flat JSON object of State's members with
+// plain values (strings without escapes, integers, booleans), as the
+// sender writes it. ok is false for anything else.
+func scanState(b []byte) (s State, ok bool) {
+	i := 0
+	skip := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", false
+		}
+		j := i + 1
+		for j < len(b) && b[j] != '"' {
+			if b[j] == '\\' || b[j] < 0x20 {
+				return "", false
+			}
+			j++
+		}
+		if j >= len(b) {
+			return "", false
+		}
+		v := string(b[i+1 : j])
+		i = j + 1
+		return v, true
+	}
+	skip()
+	if i >= len(b) || b[i] != '{' {
+		return s, false
+	}
+	i++
+	for first := true; ; first = false {
+		skip()
+		if i < len(b) && b[i] == '}' {
+			i++
+			skip()
+			return s, i == len(b)
+		}
+		if !first {
+			if i >= len(b) || b[i] != ',' {
+				return s, false
+			}
+			i++
+			skip()
+		}
+		key, ok := str()
+		if !ok {
+			return s, false
+		}
+		skip()
+		if i >= len(b) || b[i] != ':' {
+			return s, false
+		}
+		i++
+		skip()
+		switch key {
+		case "next_attempt", "auth_blocked_until", "auth_key", "last_result":
+			v, ok := str()
+			if !ok {
+				return s, false
+			}
+			switch key {
+			case "auth_key":
+				s.AuthKey = v
+			case "last_result":
+				s.LastResult = v
+			default:
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					return s, false
+				}
+				if key == "next_attempt" {
+					s.NextAttempt = t
+				} else {
+					s.AuthBlockedUntil = t
+				}
+			}
+		case "backoff_s", "unreported":
+			j := i
+			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+				j++
+			}
+			n, err := strconv.ParseUint(string(b[i:j]), 10, 63)
+			if err != nil {
+				return s, false
+			}
+			i = j
+			if key == "backoff_s" {
+				s.BackoffSeconds = int64(n)
+			} else {
+				s.Unreported = n
+			}
+		case "delivered":
+			switch {
+			case bytes.HasPrefix(b[i:], []byte("true")):
+				s.Delivered, i = true, i+4
+			case bytes.HasPrefix(b[i:], []byte("false")):
+				i += 5
+			default:
+				return s, false
+			}
+		default:
+			return s, false
+		}
+	}
 }
 
 // LoadState reads the sender's state from q.
