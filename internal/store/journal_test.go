@@ -286,3 +286,30 @@ func TestJournalSyncedAppend(t *testing.T) {
 		t.Fatalf("All = %v, want a, b", got)
 	}
 }
+
+// The runs log stays small without any sender to reap it: a run that
+// starts past its bound compacts it to the runs still going, and a finished
+// run leaves nothing to queue.
+func TestRunsLogBounded(t *testing.T) {
+	ctx := context.Background()
+	q := newQueue(t, store.Options{Journal: true})
+	path := filepath.Join(filepath.Dir(q.Path()), "runs.log")
+	data := make([]byte, 900)
+	for i := range 400 {
+		r := q.StartRun(store.Record{ID: fmt.Sprint("run-", i), Data: data})
+		r.End()
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 80<<10 {
+		t.Fatalf("runs log is %d bytes after 400 finished runs", fi.Size())
+	}
+	if n, err := q.ReapRuns(ctx, func(int) bool { return false }); err != nil || n != 0 {
+		t.Fatalf("finished runs reaped: %d, %v", n, err)
+	}
+	if got := allIDs(t, q); len(got) != 0 {
+		t.Fatalf("finished runs queued: %v", got)
+	}
+}

@@ -63,8 +63,18 @@ func (q *Queue) StartRun(r Record) RunStart {
 		f.Close()
 		return RunStart{}
 	}
+	// The log is compacted by reaps, which senders run. Without sends (no
+	// endpoint, telemetry held) it would grow by every run: past its
+	// bound, this run reaps it. After the write the offset is the size.
+	if size, err := f.Seek(0, io.SeekCurrent); err == nil && size > runsCompactAt {
+		_, _ = q.ReapRuns(context.Background(), ProcessAlive)
+	}
 	return RunStart{f: f, id: r.ID}
 }
+
+// runsCompactAt is the runs log's size past which a starting run reaps it:
+// some 60 runs.
+const runsCompactAt = 64 << 10
 
 // End notes that the run finished and queued its own record.
 func (s RunStart) End() {
