@@ -276,8 +276,6 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 		d.Reason = "auth"
 	case deferred(st.NextAttempt, now):
 		d.Reason = "backoff"
-	case !ignoreStarted && recentlyStarted(q.Path(), now, p.StartGrace):
-		d.Reason = "started"
 	case !st.Delivered:
 		d.Due, d.Reason = true, "first"
 	case sum.Len >= p.MinEvents:
@@ -288,6 +286,11 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 		} else {
 			d.Reason = "not_yet"
 		}
+	}
+	// Only a send that would be due reads the lock file: most runs find
+	// nothing due without it.
+	if d.Due && !ignoreStarted && recentlyStarted(q.Path(), now, p.StartGrace) {
+		d.Due, d.Reason = false, "started"
 	}
 	return d, nil
 }
