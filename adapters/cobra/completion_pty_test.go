@@ -3,15 +3,13 @@
 package tkcobra_test
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/creack/pty"
+	"github.com/telemetry-kit/telemetry-kit/internal/adaptertest"
 
 	tkcobra "github.com/telemetry-kit/telemetry-kit/adapters/cobra"
 	"github.com/telemetry-kit/telemetry-kit/consent"
@@ -22,15 +20,7 @@ import (
 // opt-out notice nor marks it as shown, even with stderr on a terminal:
 // the user's first real command on the terminal shows it.
 func TestCompletionRequestLeavesTheNotice(t *testing.T) {
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skip("no pseudo-terminal:", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	var term bytes.Buffer
-	done := make(chan struct{})
-	go func() { io.Copy(&term, ptmx); close(done) }()
+	tty, terminal := adaptertest.Terminal(t)
 
 	e := newEnv(t, nil)
 	e.cfg.Consent = consent.OptOut
@@ -46,10 +36,7 @@ func TestCompletionRequestLeavesTheNotice(t *testing.T) {
 		tkcobra.Instrument(root, e.cfg).Execute()
 	}
 	run("__complete", "rem")
-	time.Sleep(100 * time.Millisecond)
-	if strings.Contains(term.String(), "anonymous usage data") {
-		t.Fatalf("the completion request printed the notice: %q", term.String())
-	}
+	// The terminal is read at the end: nothing of the request may be there.
 	if _, err := os.Stat(filepath.Join(e.cfg.ConfigDir, "consent.json")); !os.IsNotExist(err) {
 		t.Fatalf("the completion request marked the notice as shown: %v", err)
 	}
@@ -57,11 +44,8 @@ func TestCompletionRequestLeavesTheNotice(t *testing.T) {
 		t.Fatalf("the completion request recorded %d events", len(evs))
 	}
 	run("remote", "add", "origin", "url")
-	time.Sleep(100 * time.Millisecond)
-	tty.Close()
-	<-done
-	if !strings.Contains(term.String(), "anonymous usage data") {
-		t.Fatalf("the first command on the terminal did not show the notice: %q", term.String())
+	if out := terminal(); strings.Count(out, "anonymous usage data") != 1 {
+		t.Fatalf("the terminal shows %q, want the notice once, from the first real command", out)
 	}
 	if evs := e.events(t); len(evs) != 1 || evs[0].Metadata["command"] != "remote add" {
 		t.Fatalf("recorded %+v, want the remote add run", evs)
