@@ -110,9 +110,9 @@ func BenchmarkDecodeBatch(b *testing.B) {
 }
 
 // BenchmarkDecodeBatchReference decodes BenchmarkDecodeBatch's body with the
-// reference decoder, which reads it with encoding/json and applies the same
-// rules: the comparison that keeps the hand-written scanner (run it also
-// with GOEXPERIMENT=jsonv2 for encoding/json's second version).
+// reference decoder of the differential fuzz test, for scale: it scans the
+// body with the package's scanner and reads metadata and flags with
+// encoding/json. BenchmarkDecodeBatchLibs compares JSON libraries.
 func BenchmarkDecodeBatchReference(b *testing.B) {
 	body := []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(fuzzEvent+",", 100), ",") + `]}`)
 	b.SetBytes(int64(len(body)))
