@@ -22,9 +22,19 @@ const ProcessEnv = "TELEMETRY_KIT_SENDER"
 // send is due, or pid 0 when nothing was started; err says why a due send
 // could not be started.
 func StartDetached(ctx context.Context, q Queue, policy Policy, now func() time.Time) (pid int, reason string, err error) {
-	// Most runs find nothing due: they decide that from the summary alone,
-	// without the lock file or the executable's path.
-	if d, err := policy.Check(ctx, q, now(), false); err != nil || !d.Due {
+	// Most runs find nothing due: from the hint the last check left, with
+	// two stats and one small read, or else from the summary, without the
+	// lock file or the executable's path.
+	hint := newDueHint(q)
+	if hint.holds(now()) {
+		return 0, "", nil
+	}
+	d, err := policy.Check(ctx, q, now(), false)
+	if err != nil {
+		return 0, "", nil
+	}
+	if !d.Due {
+		hint.save(policy, d)
 		return 0, "", nil
 	}
 	exe, err := os.Executable()
@@ -36,7 +46,7 @@ func StartDetached(ctx context.Context, q Queue, policy Policy, now func() time.
 		return 0, "", nil // a sender runs
 	}
 	// Again under the lock, so that two runs never both start a sender.
-	d, err := policy.Check(ctx, q, now(), false)
+	d, err = policy.Check(ctx, q, now(), false)
 	if err == nil && d.Due {
 		err = lock.MarkStarted(now())
 	}

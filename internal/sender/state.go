@@ -256,6 +256,8 @@ type Decision struct {
 	Due    bool
 	Reason string // why, or why not: "first", "count", "age", "empty", "backoff", "auth", "started", "not_yet"
 	State  State
+	Len    int       // events queued
+	Oldest time.Time // when the oldest queued event was recorded; zero when unknown
 }
 
 // Check reads q's summary (one open of the queue file) and decides whether a
@@ -268,7 +270,8 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 		return Decision{}, err
 	}
 	st := decodeState(sum.Meta)
-	d := Decision{State: st}
+	d := Decision{State: st, Len: sum.Len}
+	d.Oldest, _ = RecordTime(sum.Oldest)
 	switch {
 	case sum.Len == 0:
 		d.Reason = "empty"
@@ -281,7 +284,7 @@ func (p Policy) Check(ctx context.Context, q Queue, now time.Time, ignoreStarted
 	case sum.Len >= p.MinEvents:
 		d.Due, d.Reason = true, "count"
 	default:
-		if t, ok := RecordTime(sum.Oldest); ok && now.Sub(t) >= p.MaxAge {
+		if t := d.Oldest; !t.IsZero() && now.Sub(t) >= p.MaxAge {
 			d.Due, d.Reason = true, "age"
 		} else {
 			d.Reason = "not_yet"

@@ -260,6 +260,10 @@ func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) er
 	return nil
 }
 
+// JournalSize returns the size of the journal, the records appended since
+// they were last moved into the queue file; zero when there is none.
+func (q *Queue) JournalSize() int64 { return q.journalSize() }
+
 // journalSize returns the journal's size, zero when there is none.
 func (q *Queue) journalSize() int64 {
 	fi, err := os.Stat(q.journalPath())
