@@ -67,7 +67,8 @@ func (q *Queue) StartRun(r Record) RunStart {
 	// endpoint, telemetry held) it would grow by every run: past its
 	// bound, this run reaps it. After the write the offset is the size.
 	if size, err := f.Seek(0, io.SeekCurrent); err == nil && size > runsCompactAt {
-		_, _ = q.ReapRuns(context.Background(), ProcessAlive)
+		// Without waiting: if another process is at it, it compacts.
+		_, _ = q.reapRuns(context.Background(), ProcessAlive, 0)
 	}
 	return RunStart{f: f, id: r.ID}
 }
@@ -140,6 +141,11 @@ func parseRuns(b []byte) []openRun {
 // may lose its end: it is then queued again by a later reap, under the id
 // its own record was queued with, which the queue and the server keep once.
 func (q *Queue) ReapRuns(ctx context.Context, alive func(pid int) bool) (int, error) {
+	return q.reapRuns(ctx, alive, q.lockTimeout)
+}
+
+// reapRuns is ReapRuns waiting at most wait for the runs log's lock.
+func (q *Queue) reapRuns(ctx context.Context, alive func(pid int) bool, wait time.Duration) (int, error) {
 	f, err := fsutil.OpenFile(q.runsPath(), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -148,7 +154,7 @@ func (q *Queue) ReapRuns(ctx context.Context, alive func(pid int) bool) (int, er
 		return 0, err
 	}
 	defer f.Close()
-	if err := waitLock(f, time.Now().Add(q.lockTimeout), journalLockPoll); err != nil {
+	if err := waitLock(f, time.Now().Add(wait), journalLockPoll); err != nil {
 		return 0, nil // another process reaps
 	}
 	defer unlockFile(f)
