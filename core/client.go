@@ -297,10 +297,10 @@ func (c *Client) BeginCommand(cmd Command) {
 // startedProps is what is known of a command when it starts.
 func startedProps(cmd Command) Props {
 	p := commandProps(cmd)
-	delete(p, "success")
-	delete(p, "duration_ms")
-	delete(p, "exit_code")
-	p["error_kind"] = "unknown"
+	delete(p, wire.MetaSuccess)
+	delete(p, wire.MetaDurationMS)
+	delete(p, wire.MetaExitCode)
+	p[wire.MetaErrorKind] = "unknown"
 	return p
 }
 
@@ -318,20 +318,20 @@ func commandProps(cmd Command) Props {
 		flags = []string{}
 	}
 	p := Props{
-		"command":     cmd.Path,
-		"flags":       flags,
-		"args_count":  cmd.Args,
-		"success":     kind == "" && exit == 0,
-		"error_kind":  kind,
-		"duration_ms": cmd.Duration.Milliseconds(),
-		"exit_code":   exit,
+		wire.MetaCommand:    cmd.Path,
+		wire.MetaFlags:      flags,
+		"args_count":        cmd.Args,
+		wire.MetaSuccess:    kind == "" && exit == 0,
+		wire.MetaErrorKind:  kind,
+		wire.MetaDurationMS: cmd.Duration.Milliseconds(),
+		wire.MetaExitCode:   exit,
 	}
 	if len(cmd.FlagValues) > 0 {
 		fv := make(map[string]any, len(cmd.FlagValues))
 		for k, v := range cmd.FlagValues {
 			fv[k] = v
 		}
-		p["flag_values"] = fv
+		p[wire.MetaFlagValues] = fv
 	}
 	return p
 }
@@ -408,9 +408,9 @@ func (c *Client) event(p *pending) *wire.Event {
 	}
 	switch p.typ {
 	case wire.EventFeatureUsed:
-		meta["feature"] = sc.Scrub(p.name)
+		meta[wire.MetaFeature] = sc.Scrub(p.name)
 	case wire.EventMethodCalled:
-		meta["method"] = sc.Scrub(p.name)
+		meta[wire.MetaMethod] = sc.Scrub(p.name)
 	}
 	return &wire.Event{
 		EventID:        p.id.String(),

@@ -24,7 +24,7 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 	t := &cobra.Command{
 		Use:    name,
 		Short:  telemetrycmd.ShortCommand,
-		Long:   telemetrycmd.LongCommand(r.cfg.ServiceName, r.root.Name()+" "+name, r.showFlag, r.flagValues()),
+		Long:   telemetrycmd.LongCommand(r.cfg.ServiceName, r.root.Name()+" "+name, r.showFlag, r.cfg.Policy.FlagValues),
 		Args:   cobra.NoArgs,
 		Hidden: r.cfg.HideCommand,
 		// The author's persistent hooks set up the tool's own work; the
@@ -84,12 +84,4 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 		},
 	)
 	return t
-}
-
-// flagValues names the flags whose values are collected.
-func (r *Runner) flagValues() []string {
-	if len(r.cfg.Policy.FlagValues) > 0 {
-		return r.cfg.Policy.FlagValues
-	}
-	return r.cfg.AllowFlagValues
 }

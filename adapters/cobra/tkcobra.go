@@ -91,6 +91,10 @@ const (
 // and wraps every command's hooks; it does no I/O. Run the tree with
 // [Runner.Execute] (or ExecuteContext, ExecuteC).
 func Instrument(root *cobra.Command, cfg Config) *Runner {
+	if len(cfg.Policy.FlagValues) == 0 {
+		// The notice, the prompt and the help name what is collected.
+		cfg.Policy.FlagValues = cfg.AllowFlagValues
+	}
 	r := &Runner{root: root, cfg: cfg, showFlag: cfg.ShowFlag, wrapped: map[*cobra.Command]bool{}}
 	if r.showFlag == "" {
 		r.showFlag = telemetrycmd.DefaultShowFlag
@@ -380,9 +384,6 @@ func (r *Runner) start() (st *run) {
 	}
 	if cfg.Policy.CommandHint == "" && r.tele != nil {
 		cfg.Policy.CommandHint = r.root.Name() + " " + r.tele.Name()
-	}
-	if len(cfg.Policy.FlagValues) == 0 {
-		cfg.Policy.FlagValues = r.cfg.AllowFlagValues
 	}
 	client, err := adapter.NewClient(cfg)
 	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Host.Now)

@@ -44,7 +44,7 @@ func (r *Runner) newCommand(name string) *cli.Command {
 	return &cli.Command{
 		Name:        name,
 		Usage:       telemetrycmd.ShortCommand,
-		Description: telemetrycmd.LongCommand(r.cfg.ServiceName, r.appName()+" "+name, r.showFlag, r.flagValues()),
+		Description: telemetrycmd.LongCommand(r.cfg.ServiceName, r.appName()+" "+name, r.showFlag, r.cfg.Policy.FlagValues),
 		Hidden:      r.cfg.HideCommand,
 		Subcommands: []*cli.Command{
 			{
@@ -86,12 +86,4 @@ func (r *Runner) newCommand(name string) *cli.Command {
 			},
 		},
 	}
-}
-
-// flagValues names the flags whose values are collected.
-func (r *Runner) flagValues() []string {
-	if len(r.cfg.Policy.FlagValues) > 0 {
-		return r.cfg.Policy.FlagValues
-	}
-	return r.cfg.AllowFlagValues
 }

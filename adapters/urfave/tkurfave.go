@@ -91,6 +91,10 @@ const (
 // app's and every command's hooks; it does no I/O. Run the app with
 // [Runner.Run] or [Runner.RunContext].
 func Instrument(app *cli.App, cfg Config) *Runner {
+	if len(cfg.Policy.FlagValues) == 0 {
+		// The notice, the prompt and the help name what is collected.
+		cfg.Policy.FlagValues = cfg.AllowFlagValues
+	}
 	r := &Runner{app: app, cfg: cfg, showFlag: cfg.ShowFlag}
 	if r.showFlag == "" {
 		r.showFlag = telemetrycmd.DefaultShowFlag
@@ -485,9 +489,6 @@ func (r *Runner) start(arguments []string) (st *run) {
 	}
 	if cfg.Policy.CommandHint == "" && r.tele != nil {
 		cfg.Policy.CommandHint = r.appName() + " " + r.tele.Name
-	}
-	if len(cfg.Policy.FlagValues) == 0 {
-		cfg.Policy.FlagValues = r.cfg.AllowFlagValues
 	}
 	client, err := adapter.NewClient(cfg)
 	st.inv = adapter.NewInvocation(client, r.cfg.AllowFlagValues, cfg.Host.Now)

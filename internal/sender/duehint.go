@@ -47,11 +47,7 @@ func newDueHint(q Queue) dueHint {
 	case !errors.Is(err, fs.ErrNotExist):
 		return h
 	}
-	js, ok := q.(interface{ JournalSize() int64 })
-	if !ok {
-		return h
-	}
-	h.journal = js.JournalSize()
+	h.journal = q.JournalSize()
 	h.ok = true
 	return h
 }
@@ -69,10 +65,11 @@ func (h dueHint) holds(now time.Time) bool {
 	return v(0) == h.dbSize && v(1) == h.dbMod && now.UnixNano() < v(2) && h.journal < v(3)
 }
 
-// save writes the hint that d, a decision that nothing is due, allows. It
+// save writes the hint that d, a decision at now that nothing is due,
+// allows. It
 // writes none for a reason it cannot bound (a sender just started, an
 // auth block for one key, an empty queue).
-func (h dueHint) save(p Policy, d Decision) {
+func (h dueHint) save(p Policy, d Decision, now time.Time) {
 	if !h.ok {
 		return
 	}
@@ -85,7 +82,7 @@ func (h dueHint) save(p Policy, d Decision) {
 	case "not_yet":
 		until = d.Oldest.Add(p.MaxAge)
 		if d.Oldest.IsZero() {
-			until = time.Now().Add(p.MaxAge)
+			until = now.Add(p.MaxAge)
 		}
 		below = h.journal + int64(p.MinEvents-d.Len)*minEventFrame
 	default:

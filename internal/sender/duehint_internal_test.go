@@ -41,7 +41,7 @@ func TestDueHint(t *testing.T) {
 	if err != nil || d.Due || d.Reason != "not_yet" || d.Len != 2 {
 		t.Fatalf("check: %+v, %v", d, err)
 	}
-	newDueHint(q).save(p, d)
+	newDueHint(q).save(p, d, now)
 	if !newDueHint(q).holds(now) {
 		t.Fatal("the hint does not hold right after the check")
 	}
@@ -61,7 +61,7 @@ func TestDueHint(t *testing.T) {
 	q = q2
 	appendN(1)
 	d, _ = p.Check(ctx, q, now, false)
-	newDueHint(q).save(p, d)
+	newDueHint(q).save(p, d, now)
 	if d.Oldest.IsZero() || !newDueHint(q).holds(now) || newDueHint(q).holds(d.Oldest.Add(time.Hour+time.Second)) {
 		t.Fatal("the hint does not end with the oldest event's age")
 	}

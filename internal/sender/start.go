@@ -29,12 +29,13 @@ func StartDetached(ctx context.Context, q Queue, policy Policy, now func() time.
 	if hint.holds(now()) {
 		return 0, "", nil
 	}
-	d, err := policy.Check(ctx, q, now(), false)
+	t := now()
+	d, err := policy.Check(ctx, q, t, false)
 	if err != nil {
 		return 0, "", nil
 	}
 	if !d.Due {
-		hint.save(policy, d)
+		hint.save(policy, d, t)
 		return 0, "", nil
 	}
 	exe, err := os.Executable()

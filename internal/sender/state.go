@@ -24,6 +24,7 @@ type Queue interface {
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 	PutMeta(ctx context.Context, key string, val []byte) error
 	Summary(ctx context.Context, metaKey string) (store.Summary, error)
+	JournalSize() int64
 }
 
 var _ Queue = (*store.Queue)(nil)

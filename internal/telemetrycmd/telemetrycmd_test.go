@@ -334,3 +334,25 @@ func TestStatusLineHasNoNestedParentheses(t *testing.T) {
 		})
 	}
 }
+
+// status --json leaves out the send times while there are none, whatever
+// Go release built the tool, and says what is collected.
+func TestStatusJSONLeavesOutZeroTimes(t *testing.T) {
+	c, _ := newClient(t)
+	var out bytes.Buffer
+	if err := (Controls{Client: c, Hint: "tool telemetry", Service: "tool"}).Status(context.Background(), &out, true); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"next_send_attempt", "sending_blocked_until"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("status --json has %s: %s", k, out.String())
+		}
+	}
+	if s, _ := m["collects"].(string); !strings.Contains(s, "which commands run") {
+		t.Errorf("status --json collects %q", s)
+	}
+}

@@ -271,8 +271,8 @@ const (
 	nMetaFields
 )
 
-var metaNames = [nMetaFields]string{"command", "feature", "method", "success", "duration_ms", "exit_code", "error_kind",
-	"flags", "flag_values"}
+var metaNames = [nMetaFields]string{wire.MetaCommand, wire.MetaFeature, wire.MetaMethod, wire.MetaSuccess,
+	wire.MetaDurationMS, wire.MetaExitCode, wire.MetaErrorKind, wire.MetaFlags, wire.MetaFlagValues}
 
 // rawEvent holds the spans of the members of one event object that the
 // validator reads, as the last member of each name has them (null counts

@@ -24,13 +24,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
+	"github.com/telemetry-kit/telemetry-kit/bench"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
@@ -69,26 +68,6 @@ func collector(received *atomic.Int64) *httptest.Server {
 	}))
 }
 
-type binary struct {
-	name string
-	path string
-	args []string
-	env  []string
-}
-
-func build(dir, name, pkg, cgo string) (string, error) {
-	bin := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
-	cmd.Env = os.Environ()
-	if cgo != "" {
-		cmd.Env = append(cmd.Env, "CGO_ENABLED="+cgo)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %v\n%s", pkg, err, out)
-	}
-	return bin, nil
-}
-
 func run(runs int, cgo string, third bool) error {
 	dir, err := os.MkdirTemp("", "tk-clipath")
 	if err != nil {
@@ -104,7 +83,7 @@ func run(runs int, cgo string, third bool) error {
 		"httpcli-plain": "./httpcli/plain", "httpcli-tracked": "./httpcli/tracked",
 		"trivial-plain": "./trivial/plain", "trivial-tracked": "./trivial/tracked",
 	} {
-		if paths[name], err = build(dir, name, pkg, cgo); err != nil {
+		if paths[name], err = bench.Build(dir, name, pkg, cgo); err != nil {
 			return err
 		}
 	}
@@ -112,30 +91,30 @@ func run(runs int, cgo string, third bool) error {
 	env := userEnv(home, "HTTPCLI_ENDPOINT="+srv.URL)
 	dnt := append(slices.Clone(env), "DO_NOT_TRACK=1")
 	buildArgs := []string{"build", "--production", "web"}
-	bins := []binary{
-		{"httpcli without the SDK", paths["httpcli-plain"], buildArgs, env},
-		{"httpcli recording one event", paths["httpcli-tracked"], buildArgs, env},
-		{"httpcli with DO_NOT_TRACK=1", paths["httpcli-tracked"], buildArgs, dnt},
-		{"trivial cobra command (no net/http)", paths["trivial-plain"], nil, env},
-		{"trivial command recording one event", paths["trivial-tracked"], nil, env},
+	bins := []bench.Run{
+		{Name: "httpcli without the SDK", Path: paths["httpcli-plain"], Args: buildArgs, Env: env},
+		{Name: "httpcli recording one event", Path: paths["httpcli-tracked"], Args: buildArgs, Env: env},
+		{Name: "httpcli with DO_NOT_TRACK=1", Path: paths["httpcli-tracked"], Args: buildArgs, Env: dnt},
+		{Name: "trivial cobra command (no net/http)", Path: paths["trivial-plain"], Args: nil, Env: env},
+		{Name: "trivial command recording one event", Path: paths["trivial-tracked"], Args: nil, Env: env},
 	}
-	times, err := interleave(bins, runs)
+	times, err := bench.Interleave(bins, runs)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("## The CLI path: median wall time of %d interleaved runs (CGO_ENABLED=%q)\n", runs, cgo)
-	base, trivial := median(times[0]), median(times[3])
+	base, trivial := bench.Median(times[0]), bench.Median(times[3])
 	targets := map[int]string{1: "1.05", 2: "1.02"}
 	if cgo == "0" {
 		targets = map[int]string{1: "1.10", 2: "1.05"}
 	}
 	for i, b := range bins {
-		m := median(times[i])
+		m := bench.Median(times[i])
 		ref := base
 		if i >= 3 {
 			ref = trivial
 		}
-		line := fmt.Sprintf("%-40s %9.3fms", b.name, float64(m)/1e6)
+		line := fmt.Sprintf("%-40s %9.3fms", b.Name, float64(m)/1e6)
 		if i != 0 && i != 3 {
 			line += fmt.Sprintf("  %.3fx", float64(m)/float64(ref))
 			if t, ok := targets[i]; ok {
@@ -157,39 +136,6 @@ func run(runs int, cgo string, third bool) error {
 	return nil
 }
 
-// interleave runs every binary once per round, rotating the order each
-// round so that none always runs first, and returns the durations of each
-// (the first two rounds warm the page cache and are not counted).
-func interleave(bins []binary, runs int) ([][]time.Duration, error) {
-	times := make([][]time.Duration, len(bins))
-	for i := range runs + 2 {
-		for k := range bins {
-			j := (k + i) % len(bins)
-			d, err := timeRun(bins[j])
-			if err != nil {
-				return nil, err
-			}
-			if i >= 2 {
-				times[j] = append(times[j], d)
-			}
-		}
-	}
-	return times, nil
-}
-
-func timeRun(b binary) (time.Duration, error) {
-	cmd := exec.Command(b.path, b.args...)
-	cmd.Env = b.env
-	cmd.Stdout = io.Discard
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		return 0, fmt.Errorf("%s %v: %v", b.path, b.args, err)
-	}
-	return d, nil
-}
-
 // userEnv is the environment of a user of the tool: a home of its own,
 // telemetry variables unset.
 func userEnv(home string, extra ...string) []string {
@@ -203,12 +149,6 @@ func userEnv(home string, extra ...string) []string {
 	}
 	env = append(env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
 	return append(env, extra...)
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func size(path string) int64 {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/telemetry-kit/telemetry-kit/bench"
 )
 
 // cobraCLI is the real third-party tool measured: cobra's own generator,
@@ -82,26 +84,26 @@ func thirdParty(dir string, runs int, cgo, endpoint string) error {
 	}
 	env := userEnv(filepath.Join(dir, "home3"), "HTTPCLI_ENDPOINT="+endpoint)
 	args := []string{"help", "init"}
-	bins := []binary{
-		{"cobra-cli v1.3.0", filepath.Join(before, "cobra-cli"), args, env},
-		{"cobra-cli v1.3.0 recording one event", filepath.Join(after, "cobra-cli"), args, env},
-		{"the same with DO_NOT_TRACK=1", filepath.Join(after, "cobra-cli"), args, append(env, "DO_NOT_TRACK=1")},
+	bins := []bench.Run{
+		{Name: "cobra-cli v1.3.0", Path: filepath.Join(before, "cobra-cli"), Args: args, Env: env},
+		{Name: "cobra-cli v1.3.0 recording one event", Path: filepath.Join(after, "cobra-cli"), Args: args, Env: env},
+		{Name: "the same with DO_NOT_TRACK=1", Path: filepath.Join(after, "cobra-cli"), Args: args, Env: append(env, "DO_NOT_TRACK=1")},
 	}
-	times, err := interleave(bins, runs)
+	times, err := bench.Interleave(bins, runs)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\n## A real tool: %s, `cobra-cli help init`, median of %d interleaved runs\n", cobraCLI, runs)
-	base := median(times[0])
+	base := bench.Median(times[0])
 	for i, b := range bins {
-		m := median(times[i])
-		line := fmt.Sprintf("%-40s %9.3fms", b.name, float64(m)/1e6)
+		m := bench.Median(times[i])
+		line := fmt.Sprintf("%-40s %9.3fms", b.Name, float64(m)/1e6)
 		if i > 0 {
 			line += fmt.Sprintf("  %.3fx", float64(m)/float64(base))
 		}
 		fmt.Println(line)
 	}
-	a, z := size(bins[0].path), size(bins[1].path)
+	a, z := size(bins[0].Path), size(bins[1].Path)
 	fmt.Printf("binary %6.2f MiB -> %6.2f MiB (+%.2f MiB)\n", float64(a)/(1<<20), float64(z)/(1<<20), float64(z-a)/(1<<20))
 	return nil
 }

@@ -14,9 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -51,56 +49,28 @@ func run(runs int, cgo string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	plain, bolt, app, tracked := filepath.Join(dir, "plain"), filepath.Join(dir, "boltonly"), filepath.Join(dir, "appendonly"), filepath.Join(dir, "tracked")
-	for bin, pkg := range map[string]string{plain: "./trivial/plain", bolt: "./trivial/boltonly", app: "./trivial/appendonly", tracked: "./trivial/tracked"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		if cgo != "" {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+	var bins [4]string
+	for k, pkg := range []string{"plain", "boltonly", "appendonly", "tracked"} {
+		if bins[k], err = bench.Build(dir, pkg, "./trivial/"+pkg, cgo); err != nil {
+			return err
 		}
 	}
 	home := filepath.Join(dir, "home")
 	env := append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "DO_NOT_TRACK=", "TRIVIAL_TELEMETRY=")
-	// Interleaved, so that the machine's load changes every series alike.
-	bins := []string{plain, bolt, app, tracked}
-	times := make([][]time.Duration, len(bins))
-	for i := range runs + 2 {
-		for j, bin := range bins {
-			d, err := timeRun(bin, env)
-			if err != nil {
-				return err
-			}
-			if i >= 2 { // the first runs warm the page cache
-				times[j] = append(times[j], d)
-			}
-		}
+	var runList []bench.Run
+	for _, bin := range bins {
+		runList = append(runList, bench.Run{Path: bin, Env: env})
 	}
-	mp, mb, ma, mt := median(times[0]), median(times[1]), median(times[2]), median(times[3])
+	times, err := bench.Interleave(runList, runs)
+	if err != nil {
+		return err
+	}
+	mp, mb, ma, mt := bench.Median(times[0]), bench.Median(times[1]), bench.Median(times[2]), bench.Median(times[3])
 	fmt.Printf("## CLI mode: trivial cobra command, median of %d runs (CGO_ENABLED=%q)\n", runs, cgo)
 	fmt.Printf("%-40s %10v\n", "without telemetry", mp.Round(time.Microsecond))
 	fmt.Printf("%-40s %10v  %.2fx\n", "bare bbolt open + put + fsync", mb.Round(time.Microsecond), float64(mb)/float64(mp))
 	fmt.Printf("%-40s %10v  %.2fx\n", "bare file append + fsync", ma.Round(time.Microsecond), float64(ma)/float64(mp))
 	fmt.Printf("%-40s %10v  %.2fx (target <= 1.3x)\n", "telemetry-kit, one durable event", mt.Round(time.Microsecond), float64(mt)/float64(mp))
 	return nil
-}
-
-func timeRun(bin string, env []string) (time.Duration, error) {
-	cmd := exec.Command(bin)
-	cmd.Env = env
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	d := time.Since(start)
-	if err != nil || string(out) != "ok\n" {
-		return 0, fmt.Errorf("%s: %v: %q", bin, err, out)
-	}
-	return d, nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
