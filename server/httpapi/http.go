@@ -60,6 +60,20 @@ type Config struct {
 	// RequestTimeout bounds the work for one request, database included.
 	// Zero means 30 seconds.
 	RequestTimeout time.Duration
+	// Querier answers the query API (POST /api/v2/query, GET
+	// /api/v2/export) for read keys. Nil means the Store when it is one,
+	// else the API answers 404.
+	Querier server.Querier
+	// QueryRateLimit is the sustained number of query API requests per
+	// second allowed for one read key, with a burst of QueryRateBurst.
+	// Zero means 5; negative means no limit.
+	QueryRateLimit float64
+	// QueryRateBurst is the number of query API requests one read key may
+	// send at once. Zero means 20.
+	QueryRateBurst int
+	// CORSOrigins are the origins whose pages may call the query API from
+	// a browser ("*" for any). Empty means none: no CORS headers are sent.
+	CORSOrigins []string
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -75,6 +89,9 @@ type Server struct {
 	keys    keyCache
 
 	mem *memBudget // request bodies
+
+	querier    server.Querier
+	readLimits *limiters[int64] // per read key
 
 	// Gzip readers, reused across requests.
 	gzipReaders sync.Pool
@@ -115,7 +132,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DecodeMemory == 0 {
 		cfg.DecodeMemory = DefaultDecodeMemory
 	}
+	if cfg.QueryRateLimit == 0 {
+		cfg.QueryRateLimit = 5
+	}
+	if cfg.QueryRateBurst <= 0 {
+		cfg.QueryRateBurst = 20
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
+	s.querier = cfg.Querier
+	if q, ok := cfg.Store.(server.Querier); ok && s.querier == nil {
+		s.querier = q
+	}
+	s.readLimits = newLimiters[int64](cfg.QueryRateLimit, cfg.QueryRateBurst, 100_000)
 	s.metrics = newMetrics(cfg.Registry)
 	s.limits = newLimiters[int64](cfg.RateLimit, cfg.RateBurst, 0)
 	s.lookups = newLookupBudget(cfg.KeyLookupRate)
@@ -133,10 +161,12 @@ func (s *Server) Handler() http.Handler {
 	route("POST /v1/events", "/v1/events", s.handleIngest())
 	route("GET /healthz", "/healthz", handleHealthz())
 	route("GET /readyz", "/readyz", s.handleReadyz())
+	route("POST /api/v2/query", "/api/v2/query", s.handleQuery())
+	route("GET /api/v2/export", "/api/v2/export", s.handleExport())
 	if !s.cfg.SeparateMetrics {
 		route("GET /metrics", "/metrics", s.metricsRoute())
 	}
-	return Chain(mux, s.recoverPanics, s.logRequests, s.timeout)
+	return Chain(mux, s.recoverPanics, s.logRequests, s.cors, s.timeout)
 }
 
 // MetricsHandler serves /metrics alone, for a listener of its own (see

@@ -122,6 +122,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // timeout bounds the work for one request.
 func (s *Server) timeout(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == exportPath {
+			// An export streams for as long as it has events; each of
+			// its statements has the query timeout, each page a write
+			// deadline.
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

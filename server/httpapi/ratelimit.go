@@ -49,6 +49,31 @@ func (l *limiters[K]) allow(id K, now time.Time) (bool, time.Duration) {
 	return take(lim, now)
 }
 
+// take is allow that also tells how many requests are left in the
+// burst. A nil *limiters allows everything.
+func (l *limiters[K]) take(id K, now time.Time) (ok bool, wait time.Duration, remaining int) {
+	if l == nil {
+		return true, 0, 0
+	}
+	l.mu.Lock()
+	lim, found := l.m[id]
+	if !found {
+		if l.max > 0 && len(l.m) >= l.max {
+			clear(l.m)
+		}
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.m[id] = lim
+	}
+	l.mu.Unlock()
+	ok, wait = take(lim, now)
+	remaining = max(0, int(lim.TokensAt(now)))
+	if ok && remaining < l.burst {
+		// Until the bucket is full again.
+		wait = time.Duration(float64(l.burst-remaining) / float64(l.limit) * float64(time.Second))
+	}
+	return ok, wait, remaining
+}
+
 // newLimiter returns a token bucket of perSecond tokens a second and twice
 // as many at once (at least 1), or nil for a negative rate.
 func newLimiter(perSecond float64) *rate.Limiter {

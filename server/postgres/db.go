@@ -41,6 +41,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// QueryTimeout bounds each statement of the query API and the export,
+	// so that no query holds the database. Zero means
+	// [DefaultQueryTimeout].
+	QueryTimeout time.Duration
 	// Caps are the cardinality caps of the rollups (see [Caps]); each
 	// zero field means its default.
 	Caps Caps
@@ -89,6 +93,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
 	}
 	pc.MaxConns = cfg.MaxConns
 	if pc.ConnConfig.ConnectTimeout == 0 {

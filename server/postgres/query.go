@@ -1,0 +1,523 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
+
+var _ server.Querier = (*DB)(nil)
+
+// DefaultQueryTimeout bounds each statement of the query API when
+// Config.QueryTimeout is zero.
+const DefaultQueryTimeout = 10 * time.Second
+
+// dimExpr is the SQL of each dimension over events e (and the flags f of
+// a command run, for flag and flag_value). Only these strings, never a
+// client's, are put into a statement; values go in as parameters.
+var dimExpr = map[server.Dimension]string{
+	server.DimDay:       "(e.occurred_at AT TIME ZONE 'UTC')::date",
+	server.DimWeek:      "date_trunc('week', e.occurred_at AT TIME ZONE 'UTC')::date",
+	server.DimMonth:     "date_trunc('month', e.occurred_at AT TIME ZONE 'UTC')::date",
+	server.DimEventType: "e.event_type",
+	server.DimName:      "e.name",
+	server.DimCommand:   "e.name",
+	server.DimFeature:   "e.name",
+	server.DimMethod:    "e.name",
+	server.DimService:   "e.service_name",
+	server.DimVersion:   "e.service_version",
+	server.DimOS:        "e.os",
+	server.DimArch:      "e.arch",
+	server.DimGoVersion: "e.go_version",
+	server.DimCI:        "e.ci",
+	server.DimCIName:    "e.ci_name",
+	server.DimSDK:       "e.sdk_version",
+	server.DimSuccess:   "e.success",
+	server.DimErrorKind: "e.error_kind",
+	server.DimExitCode:  "e.exit_code::bigint",
+	server.DimFlag:      "f.flag",
+	server.DimFlagValue: "(e.metadata->'flag_values'->>f.flag)",
+}
+
+var metricExpr = map[server.Metric]string{
+	server.MetricEvents:      "count(*)",
+	server.MetricUsers:       "count(DISTINCT e.user_id)",
+	server.MetricSessions:    "count(DISTINCT e.session_id)",
+	server.MetricSuccessRate: "avg(e.success::int)::float8",
+	server.MetricFailureRate: "avg((NOT e.success)::int)::float8",
+	server.MetricDurationAvg: "avg(e.duration_ms)::float8",
+	server.MetricDurationP50: "percentile_cont(0.5) WITHIN GROUP (ORDER BY e.duration_ms)",
+	server.MetricDurationP90: "percentile_cont(0.9) WITHIN GROUP (ORDER BY e.duration_ms)",
+	server.MetricDurationP95: "percentile_cont(0.95) WITHIN GROUP (ORDER BY e.duration_ms)",
+	server.MetricDurationP99: "percentile_cont(0.99) WITHIN GROUP (ORDER BY e.duration_ms)",
+	server.MetricFirstSeen:   "min(e.occurred_at)",
+	server.MetricLastSeen:    "max(e.occurred_at)",
+}
+
+// flagsJoin expands a command run into one row per distinct flag it set.
+const flagsJoin = ` CROSS JOIN LATERAL (SELECT DISTINCT x AS flag FROM jsonb_array_elements_text(
+    CASE WHEN jsonb_typeof(e.metadata->'flags') = 'array' THEN e.metadata->'flags' ELSE '[]' END) AS x) f`
+
+// stmt builds a statement and its parameters.
+type stmt struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (s *stmt) arg(v any) string {
+	s.args = append(s.args, v)
+	return "$" + strconv.Itoa(len(s.args))
+}
+
+// buildQuery returns the statement that answers q for project.
+func buildQuery(project int64, q server.Query) (string, []any) {
+	var s stmt
+	hasFlag := slices.Contains(q.Dimensions, server.DimFlag)
+	s.sql.WriteString("SELECT ")
+	for _, d := range q.Dimensions {
+		s.sql.WriteString(dimExpr[d])
+		if textDim(d) {
+			// Rows sort by bytes, the same on every database.
+			s.sql.WriteString(` COLLATE "C"`)
+		}
+		s.sql.WriteString(", ")
+	}
+	for i, m := range q.Metrics {
+		if i > 0 {
+			s.sql.WriteString(", ")
+		}
+		s.sql.WriteString(metricExpr[m])
+	}
+	if q.TotalRows {
+		s.sql.WriteString(", count(*) OVER ()")
+	}
+	s.sql.WriteString(" FROM events e")
+	if hasFlag {
+		s.sql.WriteString(flagsJoin)
+	}
+	fmt.Fprintf(&s.sql, " WHERE e.project_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s",
+		s.arg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1)))
+	if t := q.EventType(); t != "" {
+		fmt.Fprintf(&s.sql, " AND e.event_type = %s", s.arg(t))
+	}
+	for _, f := range q.Filters {
+		s.sql.WriteString(" AND ")
+		s.filter(f, hasFlag)
+	}
+	if len(q.Dimensions) > 0 {
+		s.sql.WriteString(" GROUP BY ")
+		for i := range q.Dimensions {
+			if i > 0 {
+				s.sql.WriteString(", ")
+			}
+			s.sql.WriteString(strconv.Itoa(i + 1))
+		}
+	}
+	s.sql.WriteString(" ORDER BY ")
+	for i, o := range orderOf(q) {
+		if i > 0 {
+			s.sql.WriteString(", ")
+		}
+		s.sql.WriteString(strconv.Itoa(o.col))
+		if o.desc {
+			s.sql.WriteString(" DESC NULLS LAST")
+		} else {
+			s.sql.WriteString(" ASC NULLS FIRST")
+		}
+	}
+	fmt.Fprintf(&s.sql, " LIMIT %s OFFSET %s", s.arg(q.Limit), s.arg(q.Offset))
+	return s.sql.String(), s.args
+}
+
+func textDim(d server.Dimension) bool {
+	return !d.IsTime() && !d.Boolean() && d != server.DimExitCode
+}
+
+type orderCol struct {
+	col  int
+	desc bool
+}
+
+// orderOf is the query's order as output columns: the asked order, then
+// by default the time dimension ascending, else the first metric
+// descending; then every dimension ascending, so that pages are stable.
+func orderOf(q server.Query) []orderCol {
+	col := func(by string) int {
+		if i := slices.Index(q.Dimensions, server.Dimension(by)); i >= 0 {
+			return i + 1
+		}
+		return len(q.Dimensions) + slices.Index(q.Metrics, server.Metric(by)) + 1
+	}
+	var out []orderCol
+	seen := map[int]bool{}
+	add := func(c int, desc bool) {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, orderCol{c, desc})
+		}
+	}
+	for _, o := range q.OrderBy {
+		add(col(o.By), o.Desc)
+	}
+	if len(q.OrderBy) == 0 {
+		timeDim := slices.IndexFunc(q.Dimensions, server.Dimension.IsTime)
+		if timeDim >= 0 {
+			add(timeDim+1, false)
+		}
+		add(len(q.Dimensions)+1, true)
+	}
+	for i := range q.Dimensions {
+		add(i+1, false)
+	}
+	return out
+}
+
+// filter writes the condition of f.
+func (s *stmt) filter(f server.Filter, hasFlag bool) {
+	if (f.Dimension == server.DimFlag || f.Dimension == server.DimFlagValue) && !hasFlag {
+		s.runFlagFilter(f)
+		return
+	}
+	expr := dimExpr[f.Dimension]
+	switch f.Op {
+	case server.OpIs:
+		fmt.Fprintf(&s.sql, "%s = ANY(%s)", expr, s.arg(filterValues(f)))
+	case server.OpIsNot:
+		fmt.Fprintf(&s.sql, "NOT coalesce(%s = ANY(%s), false)", expr, s.arg(filterValues(f)))
+	case server.OpContains:
+		fmt.Fprintf(&s.sql, "%s ILIKE ANY(%s)", expr, s.arg(likePatterns(f)))
+	case server.OpGTE:
+		fmt.Fprintf(&s.sql, "tk_version_key(%s) >= tk_version_key(%s)", expr, s.arg(f.Values[0].(string)))
+	case server.OpLT:
+		fmt.Fprintf(&s.sql, "tk_version_key(%s) < tk_version_key(%s)", expr, s.arg(f.Values[0].(string)))
+	}
+}
+
+// runFlagFilter writes a flag or flag_value filter of a query that does
+// not group by flag: it keeps the command runs that set one of the flags
+// (or one flag to one of the values).
+func (s *stmt) runFlagFilter(f server.Filter) {
+	var cond string
+	if f.Dimension == server.DimFlag {
+		cond = "EXISTS (SELECT 1 FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(e.metadata->'flags') = 'array' THEN e.metadata->'flags' ELSE '[]' END) AS x WHERE x %s)"
+	} else {
+		cond = "EXISTS (SELECT 1 FROM jsonb_each_text(CASE WHEN jsonb_typeof(e.metadata->'flag_values') = 'object' THEN e.metadata->'flag_values' ELSE '{}' END) AS v WHERE v.value %s)"
+	}
+	var match string
+	switch f.Op {
+	case server.OpContains:
+		match = "ILIKE ANY(" + s.arg(likePatterns(f)) + ")"
+	default:
+		match = "= ANY(" + s.arg(filterValues(f)) + ")"
+	}
+	c := fmt.Sprintf(cond, match)
+	if f.Op == server.OpIsNot {
+		c = "NOT " + c
+	}
+	s.sql.WriteString(c)
+}
+
+// filterValues is f's values as one typed array parameter.
+func filterValues(f server.Filter) any {
+	switch {
+	case f.Dimension.Boolean():
+		v := make([]bool, len(f.Values))
+		for i, x := range f.Values {
+			v[i] = x.(bool)
+		}
+		return v
+	case f.Dimension == server.DimExitCode:
+		v := make([]int64, len(f.Values))
+		for i, x := range f.Values {
+			v[i] = x.(int64)
+		}
+		return v
+	}
+	v := make([]string, len(f.Values))
+	for i, x := range f.Values {
+		v[i] = x.(string)
+		if f.Dimension == server.DimFlag {
+			v[i] = strings.TrimLeft(v[i], "-")
+		}
+	}
+	return v
+}
+
+// likePatterns is f's values as ILIKE patterns that contain them.
+func likePatterns(f server.Filter) []string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	v := make([]string, len(f.Values))
+	for i, x := range f.Values {
+		v[i] = "%" + r.Replace(x.(string)) + "%"
+	}
+	return v
+}
+
+// Query answers q over project's events, in a read-only transaction whose
+// statements are bounded by the query timeout.
+func (db *DB) Query(ctx context.Context, project int64, q server.Query) (server.Result, error) {
+	var res server.Result
+	err := db.readOnly(ctx, func(tx pgx.Tx) error {
+		rows, total, err := queryRows(ctx, tx, project, q)
+		if err != nil {
+			return err
+		}
+		res.Rows, res.TotalRows = rows, total
+		if q.Comparison {
+			prev, _, err := queryRows(ctx, tx, project, q.Previous())
+			if err != nil {
+				return err
+			}
+			attachPrevious(q, res.Rows, prev)
+		}
+		return nil
+	})
+	if err != nil {
+		return server.Result{}, err
+	}
+	return res, nil
+}
+
+func queryRows(ctx context.Context, tx pgx.Tx, project int64, q server.Query) ([]server.Row, int64, error) {
+	sql, args := buildQuery(project, q)
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []server.Row
+	var total int64
+	nd, nm := len(q.Dimensions), len(q.Metrics)
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, 0, err
+		}
+		for i, v := range vals {
+			vals[i] = normalize(v)
+		}
+		r := server.Row{Dimensions: vals[:nd:nd], Metrics: vals[nd : nd+nm : nd+nm]}
+		if q.TotalRows {
+			total, _ = vals[nd+nm].(int64)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if q.TotalRows && len(out) == 0 && q.Offset > 0 {
+		// Past the last page: count without it.
+		cq := q
+		cq.Offset, cq.Limit = 0, 1
+		r, t, err := queryRows(ctx, tx, project, cq)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(r) > 0 {
+			total = t
+		}
+	}
+	out = fillTime(q, out)
+	return out, total, nil
+}
+
+// normalize turns a scanned value into one of the types [server.Row]
+// holds.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int32:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case time.Time:
+		return x.UTC()
+	}
+	return v
+}
+
+// fillTime adds the empty buckets of a time series: when the query groups
+// by one time dimension alone, in time order, on its first page, every
+// day (week, month) of the range has a row, with zero counts and no
+// rates.
+func fillTime(q server.Query, rows []server.Row) []server.Row {
+	if len(q.Dimensions) != 1 || !q.Dimensions[0].IsTime() || q.Offset > 0 {
+		return rows
+	}
+	if len(q.OrderBy) > 0 && (q.OrderBy[0].By != string(q.Dimensions[0]) || q.OrderBy[0].Desc) {
+		return rows
+	}
+	buckets := server.Buckets(q.Dimensions[0], q.From, q.To)
+	if len(buckets) > q.Limit {
+		return rows
+	}
+	have := make(map[time.Time]server.Row, len(rows))
+	for _, r := range rows {
+		if t, ok := r.Dimensions[0].(time.Time); ok {
+			have[t] = r
+		}
+	}
+	out := make([]server.Row, 0, len(buckets))
+	for _, b := range buckets {
+		if r, ok := have[b]; ok {
+			out = append(out, r)
+			continue
+		}
+		out = append(out, server.Row{Dimensions: []any{b}, Metrics: server.EmptyMetrics(q.Metrics)})
+	}
+	return out
+}
+
+// attachPrevious sets each row's Previous: the metrics of the previous
+// period's row with the same dimensions, time buckets matched by their
+// place in the range (the first day with the first day).
+func attachPrevious(q server.Query, rows, prev []server.Row) {
+	key := func(r server.Row, from time.Time) string {
+		var b strings.Builder
+		for i, v := range r.Dimensions {
+			if q.Dimensions[i].IsTime() {
+				if t, ok := v.(time.Time); ok {
+					v = int(t.Sub(from) / (24 * time.Hour))
+				}
+			}
+			fmt.Fprintf(&b, "%T:%v\x1f", v, v)
+		}
+		return b.String()
+	}
+	p := q.Previous()
+	byKey := make(map[string][]any, len(prev))
+	for _, r := range prev {
+		byKey[key(r, p.From)] = r.Metrics
+	}
+	for i := range rows {
+		m, ok := byKey[key(rows[i], q.From)]
+		if !ok {
+			m = server.EmptyMetrics(q.Metrics)
+		}
+		rows[i].Previous = m
+	}
+}
+
+// readOnly runs fn in a read-only transaction whose statements time out
+// after the query timeout. A timeout is reported as a [server.Error]
+// saying so.
+func (db *DB) readOnly(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return queryError(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)",
+		strconv.FormatInt(db.cfg.QueryTimeout.Milliseconds(), 10)); err != nil {
+		return queryError(err)
+	}
+	if err := fn(tx); err != nil {
+		return queryError(err)
+	}
+	return tx.Commit(ctx)
+}
+
+// queryError turns a statement timeout into a clear 503.
+func queryError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "57014" {
+		return &server.Error{Kind: server.KindUnavailable, Err: err, RetryAfter: 5 * time.Second,
+			Message: "the query took longer than the server allows; ask for a shorter date range or fewer dimensions"}
+	}
+	var se *server.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("postgres: query: %w", err)
+}
+
+// exportPage is the number of events the export reads per statement.
+const exportPage = 2000
+
+// Export calls fn with each event of project that occurred in [from, to),
+// in (occurred_at, event_id) order, after the event after when it is not
+// zero. Each page of events is read by a statement of its own, so that an
+// export of any length holds no statement, snapshot or memory beyond a
+// page; events stored while it runs are exported if they sort after the
+// page being read.
+func (db *DB) Export(ctx context.Context, project int64, from, to time.Time, after [16]byte, fn func(*server.ExportedEvent) error) error {
+	var curAt time.Time
+	curID := after
+	if after != ([16]byte{}) {
+		err := db.pool.QueryRow(ctx, "SELECT occurred_at FROM events WHERE project_id = $1 AND event_id = $2",
+			project, after).Scan(&curAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return server.Errorf(server.KindBadRequest, "after: no event of this project has this event_id")
+		}
+		if err != nil {
+			return queryError(err)
+		}
+		if curAt.Before(from) {
+			curAt = from
+			curID = [16]byte{}
+		}
+	} else {
+		curAt = from
+	}
+	var ev server.ExportedEvent
+	for {
+		n := 0
+		err := db.readOnly(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT event_id, occurred_at, received_at, service_name, service_version,
+    event_type, name, success, duration_ms, exit_code, error_kind, user_id, session_id, sdk_name, sdk_version,
+    os, arch, ci, ci_name, go_version, metadata::text
+FROM events
+WHERE project_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND (occurred_at > $2 OR event_id > $4)
+ORDER BY occurred_at, event_id
+LIMIT $5`, project, curAt, to, curID, exportPage)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			var userID []byte
+			var metadata []byte
+			for rows.Next() {
+				ev = server.ExportedEvent{}
+				if err := rows.Scan(&ev.EventID, &ev.Timestamp, &ev.ReceivedAt, &ev.ServiceName, &ev.ServiceVersion,
+					&ev.EventType, &ev.Name, &ev.Success, &ev.DurationMS, &ev.ExitCode, &ev.ErrorKind, &userID,
+					&ev.SessionID, &ev.SDKName, &ev.SDKVersion, &ev.OS, &ev.Arch, &ev.CI, &ev.CIName, &ev.GoVersion,
+					&metadata); err != nil {
+					return err
+				}
+				copy(ev.UserID[:], userID)
+				ev.Metadata = metadata
+				ev.Timestamp, ev.ReceivedAt = ev.Timestamp.UTC(), ev.ReceivedAt.UTC()
+				if err := fn(&ev); err != nil {
+					return &exportStop{err}
+				}
+				curAt, curID = ev.Timestamp, ev.EventID
+				n++
+			}
+			return rows.Err()
+		})
+		var stop *exportStop
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		if err != nil {
+			return err
+		}
+		if n < exportPage {
+			return nil
+		}
+	}
+}
+
+// exportStop carries the error of the export's callback out of its
+// transaction unchanged.
+type exportStop struct{ err error }
+
+func (e *exportStop) Error() string { return e.err.Error() }

@@ -1,0 +1,640 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+)
+
+// history is a small generated history whose true answers the tests
+// compute in Go, independently of the SQL under test.
+type history struct {
+	events []server.Event
+	flags  [][]string          // per event: the flags set
+	values []map[string]string // per event: the collected flag values
+	from   time.Time           // first day
+	days   int
+}
+
+var (
+	histVersions = []string{"1.0.0", "1.1.0", "1.2.0-rc.1", "1.2.0", "1.10.0", "dev"}
+	histOS       = []string{"linux", "darwin", "windows"}
+	histCommands = []string{"build", "deploy", "init", "remote add", "status"}
+	histFlags    = []string{"watch", "auth", "output", "v"}
+	histAuth     = []string{"token", "oauth", "ssh", "'; DROP TABLE events; --"}
+	histKinds    = []string{"exit_error", "usage", "timeout", "unknown"}
+	histMethods  = []string{"Client.Do", "Client.DoLegacy", "Open"}
+)
+
+// genHistory makes n events over days days from from, by users users.
+func genHistory(seed uint64, from time.Time, days, users, n int) *history {
+	r := rand.New(rand.NewPCG(seed, 7))
+	h := &history{from: from, days: days}
+	for i := 0; i < n; i++ {
+		day := r.IntN(days)
+		at := from.AddDate(0, 0, day).Add(time.Duration(r.Int64N(int64(24 * time.Hour))))
+		switch i {
+		case 0: // the first instant of the range
+			at = from
+		case 1: // the last millisecond of the last day
+			at = from.AddDate(0, 0, days).Add(-time.Millisecond)
+		}
+		at = at.Truncate(time.Millisecond)
+		u := r.IntN(users)
+		e := eventAtUser(at, u)
+		e.ServiceName = "cli"
+		e.ServiceVersion = histVersions[r.IntN(len(histVersions))]
+		e.OS = histOS[u%len(histOS)]
+		e.Arch = []string{"amd64", "arm64"}[u%2]
+		e.CI = u%5 == 0
+		if e.CI {
+			e.CIName = "github_actions"
+		}
+		e.GoVersion = "go1.23.4"
+		e.SDKName, e.SDKVersion = "telemetry-kit-go", "0.1.0"
+		var flags []string
+		values := map[string]string{}
+		md := map[string]any{}
+		switch k := r.IntN(10); {
+		case k < 7:
+			e.EventType = "command_executed"
+			// Zipf-like: build most, status least.
+			e.Name = histCommands[min(len(histCommands)-1, int(r.ExpFloat64()*1.2))]
+			ok := r.Float64() > 0.2
+			if e.OS == "windows" && e.ServiceVersion == "1.1.0" {
+				ok = r.Float64() > 0.7
+			}
+			if r.IntN(20) == 0 {
+				// A run that never returned: outcome unknown.
+				kind := "unknown"
+				e.ErrorKind = &kind
+			} else {
+				e.Success = &ok
+				d := int64(math.Exp(r.NormFloat64()+5)) + int64(r.IntN(3))
+				e.DurationMS = &d
+				code := int32(0)
+				if !ok {
+					code = 1
+					kind := histKinds[r.IntN(3)]
+					e.ErrorKind = &kind
+				}
+				e.ExitCode = &code
+				md["success"], md["duration_ms"], md["exit_code"] = ok, d, code
+			}
+			for _, f := range histFlags {
+				if r.IntN(4) == 0 || (f == "watch" && r.IntN(10) == 0) {
+					flags = append(flags, f)
+				}
+			}
+			if slices.Contains(flags, "auth") && r.IntN(3) > 0 {
+				values["auth"] = histAuth[r.IntN(len(histAuth))]
+			}
+			md["command"], md["flags"] = e.Name, flags
+			if len(values) > 0 {
+				md["flag_values"] = values
+			}
+			if e.ErrorKind != nil {
+				md["error_kind"] = *e.ErrorKind
+			}
+			for _, f := range flags {
+				fl := server.Flag{Name: f}
+				if v, ok := values[f]; ok {
+					fl.Value, fl.HasValue = v, true
+				}
+				e.Flags = append(e.Flags, fl)
+			}
+		case k < 9:
+			e.EventType = "method_called"
+			e.Name = histMethods[r.IntN(len(histMethods))]
+			if e.Name == "Client.DoLegacy" && day > days/2 {
+				e.Name = "Client.Do" // the old method fades out
+			}
+			md["method"] = e.Name
+		default:
+			e.EventType = "feature_used"
+			e.Name = "cache"
+			md["feature"] = e.Name
+		}
+		e.Metadata, _ = json.Marshal(md)
+		h.events = append(h.events, e)
+		h.flags = append(h.flags, flags)
+		h.values = append(h.values, values)
+	}
+	return h
+}
+
+func eventAtUser(t time.Time, user int) server.Event {
+	e := eventAt(t, byte(user))
+	e.UserID[1] = byte(user >> 8)
+	id, _ := uuid.NewV7()
+	copy(e.SessionID[:], id[:])
+	e.SessionID[15] = byte(user) // a few sessions per user
+	return e
+}
+
+// ingestHistory stores h for key in batches, through the store's ingest.
+func ingestHistory(t *testing.T, db *postgres.DB, key server.Key, h *history) {
+	t.Helper()
+	for i := 0; i < len(h.events); i += 500 {
+		batch := h.events[i:min(i+500, len(h.events))]
+		res, err := db.Ingest(context.Background(), key, batch, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Accepted != len(batch) {
+			t.Fatalf("accepted %d of %d", res.Accepted, len(batch))
+		}
+	}
+}
+
+func mustQuery(t *testing.T, db *postgres.DB, project int64, body string) server.Result {
+	t.Helper()
+	q, err := server.ParseQuery([]byte(body), time.Now())
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	res, err := db.Query(context.Background(), project, q)
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return res
+}
+
+// group computes, in Go, per key, the events and distinct users of the
+// events keep selects.
+type tally struct {
+	events int64
+	users  map[[32]byte]bool
+	ok     int
+	known  int
+	durs   []float64
+	last   time.Time
+}
+
+func groupBy(h *history, keep func(i int) bool, key func(i int) []string) map[string]*tally {
+	out := map[string]*tally{}
+	for i, e := range h.events {
+		if !keep(i) {
+			continue
+		}
+		for _, k := range keysOf(key(i)) {
+			g := out[k]
+			if g == nil {
+				g = &tally{users: map[[32]byte]bool{}}
+				out[k] = g
+			}
+			g.events++
+			g.users[e.UserID] = true
+			if e.Success != nil {
+				g.known++
+				if *e.Success {
+					g.ok++
+				}
+			}
+			if e.DurationMS != nil {
+				g.durs = append(g.durs, float64(*e.DurationMS))
+			}
+			if e.Timestamp.After(g.last) {
+				g.last = e.Timestamp
+			}
+		}
+	}
+	return out
+}
+
+// keysOf joins a key's parts; a part "a|b|c" (a run's flags) gives a key
+// for each.
+func keysOf(parts []string) []string {
+	keys := []string{""}
+	for _, p := range parts {
+		var next []string
+		alts := []string{p}
+		if strings.HasPrefix(p, "\x00") {
+			alts = strings.Split(p[1:], "\x00")
+			if p == "\x00" {
+				alts = nil
+			}
+		}
+		for _, k := range keys {
+			for _, a := range alts {
+				next = append(next, k+a+"/")
+			}
+		}
+		keys = next
+	}
+	return keys
+}
+
+func percentile(vals []float64, p float64) float64 {
+	s := slices.Clone(vals)
+	sort.Float64s(s)
+	pos := p * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	if lo+1 >= len(s) {
+		return s[lo]
+	}
+	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
+}
+
+func rowKey(r server.Row) string {
+	var b strings.Builder
+	for _, v := range r.Dimensions {
+		switch x := v.(type) {
+		case time.Time:
+			b.WriteString(x.Format(time.DateOnly))
+		case nil:
+			b.WriteString("<nil>")
+		default:
+			fmt.Fprint(&b, x)
+		}
+		b.WriteString("/")
+	}
+	return b.String()
+}
+
+func inDays(h *history, i int, from, to time.Time) bool {
+	ts := h.events[i].Timestamp
+	return !ts.Before(from) && ts.Before(to.AddDate(0, 0, 1))
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
+	db := openMaintained(t, postgres.Config{})
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -39)
+	h := genHistory(1, from, 40, 60, 4000)
+	key := project(t, db, "answers")
+	ingestHistory(t, db, key, h)
+	// Another project's events, at the same times, must never show.
+	other := project(t, db, "other")
+	ingestHistory(t, db, other, genHistory(2, from, 40, 30, 1500))
+
+	qFrom, qTo := from.AddDate(0, 0, 5), from.AddDate(0, 0, 34)
+	rng := fmt.Sprintf(`["%s", "%s"]`, qFrom.Format(time.DateOnly), qTo.Format(time.DateOnly))
+	in := func(i int) bool { return inDays(h, i, qFrom, qTo) }
+
+	t.Run("usage per day, filtered by OS and version onward", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events", "users"], "dimensions": ["time:day"],
+			"filters": [["is", "os", ["linux", "darwin"]], ["gte", "version", "1.2.0"]], "date_range": `+rng+`}`)
+		onward := map[string]bool{"1.2.0": true, "1.10.0": true} // not 1.2.0-rc.1, not "dev"
+		want := groupBy(h, func(i int) bool {
+			e := h.events[i]
+			return in(i) && e.OS != "windows" && onward[e.ServiceVersion]
+		}, func(i int) []string { return []string{h.events[i].Timestamp.Format(time.DateOnly)} })
+		if len(res.Rows) != 30 {
+			t.Fatalf("%d rows, want one per day of the range (30)", len(res.Rows))
+		}
+		for _, r := range res.Rows {
+			w := want[rowKey(r)]
+			var we, wu int64
+			if w != nil {
+				we, wu = w.events, int64(len(w.users))
+			}
+			if r.Metrics[0] != we || r.Metrics[1] != wu {
+				t.Errorf("%s: got %v, want events %d users %d", rowKey(r), r.Metrics, we, wu)
+			}
+		}
+	})
+
+	t.Run("range boundaries are UTC days, both included", func(t *testing.T) {
+		day := func(d time.Time) string { return d.Format(time.DateOnly) }
+		last := from.AddDate(0, 0, 39)
+		for _, c := range []struct {
+			from, to time.Time
+			want     int64
+		}{
+			{from, from, 0}, {last, last, 0}, {from.AddDate(0, 0, -3), from.AddDate(0, 0, -1), 0},
+		} {
+			res := mustQuery(t, db, key.ProjectID, fmt.Sprintf(`{"metrics": ["events"], "date_range": ["%s", "%s"]}`, day(c.from), day(c.to)))
+			var want int64
+			for i := range h.events {
+				if inDays(h, i, c.from, c.to) {
+					want++
+				}
+			}
+			if got := res.Rows[0].Metrics[0]; got != want {
+				t.Errorf("%s..%s: %v events, want %d", day(c.from), day(c.to), got, want)
+			}
+			if c.from.Equal(from) && want == 0 {
+				t.Error("the event at the range's first instant is missing from the history")
+			}
+		}
+	})
+
+	t.Run("top commands with success, failure and duration percentiles", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events", "users", "success_rate", "failure_rate",
+			"duration_p50", "duration_p90", "duration_p99"], "dimensions": ["command"], "filters": [["is", "ci", [false]]],
+			"date_range": `+rng+`}`)
+		want := groupBy(h, func(i int) bool {
+			return in(i) && h.events[i].EventType == "command_executed" && !h.events[i].CI
+		}, func(i int) []string { return []string{h.events[i].Name} })
+		if len(res.Rows) != len(want) {
+			t.Fatalf("%d commands, want %d", len(res.Rows), len(want))
+		}
+		var prev int64 = math.MaxInt64
+		for _, r := range res.Rows {
+			w := want[rowKey(r)]
+			if w == nil {
+				t.Fatalf("unexpected command %s", rowKey(r))
+			}
+			ev := r.Metrics[0].(int64)
+			if ev > prev {
+				t.Error("commands are not ordered by runs, descending")
+			}
+			prev = ev
+			rate := float64(w.ok) / float64(w.known)
+			if ev != w.events || r.Metrics[1] != int64(len(w.users)) || !near(r.Metrics[2].(float64), rate) ||
+				!near(r.Metrics[3].(float64), 1-rate) {
+				t.Errorf("%s: got %v, want %d runs, %d users, success %.4f", rowKey(r), r.Metrics[:4], w.events, len(w.users), rate)
+			}
+			for j, p := range []float64{0.5, 0.9, 0.99} {
+				if got, want := r.Metrics[4+j].(float64), percentile(w.durs, p); !near(got, want) {
+					t.Errorf("%s: p%.0f %v, want %v", rowKey(r), p*100, got, want)
+				}
+			}
+		}
+	})
+
+	t.Run("error kinds per command", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events"], "dimensions": ["command", "error_kind"],
+			"filters": [["is_not", "error_kind", ["timeout"]]], "date_range": `+rng+`}`)
+		want := groupBy(h, func(i int) bool {
+			e := h.events[i]
+			return in(i) && e.EventType == "command_executed" && (e.ErrorKind == nil || *e.ErrorKind != "timeout")
+		}, func(i int) []string {
+			k := "<nil>"
+			if p := h.events[i].ErrorKind; p != nil {
+				k = *p
+			}
+			return []string{h.events[i].Name, k}
+		})
+		checkCounts(t, res, want)
+	})
+
+	t.Run("does anyone use --watch: runs and users per flag", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events", "users"], "dimensions": ["flag"],
+			"filters": [["is", "command", ["build"]]], "date_range": `+rng+`}`)
+		want := groupBy(h, func(i int) bool { return in(i) && h.events[i].Name == "build" && h.events[i].EventType == "command_executed" },
+			func(i int) []string { return []string{"\x00" + strings.Join(h.flags[i], "\x00")} })
+		checkCounts(t, res, want)
+		if want["watch/"] == nil {
+			t.Fatal("the history has no --watch")
+		}
+	})
+
+	t.Run("which --auth is most popular: values of a collected flag", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events", "users"], "dimensions": ["flag", "flag_value"],
+			"filters": [["is", "flag", ["--auth"]]], "date_range": `+rng+`}`)
+		want := groupBy(h, func(i int) bool { return in(i) && slices.Contains(h.flags[i], "auth") },
+			func(i int) []string {
+				v, ok := h.values[i]["auth"]
+				if !ok {
+					v = "<nil>"
+				}
+				return []string{"auth", v}
+			})
+		checkCounts(t, res, want)
+		if want["auth/'; DROP TABLE events; --/"] == nil {
+			t.Fatal("the history lacks the SQL-looking value")
+		}
+	})
+
+	t.Run("runs that set a flag, without grouping by flag", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events"], "filters": [["is", "flag", ["watch"]],
+			["is", "flag_value", ["oauth"]]], "date_range": `+rng+`}`)
+		var want int64
+		for i := range h.events {
+			if in(i) && slices.Contains(h.flags[i], "watch") && h.values[i]["auth"] == "oauth" {
+				want++
+			}
+		}
+		if got := res.Rows[0].Metrics[0]; got != want {
+			t.Errorf("%v runs, want %d", got, want)
+		}
+	})
+
+	t.Run("methods: runs, users and last used, by version", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events", "users", "last_seen"], "dimensions": ["method", "version"],
+			"date_range": `+rng+`, "order_by": [["method", "asc"], ["version", "asc"]]}`)
+		want := groupBy(h, func(i int) bool { return in(i) && h.events[i].EventType == "method_called" },
+			func(i int) []string { return []string{h.events[i].Name, h.events[i].ServiceVersion} })
+		checkCounts(t, res, want)
+		for _, r := range res.Rows {
+			if w := want[rowKey(r)]; w != nil && !r.Metrics[2].(time.Time).Equal(w.last) {
+				t.Errorf("%s: last used %v, want %v", rowKey(r), r.Metrics[2], w.last)
+			}
+		}
+		if !slices.IsSortedFunc(res.Rows, func(a, b server.Row) int {
+			if c := strings.Compare(a.Dimensions[0].(string), b.Dimensions[0].(string)); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Dimensions[1].(string), b.Dimensions[1].(string))
+		}) {
+			t.Error("rows are not in the asked order")
+		}
+	})
+
+	t.Run("platforms and CI share", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["users", "events"], "dimensions": ["os", "arch", "ci"], "date_range": `+rng+`}`)
+		want := groupBy(h, in, func(i int) []string {
+			e := h.events[i]
+			return []string{e.OS, e.Arch, fmt.Sprint(e.CI)}
+		})
+		if len(res.Rows) != len(want) {
+			t.Fatalf("%d rows, want %d", len(res.Rows), len(want))
+		}
+		for _, r := range res.Rows {
+			w := want[rowKey(r)]
+			if w == nil || r.Metrics[0] != int64(len(w.users)) || r.Metrics[1] != w.events {
+				t.Errorf("%s: got %v", rowKey(r), r.Metrics)
+			}
+		}
+	})
+
+	t.Run("users against the previous period", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, fmt.Sprintf(`{"metrics": ["users", "events"], "date_range": ["%s", "%s"],
+			"include": {"comparison": "previous_period"}}`, from.AddDate(0, 0, 20).Format(time.DateOnly), from.AddDate(0, 0, 39).Format(time.DateOnly)))
+		cur := groupBy(h, func(i int) bool { return inDays(h, i, from.AddDate(0, 0, 20), from.AddDate(0, 0, 39)) },
+			func(int) []string { return nil })[""]
+		prev := groupBy(h, func(i int) bool { return inDays(h, i, from, from.AddDate(0, 0, 19)) },
+			func(int) []string { return nil })[""]
+		r := res.Rows[0]
+		if r.Metrics[0] != int64(len(cur.users)) || r.Previous[0] != int64(len(prev.users)) || r.Previous[1] != prev.events {
+			t.Errorf("got %v against %v, want users %d against %d (events %d)", r.Metrics, r.Previous, len(cur.users), len(prev.users), prev.events)
+		}
+	})
+
+	t.Run("empty range: zero days, no rates", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, fmt.Sprintf(`{"metrics": ["events", "success_rate"], "dimensions": ["time:day"], "date_range": ["%s", "%s"]}`,
+			from.AddDate(0, 0, -10).Format(time.DateOnly), from.AddDate(0, 0, -8).Format(time.DateOnly)))
+		if len(res.Rows) != 3 {
+			t.Fatalf("%d rows, want 3 days", len(res.Rows))
+		}
+		for _, r := range res.Rows {
+			if r.Metrics[0] != int64(0) || r.Metrics[1] != nil {
+				t.Errorf("%s: %v, want 0 events and no rate", rowKey(r), r.Metrics)
+			}
+		}
+	})
+
+	t.Run("pages and total rows", func(t *testing.T) {
+		all := mustQuery(t, db, key.ProjectID, `{"metrics": ["events"], "dimensions": ["command", "version"], "date_range": `+rng+`}`)
+		var paged []server.Row
+		var total int64
+		for off := 0; ; off += 7 {
+			res := mustQuery(t, db, key.ProjectID, fmt.Sprintf(`{"metrics": ["events"], "dimensions": ["command", "version"],
+				"date_range": %s, "pagination": {"limit": 7, "offset": %d}, "include": {"total_rows": true}}`, rng, off))
+			if len(res.Rows) == 0 {
+				break
+			}
+			total = res.TotalRows
+			paged = append(paged, res.Rows...)
+		}
+		if len(paged) != len(all.Rows) || total != int64(len(all.Rows)) {
+			t.Fatalf("pages gave %d rows (total_rows %d), one query %d", len(paged), total, len(all.Rows))
+		}
+		for i := range paged {
+			if rowKey(paged[i]) != rowKey(all.Rows[i]) {
+				t.Fatalf("row %d: %s in pages, %s at once", i, rowKey(paged[i]), rowKey(all.Rows[i]))
+			}
+		}
+	})
+
+	t.Run("another time zone on the connection changes nothing", func(t *testing.T) {
+		// The days are UTC days whatever the session's TimeZone.
+		db2, err := postgres.Open(context.Background(), postgres.Config{URL: dbURLOf(t, db) + "&timezone=Pacific/Kiritimati"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db2.Close()
+		body := `{"metrics": ["events", "users"], "dimensions": ["time:week", "os"], "date_range": ` + rng + `}`
+		a, b := mustQuery(t, db, key.ProjectID, body), mustQuery(t, db2, key.ProjectID, body)
+		if fmt.Sprint(a.Rows) != fmt.Sprint(b.Rows) {
+			t.Errorf("UTC+14 session: %v\nUTC session: %v", b.Rows, a.Rows)
+		}
+	})
+}
+
+func dbURLOf(t *testing.T, db *postgres.DB) string {
+	t.Helper()
+	return db.Pool().Config().ConnString()
+}
+
+// checkCounts compares events and, when asked, users per row with want,
+// both ways.
+func checkCounts(t *testing.T, res server.Result, want map[string]*tally) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, r := range res.Rows {
+		k := rowKey(r)
+		seen[k] = true
+		w := want[k]
+		if w == nil {
+			t.Errorf("unexpected row %s: %v", k, r.Metrics)
+			continue
+		}
+		if r.Metrics[0] != w.events {
+			t.Errorf("%s: %v events, want %d", k, r.Metrics[0], w.events)
+		}
+		if len(r.Metrics) > 1 {
+			if u, ok := r.Metrics[1].(int64); ok && u != int64(len(w.users)) {
+				t.Errorf("%s: %d users, want %d", k, u, len(w.users))
+			}
+		}
+	}
+	for k := range want {
+		if !seen[k] {
+			t.Errorf("missing row %s", k)
+		}
+	}
+}
+
+func TestQueryTimeout(t *testing.T) {
+	db := openMaintained(t, postgres.Config{URL: pgtest.New(t), QueryTimeout: time.Millisecond})
+	key := project(t, db, "slow")
+	ingestHistory(t, db, key, genHistory(3, time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -9), 10, 50, 3000))
+	q, err := server.ParseQuery([]byte(`{"metrics": ["users", "duration_p99"], "dimensions": ["flag", "flag_value", "time:day"], "date_range": "30d"}`), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Query(context.Background(), key.ProjectID, q)
+	var se *server.Error
+	if !asError(err, &se) || se.Kind != server.KindUnavailable || !strings.Contains(se.Message, "took longer") {
+		t.Fatalf("a query over the statement timeout: %v, want a 503 saying it took too long", err)
+	}
+}
+
+func TestExportStreamsAndResumes(t *testing.T) {
+	db := openMaintained(t, postgres.Config{})
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -9)
+	h := genHistory(4, from, 10, 40, 4700) // more than two pages
+	key := project(t, db, "export")
+	ingestHistory(t, db, key, h)
+	ingestHistory(t, db, project(t, db, "export-other"), genHistory(5, from, 10, 40, 300))
+	lo, hi := from.AddDate(0, 0, 1), from.AddDate(0, 0, 9) // [lo, hi)
+	var want []string
+	for _, e := range h.events {
+		if !e.Timestamp.Before(lo) && e.Timestamp.Before(hi) {
+			want = append(want, e.Timestamp.Format(time.RFC3339Nano)+uuid.UUID(e.EventID).String())
+		}
+	}
+	sort.Strings(want)
+	export := func(after [16]byte, stopAt int) ([]string, [16]byte) {
+		var got []string
+		var last [16]byte
+		err := db.Export(context.Background(), key.ProjectID, lo, hi, after, func(e *server.ExportedEvent) error {
+			if len(got) == stopAt {
+				return errStop
+			}
+			if e.ServiceName != "cli" || e.ReceivedAt.IsZero() || len(e.Metadata) == 0 {
+				t.Fatalf("incomplete event %+v", e)
+			}
+			got = append(got, e.Timestamp.Format(time.RFC3339Nano)+uuid.UUID(e.EventID).String())
+			last = e.EventID
+			return nil
+		})
+		if err != nil && err != errStop {
+			t.Fatal(err)
+		}
+		return got, last
+	}
+	all, _ := export([16]byte{}, -1)
+	if !slices.Equal(all, want) {
+		t.Fatalf("export has %d events, want %d in (timestamp, event_id) order", len(all), len(want))
+	}
+	// Stop in the middle of the second page, then resume after the last
+	// event received.
+	head, last := export([16]byte{}, 2345)
+	tail, _ := export(last, -1)
+	if got := append(head, tail...); !slices.Equal(got, want) {
+		t.Fatalf("resumed export: %d + %d events, want %d, exactly once each", len(head), len(tail), len(want))
+	}
+	// A cursor of another project is refused.
+	otherID := h.events[0].EventID
+	otherID[15] ^= 0xff
+	err := db.Export(context.Background(), key.ProjectID, lo, hi, otherID, func(*server.ExportedEvent) error { return nil })
+	var se *server.Error
+	if !asError(err, &se) || se.Kind != server.KindBadRequest {
+		t.Fatalf("unknown cursor: %v, want a 400", err)
+	}
+}
+
+var errStop = errors.New("stop")
+
+func asError(err error, target **server.Error) bool { return errors.As(err, target) }
