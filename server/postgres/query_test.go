@@ -389,7 +389,9 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 	t.Run("does anyone use --watch: runs and users per flag", func(t *testing.T) {
 		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["events", "users"], "dimensions": ["flag"],
 			"filters": [["is", "command", ["build"]]], "date_range": `+rng+`}`)
-		want := groupBy(h, func(i int) bool { return in(i) && h.events[i].Name == "build" && h.events[i].EventType == "command_executed" },
+		want := groupBy(h, func(i int) bool {
+			return in(i) && h.events[i].Name == "build" && h.events[i].EventType == "command_executed"
+		},
 			func(i int) []string { return []string{"\x00" + strings.Join(h.flags[i], "\x00")} })
 		checkCounts(t, res, want)
 		if want["watch/"] == nil {
