@@ -440,7 +440,7 @@ func parseFilter(raw json.RawMessage) (Filter, *Error) {
 			default:
 				var s string
 				s, ok = v.(string)
-				ok = ok && len(s) <= maxFilterValueLen && (f.Op != OpContains || s != "")
+				ok = ok && len(s) <= maxFilterValueLen && (f.Op != OpContains || s != "") && !strings.ContainsRune(s, 0)
 			}
 			if !ok {
 				return Filter{}, badQuery("%q values of %q must be %s", op, dim, valueKind(f.Dimension, f.Op))
@@ -474,9 +474,9 @@ func valueKind(d Dimension, op FilterOp) string {
 	case d == DimExitCode:
 		return "integers (and the operator is or is_not)"
 	case op == OpContains:
-		return fmt.Sprintf("non-empty strings of at most %d bytes", maxFilterValueLen)
+		return fmt.Sprintf("non-empty strings of at most %d bytes, without NUL", maxFilterValueLen)
 	}
-	return fmt.Sprintf("strings of at most %d bytes", maxFilterValueLen)
+	return fmt.Sprintf("strings of at most %d bytes, without NUL", maxFilterValueLen)
 }
 
 // parseDateRange reads "day", "7d", "30d", "90d", "180d", "month",

@@ -92,6 +92,7 @@ type Server struct {
 
 	querier    server.Querier
 	readLimits *limiters[int64] // per read key
+	readKeys   readKeyCache
 
 	// Gzip readers, reused across requests.
 	gzipReaders sync.Pool

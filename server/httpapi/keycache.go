@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"sync"
+	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
@@ -69,4 +70,49 @@ func (c *keyCache) replace(keys []server.Key) int {
 	c.listed = m
 	c.mu.Unlock()
 	return n
+}
+
+// readKeyTTL is how long a read key found valid is served from memory
+// without a lookup. Each change of the keys that [Server.WatchKeys] sees
+// (a key revoked, say) empties the cache at once; the TTL bounds how long
+// a revoked read key may still read when nothing watches the keys.
+const readKeyTTL = 30 * time.Second
+
+// readKeyCache remembers valid read keys by hash. Unlike a write key,
+// whose every use is checked again in the transaction that stores the
+// events, a read key is trusted from here: so entries expire, and any
+// change of the keys empties it.
+type readKeyCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]readKeyEntry
+}
+
+type readKeyEntry struct {
+	key     server.Key
+	expires time.Time
+}
+
+func (c *readKeyCache) get(hash [32]byte, now time.Time) (server.Key, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[hash]
+	if !ok || now.After(e.expires) {
+		return server.Key{}, false
+	}
+	return e.key, true
+}
+
+func (c *readKeyCache) put(hash [32]byte, k server.Key, now time.Time) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxFoundKeys {
+		c.m = make(map[[32]byte]readKeyEntry)
+	}
+	c.m[hash] = readKeyEntry{k, now.Add(readKeyTTL)}
+	c.mu.Unlock()
+}
+
+func (c *readKeyCache) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }

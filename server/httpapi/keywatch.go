@@ -54,6 +54,7 @@ func (s *Server) WatchKeys(ctx context.Context) {
 				}
 			} else {
 				s.metrics.keysInMemory.Set(float64(s.keys.replace(keys)))
+				s.readKeys.clear()
 			}
 			select {
 			case <-ctx.Done():
