@@ -75,6 +75,10 @@ type options struct {
 	shutdownTimeout time.Duration
 	retryAfter      time.Duration
 	logLevel        string
+	queryTimeout    time.Duration
+	queryRate       float64
+	queryBurst      int
+	corsOrigins     string
 	jsonOut         bool
 	project         string
 	kind            string
@@ -272,10 +276,11 @@ func openDB(ctx context.Context, o *options, log *slog.Logger) (*postgres.DB, er
 		return nil, errors.New("no database: set --database-url or TK_DATABASE_URL")
 	}
 	return postgres.Open(ctx, postgres.Config{
-		URL:       o.databaseURL,
-		MaxConns:  int32(o.maxConns),
-		Retention: time.Duration(o.retentionDays) * 24 * time.Hour,
-		Logger:    log,
+		URL:          o.databaseURL,
+		MaxConns:     int32(o.maxConns),
+		Retention:    time.Duration(o.retentionDays) * 24 * time.Hour,
+		Logger:       log,
+		QueryTimeout: o.queryTimeout,
 	})
 }
 
@@ -299,6 +304,10 @@ func (a *app) serveCmd() *cobra.Command {
 		f.integer(&o.maxConnections, "max-connections", 0, "client connections open at once (0: what the limit on open files allows, less a reserve)")
 		f.duration(&o.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection stays open")
 		f.duration(&o.retryAfter, "retry-after", 5*time.Second, "Retry-After sent with 503 when the database fails")
+		f.duration(&o.queryTimeout, "query-timeout", postgres.DefaultQueryTimeout, "time limit for each statement of the query API and the export")
+		f.float(&o.queryRate, "query-rate", 5, "query API requests per second allowed per read key (negative: no limit)")
+		f.integer(&o.queryBurst, "query-burst", 20, "query API requests a read key may send at once")
+		f.str(&o.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may call the query API (\"*\": any; empty: no CORS)")
 		f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	}, func(c *cobra.Command, _ []string) error {
 		return serve(c.Context(), &o, a.getenv, a.stderr)
@@ -306,6 +315,17 @@ func (a *app) serveCmd() *cobra.Command {
 	c.RegisterFlagCompletionFunc("log-level",
 		cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // serve runs the HTTP server until ctx is canceled.
@@ -352,6 +372,9 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 		RetryAfter:      o.retryAfter,
 		RequestTimeout:  o.requestTimeout,
 		SeparateMetrics: o.metricsAddr != "",
+		QueryRateLimit:  o.queryRate,
+		QueryRateBurst:  o.queryBurst,
+		CORSOrigins:     splitList(o.corsOrigins),
 	})
 	if err != nil {
 		return err

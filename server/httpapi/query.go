@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -547,6 +548,19 @@ func optional[T any](p *T) string {
 		return v
 	}
 	return ""
+}
+
+// OpenAPI is the OpenAPI 3 document of the server's API.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+func handleOpenAPI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(OpenAPI)
+	})
 }
 
 // queryRoutes are the read side's paths, for CORS.
