@@ -211,6 +211,8 @@ type Querier interface {
 	// short statement, so that an export of any size holds neither memory
 	// nor a statement open for long.
 	Export(ctx context.Context, projectID int64, from, to time.Time, after [16]byte, fn func(*ExportedEvent) error) error
+	// Retention answers a retention query.
+	Retention(ctx context.Context, projectID int64, q RetentionQuery) (Retention, error)
 }
 
 // ExportedEvent is a stored event as the export writes it.

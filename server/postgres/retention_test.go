@@ -1,0 +1,128 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+)
+
+// churnHistory makes users that arrive over days and stay for a while:
+// user u starts on a random day and is active on random days of a
+// lifetime with a heavy tail. It returns the events and, per user, the
+// days they were active.
+func churnHistory(seed uint64, from time.Time, days, users int) ([]server.Event, map[int][]time.Time) {
+	r := rand.New(rand.NewPCG(seed, 11))
+	var evs []server.Event
+	active := map[int][]time.Time{}
+	for u := 0; u < users; u++ {
+		start := r.IntN(days)
+		life := 1 + int(r.ExpFloat64()*20)
+		for d := start; d < min(days, start+life); d++ {
+			if r.IntN(3) != 0 {
+				continue
+			}
+			at := from.AddDate(0, 0, d).Add(time.Duration(r.Int64N(int64(24*time.Hour)))).Truncate(time.Millisecond)
+			e := eventAtUser(at, u)
+			e.ServiceName, e.ServiceVersion, e.EventType, e.Name = "cli", "1.0.0", "command_executed", "build"
+			e.OS = []string{"linux", "darwin"}[u%2]
+			e.Arch, e.GoVersion, e.SDKName, e.SDKVersion = "amd64", "go1.23.4", "telemetry-kit-go", "0.1.0"
+			e.Metadata, _ = json.Marshal(map[string]any{"command": "build"})
+			evs = append(evs, e)
+			active[u] = append(active[u], at)
+		}
+	}
+	return evs, active
+}
+
+func TestRetentionMatchesGeneratedHistory(t *testing.T) {
+	now := time.Now()
+	db := openMaintained(t, postgres.Config{Now: func() time.Time { return now }})
+	thisWeek := server.Monday(now)
+	from := thisWeek.AddDate(0, 0, -7*11) // 12 weeks of history
+	evs, active := churnHistory(9, from, 7*12, 300)
+	key := project(t, db, "retention")
+	ingestHistory(t, db, key, &history{events: evs})
+	ingestHistory(t, db, project(t, db, "retention-other"), &history{events: evs[:len(evs)/2]})
+
+	// Truth, in Go: each user's weeks, first week, and linux only.
+	type weeks map[time.Time]bool
+	userWeeks := map[int]weeks{}
+	first := map[int]time.Time{}
+	for u, days := range active {
+		if u%2 != 0 { // the filter keeps linux, even users
+			continue
+		}
+		for _, d := range days {
+			w := server.Monday(d)
+			if userWeeks[u] == nil {
+				userWeeks[u] = weeks{}
+			}
+			userWeeks[u][w] = true
+			if f, ok := first[u]; !ok || w.Before(f) {
+				first[u] = w
+			}
+		}
+	}
+	q := server.RetentionQuery{From: from.AddDate(0, 0, 14), To: thisWeek.AddDate(0, 0, -7), Weeks: 6,
+		Filters: []server.Filter{{Op: server.OpIs, Dimension: server.DimOS, Values: []any{"linux"}}}}
+	res, err := db.Retention(context.Background(), key.ProjectID, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Cohorts) != 9 || len(res.Weeks) != 9 {
+		t.Fatalf("%d cohorts and %d weeks, want 9 each (weeks 3 to 11)", len(res.Cohorts), len(res.Weeks))
+	}
+	sawReturn := false
+	for _, c := range res.Cohorts {
+		n := min(q.Weeks, int(thisWeek.Sub(c.Week)/(7*24*time.Hour))+1)
+		want := make([]int64, n)
+		for u, f := range first {
+			if !f.Equal(c.Week) {
+				continue
+			}
+			for k := range want {
+				if userWeeks[u][c.Week.AddDate(0, 0, 7*k)] {
+					want[k]++
+				}
+			}
+		}
+		if c.Users != want[0] || len(c.Active) != n {
+			t.Fatalf("cohort %s: %d users, %d weeks; want %d, %d", c.Week.Format(time.DateOnly), c.Users, len(c.Active), want[0], n)
+		}
+		for k := range want {
+			if c.Active[k] != want[k] {
+				t.Errorf("cohort %s week %d: %d active, want %d", c.Week.Format(time.DateOnly), k, c.Active[k], want[k])
+			}
+			if k > 0 && want[k] > 0 {
+				sawReturn = true
+			}
+		}
+	}
+	if !sawReturn {
+		t.Error("the history has no returning users: the test proves little")
+	}
+	for _, w := range res.Weeks {
+		var act, nw, ret, dorm int64
+		prev := w.Week.AddDate(0, 0, -7)
+		for u, ws := range userWeeks {
+			if ws[w.Week] {
+				act++
+				if first[u].Equal(w.Week) {
+					nw++
+				} else {
+					ret++
+				}
+			} else if ws[prev] {
+				dorm++
+			}
+		}
+		if w.Active != act || w.New != nw || w.Returning != ret || w.Dormant != dorm {
+			t.Errorf("week %s: %+v, want active %d new %d returning %d dormant %d", w.Week.Format(time.DateOnly), w, act, nw, ret, dorm)
+		}
+	}
+}
