@@ -5,7 +5,8 @@
 //
 // [New] takes a [Config] (the number of users, days and events, the end of
 // the period and a seed) and returns a [Generator]. The same Config always
-// yields the same events, byte for byte. The stream is made one day at a
+// yields the same events, byte for byte (on one architecture: the model
+// uses floating point, which another one may round differently). The stream is made one day at a
 // time, in timestamp order, so that ten million events never sit in
 // memory at once: read it with [Generator.Next], one [wire.Event] at a
 // time, or with [Generator.Batches], as request bodies made by
@@ -28,8 +29,9 @@
 //   - an intensity, how many events an active day holds relative to
 //     others: exp(N(0, 0.9)), multiplied on each active day by an
 //     exponential factor of mean 1;
-//   - an environment: CI on 15% of the machines (github_actions, gitlab,
-//     jenkins, circleci, buildkite, azure_pipelines), an OS (people:
+//   - an environment: CI on 7.5% of the machines, which make about 15% of
+//     the events (github_actions, gitlab, jenkins, circleci, buildkite,
+//     azure_pipelines), an OS (people:
 //     linux 45%, darwin 38%, windows 17%; CI: linux 85%, windows 9%, darwin
 //     6%), an arch by OS (darwin mostly arm64, the others mostly amd64), a
 //     time zone and a preferred hour of the day;
@@ -46,6 +48,11 @@
 // Each run of the tool is a session (one process in the SDK's CLI mode,
 // its own session_id): one command_executed event at its start, and on
 // average 0.35 feature_used and 0.2 method_called events during the run.
+//
+// Go versions: 75% of people run prebuilt binaries, built with the Go
+// release of their tool's release ([Version].Go); the others build the
+// tool themselves with a Go version of their own. The SDK version follows
+// the tool's release.
 //
 // # The catalog
 //

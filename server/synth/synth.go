@@ -157,7 +157,7 @@ const (
 	breakVer   = 11 // 2.0.0
 	deprecVer  = 4  // 1.3.0
 	zipfCmd    = 1.1
-	ciShare    = 0.10
+	ciShare    = 0.075
 	existShare = 0.12
 )
 

@@ -401,7 +401,8 @@ func TestEnvelope(t *testing.T) {
 	if s := share(tl.types[wire.EventMethodCalled]); s < 0.06 || s > 0.2 {
 		t.Errorf("method_called share %.3f", s)
 	}
-	if s := share(tl.ci); s < 0.08 || s > 0.22 {
+	t.Logf("types %v, os %v, CI share %.3f", tl.types, tl.os, share(tl.ci))
+	if s := share(tl.ci); s < 0.07 || s > 0.25 { // ~15%, from 150 CI machines or so
 		t.Errorf("CI share %.3f", s)
 	}
 	if tl.ciNames["github_actions"] <= tl.ciNames["gitlab"] || len(tl.ciNames) < 4 {
