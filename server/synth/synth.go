@@ -378,7 +378,6 @@ type Generator struct {
 	day     int // next day to generate
 	recs    []record
 	pos     int
-	emitted int
 }
 
 // New returns a generator of the history cfg describes.
@@ -627,7 +626,6 @@ func (g *Generator) Next(ev *wire.Event) bool {
 	}
 	g.event(&g.recs[g.pos], ev)
 	g.pos++
-	g.emitted++
 	return true
 }
 
