@@ -375,9 +375,9 @@ type Generator struct {
 	seen       uint64 // active user-days handled
 	given      uint64 // events of the rest handed out
 
-	day     int // next day to generate
-	recs    []record
-	pos     int
+	day  int // next day to generate
+	recs []record
+	pos  int
 }
 
 // New returns a generator of the history cfg describes.
