@@ -2,12 +2,16 @@ module github.com/telemetry-kit/telemetry-kit/bench
 
 go 1.26.0
 
-replace github.com/telemetry-kit/telemetry-kit => ../
+replace (
+	github.com/telemetry-kit/telemetry-kit => ../
+	github.com/telemetry-kit/telemetry-kit/server => ../server
+)
 
 require (
 	github.com/posthog/posthog-go v1.5.2
 	github.com/spf13/cobra v1.10.2
 	github.com/telemetry-kit/telemetry-kit v0.0.0-00010101000000-000000000000
+	github.com/telemetry-kit/telemetry-kit/server v0.0.0-00010101000000-000000000000
 	go.etcd.io/bbolt v1.4.3
 )
 
