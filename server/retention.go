@@ -38,7 +38,7 @@ type Cohort struct {
 // were first seen in it; Returning were active and first seen before it;
 // Dormant were active the week before and not in this one.
 type WeekActivity struct {
-	Week                             time.Time
+	Week                            time.Time
 	Active, New, Returning, Dormant int64
 }
 

@@ -26,7 +26,7 @@ func churnHistory(seed uint64, from time.Time, days, users int) ([]server.Event,
 			if r.IntN(3) != 0 {
 				continue
 			}
-			at := from.AddDate(0, 0, d).Add(time.Duration(r.Int64N(int64(24*time.Hour)))).Truncate(time.Millisecond)
+			at := from.AddDate(0, 0, d).Add(time.Duration(r.Int64N(int64(24 * time.Hour)))).Truncate(time.Millisecond)
 			e := eventAtUser(at, u)
 			e.ServiceName, e.ServiceVersion, e.EventType, e.Name = "cli", "1.0.0", "command_executed", "build"
 			e.OS = []string{"linux", "darwin"}[u%2]
