@@ -164,6 +164,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET /readyz", "/readyz", s.handleReadyz())
 	route("POST /api/v2/query", "/api/v2/query", s.handleQuery())
 	route("GET /api/v2/export", "/api/v2/export", s.handleExport())
+	route("POST /api/v2/retention", "/api/v2/retention", s.handleRetention())
 	route("GET /api/v2/openapi.yaml", "/api/v2/openapi.yaml", handleOpenAPI())
 	if !s.cfg.SeparateMetrics {
 		route("GET /metrics", "/metrics", s.metricsRoute())

@@ -564,7 +564,7 @@ func handleOpenAPI() http.Handler {
 }
 
 // queryRoutes are the read side's paths, for CORS.
-var queryRoutes = []string{"/api/v2/query", exportPath}
+var queryRoutes = []string{"/api/v2/query", exportPath, "/api/v2/retention"}
 
 const exportPath = "/api/v2/export"
 
@@ -593,5 +593,101 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+type jsonCohort struct {
+	Week      string    `json:"week"`
+	Users     int64     `json:"users"`
+	Active    []int64   `json:"active"`
+	Retention []float64 `json:"retention"`
+}
+
+type jsonWeek struct {
+	Week      string `json:"week"`
+	Active    int64  `json:"active"`
+	New       int64  `json:"new"`
+	Returning int64  `json:"returning"`
+	Dormant   int64  `json:"dormant"`
+}
+
+type jsonRetention struct {
+	Cohorts []jsonCohort   `json:"cohorts"`
+	Weeks   []jsonWeek     `json:"weeks"`
+	Meta    map[string]any `json:"meta"`
+}
+
+// handleRetention answers a retention query: weekly cohorts and new,
+// returning and dormant users per week.
+func (s *Server) handleRetention() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.readAccess(w, r)
+		if !ok {
+			return
+		}
+		asCSV, err := wantsCSV(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxQueryBody+1))
+		if err != nil || len(body) > server.MaxQueryBody {
+			s.writeError(w, r, server.Errorf(server.KindTooLarge, "a query is at most %d bytes", server.MaxQueryBody))
+			return
+		}
+		q, err := server.ParseRetentionQuery(body, s.cfg.Now())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, err := s.querier.Retention(r.Context(), key.ProjectID, q)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := jsonRetention{Cohorts: []jsonCohort{}, Weeks: []jsonWeek{},
+			Meta: map[string]any{"time_zone": "UTC", "weeks": q.Weeks, "week_starts": "monday"}}
+		for _, c := range res.Cohorts {
+			jc := jsonCohort{Week: c.Week.Format(time.DateOnly), Users: c.Users, Active: c.Active, Retention: make([]float64, len(c.Active))}
+			for k, n := range c.Active {
+				if c.Users > 0 {
+					jc.Retention[k] = math.Round(float64(n)/float64(c.Users)*10000) / 10000
+				}
+			}
+			out.Cohorts = append(out.Cohorts, jc)
+		}
+		for _, wk := range res.Weeks {
+			out.Weeks = append(out.Weeks, jsonWeek{Week: wk.Week.Format(time.DateOnly), Active: wk.Active, New: wk.New,
+				Returning: wk.Returning, Dormant: wk.Dormant})
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if !asCSV {
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8; header=present")
+		w.Header().Set("Content-Disposition", `attachment; filename="retention.csv"`)
+		w.WriteHeader(http.StatusOK)
+		cw := csv.NewWriter(w)
+		cw.UseCRLF = true
+		head := []string{"week", "active", "new", "returning", "dormant", "cohort_users"}
+		for k := 0; k < q.Weeks; k++ {
+			head = append(head, "retention_week_"+strconv.Itoa(k))
+		}
+		_ = cw.Write(head)
+		for i, c := range out.Cohorts {
+			wk := out.Weeks[i]
+			rec := []string{c.Week, strconv.FormatInt(wk.Active, 10), strconv.FormatInt(wk.New, 10),
+				strconv.FormatInt(wk.Returning, 10), strconv.FormatInt(wk.Dormant, 10), strconv.FormatInt(c.Users, 10)}
+			for k := 0; k < q.Weeks; k++ {
+				v := ""
+				if k < len(c.Retention) {
+					v = strconv.FormatFloat(c.Retention[k], 'f', -1, 64)
+				}
+				rec = append(rec, v)
+			}
+			_ = cw.Write(rec)
+		}
+		cw.Flush()
 	})
 }
