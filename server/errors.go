@@ -24,7 +24,6 @@ const (
 	KindBadRequest                   // 400: the body is not a valid batch
 	KindUnauthorized                 // 401: missing or unknown key
 	KindForbidden                    // 403: revoked key, or a key of the other kind
-	KindNotFound                     // 404: no such route or thing
 	KindTooLarge                     // 413: body or event count over the limits
 	KindUnsupportedMedia             // 415: wrong Content-Type or Content-Encoding
 	KindRateLimited                  // 429: too many requests for this key
@@ -64,8 +63,6 @@ func (k Kind) Status() int {
 		return 401
 	case KindForbidden:
 		return 403
-	case KindNotFound:
-		return 404
 	case KindTooLarge:
 		return 413
 	case KindUnsupportedMedia:

@@ -53,13 +53,20 @@ const (
 	MetricDurationP99 Metric = "duration_p99"
 	MetricFirstSeen   Metric = "first_seen" // earliest event time
 	MetricLastSeen    Metric = "last_seen"  // latest event time
+	// MetricUsersShare is the row's users over the users of all rows of
+	// its time bucket (of the whole range without a time dimension),
+	// under the same filters: a version's share of a day's active users.
+	// A user active in two rows counts in both, so shares may add up to
+	// more than 1.
+	MetricUsersShare  Metric = "users_share"
+	MetricEventsShare Metric = "events_share" // the row's share of its time bucket's events
 )
 
 // Metrics lists the metrics a query may ask for, in documentation order.
 var Metrics = []Metric{
 	MetricEvents, MetricUsers, MetricSessions, MetricSuccessRate, MetricFailureRate,
 	MetricDurationAvg, MetricDurationP50, MetricDurationP90, MetricDurationP95, MetricDurationP99,
-	MetricFirstSeen, MetricLastSeen,
+	MetricFirstSeen, MetricLastSeen, MetricUsersShare, MetricEventsShare,
 }
 
 // Dimension is an attribute of events to group them by.
@@ -213,6 +220,11 @@ type Querier interface {
 	Export(ctx context.Context, projectID int64, from, to time.Time, after [16]byte, fn func(*ExportedEvent) error) error
 	// Retention answers a retention query.
 	Retention(ctx context.Context, projectID int64, q RetentionQuery) (Retention, error)
+	// Versions answers a versions query, newest version first.
+	Versions(ctx context.Context, projectID int64, q VersionsQuery) ([]VersionAdoption, error)
+	// Quality answers a data quality query: one entry per day of the
+	// range, days without anything to report included.
+	Quality(ctx context.Context, projectID int64, q QualityQuery) ([]QualityDay, error)
 }
 
 // ExportedEvent is a stored event as the export writes it.
@@ -253,6 +265,37 @@ type wireQuery struct {
 	} `json:"include"`
 }
 
+// decodeStrict reads body, one JSON value, into v; members v does not
+// have are refused. what names the query in messages.
+func decodeStrict(body []byte, what string, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return badQuery("invalid %s: %s", what, jsonProblem(err))
+	}
+	if dec.More() {
+		return badQuery("invalid %s: more than one JSON value", what)
+	}
+	return nil
+}
+
+// parseFilters reads the filters of a query.
+func parseFilters(raws []json.RawMessage) ([]Filter, error) {
+	if len(raws) > maxQueryItems {
+		return nil, badQuery("at most %d filters", maxQueryItems)
+	}
+	var fs []Filter
+	for i, raw := range raws {
+		f, err := parseFilter(raw)
+		if err != nil {
+			return nil, badQuery("filters[%d]: %s", i, err.Message)
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
 func badQuery(format string, args ...any) *Error {
 	return Errorf(KindBadRequest, format, args...)
 }
@@ -262,14 +305,8 @@ func badQuery(format string, args ...any) *Error {
 // [*Error] whose message says what to change.
 func ParseQuery(body []byte, now time.Time) (Query, error) {
 	var w wireQuery
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
-		return Query{}, badQuery("invalid query: %s", jsonProblem(err))
-	}
-	if dec.More() {
-		return Query{}, badQuery("invalid query: more than one JSON value")
+	if err := decodeStrict(body, "query", &w); err != nil {
+		return Query{}, err
 	}
 	var q Query
 	if len(w.Metrics) == 0 {
@@ -310,14 +347,10 @@ func ParseQuery(body []byte, now time.Time) (Query, error) {
 	if err := checkEventTypes(q.Dimensions); err != nil {
 		return Query{}, err
 	}
-	for i, raw := range w.Filters {
-		f, err := parseFilter(raw)
-		if err != nil {
-			return Query{}, badQuery("filters[%d]: %s", i, err.Message)
-		}
-		q.Filters = append(q.Filters, f)
-	}
 	var err error
+	if q.Filters, err = parseFilters(w.Filters); err != nil {
+		return Query{}, err
+	}
 	if q.From, q.To, q.DateRange, err = parseDateRange(w.DateRange, now); err != nil {
 		return Query{}, err
 	}
@@ -374,6 +407,16 @@ func checkEventTypes(dims []Dimension) *Error {
 		typ, first = t, d
 	}
 	return nil
+}
+
+// TimeDimension is the query's time dimension, or "".
+func (q Query) TimeDimension() Dimension {
+	for _, d := range q.Dimensions {
+		if d.IsTime() {
+			return d
+		}
+	}
+	return ""
 }
 
 // EventType is the event type the query's dimensions and filters limit it

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -56,13 +55,8 @@ func ParseRetentionQuery(body []byte, now time.Time) (RetentionQuery, error) {
 		Weeks     *int              `json:"weeks"`
 		Filters   []json.RawMessage `json:"filters"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return RetentionQuery{}, badQuery("invalid retention query: %s", jsonProblem(err))
-	}
-	if dec.More() {
-		return RetentionQuery{}, badQuery("invalid retention query: more than one JSON value")
+	if err := decodeStrict(body, "retention query", &w); err != nil {
+		return RetentionQuery{}, err
 	}
 	from, to, _, err := parseDateRange(w.DateRange, now)
 	if err != nil {
@@ -75,15 +69,8 @@ func ParseRetentionQuery(body []byte, now time.Time) (RetentionQuery, error) {
 		}
 		q.Weeks = *w.Weeks
 	}
-	if len(w.Filters) > maxQueryItems {
-		return RetentionQuery{}, badQuery("at most %d filters", maxQueryItems)
-	}
-	for i, raw := range w.Filters {
-		f, err := parseFilter(raw)
-		if err != nil {
-			return RetentionQuery{}, badQuery("filters[%d]: %s", i, err.Message)
-		}
-		q.Filters = append(q.Filters, f)
+	if q.Filters, err = parseFilters(w.Filters); err != nil {
+		return RetentionQuery{}, err
 	}
 	return q, nil
 }

@@ -60,9 +60,9 @@ type Config struct {
 	// RequestTimeout bounds the work for one request, database included.
 	// Zero means 30 seconds.
 	RequestTimeout time.Duration
-	// Querier answers the query API (POST /api/v2/query, GET
-	// /api/v2/export) for read keys. Nil means the Store when it is one,
-	// else the API answers 404.
+	// Querier answers the query API (/api/v2/query, export, retention,
+	// versions, quality) for read keys. Nil means the Store when it is
+	// one, else the API is not served.
 	Querier server.Querier
 	// QueryRateLimit is the sustained number of query API requests per
 	// second allowed for one read key, with a burst of QueryRateBurst.
@@ -162,9 +162,13 @@ func (s *Server) Handler() http.Handler {
 	route("POST /v1/events", "/v1/events", s.handleIngest())
 	route("GET /healthz", "/healthz", handleHealthz())
 	route("GET /readyz", "/readyz", s.handleReadyz())
-	route("POST /api/v2/query", "/api/v2/query", s.handleQuery())
-	route("GET /api/v2/export", "/api/v2/export", s.handleExport())
-	route("POST /api/v2/retention", "/api/v2/retention", s.handleRetention())
+	if s.querier != nil {
+		route("POST /api/v2/query", "/api/v2/query", s.handleQuery())
+		route("GET /api/v2/export", "/api/v2/export", s.handleExport())
+		route("POST /api/v2/retention", "/api/v2/retention", s.handleRetention())
+		route("POST /api/v2/versions", "/api/v2/versions", s.handleVersions())
+		route("POST /api/v2/quality", "/api/v2/quality", s.handleQuality())
+	}
 	route("GET /api/v2/openapi.yaml", "/api/v2/openapi.yaml", handleOpenAPI())
 	if !s.cfg.SeparateMetrics {
 		route("GET /metrics", "/metrics", s.metricsRoute())

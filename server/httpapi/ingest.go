@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -98,8 +99,21 @@ func (s *Server) handleIngest() http.Handler {
 			s.metrics.folded.WithLabelValues(dim).Add(float64(n))
 		}
 		s.metrics.dropped.Add(float64(batch.Dropped))
+		var byReason map[string]int64
 		for _, rj := range batch.Rejected {
 			s.metrics.rejected.WithLabelValues(rj.Reason).Inc()
+			if byReason == nil {
+				byReason = map[string]int64{}
+			}
+			byReason[rj.Reason]++
+		}
+		if rc, ok := s.cfg.Store.(server.RejectionCounter); ok && byReason != nil {
+			// For the project's data quality; the events are stored
+			// already, so a failure here is only logged.
+			if err := rc.CountRejections(r.Context(), a.key.ProjectID, byReason); err != nil {
+				s.log.LogAttrs(r.Context(), slog.LevelWarn, "rejections not counted",
+					slog.Int64("project", a.key.ProjectID), slog.String("error", err.Error()))
+			}
 		}
 		if batch.Rejected == nil {
 			batch.Rejected = []wire.Rejection{}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/csv"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -74,10 +76,6 @@ func (s *Server) authenticateRead(r *http.Request) (server.Key, error) {
 // draft's Limit, Remaining and Reset). It writes the refusal and returns
 // false when the request may not go on.
 func (s *Server) readAccess(w http.ResponseWriter, r *http.Request) (server.Key, bool) {
-	if s.querier == nil {
-		s.writeError(w, r, server.Errorf(server.KindNotFound, "this server has no query API"))
-		return server.Key{}, false
-	}
 	key, err := s.authenticateRead(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -99,32 +97,8 @@ func (s *Server) readAccess(w http.ResponseWriter, r *http.Request) (server.Key,
 
 func (s *Server) handleQuery() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := s.readAccess(w, r)
+		q, res, asCSV, ok := answer(s, w, r, server.ParseQuery, s.querier.Query)
 		if !ok {
-			return
-		}
-		asCSV, err := wantsCSV(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxQueryBody+1))
-		if err != nil {
-			s.writeError(w, r, server.Errorf(server.KindBadRequest, "cannot read the body"))
-			return
-		}
-		if len(body) > server.MaxQueryBody {
-			s.writeError(w, r, server.Errorf(server.KindTooLarge, "a query is at most %d bytes", server.MaxQueryBody))
-			return
-		}
-		q, err := server.ParseQuery(body, s.cfg.Now())
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		res, err := s.querier.Query(r.Context(), key.ProjectID, q)
-		if err != nil {
-			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -302,11 +276,7 @@ func csvValue(v any, day bool) string {
 // dimensions then the metrics (then, with a comparison, each metric's
 // previous value and change), and one record per row.
 func writeQueryCSV(w http.ResponseWriter, q server.Query, res server.Result) {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8; header=present")
-	w.Header().Set("Content-Disposition", `attachment; filename="query.csv"`)
-	w.WriteHeader(http.StatusOK)
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
+	cw := startCSV(w, "query")
 	var head []string
 	for _, d := range q.Dimensions {
 		head = append(head, string(d))
@@ -564,7 +534,7 @@ func handleOpenAPI() http.Handler {
 }
 
 // queryRoutes are the read side's paths, for CORS.
-var queryRoutes = []string{"/api/v2/query", exportPath, "/api/v2/retention"}
+var queryRoutes = []string{"/api/v2/query", exportPath, "/api/v2/retention", "/api/v2/versions", "/api/v2/quality"}
 
 const exportPath = "/api/v2/export"
 
@@ -621,28 +591,8 @@ type jsonRetention struct {
 // returning and dormant users per week.
 func (s *Server) handleRetention() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := s.readAccess(w, r)
+		q, res, asCSV, ok := answer(s, w, r, server.ParseRetentionQuery, s.querier.Retention)
 		if !ok {
-			return
-		}
-		asCSV, err := wantsCSV(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxQueryBody+1))
-		if err != nil || len(body) > server.MaxQueryBody {
-			s.writeError(w, r, server.Errorf(server.KindTooLarge, "a query is at most %d bytes", server.MaxQueryBody))
-			return
-		}
-		q, err := server.ParseRetentionQuery(body, s.cfg.Now())
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		res, err := s.querier.Retention(r.Context(), key.ProjectID, q)
-		if err != nil {
-			s.writeError(w, r, err)
 			return
 		}
 		out := jsonRetention{Cohorts: []jsonCohort{}, Weeks: []jsonWeek{},
@@ -665,11 +615,7 @@ func (s *Server) handleRetention() http.Handler {
 			writeJSON(w, http.StatusOK, out)
 			return
 		}
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8; header=present")
-		w.Header().Set("Content-Disposition", `attachment; filename="retention.csv"`)
-		w.WriteHeader(http.StatusOK)
-		cw := csv.NewWriter(w)
-		cw.UseCRLF = true
+		cw := startCSV(w, "retention")
 		head := []string{"week", "active", "new", "returning", "dormant", "cohort_users"}
 		for k := 0; k < q.Weeks; k++ {
 			head = append(head, "retention_week_"+strconv.Itoa(k))
@@ -690,4 +636,144 @@ func (s *Server) handleRetention() http.Handler {
 		}
 		cw.Flush()
 	})
+}
+
+// answer runs the steps every read endpoint but the export shares: the
+// key and its rate limit, the format, the body, parse and ask. It writes
+// the refusal of the first step that fails and returns ok false then.
+func answer[Q, R any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte, time.Time) (Q, error),
+	ask func(context.Context, int64, Q) (R, error)) (q Q, res R, asCSV, ok bool) {
+	key, ok := s.readAccess(w, r)
+	if !ok {
+		return q, res, false, false
+	}
+	asCSV, err := wantsCSV(r)
+	var body []byte
+	if err == nil {
+		body, err = readBody(r)
+	}
+	if err == nil {
+		q, err = parse(body, s.cfg.Now())
+	}
+	if err == nil {
+		res, err = ask(r.Context(), key.ProjectID, q)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return q, res, false, false
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return q, res, asCSV, true
+}
+
+// readBody reads a query body of at most [server.MaxQueryBody] bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxQueryBody+1))
+	if err != nil {
+		return nil, server.Errorf(server.KindBadRequest, "cannot read the body")
+	}
+	if len(body) > server.MaxQueryBody {
+		return nil, server.Errorf(server.KindTooLarge, "a query is at most %d bytes", server.MaxQueryBody)
+	}
+	return body, nil
+}
+
+type jsonVersion struct {
+	Version     string  `json:"version"`
+	FirstSeen   string  `json:"first_seen"`
+	Users       int64   `json:"users"`
+	Events      int64   `json:"events"`
+	HalfReached *string `json:"half_reached"`
+	DaysToHalf  *int    `json:"days_to_half"`
+}
+
+// handleVersions answers a versions query: each version's adoption.
+func (s *Server) handleVersions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, vs, asCSV, ok := answer(s, w, r, server.ParseVersionsQuery, s.querier.Versions)
+		if !ok {
+			return
+		}
+		out := make([]jsonVersion, len(vs))
+		for i, v := range vs {
+			out[i] = jsonVersion{Version: v.Version, FirstSeen: v.FirstSeen.Format(time.RFC3339Nano), Users: v.Users, Events: v.Events}
+			if v.HalfReached != nil {
+				h, d := v.HalfReached.Format(time.DateOnly), v.DaysToHalf()
+				out[i].HalfReached, out[i].DaysToHalf = &h, &d
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if !asCSV {
+			writeJSON(w, http.StatusOK, map[string]any{"versions": out, "meta": map[string]any{"time_zone": "UTC"}})
+			return
+		}
+		cw := startCSV(w, "versions")
+		_ = cw.Write([]string{"version", "first_seen", "users", "events", "half_reached", "days_to_half"})
+		for _, v := range out {
+			rec := []string{v.Version, v.FirstSeen, strconv.FormatInt(v.Users, 10), strconv.FormatInt(v.Events, 10), "", ""}
+			if v.HalfReached != nil {
+				rec[4], rec[5] = *v.HalfReached, strconv.Itoa(*v.DaysToHalf)
+			}
+			_ = cw.Write(safeCSV(rec))
+		}
+		cw.Flush()
+	})
+}
+
+type jsonQualityDay struct {
+	Day      string           `json:"day"`
+	Dropped  int64            `json:"dropped"`
+	Rejected map[string]int64 `json:"rejected"`
+	Folded   map[string]int64 `json:"folded"`
+}
+
+// handleQuality answers a data quality query.
+func (s *Server) handleQuality() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, days, asCSV, ok := answer(s, w, r, server.ParseQualityQuery, s.querier.Quality)
+		if !ok {
+			return
+		}
+		out := make([]jsonQualityDay, len(days))
+		total := jsonQualityDay{Day: "", Rejected: map[string]int64{}, Folded: map[string]int64{}}
+		for i, d := range days {
+			out[i] = jsonQualityDay{Day: d.Day.Format(time.DateOnly), Dropped: d.Dropped, Rejected: d.Rejected, Folded: d.Folded}
+			total.Dropped += d.Dropped
+			for k, n := range d.Rejected {
+				total.Rejected[k] += n
+			}
+			for k, n := range d.Folded {
+				total.Folded[k] += n
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if !asCSV {
+			writeJSON(w, http.StatusOK, map[string]any{"days": out, "total": map[string]any{
+				"dropped": total.Dropped, "rejected": total.Rejected, "folded": total.Folded}, "meta": map[string]any{"time_zone": "UTC"}})
+			return
+		}
+		cw := startCSV(w, "quality")
+		_ = cw.Write([]string{"day", "kind", "name", "events"})
+		for _, d := range out {
+			_ = cw.Write([]string{d.Day, "dropped", "", strconv.FormatInt(d.Dropped, 10)})
+			for _, k := range slices.Sorted(maps.Keys(d.Rejected)) {
+				_ = cw.Write(safeCSV([]string{d.Day, "rejected", k, strconv.FormatInt(d.Rejected[k], 10)}))
+			}
+			for _, k := range slices.Sorted(maps.Keys(d.Folded)) {
+				_ = cw.Write(safeCSV([]string{d.Day, "folded", k, strconv.FormatInt(d.Folded[k], 10)}))
+			}
+		}
+		cw.Flush()
+	})
+}
+
+// startCSV sends the headers of a CSV answer named name and returns its
+// writer (RFC 4180: CRLF line ends).
+func startCSV(w http.ResponseWriter, name string) *csv.Writer {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8; header=present")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
+	w.WriteHeader(http.StatusOK)
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	return cw
 }

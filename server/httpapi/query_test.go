@@ -420,3 +420,44 @@ func TestExportOverHTTP(t *testing.T) {
 		t.Fatalf("CSV metadata column: %q", recs[1])
 	}
 }
+
+func TestQueryDataQualityAndVersions(t *testing.T) {
+	e := newEnv(t, httpapi.Config{})
+	good := event()
+	old := event()
+	old["timestamp"] = "2001-01-01T00:00:00.000Z"
+	bad := event()
+	bad["service_version"] = 42
+	body, _ := json.Marshal(map[string]any{"events": []any{good, old, bad, event()}, "dropped": 7})
+	if r := e.post(body); r.Status != 200 || r.Accepted != 2 || len(r.Rejected) != 2 {
+		t.Fatalf("ingest: %d %s", r.Status, r.Body)
+	}
+	r := e.do("POST", "/api/v2/quality", e.readKey, `{"date_range": "7d"}`)
+	var q struct {
+		Days  []map[string]any `json:"days"`
+		Total struct {
+			Dropped  int64            `json:"dropped"`
+			Rejected map[string]int64 `json:"rejected"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal(r.Body, &q); err != nil || r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	if len(q.Days) != 7 || q.Total.Dropped != 7 || q.Total.Rejected["timestamp_too_old"] != 1 ||
+		q.Total.Rejected["invalid_field:service_version"] != 1 {
+		t.Fatalf("quality: %s", r.Body)
+	}
+	// Versions over HTTP: the one version seen, at half of the users at once.
+	r = e.do("POST", "/api/v2/versions", e.readKey, `{"date_range": "7d"}`)
+	var v struct {
+		Versions []struct {
+			Version    string `json:"version"`
+			Users      int64  `json:"users"`
+			DaysToHalf *int   `json:"days_to_half"`
+		} `json:"versions"`
+	}
+	if err := json.Unmarshal(r.Body, &v); err != nil || r.Status != 200 || len(v.Versions) != 1 ||
+		v.Versions[0].Version != "1.4.2" || v.Versions[0].DaysToHalf == nil || *v.Versions[0].DaysToHalf != 0 {
+		t.Fatalf("versions: %d %s", r.Status, r.Body)
+	}
+}

@@ -61,6 +61,10 @@ var metricExpr = map[server.Metric]string{
 	server.MetricDurationP99: "percentile_cont(0.99) WITHIN GROUP (ORDER BY e.duration_ms)",
 	server.MetricFirstSeen:   "min(e.occurred_at)",
 	server.MetricLastSeen:    "max(e.occurred_at)",
+	// The shares are counted here and divided by their bucket's total
+	// afterwards (see shares).
+	server.MetricUsersShare:  "count(DISTINCT e.user_id)",
+	server.MetricEventsShare: "count(*)",
 }
 
 // flagsJoin expands a command run into one row per distinct flag it set.
@@ -272,9 +276,16 @@ func (db *DB) Query(ctx context.Context, project int64, q server.Query) (server.
 			return err
 		}
 		res.Rows, res.TotalRows = rows, total
+		if err := shares(ctx, tx, project, q, res.Rows); err != nil {
+			return err
+		}
 		if q.Comparison {
-			prev, _, err := queryRows(ctx, tx, project, q.Previous())
+			p := q.Previous()
+			prev, _, err := queryRows(ctx, tx, project, p)
 			if err != nil {
+				return err
+			}
+			if err := shares(ctx, tx, project, p, prev); err != nil {
 				return err
 			}
 			attachPrevious(q, res.Rows, prev)
@@ -328,6 +339,64 @@ func queryRows(ctx context.Context, tx pgx.Tx, project int64, q server.Query) ([
 	}
 	out = fillTime(q, out)
 	return out, total, nil
+}
+
+// shares turns the counts of the share metrics of rows into shares of
+// their time bucket's totals, which it asks for with the same filters.
+func shares(ctx context.Context, tx pgx.Tx, project int64, q server.Query, rows []server.Row) error {
+	var cols []int
+	for i, m := range q.Metrics {
+		if m == server.MetricUsersShare || m == server.MetricEventsShare {
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == 0 || len(rows) == 0 {
+		return nil
+	}
+	tq := q
+	tq.Dimensions, tq.OrderBy = nil, nil
+	if d := q.TimeDimension(); d != "" {
+		tq.Dimensions = []server.Dimension{d}
+	}
+	tq.Metrics = []server.Metric{server.MetricUsers, server.MetricEvents}
+	tq.Limit, tq.Offset, tq.TotalRows, tq.Comparison = server.MaxQueryLimit, 0, false, false
+	totals, _, err := queryRows(ctx, tx, project, tq)
+	if err != nil {
+		return err
+	}
+	byBucket := map[any][]any{}
+	for _, t := range totals {
+		var b any
+		if len(t.Dimensions) > 0 {
+			b = t.Dimensions[0]
+		}
+		byBucket[b] = t.Metrics
+	}
+	timeCol := slices.IndexFunc(q.Dimensions, server.Dimension.IsTime)
+	for _, r := range rows {
+		var b any
+		if timeCol >= 0 {
+			b = r.Dimensions[timeCol]
+		}
+		tot := byBucket[b]
+		for _, c := range cols {
+			n, _ := r.Metrics[c].(int64)
+			var d int64
+			if tot != nil {
+				if q.Metrics[c] == server.MetricUsersShare {
+					d, _ = tot[0].(int64)
+				} else {
+					d, _ = tot[1].(int64)
+				}
+			}
+			if d == 0 {
+				r.Metrics[c] = nil
+				continue
+			}
+			r.Metrics[c] = float64(n) / float64(d)
+		}
+	}
+	return nil
 }
 
 // normalize turns a scanned value into one of the types [server.Row]

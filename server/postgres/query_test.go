@@ -517,6 +517,110 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 		}
 	})
 
+	t.Run("versions as shares of each day's users", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["users_share", "events_share", "users"], "dimensions": ["time:day", "version"],
+			"filters": [["is", "ci", [false]]], "date_range": `+rng+`}`)
+		keep := func(i int) bool { return in(i) && !h.events[i].CI }
+		per := groupBy(h, keep, func(i int) []string {
+			return []string{h.events[i].Timestamp.Format(time.DateOnly), h.events[i].ServiceVersion}
+		})
+		day := groupBy(h, keep, func(i int) []string { return []string{h.events[i].Timestamp.Format(time.DateOnly)} })
+		if len(res.Rows) != len(per) {
+			t.Fatalf("%d rows, want %d", len(res.Rows), len(per))
+		}
+		for _, r := range res.Rows {
+			w, d := per[rowKey(r)], day[r.Dimensions[0].(time.Time).Format(time.DateOnly)+"/"]
+			us, es := float64(len(w.users))/float64(len(d.users)), float64(w.events)/float64(d.events)
+			if !near(r.Metrics[0].(float64), us) || !near(r.Metrics[1].(float64), es) || r.Metrics[2] != int64(len(w.users)) {
+				t.Errorf("%s: %v, want shares %.4f %.4f", rowKey(r), r.Metrics, us, es)
+			}
+		}
+	})
+
+	t.Run("versions: first seen and days until half the users had it or later", func(t *testing.T) {
+		keys := map[string][4]int{"1.0.0": {1, 0, 0, 1}, "1.1.0": {1, 1, 0, 1}, "1.2.0-rc.1": {1, 2, 0, 0},
+			"1.2.0": {1, 2, 0, 1}, "1.10.0": {1, 10, 0, 1}}
+		less := func(a, b [4]int) bool { return slices.Compare(a[:], b[:]) < 0 }
+		vq := server.VersionsQuery{From: qFrom, To: qTo, Filters: []server.Filter{{Op: server.OpIs, Dimension: server.DimOS, Values: []any{"linux"}}}}
+		got, err := db.Versions(context.Background(), key.ProjectID, vq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Per day: each linux user's newest semantic version (none for "dev" only).
+		type uk struct {
+			day  string
+			user [32]byte
+		}
+		newest := map[uk]*[4]int{}
+		dayUsers := map[string]int{}
+		first := map[string]time.Time{}
+		for i, e := range h.events {
+			if e.OS != "linux" {
+				continue
+			}
+			if f, ok := first[e.ServiceVersion]; !ok || e.Timestamp.Before(f) {
+				first[e.ServiceVersion] = e.Timestamp
+			}
+			if !in(i) {
+				continue
+			}
+			k := uk{e.Timestamp.Format(time.DateOnly), e.UserID}
+			if _, seen := newest[k]; !seen {
+				newest[k] = nil
+				dayUsers[k.day]++
+			}
+			if vk, ok := keys[e.ServiceVersion]; ok && (newest[k] == nil || less(*newest[k], vk)) {
+				newest[k] = &vk
+			}
+		}
+		want := groupBy(h, func(i int) bool { return in(i) && h.events[i].OS == "linux" },
+			func(i int) []string { return []string{h.events[i].ServiceVersion} })
+		if len(got) != len(want) {
+			t.Fatalf("%d versions, want %d", len(got), len(want))
+		}
+		if got[0].Version != "1.10.0" || got[len(got)-1].Version != "dev" {
+			t.Errorf("order: %s … %s, want newest (1.10.0) first and non-semantic (dev) last", got[0].Version, got[len(got)-1].Version)
+		}
+		reached := 0
+		for _, v := range got {
+			if v.HalfReached != nil {
+				reached++
+			}
+		}
+		if reached == 0 || reached == len(got) {
+			t.Errorf("%d of %d versions reached half: the history does not tell the cases apart", reached, len(got))
+		}
+		for _, v := range got {
+			w := want[v.Version+"/"]
+			if v.Users != int64(len(w.users)) || v.Events != w.events || !v.FirstSeen.Equal(first[v.Version]) {
+				t.Errorf("%s: %+v, want users %d events %d first %v", v.Version, v, len(w.users), w.events, first[v.Version])
+			}
+			var half *time.Time
+			if vk, ok := keys[v.Version]; ok {
+				start := v.FirstSeen.Truncate(24 * time.Hour)
+				for d := qFrom; !d.After(qTo); d = d.AddDate(0, 0, 1) {
+					if d.Before(start) {
+						continue
+					}
+					n := 0
+					for k, nv := range newest {
+						if k.day == d.Format(time.DateOnly) && nv != nil && !less(*nv, vk) {
+							n++
+						}
+					}
+					if dayUsers[d.Format(time.DateOnly)] > 0 && 2*n >= dayUsers[d.Format(time.DateOnly)] {
+						dd := d
+						half = &dd
+						break
+					}
+				}
+			}
+			if (half == nil) != (v.HalfReached == nil) || (half != nil && !half.Equal(*v.HalfReached)) {
+				t.Errorf("%s: half reached %v, want %v", v.Version, v.HalfReached, half)
+			}
+		}
+	})
+
 	t.Run("another time zone on the connection changes nothing", func(t *testing.T) {
 		// The days are UTC days whatever the session's TimeZone.
 		db2, err := postgres.Open(context.Background(), postgres.Config{URL: dbURLOf(t, db) + "&timezone=Pacific/Kiritimati"})
