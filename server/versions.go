@@ -17,8 +17,9 @@ type VersionsQuery struct {
 // VersionAdoption is one version's answer to a [VersionsQuery].
 type VersionAdoption struct {
 	Version string
-	// FirstSeen is the version's first event in the stored history: when
-	// it came out, as far as the server knows.
+	// FirstSeen is the UTC day of the version's first event in the stored
+	// history, whatever the filters: when it came out, as far as the
+	// server knows.
 	FirstSeen time.Time
 	// Users and Events are the version's distinct users and events in the
 	// range.
@@ -36,8 +37,7 @@ func (v VersionAdoption) DaysToHalf() int {
 	if v.HalfReached == nil {
 		return -1
 	}
-	first := v.FirstSeen.UTC().Truncate(24 * time.Hour)
-	return int(v.HalfReached.Sub(first) / (24 * time.Hour))
+	return int(v.HalfReached.Sub(v.FirstSeen) / (24 * time.Hour))
 }
 
 // ParseVersionsQuery reads {"date_range": …, "filters": […]}.

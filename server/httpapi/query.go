@@ -696,7 +696,7 @@ func (s *Server) handleVersions() http.Handler {
 		}
 		out := make([]jsonVersion, len(vs))
 		for i, v := range vs {
-			out[i] = jsonVersion{Version: v.Version, FirstSeen: v.FirstSeen.Format(time.RFC3339Nano), Users: v.Users, Events: v.Events}
+			out[i] = jsonVersion{Version: v.Version, FirstSeen: v.FirstSeen.Format(time.DateOnly), Users: v.Users, Events: v.Events}
 			if v.HalfReached != nil {
 				h, d := v.HalfReached.Format(time.DateOnly), v.DaysToHalf()
 				out[i].HalfReached, out[i].DaysToHalf = &h, &d

@@ -10,9 +10,11 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
-// Versions answers q over project's events. A version's first day comes
-// from all the stored history; the days on which half of the active users
-// had it (or a later version) are looked for in the range.
+// Versions answers q over project's events. A version's first day is that
+// of its first event in all the stored history, whatever the filters (from
+// the daily rollup: when it came out, as far as the server knows); the
+// days on which half of the active users had it (or a later version) are
+// looked for in the range.
 func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuery) ([]server.VersionAdoption, error) {
 	var s stmt
 	p, from, to := s.arg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1))
@@ -38,14 +40,15 @@ func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuer
     WHERE e.project_id = %[1]s AND e.occurred_at >= %[2]s AND e.occurred_at < %[3]s%[4]s
     GROUP BY 1
 ), firsts AS (
-    SELECT v.v, (SELECT min(e.occurred_at) FROM events e
-                 WHERE e.project_id = %[1]s AND e.service_version = v.v%[4]s) AS first_seen
-    FROM vers v
+    SELECT c.service_version AS v, min(c.day) AS first_day
+    FROM daily_event_counts c
+    WHERE c.project_id = %[1]s AND c.service_version IN (SELECT v FROM vers)
+    GROUP BY 1
 )
-SELECT v.v, f.first_seen, v.users, v.events,
+SELECT v.v, f.first_day, v.users, v.events,
        CASE WHEN v.k IS NULL THEN NULL ELSE (
            SELECT min(uv.day) FROM uv JOIN days d USING (day)
-           WHERE uv.day >= (f.first_seen AT TIME ZONE 'UTC')::date
+           WHERE uv.day >= f.first_day
            GROUP BY uv.day, d.dau
            HAVING 2 * count(*) FILTER (WHERE uv.k >= v.k) >= d.dau
            ORDER BY uv.day LIMIT 1) END
