@@ -488,3 +488,83 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 	}
 	t.Logf("CSV export of %d events: %d records; test took %.1fs", small.n, records, time.Since(testStart).Seconds())
 }
+
+// Clients that stop reading an export hold no database connection: with
+// a pool of two and three exports stalled, queries and ingest are still
+// answered at once, and no session sits in a transaction.
+func TestStalledExportsHoldNoConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("copies and exports tens of megabytes")
+	}
+	ctx := context.Background()
+	dbURL := pgtest.New(t)
+	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn")
+	runCmd(t, ge, "migrate")
+	var p struct {
+		ProjectID int64  `json:"project_id"`
+		WriteKey  string `json:"write_key"`
+		ReadKey   string `json:"read_key"`
+	}
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "export", "--json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	s := exportSpan{project: p.ProjectID, n: 60_000, start: today.AddDate(0, 0, -3), days: 2}
+	if err := loadSpan(ctx, dbURL, s, 2); err != nil {
+		t.Fatal(err)
+	}
+	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=warn"}, "--max-conns", "2", "--rate-limit", "-1")
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer hc.CloseIdleConnections()
+	for range 3 {
+		// Each reads the start of its export and then nothing more, until
+		// the test ends: the server's writes block once the buffers on the
+		// way are full.
+		resp := getExport(t, hc, srv.addr, p.ReadKey, s.query())
+		defer resp.Body.Close()
+		if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var inTx int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&inTx); err != nil {
+		t.Fatal(err)
+	}
+	if inTx != 0 {
+		t.Errorf("%d sessions idle in a transaction while the exports' clients do not read", inTx)
+	}
+	qc := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest("POST", "http://"+srv.addr+"/api/v2/query",
+		strings.NewReader(`{"metrics": ["events"], "date_range": "30d"}`))
+	req.Header.Set("Authorization", "Bearer "+p.ReadKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := qc.Do(req)
+	if err != nil {
+		t.Fatalf("a query while three exports are stalled: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("a query while three exports are stalled: %d %s", resp.StatusCode, body)
+	}
+	b, _ := json.Marshal(map[string]any{"events": newEvents(10)})
+	req, _ = http.NewRequest("POST", "http://"+srv.addr+"/v1/events", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+p.WriteKey)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = qc.Do(req); err != nil {
+		t.Fatalf("ingest while three exports are stalled: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest while three exports are stalled: %d %s", resp.StatusCode, body)
+	}
+}
