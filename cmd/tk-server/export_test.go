@@ -526,7 +526,17 @@ func TestStalledExportsHoldNoConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second)
+	// The exports have stalled once tk-server uses no CPU for a while.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		cpu := procCPU(srv.cmd.Process.Pid)
+		time.Sleep(300 * time.Millisecond)
+		if procCPU(srv.cmd.Process.Pid) == cpu {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the exports whose clients do not read did not stall")
+		}
+	}
 
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
