@@ -332,6 +332,9 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 	}
 	json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "export", "--json")), &p)
 	json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "other", "--json")), &other)
+	if p.ProjectID == 0 || other.ProjectID == 0 {
+		t.Fatal("project create gave no project_id")
+	}
 	var rk struct {
 		Key string `json:"key"`
 	}
@@ -370,8 +373,8 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 	defer hc.CloseIdleConnections()
 
 	// export streams the whole export of s, checking it, and returns its
-	// stream, the seconds it took and the peak RSS sampled meanwhile.
-	export := func(s exportSpan) (*exportStream, float64, int64) {
+	// stream and the peak RSS sampled meanwhile.
+	export := func(s exportSpan) (*exportStream, int64) {
 		t.Helper()
 		st := newExportStream(s)
 		stop := sampleRSS(pid)
@@ -392,13 +395,13 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 		}
 		t.Logf("export of %d events: %.2fs, %.0f events/s, %.1f MiB/s (%.1f MiB), tk-server peak RSS %.1f MiB",
 			st.n, secs, float64(st.n)/secs, float64(st.bytes)/mib/secs, float64(st.bytes)/mib, float64(peak)/mib)
-		return st, secs, peak
+		return st, peak
 	}
 
 	idleRSS := procStatus(pid, "VmRSS")
-	smallStream, _, smallPeak := export(small)
+	smallStream, smallPeak := export(small)
 	smallHWM := procStatus(pid, "VmHWM")
-	bigStream, _, bigPeak := export(big)
+	bigStream, bigPeak := export(big)
 	bigHWM := procStatus(pid, "VmHWM")
 	t.Logf("tk-server RSS: idle %.1f MiB; export of %d events peak %.1f MiB (VmHWM %.1f); of %d events peak %.1f MiB (VmHWM %.1f)",
 		float64(idleRSS)/mib, small.n, float64(smallPeak)/mib, float64(smallHWM)/mib, big.n, float64(bigPeak)/mib, float64(bigHWM)/mib)
@@ -407,7 +410,8 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 		t.Errorf("memory grew with the export: peak RSS %.1f MiB (VmHWM %.1f) for %d events against %.1f MiB (VmHWM %.1f) for %d",
 			float64(bigPeak)/mib, float64(bigHWM)/mib, big.n, float64(smallPeak)/mib, float64(smallHWM)/mib, small.n)
 	}
-	if bigHWM > bigStream.bytes/8 {
+	// Far below what holding the events would take.
+	if bigHWM > max(bigStream.bytes/10, 64*mib) {
 		t.Errorf("tk-server peak RSS %.1f MiB for an export of %.1f MiB", float64(bigHWM)/mib, float64(bigStream.bytes)/mib)
 	}
 
@@ -437,13 +441,13 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 		}
 		return st
 	}
-	if small.n > k {
-		st := resumed(small, k, 0)
+	if ks := min(k, small.n/2+1); ks > 0 {
+		st := resumed(small, ks, 0)
 		if st.n != small.n || st.h.Sum64() != smallStream.h.Sum64() {
 			t.Fatalf("export of %d events cut off after %d and resumed: %d events (ids hash %x), want %d (%x)",
-				small.n, k, st.n, st.h.Sum64(), small.n, smallStream.h.Sum64())
+				small.n, ks, st.n, st.h.Sum64(), small.n, smallStream.h.Sum64())
 		}
-		t.Logf("export of %d events cut off after %d and resumed: %d events, the same ids in the same order", small.n, k, st.n)
+		t.Logf("export of %d events cut off after %d and resumed: %d events, the same ids in the same order", small.n, ks, st.n)
 	}
 	if then := min(big.n-k, 300_000); then > 0 {
 		st := resumed(big, k, then)
