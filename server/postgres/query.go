@@ -519,10 +519,11 @@ const exportPage = 2000
 
 // Export calls fn with each event of project that occurred in [from, to),
 // in (occurred_at, event_id) order, after the event after when it is not
-// zero. Each page of events is read by a statement of its own, so that an
-// export of any length holds no statement, snapshot or memory beyond a
-// page; events stored while it runs are exported if they sort after the
-// page being read.
+// zero. Each page of events is read by a statement of its own and handed
+// to fn once its transaction has ended, so that an export of any length
+// holds no memory beyond a page, and no statement, snapshot or database
+// connection while fn writes; events stored while it runs are exported if
+// they sort after the page being read.
 func (db *DB) Export(ctx context.Context, project int64, from, to time.Time, after [16]byte, fn func(*server.ExportedEvent) error) error {
 	var curAt time.Time
 	curID := after
@@ -542,9 +543,9 @@ func (db *DB) Export(ctx context.Context, project int64, from, to time.Time, aft
 	} else {
 		curAt = from
 	}
-	var ev server.ExportedEvent
+	page := make([]server.ExportedEvent, 0, exportPage)
 	for {
-		n := 0
+		page = page[:0]
 		err := db.readOnly(ctx, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, `SELECT event_id, occurred_at, received_at, service_name, service_version,
     event_type, name, success, duration_ms, exit_code, error_kind, user_id, session_id, sdk_name, sdk_version,
@@ -557,10 +558,10 @@ LIMIT $5`, project, curAt, to, curID, exportPage)
 				return err
 			}
 			defer rows.Close()
-			var userID []byte
-			var metadata []byte
 			for rows.Next() {
-				ev = server.ExportedEvent{}
+				page = append(page, server.ExportedEvent{})
+				ev := &page[len(page)-1]
+				var userID, metadata []byte
 				if err := rows.Scan(&ev.EventID, &ev.Timestamp, &ev.ReceivedAt, &ev.ServiceName, &ev.ServiceVersion,
 					&ev.EventType, &ev.Name, &ev.Success, &ev.DurationMS, &ev.ExitCode, &ev.ErrorKind, &userID,
 					&ev.SessionID, &ev.SDKName, &ev.SDKVersion, &ev.OS, &ev.Arch, &ev.CI, &ev.CIName, &ev.GoVersion,
@@ -570,29 +571,23 @@ LIMIT $5`, project, curAt, to, curID, exportPage)
 				copy(ev.UserID[:], userID)
 				ev.Metadata = metadata
 				ev.Timestamp, ev.ReceivedAt = ev.Timestamp.UTC(), ev.ReceivedAt.UTC()
-				if err := fn(&ev); err != nil {
-					return &exportStop{err}
-				}
-				curAt, curID = ev.Timestamp, ev.EventID
-				n++
 			}
 			return rows.Err()
 		})
-		var stop *exportStop
-		if errors.As(err, &stop) {
-			return stop.err
-		}
 		if err != nil {
 			return err
 		}
-		if n < exportPage {
+		// The page is written once its transaction has ended, so that a
+		// client reading slowly holds no connection or snapshot.
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < exportPage {
 			return nil
 		}
+		last := &page[len(page)-1]
+		curAt, curID = last.Timestamp, last.EventID
 	}
 }
-
-// exportStop carries the error of the export's callback out of its
-// transaction unchanged.
-type exportStop struct{ err error }
-
-func (e *exportStop) Error() string { return e.err.Error() }

@@ -742,6 +742,38 @@ func TestExportStreamsAndResumes(t *testing.T) {
 	}
 }
 
+// The export hands each page to its callback once the page's transaction
+// has ended: while a client reads slowly, the export holds no connection
+// of the pool that ingest and the queries share, and no snapshot.
+func TestExportWritesOutsideTransactions(t *testing.T) {
+	db := openMaintained(t, postgres.Config{MaxConns: 1})
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -9)
+	key := project(t, db, "export")
+	ingestHistory(t, db, key, genHistory(6, from, 10, 40, 4100)) // three pages
+	n := 0
+	err := db.Export(context.Background(), key.ProjectID, from, today.AddDate(0, 0, 1), [16]byte{}, func(*server.ExportedEvent) error {
+		n++
+		if held := db.Pool().Stat().AcquiredConns(); held != 0 {
+			return fmt.Errorf("event %d written with %d database connections held", n, held)
+		}
+		if n%2000 == 1 {
+			// With a pool of one connection, a query waits for the
+			// export's unless the export holds none.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			q, _ := server.ParseQuery([]byte(`{"metrics": ["events"], "date_range": "30d"}`), time.Now())
+			if _, err := db.Query(ctx, key.ProjectID, q); err != nil {
+				return fmt.Errorf("a query during the export: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil || n != 4100 {
+		t.Fatalf("export: %d events, %v", n, err)
+	}
+}
+
 var errStop = errors.New("stop")
 
 func asError(err error, target **server.Error) bool { return errors.As(err, target) }
