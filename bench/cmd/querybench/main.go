@@ -73,7 +73,11 @@ type ask struct {
 	label string
 	fn    func(context.Context) error
 	times []time.Duration
+	err   error // the last failure (a statement timeout), if any
 }
+
+// timeout bounds each statement, as --query-timeout does in tk-server.
+const timeout = 30 * time.Second
 
 func run(dbURL, projectName, endDay string, runs int, only string, withPlain bool) error {
 	ctx := context.Background()
@@ -82,7 +86,7 @@ func run(dbURL, projectName, endDay string, runs int, only string, withPlain boo
 		return err
 	}
 	now := end.Add(12 * time.Hour)
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, Now: func() time.Time { return now }, QueryTimeout: time.Minute})
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, Now: func() time.Time { return now }, QueryTimeout: timeout})
 	if err != nil {
 		return err
 	}
@@ -118,9 +122,13 @@ func run(dbURL, projectName, endDay string, runs int, only string, withPlain boo
 	for round := range runs + 1 {
 		for k := range asks {
 			a := asks[(k+round)%len(asks)]
+			if a.err != nil {
+				continue // failed once (a timeout): not asked again
+			}
 			start := time.Now()
 			if err := a.fn(ctx); err != nil {
-				return fmt.Errorf("%s: %w", a.label, err)
+				a.err = err
+				continue
 			}
 			if round > 0 {
 				a.times = append(a.times, time.Since(start))
@@ -131,10 +139,14 @@ func run(dbURL, projectName, endDay string, runs int, only string, withPlain boo
 	for i := 0; i < len(asks); i++ {
 		a := asks[i]
 		parts := strings.Split(a.label, " | ")
-		line := fmt.Sprintf("| %s | %s | %s | %.1f | %.1f |", parts[0], parts[1], parts[2], ms(pct(a.times, 50)), ms(pct(a.times, 95)))
+		line := fmt.Sprintf("| %s | %s | %s | %s | %s |", parts[0], parts[1], parts[2], cell(a, 50), cell(a, 95))
 		if i+1 < len(asks) && strings.HasSuffix(asks[i+1].label, "plain SQL") {
 			pl := asks[i+1]
-			line += fmt.Sprintf(" %.1f | %.2f× |", ms(pct(pl.times, 50)), float64(pct(pl.times, 50))/float64(pct(a.times, 50)))
+			ratio := "–"
+			if a.err == nil && pl.err == nil {
+				ratio = fmt.Sprintf("%.2f×", float64(pct(pl.times, 50))/float64(pct(a.times, 50)))
+			}
+			line += fmt.Sprintf(" %s | %s |", cell(pl, 50), ratio)
 			i++
 		} else {
 			line += " | |"
@@ -167,6 +179,17 @@ func build(db *postgres.DB, project int64, q question, body string, now time.Tim
 	api = func(ctx context.Context) error { _, err := db.Query(ctx, project, qq); return err }
 	plain = func(ctx context.Context) error { _, err := db.QueryEvents(ctx, project, qq); return err }
 	return api, plain, nil
+}
+
+// cell is a percentile in ms, or why there is none.
+func cell(a *ask, p int) string {
+	if a.err != nil {
+		if strings.Contains(a.err.Error(), "took longer") {
+			return "timeout"
+		}
+		return "error"
+	}
+	return fmt.Sprintf("%.1f", ms(pct(a.times, p)))
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
