@@ -73,8 +73,15 @@ const flagsJoin = ` CROSS JOIN LATERAL (SELECT DISTINCT x AS flag FROM jsonb_arr
 
 // stmt builds a statement and its parameters.
 type stmt struct {
-	sql  strings.Builder
-	args []any
+	sql     strings.Builder
+	args    []any
+	project string // the parameter that holds the project's id
+}
+
+// projectArg adds the project's id as a parameter and returns it.
+func (s *stmt) projectArg(project int64) string {
+	s.project = s.arg(project)
+	return s.project
 }
 
 func (s *stmt) arg(v any) string {
@@ -109,7 +116,7 @@ func buildQuery(project int64, q server.Query) (string, []any) {
 		s.sql.WriteString(flagsJoin)
 	}
 	fmt.Fprintf(&s.sql, " WHERE e.project_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s",
-		s.arg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1)))
+		s.projectArg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1)))
 	if t := q.EventType(); t != "" {
 		fmt.Fprintf(&s.sql, " AND e.event_type = %s", s.arg(t))
 	}
@@ -199,10 +206,17 @@ func (s *stmt) filter(f server.Filter, hasFlag bool) {
 		fmt.Fprintf(&s.sql, "NOT coalesce(%s = ANY(%s), false)", expr, s.arg(filterValues(f)))
 	case server.OpContains:
 		fmt.Fprintf(&s.sql, "%s ILIKE ANY(%s)", expr, s.arg(likePatterns(f)))
-	case server.OpGTE:
-		fmt.Fprintf(&s.sql, "tk_version_key(%s) >= tk_version_key(%s)", expr, s.arg(f.Values[0].(string)))
-	case server.OpLT:
-		fmt.Fprintf(&s.sql, "tk_version_key(%s) < tk_version_key(%s)", expr, s.arg(f.Values[0].(string)))
+	case server.OpGTE, server.OpLT:
+		// The versions that compare are found once, among the project's
+		// versions in the daily rollup, rather than by parsing the
+		// version of every event.
+		op := ">="
+		if f.Op == server.OpLT {
+			op = "<"
+		}
+		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT DISTINCT c.service_version FROM daily_event_counts c
+    WHERE c.project_id = %s AND tk_version_key(c.service_version) %s tk_version_key(%s)))`,
+			expr, s.project, op, s.arg(f.Values[0].(string)))
 	}
 }
 

@@ -19,7 +19,7 @@ func (db *DB) Retention(ctx context.Context, project int64, q server.RetentionQu
 	fmt.Fprintf(&s.sql, `WITH act AS (
     SELECT e.user_id, date_trunc('week', e.occurred_at AT TIME ZONE 'UTC')::date AS wk
     FROM events e
-    WHERE e.project_id = %s AND e.occurred_at < %s`, s.arg(project), s.arg(end))
+    WHERE e.project_id = %s AND e.occurred_at < %s`, s.projectArg(project), s.arg(end))
 	for _, f := range q.Filters {
 		s.sql.WriteString(" AND ")
 		s.filter(f, false)

@@ -17,9 +17,8 @@ import (
 // looked for in the range.
 func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuery) ([]server.VersionAdoption, error) {
 	var s stmt
-	p, from, to := s.arg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1))
-	var filters stmt
-	filters.args = s.args
+	p, from, to := s.projectArg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1))
+	filters := stmt{args: s.args, project: s.project}
 	for _, f := range q.Filters {
 		filters.sql.WriteString(" AND ")
 		filters.filter(f, false)
