@@ -1,7 +1,7 @@
 # telemetry-kit: the README's two commands are `make demo` and `make test`.
 GO ?= go
 
-.PHONY: demo test bench fuzz vet
+.PHONY: demo test bench bench-query fuzz vet
 
 # Runs the main job end to end (see README.md).
 demo:
@@ -14,6 +14,10 @@ test:
 # Runs the benchmarks and the comparisons recorded in docs/benchmarks.md.
 bench:
 	@./scripts/bench.sh
+
+# The query API at 10 million events (loads a synthetic history first; long).
+bench-query:
+	@./scripts/bench-query.sh
 
 # Runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
