@@ -79,6 +79,8 @@ type options struct {
 	queryRate       float64
 	queryBurst      int
 	corsOrigins     string
+	maxQueries      int
+	maxExports      int
 	jsonOut         bool
 	project         string
 	kind            string
@@ -307,6 +309,8 @@ func (a *app) serveCmd() *cobra.Command {
 		f.duration(&o.queryTimeout, "query-timeout", postgres.DefaultQueryTimeout, "time limit for each statement of the query API and the export")
 		f.float(&o.queryRate, "query-rate", 5, "query API requests per second allowed per read key (negative: no limit)")
 		f.integer(&o.queryBurst, "query-burst", 20, "query API requests a read key may send at once")
+		f.integer(&o.maxQueries, "max-queries", 4, "query API requests answered at once (exports included); more wait a second, then 503")
+		f.integer(&o.maxExports, "max-exports", 2, "exports streaming at once, within --max-queries; more get 503")
 		f.str(&o.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may call the query API (\"*\": any; empty: no CORS)")
 		f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	}, func(c *cobra.Command, _ []string) error {
@@ -375,6 +379,8 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 		QueryRateLimit:  o.queryRate,
 		QueryRateBurst:  o.queryBurst,
 		CORSOrigins:     splitList(o.corsOrigins),
+		MaxQueries:      o.maxQueries,
+		MaxExports:      o.maxExports,
 	})
 	if err != nil {
 		return err

@@ -71,6 +71,14 @@ type Config struct {
 	// QueryRateBurst is the number of query API requests one read key may
 	// send at once. Zero means 20.
 	QueryRateBurst int
+	// MaxQueries is the number of query API requests (exports included)
+	// the server answers at once; more wait up to a second, then get 503
+	// with Retry-After. It keeps readers from taking the database
+	// connections that ingest needs. Zero means 4.
+	MaxQueries int
+	// MaxExports is the number of exports that may stream at once, within
+	// MaxQueries; more get 503 at once. Zero means 2.
+	MaxExports int
 	// CORSOrigins are the origins whose pages may call the query API from
 	// a browser ("*" for any). Empty means none: no CORS headers are sent.
 	CORSOrigins []string
@@ -93,6 +101,9 @@ type Server struct {
 	querier    server.Querier
 	readLimits *limiters[int64] // per read key
 	readKeys   readKeyCache
+	// Slots of the query API: one per request being answered, one per
+	// export streaming.
+	querySlots, exportSlots chan struct{}
 
 	// Gzip readers, reused across requests.
 	gzipReaders sync.Pool
@@ -145,6 +156,15 @@ func New(cfg Config) (*Server, error) {
 		s.querier = q
 	}
 	s.readLimits = newLimiters[int64](cfg.QueryRateLimit, cfg.QueryRateBurst, 100_000)
+	if cfg.MaxQueries <= 0 {
+		cfg.MaxQueries = 4
+	}
+	if cfg.MaxExports <= 0 {
+		cfg.MaxExports = 2
+	}
+	s.cfg.MaxQueries, s.cfg.MaxExports = cfg.MaxQueries, cfg.MaxExports
+	s.querySlots = make(chan struct{}, cfg.MaxQueries)
+	s.exportSlots = make(chan struct{}, cfg.MaxExports)
 	s.metrics = newMetrics(cfg.Registry)
 	s.limits = newLimiters[int64](cfg.RateLimit, cfg.RateBurst, 0)
 	s.lookups = newLookupBudget(cfg.KeyLookupRate)

@@ -95,6 +95,33 @@ func (s *Server) readAccess(w http.ResponseWriter, r *http.Request) (server.Key,
 	return key, true
 }
 
+// querySlotWait is how long a query API request waits for a slot.
+const querySlotWait = time.Second
+
+// acquire takes one of slots, waiting up to querySlotWait (not at all when
+// wait is false), and returns its release; when none frees up it writes
+// 503 and returns nil.
+func (s *Server) acquire(w http.ResponseWriter, r *http.Request, slots chan struct{}, wait bool) func() {
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }
+	default:
+	}
+	if wait {
+		t := time.NewTimer(querySlotWait)
+		defer t.Stop()
+		select {
+		case slots <- struct{}{}:
+			return func() { <-slots }
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+	}
+	s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, RetryAfter: time.Second,
+		Message: "the server is answering as many queries as it allows; retry shortly"})
+	return nil
+}
+
 func (s *Server) handleQuery() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, res, asCSV, ok := answer(s, w, r, server.ParseQuery, s.querier.Query)
@@ -387,6 +414,16 @@ func (s *Server) handleExport() http.Handler {
 		if !ok {
 			return
 		}
+		releaseExport := s.acquire(w, r, s.exportSlots, false)
+		if releaseExport == nil {
+			return
+		}
+		defer releaseExport()
+		release := s.acquire(w, r, s.querySlots, true)
+		if release == nil {
+			return
+		}
+		defer release()
 		params := r.URL.Query()
 		format := params.Get("format")
 		if format == "" {
@@ -647,6 +684,11 @@ func answer[Q, R any](s *Server, w http.ResponseWriter, r *http.Request, parse f
 	if !ok {
 		return q, res, false, false
 	}
+	release := s.acquire(w, r, s.querySlots, true)
+	if release == nil {
+		return q, res, false, false
+	}
+	defer release()
 	asCSV, err := wantsCSV(r)
 	var body []byte
 	if err == nil {

@@ -461,3 +461,44 @@ func TestQueryDataQualityAndVersions(t *testing.T) {
 		t.Fatalf("versions: %d %s", r.Status, r.Body)
 	}
 }
+
+func TestQueryConcurrencyLimit(t *testing.T) {
+	e := newEnv(t, httpapi.Config{MaxQueries: 1, MaxExports: 1, QueryRateLimit: -1})
+	e.seed(3)
+	// A transaction that locks the daily rollup makes any query with a
+	// version comparison wait: it holds the only query slot.
+	tx, err := e.db.Pool().Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE daily_event_counts IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan queryResp, 1)
+	go func() {
+		slow <- e.query(`{"metrics": ["events"], "date_range": "7d", "filters": [["gte", "version", "1.0.0"]]}`)
+	}()
+	time.Sleep(300 * time.Millisecond) // the slow query has the slot
+	start := time.Now()
+	r := e.query(`{"metrics": ["events"], "date_range": "7d"}`)
+	if r.Status != 503 || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Error, "as many queries") {
+		t.Fatalf("a query while the only slot is taken: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("it waited %v for a slot, want about a second", d)
+	}
+	// Health and ingest need no query slot.
+	if code, _ := e.get("/healthz"); code != 200 {
+		t.Errorf("healthz: %d", code)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-slow; r.Status != 200 || r.Results[0].Metrics[0] != float64(3) {
+		t.Fatalf("the slow query: %d %s", r.Status, r.Body)
+	}
+	if r := e.query(`{"metrics": ["events"], "date_range": "7d"}`); r.Status != 200 {
+		t.Fatalf("after the slot is free: %d %s", r.Status, r.Body)
+	}
+}
