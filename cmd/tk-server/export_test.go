@@ -244,16 +244,31 @@ func (st *exportStream) readNDJSON(body io.Reader, limit int) error {
 // response, whose body the caller reads and closes.
 func getExport(t *testing.T, hc *http.Client, addr, key string, q url.Values) *http.Response {
 	t.Helper()
+	resp := doExport(t, hc, addr, key, q)
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("export %s: %d %s", q.Encode(), resp.StatusCode, b)
+	}
+	return resp
+}
+
+// getExportStatus asks for an export and returns its status, closing the
+// response.
+func getExportStatus(t *testing.T, hc *http.Client, addr, key string, q url.Values) int {
+	t.Helper()
+	resp := doExport(t, hc, addr, key, q)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func doExport(t *testing.T, hc *http.Client, addr, key string, q url.Values) *http.Response {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v2/export?"+q.Encode(), nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("export %s: %d %s", q.Encode(), resp.StatusCode, b)
 	}
 	return resp
 }
@@ -521,7 +536,8 @@ func TestStalledExportsHoldNoConnection(t *testing.T) {
 	if err := loadSpan(ctx, dbURL, s, 2); err != nil {
 		t.Fatal(err)
 	}
-	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=warn"}, "--max-conns", "2", "--rate-limit", "-1")
+	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=warn"}, "--max-conns", "2", "--rate-limit", "-1",
+		"--max-exports", "3", "--max-queries", "4")
 	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer hc.CloseIdleConnections()
 	for range 3 {
@@ -533,6 +549,11 @@ func TestStalledExportsHoldNoConnection(t *testing.T) {
 		if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A fourth export finds no export slot: refused at once, not queued.
+	start := time.Now()
+	if resp := getExportStatus(t, hc, srv.addr, p.ReadKey, s.query()); resp != http.StatusServiceUnavailable || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("an export beyond --max-exports: %d after %v, want 503 at once", resp, time.Since(start))
 	}
 	// The exports have stalled once tk-server uses no CPU for a while.
 	for deadline := time.Now().Add(20 * time.Second); ; {
