@@ -31,6 +31,7 @@ say "tk-server migrate; tk-server project create $project"
 "$work/bin/tk-server" migrate 2>"$work/migrate.log" && echo "schema migrated (log: .tk-demo/migrate.log)"
 keys=$("$work/bin/tk-server" project create "$project" --json)
 write_key=$(echo "$keys" | sed -E 's/.*"write_key": *"([^"]+)".*/\1/')
+read_key=$(echo "$keys" | sed -E 's/.*"read_key": *"([^"]+)".*/\1/')
 project_id=$(echo "$keys" | sed -E 's/.*"project_id": *([0-9]+).*/\1/')
 echo "$keys" | sed -E 's/("(write|read)_key": *"[^"]{12})[^"]*"/\1…"/g'
 
@@ -89,4 +90,17 @@ if command -v psql >/dev/null; then
 	    WHERE project_id = $project_id GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
 else
 	echo "(install psql to see the rows; the server log is in $work/server.log)"
+fi
+
+say "the same through the query API (docs/api.md), as CSV"
+if command -v curl >/dev/null; then
+	ask() {
+		echo "\$ POST /api/v2/query $1"
+		curl -sS "$endpoint/api/v2/query?format=csv" -H "Authorization: Bearer $read_key" -d "$1"
+		echo
+	}
+	ask '{"metrics": ["events", "users", "success_rate", "duration_p50"], "dimensions": ["service", "command"], "date_range": "day"}'
+	ask '{"metrics": ["events"], "dimensions": ["command", "flag", "flag_value"], "date_range": "day", "filters": [["is", "service", ["cobra-cli"]]]}'
+else
+	echo "(install curl to ask the query API)"
 fi
