@@ -468,6 +468,32 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 		}
 	})
 
+	t.Run("errors: failure rate per command, OS and version; Go versions", func(t *testing.T) {
+		res := mustQuery(t, db, key.ProjectID, `{"metrics": ["failure_rate", "events"], "dimensions": ["command", "os", "version"],
+			"date_range": `+rng+`, "pagination": {"limit": 10000}}`)
+		want := groupBy(h, func(i int) bool { return in(i) && h.events[i].EventType == "command_executed" },
+			func(i int) []string { e := h.events[i]; return []string{e.Name, e.OS, e.ServiceVersion} })
+		if len(res.Rows) != len(want) {
+			t.Fatalf("%d rows, want %d", len(res.Rows), len(want))
+		}
+		for _, r := range res.Rows {
+			w := want[rowKey(r)]
+			var rate any
+			if w.known > 0 {
+				rate = 1 - float64(w.ok)/float64(w.known)
+			}
+			got, _ := r.Metrics[0].(float64)
+			if (rate == nil) != (r.Metrics[0] == nil) || (rate != nil && !near(got, rate.(float64))) || r.Metrics[1] != w.events {
+				t.Errorf("%s: %v, want failure rate %v over %d runs", rowKey(r), r.Metrics, rate, w.events)
+			}
+		}
+		gv := mustQuery(t, db, key.ProjectID, `{"metrics": ["users"], "dimensions": ["go_version"], "date_range": `+rng+`}`)
+		all := groupBy(h, in, func(i int) []string { return []string{h.events[i].GoVersion} })
+		if len(gv.Rows) != 1 || gv.Rows[0].Metrics[0] != int64(len(all["go1.23.4/"].users)) {
+			t.Errorf("Go versions: %v", gv.Rows)
+		}
+	})
+
 	t.Run("users against the previous period", func(t *testing.T) {
 		res := mustQuery(t, db, key.ProjectID, fmt.Sprintf(`{"metrics": ["users", "events"], "date_range": ["%s", "%s"],
 			"include": {"comparison": "previous_period"}}`, from.AddDate(0, 0, 20).Format(time.DateOnly), from.AddDate(0, 0, 39).Format(time.DateOnly)))
@@ -777,3 +803,28 @@ func TestExportWritesOutsideTransactions(t *testing.T) {
 var errStop = errors.New("stop")
 
 func asError(err error, target **server.Error) bool { return errors.As(err, target) }
+
+func TestQualityCountsWhatWasFolded(t *testing.T) {
+	db := openMaintained(t, postgres.Config{Caps: postgres.Caps{Versions: 1}})
+	key := project(t, db, "quality")
+	now := time.Now().UTC()
+	evs := []server.Event{command(now, "v1", "build"), command(now, "v2", "build"), command(now, "v3", "build")}
+	if _, err := db.Ingest(context.Background(), key, evs, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CountRejections(context.Background(), key.ProjectID, map[string]int64{"timestamp_too_old": 2}); err != nil {
+		t.Fatal(err)
+	}
+	today := now.Truncate(24 * time.Hour)
+	days, err := db.Quality(context.Background(), key.ProjectID, server.QualityQuery{From: today.AddDate(0, 0, -1), To: today})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 2 || days[0].Dropped != 0 || len(days[0].Folded) != 0 {
+		t.Fatalf("yesterday: %+v", days)
+	}
+	d := days[1]
+	if d.Dropped != 5 || d.Folded["version"] != 2 || d.Rejected["timestamp_too_old"] != 2 {
+		t.Fatalf("today: %+v, want 5 dropped, 2 folded versions, 2 rejected", d)
+	}
+}
