@@ -106,12 +106,15 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 	// In every shard, so that the next transaction meets it whatever its
 	// connection.
 	if _, err := e.db.Pool().Exec(ctx, `
-		INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name, success,
-		                                     shard, events, duration_ms_sum, duration_count)
-		SELECT project_id, day, service_name, service_version, event_type, name, success, s, 0, 9223372036854775000, 0
-		FROM (SELECT DISTINCT project_id, day, service_name, service_version, event_type, name, success
+		INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name, os, arch,
+		                                     ci, success, error_kind, shard, events, duration_ms_sum, duration_count)
+		SELECT project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind, s, 0,
+		       9223372036854775000, 0
+		FROM (SELECT DISTINCT project_id, day, service_name, service_version, event_type, name, os, arch, ci, success,
+		                      error_kind
 		      FROM daily_event_counts WHERE project_id = $1) k, generate_series(0, 15) s
-		ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
+		ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
+		             shard)
 		DO UPDATE SET duration_ms_sum = excluded.duration_ms_sum`, e.projectID); err != nil {
 		t.Fatal(err)
 	}

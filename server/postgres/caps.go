@@ -71,7 +71,7 @@ type Caps struct {
 	Names      int // commands, features and methods, all types together, per project and day; zero means 1,000
 	Flags      int // flag names per project and day; zero means 500
 	FlagValues int // flag values (flag and value) per project and day; zero means 1,000
-	EventRows  int // rows of daily_event_counts (without the shard) per project and day; zero means 5,000
+	EventRows  int // rows of daily_event_counts (without the shard) per project and day; zero means 20,000
 	FlagRows   int // rows of daily_flag_counts (without the shard) per project and day; zero means 5,000
 	// NewPerDay is the number of values and rows a project may add in all
 	// on one UTC day of arrival, whatever the days of its events. Zero
@@ -91,7 +91,7 @@ func (c Caps) withDefaults() Caps {
 	def(&c.Names, 1000)
 	def(&c.Flags, 500)
 	def(&c.FlagValues, 1000)
-	def(&c.EventRows, 5000)
+	def(&c.EventRows, 20000)
 	def(&c.FlagRows, 5000)
 	def(&c.NewPerDay, 25000)
 	return c
@@ -309,11 +309,19 @@ func foldCount(k countKey, dec decisions) (countKey, []dim) {
 }
 
 func countRow(k countKey) candidate {
-	return candidate{k.day, dimEventKey, rowValue(k.service, k.version, k.eventType, k.name, strconv.Itoa(int(k.success)))}
+	ek := "\x00"
+	if k.hasErrorKind {
+		ek = k.errorKind
+	}
+	return candidate{k.day, dimEventKey, rowValue(k.service, k.version, k.eventType, k.name, strconv.Itoa(int(k.success)),
+		k.os, k.arch, strconv.FormatBool(k.ci), ek)}
 }
 
+// otherCount is the row a row past the cap is counted in: every value
+// Other but the outcome and CI, which take two values each.
 func otherCount(k countKey) countKey {
-	return countKey{day: k.day, success: k.success, service: Other, version: Other, eventType: Other, name: Other}
+	return countKey{day: k.day, success: k.success, service: Other, version: Other, eventType: Other, name: Other,
+		os: Other, arch: Other, ci: k.ci, errorKind: Other, hasErrorKind: k.hasErrorKind}
 }
 
 func foldFlag(k flagKey, dec decisions) (flagKey, []dim) {
@@ -343,7 +351,8 @@ func otherFlag(k flagKey) flagKey {
 }
 
 func isOtherCount(k countKey) bool {
-	return k.service == Other && k.version == Other && k.eventType == Other && k.name == Other
+	return k.service == Other && k.version == Other && k.eventType == Other && k.name == Other && k.os == Other &&
+		k.arch == Other && (!k.hasErrorKind || k.errorKind == Other)
 }
 
 func isOtherFlag(k flagKey) bool {

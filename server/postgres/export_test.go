@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
 
 // SharedTransactions returns how many ingest transactions held the batches
 // of more than one request.
@@ -20,3 +24,6 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 	_, err = p.UpTo(ctx, version)
 	return err
 }
+
+// UsesRollup reports whether Query answers q from daily_event_counts.
+func UsesRollup(q server.Query) bool { return sourceOf(q).from == countsSource.from }

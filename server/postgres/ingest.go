@@ -50,14 +50,17 @@ RETURNING event_id`
 const rollupSQL = `
 WITH counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
-                                         success, shard, events, duration_ms_sum, duration_count)
-    SELECT $1::integer, day, service_name, service_version, event_type, name, success,
+                                         os, arch, ci, success, error_kind, shard, events, duration_ms_sum,
+                                         duration_count)
+    SELECT $1::integer, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
            (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count
     FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-                $8::bigint[], $9::bigint[], $10::bigint[])
-         AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum, duration_count)
-    ORDER BY 2, 3, 4, 5, 6, 7
-    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, success, shard)
+                $8::bigint[], $9::bigint[], $10::bigint[], $30::text[], $31::text[], $32::boolean[], $33::text[])
+         AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum, duration_count,
+              os, arch, ci, error_kind)
+    ORDER BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
+                 shard)
     DO UPDATE SET events = tk_add(c.events, excluded.events),
                   duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
                   duration_count = tk_add(c.duration_count, excluded.duration_count)

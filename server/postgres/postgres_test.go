@@ -729,3 +729,69 @@ func TestFlagRollupMigrationCountsStoredEvents(t *testing.T) {
 		t.Fatalf("after the migration\n got %v\nwant %v", got, want)
 	}
 }
+
+// The migration that adds the platform and the error kind to
+// daily_event_counts counts the stored events again by them, keeping
+// folded what the caps had folded.
+func TestEventCountsPlatformMigration(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: pgtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.MigrateTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := project(t, db, "platform")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	day := now.Format(time.DateOnly)
+	// Admitted: the service, the type, the name and version 1.0; not 2.0.
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO rollup_values (project_id, day, dim, value, added)
+		VALUES ($1, $2, 1, 'cli', $2), ($1, $2, 2, '1.0', $2), ($1, $2, 3, 'command_executed', $2),
+		       ($1, $2, 4, 'command_executed' || chr(31) || 'build', $2), ($1, $2, 7, 'old-row', $2)`,
+		key.ProjectID, day); err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range []struct {
+		version, os string
+		ci          bool
+		errorKind   *string
+	}{
+		{"1.0", "linux", false, nil}, {"1.0", "linux", false, nil}, {"1.0", "darwin", true, nil},
+		{"1.0", "linux", false, ptr("usage")}, {"2.0", "windows", false, ptr("usage")},
+	} {
+		id := uuid.Must(uuid.NewV7())
+		if _, err := db.Pool().Exec(ctx, `INSERT INTO events (project_id, event_id, occurred_at, service_name,
+			service_version, event_type, name, success, duration_ms, error_kind, user_id, session_id, sdk_name,
+			sdk_version, os, arch, ci, ci_name, go_version, metadata)
+			VALUES ($1, $2, $3, 'cli', $4, 'command_executed', 'build', $5, $6, $7, $8, $2, 'go', '1', $9, 'amd64', $10,
+			        '', 'go1.26', '{}')`,
+			key.ProjectID, id, now, ev.version, ev.errorKind == nil, 10*(i+1), ev.errorKind, make([]byte, 32), ev.os,
+			ev.ci); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := sums(t, db, key.ProjectID, `SELECT concat_ws('|', service_version, os, arch, ci, success, coalesce(error_kind, '-'),
+		duration_ms_sum), events FROM daily_event_counts WHERE project_id = $1`)
+	want := map[string]int64{
+		"1.0|linux|amd64|f|t|-|30":           2,
+		"1.0|darwin|amd64|t|t|-|30":          1,
+		"1.0|linux|amd64|f|f|usage|40":       1,
+		"(other)|windows|amd64|f|f|usage|50": 1,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("daily_event_counts after the migration\n got %v\nwant %v", got, want)
+	}
+	if n := sums(t, db, key.ProjectID, `SELECT 'rows', count(*) FROM rollup_values WHERE project_id = $1 AND dim = 7`); n["rows"] != 0 {
+		t.Errorf("%d admitted rows of the old form left", n["rows"])
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -75,7 +75,8 @@ const flagsJoin = ` CROSS JOIN LATERAL (SELECT DISTINCT x AS flag FROM jsonb_arr
 type stmt struct {
 	sql     strings.Builder
 	args    []any
-	project string // the parameter that holds the project's id
+	project string                      // the parameter that holds the project's id
+	exprs   map[server.Dimension]string // the dimensions' SQL; nil: over events e
 }
 
 // projectArg adds the project's id as a parameter and returns it.
@@ -89,13 +90,91 @@ func (s *stmt) arg(v any) string {
 	return "$" + strconv.Itoa(len(s.args))
 }
 
-// buildQuery returns the statement that answers q for project.
-func buildQuery(project int64, q server.Query) (string, []any) {
-	var s stmt
+// source is where a query's rows come from: the events, or the daily
+// rollup of event counts.
+type source struct {
+	dims    map[server.Dimension]string
+	metrics map[server.Metric]string
+	// from is the FROM clause; where the condition on the project (%[1]s)
+	// and the range of days (%[2]s and %[3]s, see days); eventType the
+	// column of the event type.
+	from, where, eventType string
+	// days are the parameters of the range [from, to] of days.
+	days func(from, to time.Time) (any, any)
+}
+
+var eventsSource = source{dims: dimExpr, metrics: metricExpr, from: "events e",
+	where:     "e.project_id = %[1]s AND e.occurred_at >= %[2]s AND e.occurred_at < %[3]s",
+	eventType: "e.event_type",
+	days:      func(from, to time.Time) (any, any) { return from, to.AddDate(0, 0, 1) },
+}
+
+// countsSource answers from daily_event_counts: events, outcomes and mean
+// durations by day, service, version, type, name, OS, arch, CI, outcome
+// and error kind. Its values are those the cardinality caps admitted: what
+// they fold is counted under "(other)" (see caps.go), where the events
+// keep every value.
+var countsSource = source{
+	dims: map[server.Dimension]string{
+		server.DimDay:       "c.day",
+		server.DimWeek:      "date_trunc('week', c.day)::date",
+		server.DimMonth:     "date_trunc('month', c.day)::date",
+		server.DimEventType: "c.event_type",
+		server.DimName:      "c.name",
+		server.DimCommand:   "c.name",
+		server.DimFeature:   "c.name",
+		server.DimMethod:    "c.name",
+		server.DimService:   "c.service_name",
+		server.DimVersion:   "c.service_version",
+		server.DimOS:        "c.os",
+		server.DimArch:      "c.arch",
+		server.DimCI:        "c.ci",
+		server.DimSuccess:   "c.success",
+		server.DimErrorKind: "c.error_kind",
+	},
+	metrics: map[server.Metric]string{
+		server.MetricEvents:      "coalesce(sum(c.events), 0)::bigint",
+		server.MetricSuccessRate: "(coalesce(sum(c.events) FILTER (WHERE c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
+		server.MetricFailureRate: "(coalesce(sum(c.events) FILTER (WHERE NOT c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
+		server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
+		server.MetricEventsShare: "coalesce(sum(c.events), 0)::bigint",
+	},
+	from:      "daily_event_counts c",
+	where:     "c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date",
+	eventType: "c.event_type",
+	// As text: a time would be a timestamptz, made a date in the
+	// session's time zone.
+	days: func(from, to time.Time) (any, any) { return from.Format(time.DateOnly), to.Format(time.DateOnly) },
+}
+
+// sourceOf is the source that answers q: the rollup when it holds every
+// metric and dimension q asks for or filters on, else the events.
+func sourceOf(q server.Query) source {
+	for _, m := range q.Metrics {
+		if _, ok := countsSource.metrics[m]; !ok {
+			return eventsSource
+		}
+	}
+	for _, d := range q.Dimensions {
+		if _, ok := countsSource.dims[d]; !ok {
+			return eventsSource
+		}
+	}
+	for _, f := range q.Filters {
+		if _, ok := countsSource.dims[f.Dimension]; !ok {
+			return eventsSource
+		}
+	}
+	return countsSource
+}
+
+// buildQuery returns the statement that answers q for project from src.
+func buildQuery(project int64, q server.Query, src source) (string, []any) {
+	s := stmt{exprs: src.dims}
 	hasFlag := slices.Contains(q.Dimensions, server.DimFlag)
 	s.sql.WriteString("SELECT ")
 	for _, d := range q.Dimensions {
-		s.sql.WriteString(dimExpr[d])
+		s.sql.WriteString(src.dims[d])
 		if textDim(d) {
 			// Rows sort by bytes, the same on every database.
 			s.sql.WriteString(` COLLATE "C"`)
@@ -106,19 +185,20 @@ func buildQuery(project int64, q server.Query) (string, []any) {
 		if i > 0 {
 			s.sql.WriteString(", ")
 		}
-		s.sql.WriteString(metricExpr[m])
+		s.sql.WriteString(src.metrics[m])
 	}
 	if q.TotalRows {
 		s.sql.WriteString(", count(*) OVER ()")
 	}
-	s.sql.WriteString(" FROM events e")
+	s.sql.WriteString(" FROM " + src.from)
 	if hasFlag {
 		s.sql.WriteString(flagsJoin)
 	}
-	fmt.Fprintf(&s.sql, " WHERE e.project_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s",
-		s.projectArg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1)))
+	s.sql.WriteString(" WHERE ")
+	from, to := src.days(q.From, q.To)
+	fmt.Fprintf(&s.sql, src.where, s.projectArg(project), s.arg(from), s.arg(to))
 	if t := q.EventType(); t != "" {
-		fmt.Fprintf(&s.sql, " AND e.event_type = %s", s.arg(t))
+		fmt.Fprintf(&s.sql, " AND %s = %s", src.eventType, s.arg(t))
 	}
 	for _, f := range q.Filters {
 		s.sql.WriteString(" AND ")
@@ -198,7 +278,11 @@ func (s *stmt) filter(f server.Filter, hasFlag bool) {
 		s.runFlagFilter(f)
 		return
 	}
-	expr := dimExpr[f.Dimension]
+	exprs := s.exprs
+	if exprs == nil {
+		exprs = dimExpr
+	}
+	expr := exprs[f.Dimension]
 	switch f.Op {
 	case server.OpIs:
 		fmt.Fprintf(&s.sql, "%s = ANY(%s)", expr, s.arg(filterValues(f)))
@@ -214,8 +298,8 @@ func (s *stmt) filter(f server.Filter, hasFlag bool) {
 		if f.Op == server.OpLT {
 			op = "<"
 		}
-		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT DISTINCT c.service_version FROM daily_event_counts c
-    WHERE c.project_id = %s AND tk_version_key(c.service_version) %s tk_version_key(%s)))`,
+		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT DISTINCT dv.service_version FROM daily_event_counts dv
+    WHERE dv.project_id = %s AND tk_version_key(dv.service_version) %s tk_version_key(%s)))`,
 			expr, s.project, op, s.arg(f.Values[0].(string)))
 	}
 }
@@ -282,30 +366,38 @@ func likePatterns(f server.Filter) []string {
 
 // Query answers q over project's events, in a read-only transaction whose
 // statements are bounded by the query timeout.
+//
+// A query for events, outcomes and mean durations by time, service,
+// version, type, name, OS, arch, CI, outcome or error kind is answered from
+// the daily rollup of event counts; any other from the events.
 func (db *DB) Query(ctx context.Context, project int64, q server.Query) (server.Result, error) {
-	return db.QueryEvents(ctx, project, q)
+	return db.query(ctx, project, q, sourceOf)
 }
 
 // QueryEvents answers q with plain SQL over the events table alone: the
 // reference answer that tests and benchmarks compare Query with.
 func (db *DB) QueryEvents(ctx context.Context, project int64, q server.Query) (server.Result, error) {
+	return db.query(ctx, project, q, func(server.Query) source { return eventsSource })
+}
+
+func (db *DB) query(ctx context.Context, project int64, q server.Query, src func(server.Query) source) (server.Result, error) {
 	var res server.Result
 	err := db.readOnly(ctx, func(tx pgx.Tx) error {
-		rows, total, err := queryRows(ctx, tx, project, q)
+		rows, total, err := queryRows(ctx, tx, project, q, src)
 		if err != nil {
 			return err
 		}
 		res.Rows, res.TotalRows = rows, total
-		if err := shares(ctx, tx, project, q, res.Rows); err != nil {
+		if err := shares(ctx, tx, project, q, res.Rows, src); err != nil {
 			return err
 		}
 		if q.Comparison {
 			p := q.Previous()
-			prev, _, err := queryRows(ctx, tx, project, p)
+			prev, _, err := queryRows(ctx, tx, project, p, src)
 			if err != nil {
 				return err
 			}
-			if err := shares(ctx, tx, project, p, prev); err != nil {
+			if err := shares(ctx, tx, project, p, prev, src); err != nil {
 				return err
 			}
 			attachPrevious(q, res.Rows, prev)
@@ -318,8 +410,8 @@ func (db *DB) QueryEvents(ctx context.Context, project int64, q server.Query) (s
 	return res, nil
 }
 
-func queryRows(ctx context.Context, tx pgx.Tx, project int64, q server.Query) ([]server.Row, int64, error) {
-	sql, args := buildQuery(project, q)
+func queryRows(ctx context.Context, tx pgx.Tx, project int64, q server.Query, src func(server.Query) source) ([]server.Row, int64, error) {
+	sql, args := buildQuery(project, q, src(q))
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, 0, err
@@ -349,7 +441,7 @@ func queryRows(ctx context.Context, tx pgx.Tx, project int64, q server.Query) ([
 		// Past the last page: count without it.
 		cq := q
 		cq.Offset, cq.Limit = 0, 1
-		r, t, err := queryRows(ctx, tx, project, cq)
+		r, t, err := queryRows(ctx, tx, project, cq, src)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -363,7 +455,7 @@ func queryRows(ctx context.Context, tx pgx.Tx, project int64, q server.Query) ([
 
 // shares turns the counts of the share metrics of rows into shares of
 // their time bucket's totals, which it asks for with the same filters.
-func shares(ctx context.Context, tx pgx.Tx, project int64, q server.Query, rows []server.Row) error {
+func shares(ctx context.Context, tx pgx.Tx, project int64, q server.Query, rows []server.Row, src func(server.Query) source) error {
 	var cols []int
 	for i, m := range q.Metrics {
 		if m == server.MetricUsersShare || m == server.MetricEventsShare {
@@ -380,7 +472,7 @@ func shares(ctx context.Context, tx pgx.Tx, project int64, q server.Query, rows 
 	}
 	tq.Metrics = []server.Metric{server.MetricUsers, server.MetricEvents}
 	tq.Limit, tq.Offset, tq.TotalRows, tq.Comparison = server.MaxQueryLimit, 0, false, false
-	totals, _, err := queryRows(ctx, tx, project, tq)
+	totals, _, err := queryRows(ctx, tx, project, tq, src)
 	if err != nil {
 		return err
 	}

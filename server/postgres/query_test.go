@@ -648,17 +648,71 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 		}
 	})
 
-	t.Run("another time zone on the connection changes nothing", func(t *testing.T) {
-		// The days are UTC days whatever the session's TimeZone.
-		db2, err := postgres.Open(context.Background(), postgres.Config{URL: dbURLOf(t, db) + "&timezone=Pacific/Kiritimati"})
-		if err != nil {
-			t.Fatal(err)
+	t.Run("the rollup answers as the events do", func(t *testing.T) {
+		for _, body := range []string{
+			`{"metrics": ["events", "success_rate", "failure_rate", "duration_avg"], "dimensions": ["time:day", "command"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events", "failure_rate"], "dimensions": ["command", "os", "version", "error_kind"], "date_range": ` + rng + `,
+			  "filters": [["is", "ci", [false]], ["gte", "version", "1.1.0"], ["is_not", "os", ["windows"]]], "pagination": {"limit": 10000}}`,
+			`{"metrics": ["events", "events_share"], "dimensions": ["time:week", "event_type", "arch"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events"], "dimensions": ["time:month", "success"], "date_range": ` + rng + `, "include": {"comparison": "previous_period"}}`,
+			`{"metrics": ["events"], "dimensions": ["method"], "date_range": ` + rng + `, "filters": [["contains", "method", ["legacy"]]]}`,
+			`{"metrics": ["events", "success_rate"], "date_range": ` + rng + `, "filters": [["is", "command", ["build", "deploy"]], ["lt", "version", "1.2.0"]]}`,
+		} {
+			q, err := server.ParseQuery([]byte(body), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !postgres.UsesRollup(q) {
+				t.Fatalf("%.80s: answered from the events, want the rollup", body)
+			}
+			got, err := db.Query(context.Background(), key.ProjectID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := db.QueryEvents(context.Background(), key.ProjectID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Rows) == 0 || len(got.Rows) != len(want.Rows) {
+				t.Fatalf("%.80s: %d rows from the rollup, %d from the events", body, len(got.Rows), len(want.Rows))
+			}
+			for i := range got.Rows {
+				g, w := got.Rows[i], want.Rows[i]
+				if rowKey(g) != rowKey(w) || !sameValues(g.Metrics, w.Metrics) || !sameValues(g.Previous, w.Previous) {
+					t.Fatalf("%.80s: row %d\nrollup %s %v %v\nevents %s %v %v", body, i, rowKey(g), g.Metrics, g.Previous, rowKey(w), w.Metrics, w.Previous)
+				}
+			}
 		}
-		defer db2.Close()
-		body := `{"metrics": ["events", "users"], "dimensions": ["time:week", "os"], "date_range": ` + rng + `}`
-		a, b := mustQuery(t, db, key.ProjectID, body), mustQuery(t, db2, key.ProjectID, body)
-		if fmt.Sprint(a.Rows) != fmt.Sprint(b.Rows) {
-			t.Errorf("UTC+14 session: %v\nUTC session: %v", b.Rows, a.Rows)
+		for _, body := range []string{
+			`{"metrics": ["users"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `}`,
+			`{"metrics": ["duration_p50"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events"], "dimensions": ["go_version"], "date_range": ` + rng + `}`,
+		} {
+			if q, _ := server.ParseQuery([]byte(body), time.Now()); postgres.UsesRollup(q) {
+				t.Errorf("%s: answered from the rollup, which cannot", body)
+			}
+		}
+	})
+
+	t.Run("another time zone on the connection changes nothing", func(t *testing.T) {
+		// The days are UTC days whatever the session's TimeZone, ahead of
+		// UTC or behind it.
+		for _, zone := range []string{"Pacific/Kiritimati", "Pacific/Pago_Pago"} {
+			db2, err := postgres.Open(context.Background(), postgres.Config{URL: dbURLOf(t, db) + "&timezone=" + zone})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db2.Close()
+			for _, body := range []string{
+				`{"metrics": ["events", "users"], "dimensions": ["time:week", "os"], "date_range": ` + rng + `}`,
+				`{"metrics": ["events", "failure_rate"], "dimensions": ["time:day", "os"], "date_range": ` + rng + `}`, // the rollup
+			} {
+				a, b := mustQuery(t, db, key.ProjectID, body), mustQuery(t, db2, key.ProjectID, body)
+				if fmt.Sprint(a.Rows) != fmt.Sprint(b.Rows) {
+					t.Errorf("%s session: %v\nUTC session: %v", zone, b.Rows, a.Rows)
+				}
+			}
 		}
 	})
 }
@@ -827,4 +881,25 @@ func TestQualityCountsWhatWasFolded(t *testing.T) {
 	if d.Dropped != 5 || d.Folded["version"] != 2 || d.Rejected["timestamp_too_old"] != 2 {
 		t.Fatalf("today: %+v, want 5 dropped, 2 folded versions, 2 rejected", d)
 	}
+}
+
+// sameValues compares metric values, floats to rounding.
+func sameValues(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		fa, oka := a[i].(float64)
+		fb, okb := b[i].(float64)
+		if oka && okb {
+			if !near(fa, fb) {
+				return false
+			}
+			continue
+		}
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

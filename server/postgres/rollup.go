@@ -40,6 +40,7 @@ var rollupParamOIDs = []uint32{
 	oidInt4Array,                                                                                     // $19 keys
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidInt8Array, // $20–$26 flags
 	oidDateArray, oidTextArray, oidInt8Array, // $27–$29 folds
+	oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $30–$33 counts: os, arch, ci, error kind
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -72,6 +73,10 @@ type countKey struct {
 	day                               int32
 	success                           int8 // -1: null, 0: false, 1: true
 	service, version, eventType, name string
+	os, arch                          string
+	ci                                bool
+	errorKind                         string
+	hasErrorKind                      bool // false: error_kind is null
 }
 
 type countVal struct{ events, durSum, durCount int64 }
@@ -133,7 +138,10 @@ func aggregate(events []*server.Event) *rollup {
 	for _, e := range events {
 		d := day(e.Timestamp)
 		k := countKey{day: d, success: -1, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
-			name: e.Name}
+			name: e.Name, os: e.OS, arch: e.Arch, ci: e.CI}
+		if e.ErrorKind != nil {
+			k.errorKind, k.hasErrorKind = *e.ErrorKind, true
+		}
 		if e.Success != nil {
 			k.success = 0
 			if *e.Success {
@@ -280,6 +288,17 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	fold(oidDate, func(k foldKey) { w.int4(k.day) })
 	fold(oidText, func(k foldKey) { w.text(k.dim.String()) })
 	fold(oidInt8, func(k foldKey) { w.int8(r.folds[k]) })
+
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.os) })
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.arch) })
+	counted(oidBool, func(k countKey, _ *countVal) { w.bool(k.ci) })
+	counted(oidText, func(k countKey, _ *countVal) {
+		if k.hasErrorKind {
+			w.text(k.errorKind)
+		} else {
+			w.null()
+		}
+	})
 
 	params := make([][]byte, len(ends))
 	start := 0

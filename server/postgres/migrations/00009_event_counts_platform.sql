@@ -1,0 +1,57 @@
+-- +goose Up
+
+-- daily_event_counts gains the platform (os, arch, ci) and the error kind,
+-- so that the query API answers events, outcomes and durations by command,
+-- OS, CI and version without reading the events. Its rows stay capped per
+-- project and day (Caps.EventRows, counted in rollup_values as
+-- "event_row"), so client strings in these columns cannot grow it without
+-- bound. The stored rows are counted again from the events, each value the
+-- caps had folded staying folded.
+ALTER TABLE daily_event_counts
+    ADD COLUMN os         text    NOT NULL DEFAULT '',
+    ADD COLUMN arch       text    NOT NULL DEFAULT '',
+    ADD COLUMN ci         boolean NOT NULL DEFAULT false,
+    ADD COLUMN error_kind text;
+DROP INDEX daily_event_counts_key;
+DELETE FROM daily_event_counts;
+-- The admitted rows of the old form no longer name rows: new events admit
+-- their rows again.
+DELETE FROM rollup_values WHERE dim = 7;
+
+-- +goose StatementBegin
+WITH kept AS (
+    SELECT project_id, day, dim, value FROM rollup_values WHERE dim IN (1, 2, 3, 4)
+)
+INSERT INTO daily_event_counts (project_id, day, service_name, service_version, event_type, name, os, arch, ci,
+                                success, error_kind, shard, events, duration_ms_sum, duration_count)
+SELECT e.project_id, e.day,
+       CASE WHEN s.value IS NULL THEN '(other)' ELSE e.service_name END,
+       CASE WHEN v.value IS NULL THEN '(other)' ELSE e.service_version END,
+       CASE WHEN t.value IS NULL THEN '(other)' ELSE e.event_type END,
+       CASE WHEN t.value IS NULL OR n.value IS NULL THEN '(other)' ELSE e.name END,
+       e.os, e.arch, e.ci, e.success, e.error_kind, 0,
+       count(*), coalesce(sum(e.duration_ms), 0), count(e.duration_ms)
+FROM (SELECT *, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events) e
+LEFT JOIN kept s ON s.project_id = e.project_id AND s.day = e.day AND s.dim = 1 AND s.value = e.service_name
+LEFT JOIN kept v ON v.project_id = e.project_id AND v.day = e.day AND v.dim = 2 AND v.value = e.service_version
+LEFT JOIN kept t ON t.project_id = e.project_id AND t.day = e.day AND t.dim = 3 AND t.value = e.event_type
+LEFT JOIN kept n ON n.project_id = e.project_id AND n.day = e.day AND n.dim = 4
+                 AND n.value = e.event_type || chr(31) || e.name
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;
+-- +goose StatementEnd
+
+CREATE UNIQUE INDEX daily_event_counts_key ON daily_event_counts
+    (project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind, shard)
+    NULLS NOT DISTINCT;
+
+-- +goose Down
+DROP INDEX daily_event_counts_key;
+DELETE FROM daily_event_counts;
+ALTER TABLE daily_event_counts DROP COLUMN os, DROP COLUMN arch, DROP COLUMN ci, DROP COLUMN error_kind;
+INSERT INTO daily_event_counts (project_id, day, service_name, service_version, event_type, name, success, shard,
+                                events, duration_ms_sum, duration_count)
+SELECT project_id, (occurred_at AT TIME ZONE 'UTC')::date, service_name, service_version, event_type, name, success, 0,
+       count(*), coalesce(sum(duration_ms), 0), count(duration_ms)
+FROM events GROUP BY 1, 2, 3, 4, 5, 6, 7;
+CREATE UNIQUE INDEX daily_event_counts_key ON daily_event_counts
+    (project_id, day, service_name, service_version, event_type, name, success, shard) NULLS NOT DISTINCT;
