@@ -21,6 +21,7 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/server/decode"
 	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
+	"github.com/telemetry-kit/telemetry-kit/server/synth"
 )
 
 // BenchmarkIngestVsCopy measures, in one run on one database, the
@@ -33,7 +34,8 @@ import (
 // workload and an emptied table, in the order HTTP-COPY, COPY-HTTP,
 // COPY-HTTP, HTTP-COPY. Run it with -benchtime=1x; TK_BENCH_EVENTS,
 // TK_BENCH_CLIENTS and TK_BENCH_ROUNDS change the workload (default 200000
-// events, 8 clients, 4 rounds).
+// events, 8 clients, 4 rounds), and TK_BENCH_SYNTH=1 sends the synthetic
+// history's varied events instead of uniform ones.
 func BenchmarkIngestVsCopy(b *testing.B) {
 	total := envInt("TK_BENCH_EVENTS", 200000)
 	clients := envInt("TK_BENCH_CLIENTS", 8)
@@ -58,12 +60,37 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 	json.Unmarshal(out.Bytes(), &p)
 
 	// The workload: bodies as sent, and the same events decoded for COPY.
+	// TK_BENCH_SYNTH=1 takes them from the synthetic history (server/synth:
+	// 30 days of 5,000 users, many commands, versions and platforms)
+	// instead of the uniform events of newEvents.
 	var bodies [][]byte
 	var rows [][]any
-	for len(rows) < total {
+	next := func() []byte {
 		raw, _ := json.Marshal(map[string]any{"events": newEvents(batchSize)})
+		return raw
+	}
+	if os.Getenv("TK_BENCH_SYNTH") != "" {
+		g, err := synth.New(synth.Config{Seed: 1, Users: 5000, Days: 30, Events: total})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var raws [][]byte
+		if err := g.Batches(batchSize, func(body []byte, _ int) error {
+			raws = append(raws, bytes.Clone(body))
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		next = func() []byte {
+			raw := raws[0]
+			raws = raws[1:]
+			return raw
+		}
+	}
+	for len(rows) < total {
+		raw := next()
 		dec, err := decode.Batch(raw, time.Now(), 0)
-		if err != nil || len(dec.Events) != batchSize {
+		if err != nil || len(dec.Events) == 0 || len(dec.Rejected) > 0 {
 			b.Fatalf("workload: %v %+v", err, dec.Rejected)
 		}
 		for _, e := range dec.Events {

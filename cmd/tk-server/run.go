@@ -81,6 +81,7 @@ type options struct {
 	corsOrigins     string
 	maxQueries      int
 	maxExports      int
+	capsNewPerDay   int
 	jsonOut         bool
 	project         string
 	kind            string
@@ -283,6 +284,7 @@ func openDB(ctx context.Context, o *options, log *slog.Logger) (*postgres.DB, er
 		Retention:    time.Duration(o.retentionDays) * 24 * time.Hour,
 		Logger:       log,
 		QueryTimeout: o.queryTimeout,
+		Caps:         postgres.Caps{NewPerDay: o.capsNewPerDay},
 	})
 }
 
@@ -309,6 +311,7 @@ func (a *app) serveCmd() *cobra.Command {
 		f.duration(&o.queryTimeout, "query-timeout", postgres.DefaultQueryTimeout, "time limit for each statement of the query API and the export")
 		f.float(&o.queryRate, "query-rate", 5, "query API requests per second allowed per read key (negative: no limit)")
 		f.integer(&o.queryBurst, "query-burst", 20, "query API requests a read key may send at once")
+		f.integer(&o.capsNewPerDay, "caps-new-per-day", 25000, "values and rollup rows a project may add on one day of arrival, whatever its events' days; raise it to import history")
 		f.integer(&o.maxQueries, "max-queries", 4, "query API requests answered at once (exports included); more wait a second, then 503")
 		f.integer(&o.maxExports, "max-exports", 2, "exports streaming at once, within --max-queries; more get 503")
 		f.str(&o.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may call the query API (\"*\": any; empty: no CORS)")

@@ -77,6 +77,9 @@ type stmt struct {
 	args    []any
 	project string                      // the parameter that holds the project's id
 	exprs   map[server.Dimension]string // the dimensions' SQL; nil: over events e
+	// versions is a query of the distinct versions the statement reads,
+	// for the version comparisons.
+	versions string
 }
 
 // projectArg adds the project's id as a parameter and returns it.
@@ -101,13 +104,22 @@ type source struct {
 	from, where, eventType string
 	// days are the parameters of the range [from, to] of days.
 	days func(from, to time.Time) (any, any)
+	// versions selects the distinct versions of the source in the range,
+	// with the parameters of where.
+	versions string
 }
 
 var eventsSource = source{dims: dimExpr, metrics: metricExpr, from: "events e",
 	where:     "e.project_id = %[1]s AND e.occurred_at >= %[2]s AND e.occurred_at < %[3]s",
 	eventType: "e.event_type",
 	days:      func(from, to time.Time) (any, any) { return from, to.AddDate(0, 0, 1) },
+	versions:  eventVersions,
 }
+
+// eventVersions selects the distinct versions of a project's events in a
+// range of times.
+const eventVersions = `SELECT DISTINCT ev.service_version FROM events ev
+    WHERE ev.project_id = %[1]s AND ev.occurred_at >= %[2]s AND ev.occurred_at < %[3]s`
 
 // countsSource answers from daily_event_counts: events, outcomes and mean
 // durations by day, service, version, type, name, OS, arch, CI, outcome
@@ -145,6 +157,8 @@ var countsSource = source{
 	// As text: a time would be a timestamptz, made a date in the
 	// session's time zone.
 	days: func(from, to time.Time) (any, any) { return from.Format(time.DateOnly), to.Format(time.DateOnly) },
+	versions: `SELECT DISTINCT dv.service_version FROM daily_event_counts dv
+    WHERE dv.project_id = %[1]s AND dv.day BETWEEN %[2]s::date AND %[3]s::date`,
 }
 
 // sourceOf is the source that answers q: the rollup when it holds every
@@ -196,7 +210,9 @@ func buildQuery(project int64, q server.Query, src source) (string, []any) {
 	}
 	s.sql.WriteString(" WHERE ")
 	from, to := src.days(q.From, q.To)
-	fmt.Fprintf(&s.sql, src.where, s.projectArg(project), s.arg(from), s.arg(to))
+	p, a, b := s.projectArg(project), s.arg(from), s.arg(to)
+	fmt.Fprintf(&s.sql, src.where, p, a, b)
+	s.versions = fmt.Sprintf(src.versions, p, a, b)
 	if t := q.EventType(); t != "" {
 		fmt.Fprintf(&s.sql, " AND %s = %s", src.eventType, s.arg(t))
 	}
@@ -291,16 +307,15 @@ func (s *stmt) filter(f server.Filter, hasFlag bool) {
 	case server.OpContains:
 		fmt.Fprintf(&s.sql, "%s ILIKE ANY(%s)", expr, s.arg(likePatterns(f)))
 	case server.OpGTE, server.OpLT:
-		// The versions that compare are found once, among the project's
-		// versions in the daily rollup, rather than by parsing the
-		// version of every event.
+		// The versions that compare are found once, among the distinct
+		// versions of the statement's source (s.versions), rather than
+		// by parsing the version of every event.
 		op := ">="
 		if f.Op == server.OpLT {
 			op = "<"
 		}
-		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT DISTINCT dv.service_version FROM daily_event_counts dv
-    WHERE dv.project_id = %s AND tk_version_key(dv.service_version) %s tk_version_key(%s)))`,
-			expr, s.project, op, s.arg(f.Values[0].(string)))
+		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT v FROM (%s) vs(v) WHERE tk_version_key(v) %s tk_version_key(%s)))`,
+			expr, s.versions, op, s.arg(f.Values[0].(string)))
 	}
 }
 

@@ -903,3 +903,23 @@ func sameValues(a, b []any) bool {
 	}
 	return true
 }
+
+// A version comparison over the events matches every stored version, also
+// those the rollup's caps folded.
+func TestVersionFilterIgnoresFolding(t *testing.T) {
+	db := openMaintained(t, postgres.Config{Caps: postgres.Caps{Versions: 1}})
+	key := project(t, db, "versions-folded")
+	now := time.Now().UTC()
+	evs := []server.Event{command(now, "1.0.0", "build"), command(now, "1.1.0", "build"), command(now, "2.0.0", "build")}
+	if res, err := db.Ingest(context.Background(), key, evs, 0); err != nil || res.Folded["version"] != 2 {
+		t.Fatalf("%+v %v, want 2 versions folded", res, err)
+	}
+	res := mustQuery(t, db, key.ProjectID, `{"metrics": ["users", "events"], "date_range": "day", "filters": [["gte", "version", "1.1.0"]]}`)
+	if res.Rows[0].Metrics[1] != int64(2) {
+		t.Errorf("from 1.1.0 onward: %v events, want 2", res.Rows[0].Metrics[1])
+	}
+	vs, err := db.Versions(context.Background(), key.ProjectID, server.VersionsQuery{From: now.Truncate(24 * time.Hour), To: now.Truncate(24 * time.Hour)})
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("versions: %+v %v, want all 3", vs, err)
+	}
+}

@@ -20,6 +20,8 @@ func (db *DB) Retention(ctx context.Context, project int64, q server.RetentionQu
     SELECT e.user_id, date_trunc('week', e.occurred_at AT TIME ZONE 'UTC')::date AS wk
     FROM events e
     WHERE e.project_id = %s AND e.occurred_at < %s`, s.projectArg(project), s.arg(end))
+	s.versions = fmt.Sprintf(`SELECT DISTINCT ev.service_version FROM events ev
+    WHERE ev.project_id = %s AND ev.occurred_at < $%d`, s.project, len(s.args))
 	for _, f := range q.Filters {
 		s.sql.WriteString(" AND ")
 		s.filter(f, false)

@@ -20,7 +20,7 @@ import (
 func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuery) ([]server.VersionAdoption, error) {
 	var s stmt
 	p, from, to := s.projectArg(project), s.arg(q.From), s.arg(q.To.AddDate(0, 0, 1))
-	filters := stmt{args: s.args, project: s.project}
+	filters := stmt{args: s.args, project: s.project, versions: fmt.Sprintf(eventVersions, p, from, to)}
 	for _, f := range q.Filters {
 		filters.sql.WriteString(" AND ")
 		filters.filter(f, false)
@@ -47,8 +47,8 @@ func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuer
 ), newest AS (
     SELECT uv.day, uv.user_id, max(k.k) AS k FROM uv JOIN keys k USING (v) GROUP BY 1, 2
 )
-SELECT 'v', v.v, f.first_day, v.users, v.events, k.k
-FROM vers v JOIN keys k USING (v) JOIN firsts f USING (v)
+SELECT 'v', v.v, coalesce(f.first_day, (SELECT min(uv.day) FROM uv WHERE uv.v = v.v)), v.users, v.events, k.k
+FROM vers v JOIN keys k USING (v) LEFT JOIN firsts f USING (v)
 UNION ALL
 SELECT 'd', '', day, count(*), 0, k FROM newest GROUP BY day, k`, p, from, to, cond)
 	var out []server.VersionAdoption
