@@ -314,7 +314,9 @@ func (s *stmt) filter(f server.Filter, hasFlag bool) {
 		if f.Op == server.OpLT {
 			op = "<"
 		}
-		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT v FROM (%s) vs(v) WHERE tk_version_key(v) %s tk_version_key(%s)))`,
+		// OFFSET 0 keeps the comparison out of the DISTINCT: else
+		// PostgreSQL pushes it down and parses the version of every row.
+		fmt.Fprintf(&s.sql, `%s = ANY(ARRAY(SELECT v FROM (%s OFFSET 0) vs(v) WHERE tk_version_key(v) %s tk_version_key(%s)))`,
 			expr, s.versions, op, s.arg(f.Values[0].(string)))
 	}
 }
