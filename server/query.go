@@ -242,11 +242,10 @@ const (
 	maxQueryItems     = 12  // metrics, dimensions or filters
 	maxFilterValues   = 100
 	maxFilterValueLen = 200
-	maxQueryBody      = 64 << 10
 )
 
 // MaxQueryBody is the largest query request body.
-const MaxQueryBody = maxQueryBody
+const MaxQueryBody = 64 << 10
 
 // wireQuery is a query's JSON form.
 type wireQuery struct {

@@ -26,22 +26,6 @@ func ParseUUID[T string | []byte](s T) (id [16]byte, ok bool) {
 	return id, true
 }
 
-// FormatUUID is the canonical form of id, the one [ParseUUID] reads.
-func FormatUUID(id [16]byte) string {
-	const digits = "0123456789abcdef"
-	var b [36]byte
-	j := 0
-	for i, c := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = digits[c>>4], digits[c&0xf]
-		j += 2
-	}
-	return string(b[:])
-}
-
 func lowerHex(c byte) (byte, bool) {
 	switch {
 	case c >= '0' && c <= '9':

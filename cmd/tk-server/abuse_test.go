@@ -106,10 +106,7 @@ func TestAbuse(t *testing.T) {
 		t.Skip("abuse test skipped in -short mode")
 	}
 	dbURL := pgtest.New(t)
-	var p struct {
-		WriteKey string `json:"write_key"`
-	}
-	json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "abused", "--json")), &p)
+	p := createProject(t, env("TK_DATABASE_URL", dbURL), "abused")
 	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=error"})
 	cmd, base := srv.cmd, "http://"+srv.addr
 	startRSS := peakRSS(cmd.Process.Pid)

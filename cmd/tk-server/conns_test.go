@@ -47,12 +47,7 @@ func idleHealthz(addr string, timeout time.Duration) (net.Conn, error) {
 // within 5 s each, and the server never runs out of file descriptors.
 func TestIdleConnectionsCannotLockOutNewClients(t *testing.T) {
 	dbURL := pgtest.New(t)
-	var p struct {
-		WriteKey string `json:"write_key"`
-	}
-	if err := json.Unmarshal([]byte(runCmd(t, env("TK_DATABASE_URL", dbURL), "project", "create", "demo", "--json")), &p); err != nil {
-		t.Fatal(err)
-	}
+	p := createProject(t, env("TK_DATABASE_URL", dbURL), "demo")
 	const nofile, idle = 256, 400
 	srv := startLimited(t, nofile, dbURL, []string{"TK_RATE_LIMIT=-1"}, "--metrics-addr", "127.0.0.1:0")
 	addr, stderr := srv.addr, srv.stderr

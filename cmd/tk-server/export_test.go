@@ -342,11 +342,7 @@ func TestExportStreamsWithFlatRSS(t *testing.T) {
 	dbURL := pgtest.New(t)
 	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn")
 	runCmd(t, ge, "migrate")
-	var p, other struct {
-		ProjectID int64 `json:"project_id"`
-	}
-	json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "export", "--json")), &p)
-	json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "other", "--json")), &other)
+	p, other := createProject(t, ge, "export"), createProject(t, ge, "other")
 	if p.ProjectID == 0 || other.ProjectID == 0 {
 		t.Fatal("project create gave no project_id")
 	}
@@ -523,14 +519,7 @@ func TestStalledExportsHoldNoConnection(t *testing.T) {
 	dbURL := pgtest.New(t)
 	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn")
 	runCmd(t, ge, "migrate")
-	var p struct {
-		ProjectID int64  `json:"project_id"`
-		WriteKey  string `json:"write_key"`
-		ReadKey   string `json:"read_key"`
-	}
-	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "export", "--json")), &p); err != nil {
-		t.Fatal(err)
-	}
+	p := createProject(t, ge, "export")
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	s := exportSpan{project: p.ProjectID, n: 60_000, start: today.AddDate(0, 0, -3), days: 2}
 	if err := loadSpan(ctx, dbURL, s, 2); err != nil {

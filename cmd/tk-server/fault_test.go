@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"sync"
@@ -32,12 +31,7 @@ func TestFaultDatabaseRestart(t *testing.T) {
 	}
 	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "error", "TK_RETRY_AFTER", "1s",
 		"TK_RATE_LIMIT", "-1", "TK_REQUEST_TIMEOUT", "5s")
-	var p struct {
-		WriteKey string `json:"write_key"`
-	}
-	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "fault", "--json")), &p); err != nil {
-		t.Fatal(err)
-	}
+	p := createProject(t, ge, "fault")
 	s := startServe(t, ge)
 	base := "http://" + s.addr
 

@@ -183,20 +183,30 @@ func countEvents(t *testing.T, dbURL string) int64 {
 	return n
 }
 
+// testProject is what `tk-server project create --json` prints.
+type testProject struct {
+	ProjectID int64  `json:"project_id"`
+	WriteKey  string `json:"write_key"`
+	ReadKey   string `json:"read_key"`
+}
+
+// createProject runs `tk-server project create name --json` in environment ge.
+func createProject(t *testing.T, ge func(string) string, name string) testProject {
+	t.Helper()
+	var p testProject
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "create", name, "--json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // The commands as an operator runs them: migrate, create a project, serve,
 // send events, manage keys, stop.
 func TestCommands(t *testing.T) {
 	dbURL := pgtest.New(t)
 	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "warn")
 	runCmd(t, ge, "migrate")
-	var p struct {
-		ProjectID int64  `json:"project_id"`
-		WriteKey  string `json:"write_key"`
-		ReadKey   string `json:"read_key"`
-	}
-	if err := json.Unmarshal([]byte(runCmd(t, ge, "project", "create", "demo", "--json")), &p); err != nil {
-		t.Fatal(err)
-	}
+	p := createProject(t, ge, "demo")
 	if p.ProjectID == 0 || !strings.HasPrefix(p.WriteKey, "tk_w_") || !strings.HasPrefix(p.ReadKey, "tk_r_") {
 		t.Fatalf("project create: %+v", p)
 	}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
@@ -390,10 +392,10 @@ type exportEnv struct {
 
 func toExport(e *server.ExportedEvent) exportEvent {
 	return exportEvent{
-		EventID: wire.FormatUUID(e.EventID), Timestamp: e.Timestamp.Format(time.RFC3339Nano),
+		EventID: uuid.UUID(e.EventID).String(), Timestamp: e.Timestamp.Format(time.RFC3339Nano),
 		ReceivedAt: e.ReceivedAt.Format(time.RFC3339Nano), ServiceName: e.ServiceName, ServiceVersion: e.ServiceVersion,
 		EventType: e.EventType, Name: e.Name, Success: e.Success, DurationMS: e.DurationMS, ExitCode: e.ExitCode,
-		ErrorKind: e.ErrorKind, UserID: "anon_" + hex.EncodeToString(e.UserID[:]), SessionID: wire.FormatUUID(e.SessionID),
+		ErrorKind: e.ErrorKind, UserID: "anon_" + hex.EncodeToString(e.UserID[:]), SessionID: uuid.UUID(e.SessionID).String(),
 		SDK: wire.SDK{Name: e.SDKName, Version: e.SDKVersion}, Metadata: e.Metadata,
 		Env: exportEnv{OS: e.OS, Arch: e.Arch, CI: e.CI, CIName: e.CIName, GoVersion: e.GoVersion},
 	}

@@ -36,7 +36,13 @@ func (l *limiters[K]) allow(id K, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
+	return take(l.of(id), now)
+}
+
+// of returns id's token bucket, made on first use.
+func (l *limiters[K]) of(id K) *rate.Limiter {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	lim, ok := l.m[id]
 	if !ok {
 		if l.max > 0 && len(l.m) >= l.max {
@@ -45,8 +51,7 @@ func (l *limiters[K]) allow(id K, now time.Time) (bool, time.Duration) {
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.m[id] = lim
 	}
-	l.mu.Unlock()
-	return take(lim, now)
+	return lim
 }
 
 // take is allow that also tells how many requests are left in the
@@ -55,16 +60,7 @@ func (l *limiters[K]) take(id K, now time.Time) (ok bool, wait time.Duration, re
 	if l == nil {
 		return true, 0, 0
 	}
-	l.mu.Lock()
-	lim, found := l.m[id]
-	if !found {
-		if l.max > 0 && len(l.m) >= l.max {
-			clear(l.m)
-		}
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.m[id] = lim
-	}
-	l.mu.Unlock()
+	lim := l.of(id)
 	ok, wait = take(lim, now)
 	remaining = max(0, int(lim.TokensAt(now)))
 	if ok && remaining < l.burst {
