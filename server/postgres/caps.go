@@ -461,25 +461,30 @@ const admissionLock = 0x746b6361 // "tkca"
 // by dim) and the cap of values added on the current UTC day ($6), in
 // order. It returns, for each value in order, whether it is kept, and for
 // one that is not, whether the cap of its day and dimension is full (else
-// the day's cap is).
+// the day's cap is). The caps are judged against the counters
+// rollup_value_counts and rollup_additions, which it keeps, and each
+// candidate is looked up by the primary key: the cost of an admission
+// grows with its candidates, not with what the project holds.
 const admitSQL = `
 WITH c AS (
     SELECT * FROM unnest($2::date[], $3::smallint[], $4::text[]) WITH ORDINALITY AS c(day, dim, value, i)
 ), k AS (
-    SELECT c.*, EXISTS (SELECT FROM rollup_values r
-                        WHERE r.project_id = $1 AND r.day = c.day AND r.dim = c.dim AND r.value = c.value) AS known
-    FROM c
+    -- One probe of the primary key per candidate (LIMIT 1 keeps the
+    -- planner from hashing every value of the project instead).
+    SELECT c.*, coalesce(r.known, false) AS known
+    FROM c LEFT JOIN LATERAL (SELECT true AS known FROM rollup_values r
+                              WHERE r.project_id = $1 AND r.day = c.day AND r.dim = c.dim AND r.value = c.value
+                              LIMIT 1) r ON true
 ), fresh AS (
     SELECT k.*, row_number() OVER (PARTITION BY k.day, k.dim ORDER BY k.i) AS rank_dim,
            row_number() OVER (ORDER BY k.i) AS rank_all
     FROM k WHERE NOT known
 ), used AS (
-    SELECT r.day, r.dim, count(*) AS n FROM rollup_values r
-    WHERE r.project_id = $1 AND (r.day, r.dim) IN (SELECT day, dim FROM fresh)
-    GROUP BY 1, 2
+    SELECT u.day, u.dim, u.n FROM rollup_value_counts u
+    WHERE u.project_id = $1 AND (u.day, u.dim) IN (SELECT day, dim FROM fresh)
 ), today AS (
-    SELECT count(*) AS n FROM rollup_values
-    WHERE project_id = $1 AND added = (now() AT TIME ZONE 'UTC')::date
+    SELECT coalesce((SELECT n FROM rollup_additions
+                     WHERE project_id = $1 AND day = (now() AT TIME ZONE 'UTC')::date), 0) AS n
 ), judged AS (
     SELECT f.i, f.day, f.dim, f.value, coalesce(u.n, 0) + f.rank_dim > ($5::integer[])[f.dim] AS dim_full,
            t.n + f.rank_all > $6::integer AS day_full
@@ -490,6 +495,16 @@ WITH c AS (
     WHERE NOT dim_full AND NOT day_full
     ORDER BY day, dim, value
     ON CONFLICT DO NOTHING
+    RETURNING day, dim
+), counted AS (
+    INSERT INTO rollup_value_counts (project_id, day, dim, n)
+    SELECT $1, day, dim, count(*) FROM ins GROUP BY day, dim
+    ORDER BY day, dim
+    ON CONFLICT (project_id, day, dim) DO UPDATE SET n = rollup_value_counts.n + excluded.n
+), added AS (
+    INSERT INTO rollup_additions (project_id, day, n)
+    SELECT $1, (now() AT TIME ZONE 'UTC')::date, count(*) FROM ins HAVING count(*) > 0
+    ON CONFLICT (project_id, day) DO UPDATE SET n = rollup_additions.n + excluded.n
 )
 SELECT k.known OR NOT (j.dim_full OR j.day_full), coalesce(j.dim_full, false)
 FROM k LEFT JOIN judged j ON j.i = k.i ORDER BY k.i`

@@ -195,6 +195,27 @@ func TestCapsHoldUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d names, %d flags, %d events and %d flags counted; want 10, 5, %d and %d",
 			names, flags, counted, flagged, requests*each, 2*requests*each)
 	}
+	checkAdmissionCounts(t, db, key.ProjectID)
+}
+
+// checkAdmissionCounts fails t unless the admissions' counters of a
+// project equal what rollup_values holds.
+func checkAdmissionCounts(t *testing.T, db *postgres.DB, project int64) {
+	t.Helper()
+	var wrong int64
+	err := db.Pool().QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM (SELECT day, dim, count(*) AS n FROM rollup_values WHERE project_id = $1 GROUP BY 1, 2) v
+		 FULL JOIN (SELECT day, dim, n FROM rollup_value_counts WHERE project_id = $1) c USING (day, dim)
+		 WHERE v.n IS DISTINCT FROM c.n) +
+		(SELECT count(*) FROM (SELECT added AS day, count(*) AS n FROM rollup_values WHERE project_id = $1 GROUP BY 1) v
+		 FULL JOIN (SELECT day, n FROM rollup_additions WHERE project_id = $1) c USING (day)
+		 WHERE v.n IS DISTINCT FROM c.n)`, project).Scan(&wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Fatalf("%d admission counters differ from rollup_values", wrong)
+	}
 }
 
 // Past the cap of rows of a day, new rows are counted in one row of
@@ -245,6 +266,7 @@ func TestCapsRowsAndDailyAdditions(t *testing.T) {
 	if counted != 29 {
 		t.Fatalf("%d events counted, want 29", counted)
 	}
+	checkAdmissionCounts(t, db, key.ProjectID)
 }
 
 // Maintenance deletes the rollup rows of the days that fall out of the
@@ -263,7 +285,8 @@ func TestMaintainPrunesRollups(t *testing.T) {
 	if _, err := db.Maintain(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"daily_event_counts", "daily_flag_counts", "daily_users", "rollup_values"} {
+	for _, table := range []string{"daily_event_counts", "daily_flag_counts", "daily_users", "rollup_values",
+		"rollup_value_counts", "rollup_additions"} {
 		var left, old int64
 		db.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE day < $2::date) FROM `+table+
 			` WHERE project_id = $1`, key.ProjectID, now.AddDate(0, 0, -5)).Scan(&left, &old)
