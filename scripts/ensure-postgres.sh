@@ -8,6 +8,11 @@
 #    and prints its URL. A cluster it started before is reused when it still runs.
 # 3. Otherwise it exits 1 with one line saying how to provide a server.
 #
+# tk-server needs the server's hll extension (postgresql-hll, for its user
+# counts): when the server lacks it and runs from this machine's Debian
+# packages, it installs postgresql-<major>-hll with apt-get, else it exits 1
+# saying so.
+#
 # Stop a throwaway cluster with: pg_ctl -D .pgtest/data stop  (as its owner)
 set -euo pipefail
 
@@ -29,26 +34,47 @@ answers() {
 	command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$host" -p "$port" -t 3
 }
 
+# ready URL: print URL and exit, once the server offers the hll extension.
+ready() {
+	if command -v psql >/dev/null 2>&1; then
+		local have major
+		have=$(psql "$1" -XAtqc "SELECT count(*) FROM pg_available_extensions WHERE name = 'hll'" 2>/dev/null || echo 0)
+		if [ "$have" != 1 ]; then
+			major=$(psql "$1" -XAtqc "SELECT current_setting('server_version_num')::int / 10000")
+			if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -d "/usr/lib/postgresql/$major" ]; then
+				log "installing postgresql-$major-hll (the hll extension tk-server needs)"
+				export DEBIAN_FRONTEND=noninteractive
+				apt-get install -y -q "postgresql-$major-hll" >&2 ||
+					{ apt-get update -q >&2 && apt-get install -y -q "postgresql-$major-hll" >&2; } || true
+				have=$(psql "$1" -XAtqc "SELECT count(*) FROM pg_available_extensions WHERE name = 'hll'" 2>/dev/null || echo 0)
+			fi
+			if [ "$have" != 1 ]; then
+				echo "ensure-postgres: the PostgreSQL server at $1 lacks the hll extension tk-server needs: install postgresql-$major-hll (https://github.com/citusdata/postgresql-hll) on it" >&2
+				exit 1
+			fi
+		fi
+	fi
+	echo "$1"
+	exit 0
+}
+
 # The default URL names database "test": create it when the server answers
 # without it.
 if answers "$url"; then
-	echo "$url"
-	exit 0
+	ready "$url"
 fi
 admin_url="$(echo "$url" | sed -E 's#(//[^/]*)/[^?]*#\1/postgres#')"
 if command -v psql >/dev/null 2>&1 && answers "$admin_url"; then
 	dbname="$(echo "$url" | sed -E 's#^[^/]*//[^/]*/([^?]*).*#\1#')"
 	psql "$admin_url" -XAtqc "CREATE DATABASE \"$dbname\"" >/dev/null 2>&1 || true
 	if answers "$url"; then
-		echo "$url"
-		exit 0
+		ready "$url"
 	fi
 fi
 
 # A cluster we started before?
 if [ -f "$dir/url" ] && answers "$(cat "$dir/url")"; then
-	cat "$dir/url"
-	exit 0
+	ready "$(cat "$dir/url")"
 fi
 
 bin=""
@@ -98,4 +124,4 @@ if ! answers "$new_url"; then
 	exit 1
 fi
 echo "$new_url" >"$dir/url"
-echo "$new_url"
+ready "$new_url"

@@ -601,16 +601,16 @@ func fold(r *rollup, dec decisions) *rollup {
 		out.addUser(k, u)
 	}
 	for _, k := range r.flagKeys {
-		n := r.flags[k]
+		v := r.flags[k]
 		fk, folded := foldFlag(k, dec)
 		for _, d := range folded {
-			out.addFold(foldKey{k.day, d}, n)
+			out.addFold(foldKey{k.day, d}, v.events)
 		}
 		if !isOtherFlag(fk) && !dec[flagRow(fk)] {
-			out.addFold(foldKey{k.day, dimFlagKey}, n)
+			out.addFold(foldKey{k.day, dimFlagKey}, v.events)
 			fk = otherFlag(fk)
 		}
-		out.addFlag(fk, n)
+		out.addFlag(fk, *v)
 	}
 	for _, k := range r.foldKeys {
 		out.addFold(k, r.folds[k])

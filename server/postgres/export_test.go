@@ -25,5 +25,6 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 	return err
 }
 
-// UsesRollup reports whether Query answers q from daily_event_counts.
-func UsesRollup(q server.Query) bool { return sourceOf(q).from == countsSource.from }
+// UsesRollup reports whether Query answers q from a rollup
+// (daily_event_counts or daily_flag_counts).
+func UsesRollup(q server.Query) bool { return sourceOf(q).from != eventsSource.from }

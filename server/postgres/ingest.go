@@ -48,22 +48,27 @@ RETURNING event_id`
 // new; a key no longer valid makes it fail, and the transaction with it
 // (tk_check_write_key, called only then, raises the error that says why).
 const rollupSQL = `
-WITH counts AS (
+WITH count_users AS (
+    SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($34::integer[], $35::bytea[]) AS x(i, u) GROUP BY i
+), counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
                                          os, arch, ci, success, error_kind, shard, events, duration_ms_sum,
-                                         duration_count)
+                                         duration_count, users)
     SELECT $1::integer, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
-           (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count
+           (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count,
+           coalesce(cu.users, hll_empty())
     FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
                 $8::bigint[], $9::bigint[], $10::bigint[], $30::text[], $31::text[], $32::boolean[], $33::text[])
-         AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum, duration_count,
-              os, arch, ci, error_kind)
+         WITH ORDINALITY AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum,
+                              duration_count, os, arch, ci, error_kind, i)
+    LEFT JOIN count_users cu USING (i)
     ORDER BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
     ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
                  shard)
     DO UPDATE SET events = tk_add(c.events, excluded.events),
                   duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
-                  duration_count = tk_add(c.duration_count, excluded.duration_count)
+                  duration_count = tk_add(c.duration_count, excluded.duration_count),
+                  users = hll_union(c.users, excluded.users)
 ), users AS (
     INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
     SELECT $1::integer, day, service_name, user_id, service_version, os, arch, ci
@@ -71,16 +76,19 @@ WITH counts AS (
          AS u(day, service_name, user_id, service_version, os, arch, ci)
     ORDER BY 2, 3, 4
     ON CONFLICT DO NOTHING
+), flag_users AS (
+    SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($36::integer[], $37::bytea[]) AS x(i, u) GROUP BY i
 ), flags AS (
     INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
-                                        shard, events)
+                                        shard, events, users)
     SELECT $1::integer, day, service_name, service_version, command, flag, value, (pg_backend_pid() % 16)::smallint,
-           events
+           events, coalesce(fu.users, hll_empty())
     FROM unnest($20::date[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[])
-         AS t(day, service_name, service_version, command, flag, value, events)
+         WITH ORDINALITY AS t(day, service_name, service_version, command, flag, value, events, i)
+    LEFT JOIN flag_users fu USING (i)
     ORDER BY 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
-    DO UPDATE SET events = tk_add(c.events, excluded.events)
+    DO UPDATE SET events = tk_add(c.events, excluded.events), users = hll_union(c.users, excluded.users)
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -657,6 +658,17 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["events"], "dimensions": ["time:month", "success"], "date_range": ` + rng + `, "include": {"comparison": "previous_period"}}`,
 			`{"metrics": ["events"], "dimensions": ["method"], "date_range": ` + rng + `, "filters": [["contains", "method", ["legacy"]]]}`,
 			`{"metrics": ["events", "success_rate"], "date_range": ` + rng + `, "filters": [["is", "command", ["build", "deploy"]], ["lt", "version", "1.2.0"]]}`,
+			// Users, from the rows' sketches.
+			`{"metrics": ["events", "users", "success_rate"], "date_range": ` + rng + `, "include": {"comparison": "previous_period"}}`,
+			`{"metrics": ["events", "users"], "dimensions": ["time:day"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux", "darwin"]], ["gte", "version", "1.2.0"], ["is", "ci", [false]]]}`,
+			`{"metrics": ["users", "users_share"], "dimensions": ["time:day", "version"], "date_range": ` + rng + `}`,
+			`{"metrics": ["users", "events"], "dimensions": ["os", "arch", "ci"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events", "users", "failure_rate"], "dimensions": ["command"], "date_range": ` + rng + `, "pagination": {"limit": 10}}`,
+			`{"metrics": ["events", "users"], "dimensions": ["time:week", "feature"], "date_range": ` + rng + `}`,
+			// Flags, from daily_flag_counts.
+			`{"metrics": ["events", "users"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "command", ["build"]]]}`,
+			`{"metrics": ["events", "users", "users_share"], "dimensions": ["flag", "flag_value"], "date_range": ` + rng + `, "filters": [["is", "flag", ["auth"]]]}`,
+			`{"metrics": ["events", "users"], "dimensions": ["time:week", "command", "flag"], "date_range": ` + rng + `, "filters": [["gte", "version", "1.1.0"]]}`,
 		} {
 			q, err := server.ParseQuery([]byte(body), time.Now())
 			if err != nil {
@@ -684,8 +696,9 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			}
 		}
 		for _, body := range []string{
-			`{"metrics": ["users"], "date_range": ` + rng + `}`,
-			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `}`,
+			`{"metrics": ["sessions"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events"], "dimensions": ["command"], "date_range": ` + rng + `, "filters": [["is", "flag", ["watch"]]]}`,
+			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux"]]]}`,
 			`{"metrics": ["duration_p50"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["go_version"], "date_range": ` + rng + `}`,
 		} {
@@ -914,7 +927,7 @@ func TestVersionFilterIgnoresFolding(t *testing.T) {
 	if res, err := db.Ingest(context.Background(), key, evs, 0); err != nil || res.Folded["version"] != 2 {
 		t.Fatalf("%+v %v, want 2 versions folded", res, err)
 	}
-	res := mustQuery(t, db, key.ProjectID, `{"metrics": ["users", "events"], "date_range": "day", "filters": [["gte", "version", "1.1.0"]]}`)
+	res := mustQuery(t, db, key.ProjectID, `{"metrics": ["sessions", "events"], "date_range": "day", "filters": [["gte", "version", "1.1.0"]]}`)
 	if res.Rows[0].Metrics[1] != int64(2) {
 		t.Errorf("from 1.1.0 onward: %v events, want 2", res.Rows[0].Metrics[1])
 	}
@@ -922,4 +935,52 @@ func TestVersionFilterIgnoresFolding(t *testing.T) {
 	if err != nil || len(vs) != 3 {
 		t.Fatalf("versions: %+v %v, want all 3", vs, err)
 	}
+}
+
+// Users past a sketch's exact range are estimated closely, and a user
+// active on several days, in several rows or in several requests counts
+// once.
+func TestSketchUsersMerge(t *testing.T) {
+	db := openMaintained(t, postgres.Config{})
+	key := project(t, db, "sketches")
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	yesterday := today.AddDate(0, 0, -1)
+	// Users 0–1499 yesterday, 500–1999 today: 2,000 users, 1,000 of them on
+	// both days; each user's event in a request of 100, the requests sent
+	// twice over.
+	var evs []server.Event
+	add := func(at time.Time, from, to int) {
+		for u := from; u < to; u++ {
+			e := command(at.Add(time.Duration(u)*time.Second), "1.0.0", "build", "watch")
+			binary.BigEndian.PutUint32(e.UserID[:], uint32(u))
+			evs = append(evs, e)
+		}
+	}
+	add(yesterday, 0, 1500)
+	add(today, 500, 2000)
+	for round := 0; round < 2; round++ {
+		for i := 0; i < len(evs); i += 100 {
+			if _, err := db.Ingest(context.Background(), key, evs[i:i+100], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	within := func(what string, got any, want float64) {
+		t.Helper()
+		n, _ := got.(int64)
+		if math.Abs(float64(n)-want) > 0.05*want {
+			t.Errorf("%s: %v users, want %.0f ± 5%%", what, got, want)
+		}
+	}
+	rng := fmt.Sprintf(`["%s", "%s"]`, yesterday.Format(time.DateOnly), today.Format(time.DateOnly))
+	res := mustQuery(t, db, key.ProjectID, `{"metrics": ["users", "events"], "date_range": `+rng+`}`)
+	within("both days", res.Rows[0].Metrics[0], 2000)
+	if res.Rows[0].Metrics[1] != int64(3000) {
+		t.Errorf("%v events, want 3000 (the repeated requests stored nothing)", res.Rows[0].Metrics[1])
+	}
+	res = mustQuery(t, db, key.ProjectID, `{"metrics": ["users"], "dimensions": ["time:day"], "date_range": `+rng+`}`)
+	within("yesterday", res.Rows[0].Metrics[0], 1500)
+	within("today", res.Rows[1].Metrics[0], 1500)
+	res = mustQuery(t, db, key.ProjectID, `{"metrics": ["users"], "dimensions": ["flag"], "date_range": `+rng+`}`)
+	within("--watch", res.Rows[0].Metrics[0], 2000)
 }

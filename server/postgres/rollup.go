@@ -41,6 +41,8 @@ var rollupParamOIDs = []uint32{
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidInt8Array, // $20–$26 flags
 	oidDateArray, oidTextArray, oidInt8Array, // $27–$29 folds
 	oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $30–$33 counts: os, arch, ci, error kind
+	oidInt4Array, oidByteaArray, // $34–$35 counts' users: the row (its ordinal in $2), the user
+	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), the user
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -79,7 +81,28 @@ type countKey struct {
 	hasErrorKind                      bool // false: error_kind is null
 }
 
-type countVal struct{ events, durSum, durCount int64 }
+type countVal struct {
+	events, durSum, durCount int64
+	users                    users
+}
+
+// users are the distinct users of a rollup row's events, for its sketch.
+type users [][32]byte
+
+// add adds u unless it is there. A row's events in one request come from
+// few users, usually one.
+func (us *users) add(u [32]byte) {
+	if !slices.Contains(*us, u) {
+		*us = append(*us, u)
+	}
+}
+
+// addAll adds the users of o.
+func (us *users) addAll(o users) {
+	for _, u := range o {
+		us.add(u)
+	}
+}
 
 // The sums one transaction adds up in Go cannot overflow: a transaction
 // holds at most maxGroupEvents events (or one request of at most
@@ -87,6 +110,12 @@ type countVal struct{ events, durSum, durCount int64 }
 // does not compile if that stops being true. The database's sums saturate
 // (tk_add).
 const _ = uint64(math.MaxInt64 - wire.MaxDurationMS*(maxGroupEvents+wire.MaxEvents))
+
+// flagVal is what a daily_flag_counts row counts: flags, and their users.
+type flagVal struct {
+	events int64
+	users  users
+}
 
 type flagKey struct {
 	day                             int32
@@ -122,7 +151,7 @@ type rollup struct {
 	countKeys []countKey
 	users     map[userKey]userVal
 	userKeys  []userKey
-	flags     map[flagKey]int64
+	flags     map[flagKey]*flagVal
 	flagKeys  []flagKey
 	folds     map[foldKey]int64
 	foldKeys  []foldKey
@@ -148,7 +177,7 @@ func aggregate(events []*server.Event) *rollup {
 				k.success = 1
 			}
 		}
-		v := countVal{events: 1}
+		v := countVal{events: 1, users: users{e.UserID}}
 		if e.DurationMS != nil {
 			v.durSum, v.durCount = *e.DurationMS, 1
 		}
@@ -157,7 +186,7 @@ func aggregate(events []*server.Event) *rollup {
 			userVal{at: e.Timestamp, version: e.ServiceVersion, os: e.OS, arch: e.Arch, ci: e.CI})
 		for _, f := range e.Flags {
 			r.addFlag(flagKey{day: d, service: e.ServiceName, version: e.ServiceVersion, command: e.Name, flag: f.Name,
-				value: f.Value, hasValue: f.HasValue}, 1)
+				value: f.Value, hasValue: f.HasValue}, flagVal{events: 1, users: users{e.UserID}})
 		}
 	}
 	return r
@@ -173,6 +202,7 @@ func (r *rollup) addCount(k countKey, v countVal) {
 	c.events += v.events
 	c.durSum += v.durSum
 	c.durCount += v.durCount
+	c.users.addAll(v.users)
 }
 
 // addUser keeps the earliest event of a user.
@@ -186,7 +216,19 @@ func (r *rollup) addUser(k userKey, v userVal) {
 	r.users[k] = v
 }
 
-func (r *rollup) addFlag(k flagKey, n int64) { addTo(&r.flags, &r.flagKeys, k, n) }
+func (r *rollup) addFlag(k flagKey, v flagVal) {
+	if r.flags == nil {
+		r.flags = make(map[flagKey]*flagVal, 8)
+	}
+	f, ok := r.flags[k]
+	if !ok {
+		f = &flagVal{}
+		r.flags[k] = f
+		r.flagKeys = append(r.flagKeys, k)
+	}
+	f.events += v.events
+	f.users.addAll(v.users)
+}
 
 func (r *rollup) addFold(k foldKey, n int64) { addTo(&r.folds, &r.foldKeys, k, n) }
 
@@ -210,7 +252,7 @@ func (r *rollup) merge(o *rollup) {
 		r.addUser(k, o.users[k])
 	}
 	for _, k := range o.flagKeys {
-		r.addFlag(k, o.flags[k])
+		r.addFlag(k, *o.flags[k])
 	}
 	for _, k := range o.foldKeys {
 		r.addFold(k, o.folds[k])
@@ -279,7 +321,7 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 			w.null()
 		}
 	})
-	flag(oidInt8, func(k flagKey) { w.int8(r.flags[k]) })
+	flag(oidInt8, func(k flagKey) { w.int8(r.flags[k].events) })
 
 	fold := func(elem uint32, f func(k foldKey)) {
 		array(&w, elem, r.foldKeys, f)
@@ -299,6 +341,25 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 			w.null()
 		}
 	})
+
+	// The users of each row, as pairs (the row's ordinal, a user).
+	var rowsOf []int32
+	var usersOf [][32]byte
+	pairs := func(n int, us func(i int) users) {
+		rowsOf, usersOf = rowsOf[:0], usersOf[:0]
+		for i := range n {
+			for _, u := range us(i) {
+				rowsOf = append(rowsOf, int32(i+1))
+				usersOf = append(usersOf, u)
+			}
+		}
+		array(&w, oidInt4, rowsOf, func(i int32) { w.int4(i) })
+		next()
+		array(&w, oidBytea, usersOf, func(u [32]byte) { w.bytes(u[:]) })
+		next()
+	}
+	pairs(len(r.countKeys), func(i int) users { return r.counts[r.countKeys[i]].users })
+	pairs(len(r.flagKeys), func(i int) users { return r.flags[r.flagKeys[i]].users })
 
 	params := make([][]byte, len(ends))
 	start := 0
