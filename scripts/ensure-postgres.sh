@@ -8,10 +8,10 @@
 #    and prints its URL. A cluster it started before is reused when it still runs.
 # 3. Otherwise it exits 1 with one line saying how to provide a server.
 #
-# tk-server needs the server's hll extension (postgresql-hll, for its user
-# counts): when the server lacks it and runs from this machine's Debian
-# packages, it installs postgresql-<major>-hll with apt-get, else it exits 1
-# saying so.
+# tk-server needs the server's hll and tdigest extensions (its rollups'
+# users and durations): when the server lacks them and runs from this
+# machine's Debian packages, it installs postgresql-<major>-hll and
+# postgresql-<major>-tdigest with apt-get, else it exits 1 saying so.
 #
 # Stop a throwaway cluster with: pg_ctl -D .pgtest/data stop  (as its owner)
 set -euo pipefail
@@ -34,22 +34,29 @@ answers() {
 	command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$host" -p "$port" -t 3
 }
 
-# ready URL: print URL and exit, once the server offers the hll extension.
+# ready URL: print URL and exit, once the server offers the extensions
+# tk-server needs.
 ready() {
 	if command -v psql >/dev/null 2>&1; then
-		local have major
-		have=$(psql "$1" -XAtqc "SELECT count(*) FROM pg_available_extensions WHERE name = 'hll'" 2>/dev/null || echo 0)
-		if [ "$have" != 1 ]; then
+		local missing major
+		missing() {
+			psql "$1" -XAtqc "SELECT string_agg(x, ' ') FROM unnest(ARRAY['hll', 'tdigest']) x
+				WHERE x NOT IN (SELECT name FROM pg_available_extensions)" 2>/dev/null
+		}
+		missing=$(missing "$1")
+		if [ -n "$missing" ]; then
 			major=$(psql "$1" -XAtqc "SELECT current_setting('server_version_num')::int / 10000")
+			local pkgs=()
+			for x in $missing; do pkgs+=("postgresql-$major-$x"); done
 			if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -d "/usr/lib/postgresql/$major" ]; then
-				log "installing postgresql-$major-hll (the hll extension tk-server needs)"
+				log "installing ${pkgs[*]} (extensions tk-server needs)"
 				export DEBIAN_FRONTEND=noninteractive
-				apt-get install -y -q "postgresql-$major-hll" >&2 ||
-					{ apt-get update -q >&2 && apt-get install -y -q "postgresql-$major-hll" >&2; } || true
-				have=$(psql "$1" -XAtqc "SELECT count(*) FROM pg_available_extensions WHERE name = 'hll'" 2>/dev/null || echo 0)
+				apt-get install -y -q "${pkgs[@]}" >&2 ||
+					{ apt-get update -q >&2 && apt-get install -y -q "${pkgs[@]}" >&2; } || true
+				missing=$(missing "$1")
 			fi
-			if [ "$have" != 1 ]; then
-				echo "ensure-postgres: the PostgreSQL server at $1 lacks the hll extension tk-server needs: install postgresql-$major-hll (https://github.com/citusdata/postgresql-hll) on it" >&2
+			if [ -n "$missing" ]; then
+				echo "ensure-postgres: the PostgreSQL server at $1 lacks the extensions tk-server needs ($missing): install ${pkgs[*]} on it" >&2
 				exit 1
 			fi
 		fi

@@ -154,6 +154,11 @@ var countsSource = source{
 		server.MetricEventsShare: "coalesce(sum(c.events), 0)::bigint",
 		server.MetricUsers:       sketchUsers,
 		server.MetricUsersShare:  sketchUsers,
+		// Merged t-digests: exact for few durations, estimates beyond.
+		server.MetricDurationP50: "tdigest_percentile(c.durations, 0.5)",
+		server.MetricDurationP90: "tdigest_percentile(c.durations, 0.9)",
+		server.MetricDurationP95: "tdigest_percentile(c.durations, 0.95)",
+		server.MetricDurationP99: "tdigest_percentile(c.durations, 0.99)",
 	},
 	from:      "daily_event_counts c",
 	where:     "c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date",

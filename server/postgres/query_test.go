@@ -363,9 +363,16 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 				!near(r.Metrics[3].(float64), 1-rate) {
 				t.Errorf("%s: got %v, want %d runs, %d users, success %.4f", rowKey(r), r.Metrics[:4], w.events, len(w.users), rate)
 			}
+			// From the rollup's t-digests, merged from many small ones
+			// (a row's durations of one request): estimates, which lie
+			// between the exact percentiles 5 points below and above
+			// (docs/api.md; 2.9 points at most on this history).
 			for j, p := range []float64{0.5, 0.9, 0.99} {
-				if got, want := r.Metrics[4+j].(float64), percentile(w.durs, p); !near(got, want) {
-					t.Errorf("%s: p%.0f %v, want %v", rowKey(r), p*100, got, want)
+				got := r.Metrics[4+j].(float64)
+				lo, hi := percentile(w.durs, max(p-0.05, 0)), percentile(w.durs, min(p+0.05, 1))
+				if got < lo || got > hi {
+					t.Errorf("%s: p%.0f %v, want within [%v, %v] (exact %v)", rowKey(r), p*100, got, lo, hi,
+						percentile(w.durs, p))
 				}
 			}
 		}
@@ -573,6 +580,17 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The same from the events (a filter on the Go version, which the
+		// rollup lacks, that keeps every event), as the sketches answer it.
+		vq2 := vq
+		vq2.Filters = append(slices.Clone(vq.Filters), server.Filter{Op: server.OpIsNot, Dimension: server.DimGoVersion, Values: []any{"go0"}})
+		fromEvents, err := db.Versions(context.Background(), key.ProjectID, vq2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%+v", fromEvents) != fmt.Sprintf("%+v", got) {
+			t.Errorf("from the sketches:\n%+v\nfrom the events:\n%+v", got, fromEvents)
+		}
 		// Per day: each linux user's newest semantic version (none for "dev" only).
 		type uk struct {
 			day  string
@@ -699,7 +717,7 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["sessions"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["command"], "date_range": ` + rng + `, "filters": [["is", "flag", ["watch"]]]}`,
 			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux"]]]}`,
-			`{"metrics": ["duration_p50"], "date_range": ` + rng + `}`,
+			`{"metrics": ["last_seen"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["go_version"], "date_range": ` + rng + `}`,
 		} {
 			if q, _ := server.ParseQuery([]byte(body), time.Now()); postgres.UsesRollup(q) {

@@ -43,6 +43,7 @@ var rollupParamOIDs = []uint32{
 	oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $30–$33 counts: os, arch, ci, error kind
 	oidInt4Array, oidByteaArray, // $34–$35 counts' users: the row (its ordinal in $2), the user
 	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), the user
+	oidInt4Array, oidInt8Array, // $38–$39 counts' durations: the row (its ordinal in $2), a duration
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -84,6 +85,7 @@ type countKey struct {
 type countVal struct {
 	events, durSum, durCount int64
 	users                    users
+	durations                []int64 // for the row's digest
 }
 
 // users are the distinct users of a rollup row's events, for its sketch.
@@ -180,6 +182,7 @@ func aggregate(events []*server.Event) *rollup {
 		v := countVal{events: 1, users: users{e.UserID}}
 		if e.DurationMS != nil {
 			v.durSum, v.durCount = *e.DurationMS, 1
+			v.durations = []int64{*e.DurationMS}
 		}
 		r.addCount(k, v)
 		r.addUser(userKey{day: d, service: e.ServiceName, user: e.UserID},
@@ -203,6 +206,7 @@ func (r *rollup) addCount(k countKey, v countVal) {
 	c.durSum += v.durSum
 	c.durCount += v.durCount
 	c.users.addAll(v.users)
+	c.durations = append(c.durations, v.durations...)
 }
 
 // addUser keeps the earliest event of a user.
@@ -360,6 +364,19 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	}
 	pairs(len(r.countKeys), func(i int) users { return r.counts[r.countKeys[i]].users })
 	pairs(len(r.flagKeys), func(i int) users { return r.flags[r.flagKeys[i]].users })
+	// The durations of each row, as pairs (the row's ordinal, a duration).
+	rowsOf = rowsOf[:0]
+	var durations []int64
+	for i, k := range r.countKeys {
+		for _, d := range r.counts[k].durations {
+			rowsOf = append(rowsOf, int32(i+1))
+			durations = append(durations, d)
+		}
+	}
+	array(&w, oidInt4, rowsOf, func(i int32) { w.int4(i) })
+	next()
+	array(&w, oidInt8, durations, func(d int64) { w.int8(d) })
+	next()
 
 	params := make([][]byte, len(ends))
 	start := 0
