@@ -55,14 +55,15 @@ WITH count_users AS (
 ), counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
                                          os, arch, ci, success, error_kind, shard, events, duration_ms_sum,
-                                         duration_count, users, durations)
+                                         duration_count, users, durations, first_at, last_at)
     SELECT $1::integer, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
            (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count,
-           coalesce(cu.users, hll_empty()), cd.durations
+           coalesce(cu.users, hll_empty()), cd.durations, first_at, last_at
     FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-                $8::bigint[], $9::bigint[], $10::bigint[], $30::text[], $31::text[], $32::boolean[], $33::text[])
+                $8::bigint[], $9::bigint[], $10::bigint[], $30::text[], $31::text[], $32::boolean[], $33::text[],
+                $40::timestamptz[], $41::timestamptz[])
          WITH ORDINALITY AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum,
-                              duration_count, os, arch, ci, error_kind, i)
+                              duration_count, os, arch, ci, error_kind, first_at, last_at, i)
     LEFT JOIN count_users cu USING (i)
     LEFT JOIN count_durations cd USING (i)
     ORDER BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -73,7 +74,9 @@ WITH count_users AS (
                   duration_count = tk_add(c.duration_count, excluded.duration_count),
                   users = hll_union(c.users, excluded.users),
                   durations = CASE WHEN excluded.durations IS NULL THEN c.durations
-                                   ELSE tdigest_union(c.durations, excluded.durations) END
+                                   ELSE tdigest_union(c.durations, excluded.durations) END,
+                  first_at = least(c.first_at, excluded.first_at),
+                  last_at = greatest(c.last_at, excluded.last_at)
 ), users AS (
     INSERT INTO daily_users (project_id, day, service_name, user_id, service_version, os, arch, ci)
     SELECT $1::integer, day, service_name, user_id, service_version, os, arch, ci

@@ -159,6 +159,8 @@ var countsSource = source{
 		server.MetricDurationP90: "tdigest_percentile(c.durations, 0.9)",
 		server.MetricDurationP95: "tdigest_percentile(c.durations, 0.95)",
 		server.MetricDurationP99: "tdigest_percentile(c.durations, 0.99)",
+		server.MetricFirstSeen:   "min(c.first_at)",
+		server.MetricLastSeen:    "max(c.last_at)",
 	},
 	from:      "daily_event_counts c",
 	where:     "c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date",

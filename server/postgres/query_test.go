@@ -683,6 +683,8 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["users", "events"], "dimensions": ["os", "arch", "ci"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events", "users", "failure_rate"], "dimensions": ["command"], "date_range": ` + rng + `, "pagination": {"limit": 10}}`,
 			`{"metrics": ["events", "users"], "dimensions": ["time:week", "feature"], "date_range": ` + rng + `}`,
+			// First and last seen ("when was the old method last called?").
+			`{"metrics": ["events", "first_seen", "last_seen"], "dimensions": ["method", "version"], "date_range": ` + rng + `}`,
 			// Flags, from daily_flag_counts.
 			`{"metrics": ["events", "users"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "command", ["build"]]]}`,
 			`{"metrics": ["events", "users", "users_share"], "dimensions": ["flag", "flag_value"], "date_range": ` + rng + `, "filters": [["is", "flag", ["auth"]]]}`,
@@ -717,7 +719,7 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["sessions"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["command"], "date_range": ` + rng + `, "filters": [["is", "flag", ["watch"]]]}`,
 			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux"]]]}`,
-			`{"metrics": ["last_seen"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events"], "dimensions": ["exit_code"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["go_version"], "date_range": ` + rng + `}`,
 		} {
 			if q, _ := server.ParseQuery([]byte(body), time.Now()); postgres.UsesRollup(q) {

@@ -27,6 +27,9 @@ const (
 	oidBytea      = 17
 	oidText       = 25
 	oidDate       = 1082
+	// timestamptz and its array
+	oidTimestamptz      = 1184
+	oidTimestamptzArray = 1185
 )
 
 // rollupParamOIDs are the types of rollupSQL's parameters, in order; the
@@ -44,6 +47,7 @@ var rollupParamOIDs = []uint32{
 	oidInt4Array, oidByteaArray, // $34–$35 counts' users: the row (its ordinal in $2), the user
 	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), the user
 	oidInt4Array, oidInt8Array, // $38–$39 counts' durations: the row (its ordinal in $2), a duration
+	oidTimestamptzArray, oidTimestamptzArray, // $40–$41 counts: first and last event time
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -86,6 +90,7 @@ type countVal struct {
 	events, durSum, durCount int64
 	users                    users
 	durations                []int64 // for the row's digest
+	first, last              time.Time
 }
 
 // users are the distinct users of a rollup row's events, for its sketch.
@@ -179,7 +184,7 @@ func aggregate(events []*server.Event) *rollup {
 				k.success = 1
 			}
 		}
-		v := countVal{events: 1, users: users{e.UserID}}
+		v := countVal{events: 1, users: users{e.UserID}, first: e.Timestamp, last: e.Timestamp}
 		if e.DurationMS != nil {
 			v.durSum, v.durCount = *e.DurationMS, 1
 			v.durations = []int64{*e.DurationMS}
@@ -207,6 +212,12 @@ func (r *rollup) addCount(k countKey, v countVal) {
 	c.durCount += v.durCount
 	c.users.addAll(v.users)
 	c.durations = append(c.durations, v.durations...)
+	if c.first.IsZero() || v.first.Before(c.first) {
+		c.first = v.first
+	}
+	if v.last.After(c.last) {
+		c.last = v.last
+	}
 }
 
 // addUser keeps the earliest event of a user.
@@ -377,6 +388,8 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	next()
 	array(&w, oidInt8, durations, func(d int64) { w.int8(d) })
 	next()
+	counted(oidTimestamptz, func(_ countKey, v *countVal) { w.timestamptz(v.first) })
+	counted(oidTimestamptz, func(_ countKey, v *countVal) { w.timestamptz(v.last) })
 
 	params := make([][]byte, len(ends))
 	start := 0
@@ -424,6 +437,11 @@ func (w *arrayWriter) null() {
 }
 func (w *arrayWriter) int4(v int32) { w.buf = appendInt4(w.buf, v) }
 func (w *arrayWriter) int8(v int64) { w.buf = appendInt8(w.buf, v) }
+
+// timestamptz writes t as microseconds since 2000-01-01 UTC.
+func (w *arrayWriter) timestamptz(t time.Time) {
+	w.buf = appendInt8(w.buf, t.UnixMicro()-int64(postgresEpochDay)*86400*1_000_000)
+}
 func (w *arrayWriter) bool(v bool)  { w.buf = appendBool(w.buf, v) }
 func (w *arrayWriter) text(s string) {
 	w.buf = appendText(w.buf, s)
