@@ -442,7 +442,7 @@ func (w *arrayWriter) int8(v int64) { w.buf = appendInt8(w.buf, v) }
 func (w *arrayWriter) timestamptz(t time.Time) {
 	w.buf = appendInt8(w.buf, t.UnixMicro()-int64(postgresEpochDay)*86400*1_000_000)
 }
-func (w *arrayWriter) bool(v bool)  { w.buf = appendBool(w.buf, v) }
+func (w *arrayWriter) bool(v bool) { w.buf = appendBool(w.buf, v) }
 func (w *arrayWriter) text(s string) {
 	w.buf = appendText(w.buf, s)
 }
