@@ -31,5 +31,8 @@ pid=$!
 for _ in $(seq 100); do [ -s "$work/addr" ] && break; sleep 0.1; done
 end=$(date -u +%F)
 "$work/tkload" -url "http://$(cat "$work/addr")" -key "$key" -events "$events" -end "$end" -clients 4 -batch 1000 -progress 30s
+kill "$pid"
+# What the hourly maintenance does for the closed days: one rollup row per key.
+"$work/tk-server" maintain
 psql "$url" -qc "VACUUM ANALYZE" >/dev/null
 "$work/querybench" -db "$url" -project bench -end "$(date -u -d yesterday +%F)" -runs "$runs"

@@ -164,7 +164,7 @@ func (a *app) rootCmd() *cobra.Command {
 		RunE:  a.showUsage,
 	}
 	key.AddCommand(a.keyCreateCmd(), a.keyListCmd(), a.keyRevokeCmd())
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), project, key)
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.maintainCmd(), project, key)
 	// completion, like project and key, needs one of its subcommands.
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -247,22 +247,49 @@ func (o *options) databaseFlags(f *envFlags) {
 }
 
 func (a *app) migrateCmd() *cobra.Command {
+	return a.maintenanceCmd("migrate", "Apply pending schema migrations", func(ctx context.Context, db *postgres.DB) error {
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		_, err := db.Maintain(ctx)
+		return err
+	})
+}
+
+func (a *app) maintainCmd() *cobra.Command {
+	return a.maintenanceCmd("maintain", "Run the hourly maintenance now: partitions, retention and rollup compaction",
+		func(ctx context.Context, db *postgres.DB) error {
+			if pending, err := db.Pending(ctx); err != nil {
+				return err
+			} else if pending {
+				return errors.New("the database schema is not up to date: run tk-server migrate")
+			}
+			if _, err := db.Maintain(ctx); err != nil {
+				return err
+			}
+			n, err := db.CompactRollups(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "rollups of %d days compacted\n", n)
+			return nil
+		})
+}
+
+// maintenanceCmd is a command that runs fn on the database, with the
+// flags of the database and the retention window.
+func (a *app) maintenanceCmd(name, short string, fn func(context.Context, *postgres.DB) error) *cobra.Command {
 	var o options
-	return a.command("migrate", "Apply pending schema migrations", positional(), func(f *envFlags) {
+	return a.command(name, short, positional(), func(f *envFlags) {
 		o.databaseFlags(f)
 		f.integer(&o.retentionDays, "retention-days", 395, "keep events this many days (sets which partitions are created)")
 	}, func(c *cobra.Command, _ []string) error {
-		ctx := c.Context()
-		db, err := openDB(ctx, &o, newLogger(a.stderr, "info"))
+		db, err := openDB(c.Context(), &o, newLogger(a.stderr, "info"))
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if err := db.Migrate(ctx); err != nil {
-			return err
-		}
-		_, err = db.Maintain(ctx)
-		return err
+		return fn(c.Context(), db)
 	})
 }
 

@@ -133,8 +133,8 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 	return m, nil
 }
 
-// RunMaintenance calls [DB.Maintain] every interval until ctx is done,
-// logging failures. Zero interval means one hour.
+// RunMaintenance calls [DB.Maintain] and [DB.CompactRollups] every
+// interval until ctx is done, logging failures. Zero interval means one hour.
 func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Hour
@@ -148,6 +148,11 @@ func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 			if _, err := db.Maintain(ctx); err != nil && ctx.Err() == nil {
 				db.log.Error("maintenance failed", "error", err)
+			}
+			if n, err := db.CompactRollups(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("rollup compaction failed", "error", err)
+			} else if n > 0 {
+				db.log.Info("rollups compacted", "days", n)
 			}
 		}
 	}

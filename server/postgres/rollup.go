@@ -437,13 +437,13 @@ func (w *arrayWriter) null() {
 }
 func (w *arrayWriter) int4(v int32) { w.buf = appendInt4(w.buf, v) }
 func (w *arrayWriter) int8(v int64) { w.buf = appendInt8(w.buf, v) }
+func (w *arrayWriter) bool(v bool)  { w.buf = appendBool(w.buf, v) }
+func (w *arrayWriter) text(s string) {
+	w.buf = appendText(w.buf, s)
+}
+func (w *arrayWriter) bytes(b []byte) { w.buf = appendBytes(w.buf, b) }
 
 // timestamptz writes t as microseconds since 2000-01-01 UTC.
 func (w *arrayWriter) timestamptz(t time.Time) {
 	w.buf = appendInt8(w.buf, t.UnixMicro()-int64(postgresEpochDay)*86400*1_000_000)
 }
-func (w *arrayWriter) bool(v bool) { w.buf = appendBool(w.buf, v) }
-func (w *arrayWriter) text(s string) {
-	w.buf = appendText(w.buf, s)
-}
-func (w *arrayWriter) bytes(b []byte) { w.buf = appendBytes(w.buf, b) }
