@@ -314,14 +314,14 @@ func countRow(k countKey) candidate {
 		ek = k.errorKind
 	}
 	return candidate{k.day, dimEventKey, rowValue(k.service, k.version, k.eventType, k.name, strconv.Itoa(int(k.success)),
-		k.os, k.arch, strconv.FormatBool(k.ci), ek)}
+		k.os, k.arch, strconv.FormatBool(k.ci), ek, k.goVersion)}
 }
 
 // otherCount is the row a row past the cap is counted in: every value
 // Other but the outcome and CI, which take two values each.
 func otherCount(k countKey) countKey {
 	return countKey{day: k.day, success: k.success, service: Other, version: Other, eventType: Other, name: Other,
-		os: Other, arch: Other, ci: k.ci, errorKind: Other, hasErrorKind: k.hasErrorKind}
+		os: Other, arch: Other, goVersion: Other, ci: k.ci, errorKind: Other, hasErrorKind: k.hasErrorKind}
 }
 
 func foldFlag(k flagKey, dec decisions) (flagKey, []dim) {
@@ -352,7 +352,7 @@ func otherFlag(k flagKey) flagKey {
 
 func isOtherCount(k countKey) bool {
 	return k.service == Other && k.version == Other && k.eventType == Other && k.name == Other && k.os == Other &&
-		k.arch == Other && (!k.hasErrorKind || k.errorKind == Other)
+		k.arch == Other && k.goVersion == Other && (!k.hasErrorKind || k.errorKind == Other)
 }
 
 func isOtherFlag(k flagKey) bool {

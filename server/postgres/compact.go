@@ -41,7 +41,7 @@ func sumCol(name string) mergedCol {
 var compactions = []compaction{
 	{
 		table: "daily_event_counts",
-		key:   "project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind",
+		key:   "project_id, day, service_name, service_version, event_type, name, os, arch, ci, go_version, success, error_kind",
 		cols: []mergedCol{
 			sumCol("events"), sumCol("duration_ms_sum"), sumCol("duration_count"),
 			{"users", "hll_union_agg(users)", "hll_union(c.users, excluded.users)"},

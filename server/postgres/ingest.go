@@ -54,21 +54,22 @@ WITH count_users AS (
     SELECT i, tdigest(d::float8, 100) AS durations FROM unnest($38::integer[], $39::bigint[]) AS x(i, d) GROUP BY i
 ), counts AS (
     INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name,
-                                         os, arch, ci, success, error_kind, shard, events, duration_ms_sum,
-                                         duration_count, users, durations, first_at, last_at)
-    SELECT $1::integer, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
+                                         os, arch, ci, go_version, success, error_kind, shard, events,
+                                         duration_ms_sum, duration_count, users, durations, first_at, last_at)
+    SELECT $1::integer, day, service_name, service_version, event_type, name, os, arch, ci, go_version, success,
+           error_kind,
            (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count,
            coalesce(cu.users, hll_empty()), cd.durations, first_at, last_at
     FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
                 $8::bigint[], $9::bigint[], $10::bigint[], $30::text[], $31::text[], $32::boolean[], $33::text[],
-                $40::timestamptz[], $41::timestamptz[])
+                $40::timestamptz[], $41::timestamptz[], $42::text[])
          WITH ORDINALITY AS t(day, service_name, service_version, event_type, name, success, events, duration_ms_sum,
-                              duration_count, os, arch, ci, error_kind, first_at, last_at, i)
+                              duration_count, os, arch, ci, error_kind, first_at, last_at, go_version, i)
     LEFT JOIN count_users cu USING (i)
     LEFT JOIN count_durations cd USING (i)
-    ORDER BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
-    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
-                 shard)
+    ORDER BY 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+    ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, go_version, success,
+                 error_kind, shard)
     DO UPDATE SET events = tk_add(c.events, excluded.events),
                   duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
                   duration_count = tk_add(c.duration_count, excluded.duration_count),

@@ -123,9 +123,9 @@ var eventsSource = source{dims: dimExpr, metrics: metricExpr, from: "events e",
 const eventVersions = `SELECT DISTINCT ev.service_version FROM events ev
     WHERE ev.project_id = %[1]s AND ev.occurred_at >= %[2]s AND ev.occurred_at < %[3]s`
 
-// countsSource answers from daily_event_counts: events, outcomes and mean
-// durations by day, service, version, type, name, OS, arch, CI, outcome
-// and error kind. Its values are those the cardinality caps admitted: what
+// countsSource answers from daily_event_counts: events, users, outcomes,
+// durations and first and last times by day, service, version, type,
+// name, OS, arch, CI, Go version, outcome and error kind. Its values are those the cardinality caps admitted: what
 // they fold is counted under "(other)" (see caps.go), where the events
 // keep every value.
 var countsSource = source{
@@ -143,6 +143,7 @@ var countsSource = source{
 		server.DimOS:        "c.os",
 		server.DimArch:      "c.arch",
 		server.DimCI:        "c.ci",
+		server.DimGoVersion: "c.go_version",
 		server.DimSuccess:   "c.success",
 		server.DimErrorKind: "c.error_kind",
 	},
@@ -444,8 +445,9 @@ func likePatterns(f server.Filter) []string {
 // Query answers q over project's events, in a read-only transaction whose
 // statements are bounded by the query timeout.
 //
-// A query for events, users, outcomes and mean durations by time,
-// service, version, type, name, OS, arch, CI, outcome or error kind is
+// A query for events, users, outcomes, durations and first and last
+// times by time, service, version, type, name, OS, arch, CI, Go version,
+// outcome or error kind is
 // answered from the daily rollup of event counts, one for command runs
 // and users by flag (and value), time, service, version and command from
 // the rollup of flags; any other from the events.

@@ -580,10 +580,10 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The same from the events (a filter on the Go version, which the
+		// The same from the events (a filter on the CI's name, which the
 		// rollup lacks, that keeps every event), as the sketches answer it.
 		vq2 := vq
-		vq2.Filters = append(slices.Clone(vq.Filters), server.Filter{Op: server.OpIsNot, Dimension: server.DimGoVersion, Values: []any{"go0"}})
+		vq2.Filters = append(slices.Clone(vq.Filters), server.Filter{Op: server.OpIsNot, Dimension: server.DimCIName, Values: []any{"no such CI"}})
 		fromEvents, err := db.Versions(context.Background(), key.ProjectID, vq2)
 		if err != nil {
 			t.Fatal(err)
@@ -683,6 +683,8 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["users", "events"], "dimensions": ["os", "arch", "ci"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events", "users", "failure_rate"], "dimensions": ["command"], "date_range": ` + rng + `, "pagination": {"limit": 10}}`,
 			`{"metrics": ["events", "users"], "dimensions": ["time:week", "feature"], "date_range": ` + rng + `}`,
+			// Go versions.
+			`{"metrics": ["users", "events"], "dimensions": ["go_version"], "date_range": ` + rng + `, "filters": [["is", "ci", [false]]]}`,
 			// First and last seen ("when was the old method last called?").
 			`{"metrics": ["events", "first_seen", "last_seen"], "dimensions": ["method", "version"], "date_range": ` + rng + `}`,
 			// Flags, from daily_flag_counts.
@@ -720,7 +722,7 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["events"], "dimensions": ["command"], "date_range": ` + rng + `, "filters": [["is", "flag", ["watch"]]]}`,
 			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux"]]]}`,
 			`{"metrics": ["events"], "dimensions": ["exit_code"], "date_range": ` + rng + `}`,
-			`{"metrics": ["events"], "dimensions": ["go_version"], "date_range": ` + rng + `}`,
+			`{"metrics": ["events"], "dimensions": ["ci_name"], "date_range": ` + rng + `}`,
 		} {
 			if q, _ := server.ParseQuery([]byte(body), time.Now()); postgres.UsesRollup(q) {
 				t.Errorf("%s: answered from the rollup, which cannot", body)

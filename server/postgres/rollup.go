@@ -48,6 +48,7 @@ var rollupParamOIDs = []uint32{
 	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), the user
 	oidInt4Array, oidInt8Array, // $38–$39 counts' durations: the row (its ordinal in $2), a duration
 	oidTimestamptzArray, oidTimestamptzArray, // $40–$41 counts: first and last event time
+	oidTextArray, // $42 counts: Go version
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -80,7 +81,7 @@ type countKey struct {
 	day                               int32
 	success                           int8 // -1: null, 0: false, 1: true
 	service, version, eventType, name string
-	os, arch                          string
+	os, arch, goVersion               string
 	ci                                bool
 	errorKind                         string
 	hasErrorKind                      bool // false: error_kind is null
@@ -174,7 +175,7 @@ func aggregate(events []*server.Event) *rollup {
 	for _, e := range events {
 		d := day(e.Timestamp)
 		k := countKey{day: d, success: -1, service: e.ServiceName, version: e.ServiceVersion, eventType: e.EventType,
-			name: e.Name, os: e.OS, arch: e.Arch, ci: e.CI}
+			name: e.Name, os: e.OS, arch: e.Arch, ci: e.CI, goVersion: e.GoVersion}
 		if e.ErrorKind != nil {
 			k.errorKind, k.hasErrorKind = *e.ErrorKind, true
 		}
@@ -390,6 +391,7 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	next()
 	counted(oidTimestamptz, func(_ countKey, v *countVal) { w.timestamptz(v.first) })
 	counted(oidTimestamptz, func(_ countKey, v *countVal) { w.timestamptz(v.last) })
+	counted(oidText, func(k countKey, _ *countVal) { w.text(k.goVersion) })
 
 	params := make([][]byte, len(ends))
 	start := 0
