@@ -590,6 +590,18 @@ func fold(r *rollup, dec decisions) *rollup {
 		}
 		out.addCount(fk, *v)
 	}
+	for _, k := range r.weekKeys {
+		// The week's row has the service and version as the caps decided
+		// them for the day of the event.
+		if !dec[candidate{k.day, dimService, k.service}] {
+			k.service = Other
+		}
+		if !dec[candidate{k.day, dimVersion, k.version}] {
+			k.version = Other
+		}
+		k.day = 0
+		out.addWeek(k)
+	}
 	for _, k := range r.userKeys {
 		u := r.users[k]
 		if !dec[candidate{k.day, dimService, k.service}] {

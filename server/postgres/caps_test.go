@@ -285,6 +285,12 @@ func TestMaintainPrunesRollups(t *testing.T) {
 	if _, err := db.Maintain(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var weeks, oldWeeks int64
+	db.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE week < $2::date - 6) FROM weekly_users
+		WHERE project_id = $1`, key.ProjectID, now.AddDate(0, 0, -5)).Scan(&weeks, &oldWeeks)
+	if weeks == 0 || oldWeeks != 0 {
+		t.Fatalf("weekly_users: %d rows left, %d of weeks that end before the window", weeks, oldWeeks)
+	}
 	for _, table := range []string{"daily_event_counts", "daily_flag_counts", "daily_users", "rollup_values",
 		"rollup_value_counts", "rollup_additions"} {
 		var left, old int64

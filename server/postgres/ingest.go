@@ -98,6 +98,13 @@ WITH count_users AS (
     ORDER BY 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
     DO UPDATE SET events = tk_add(c.events, excluded.events), users = hll_union(c.users, excluded.users)
+), weeks AS (
+    INSERT INTO weekly_users (project_id, week, user_id, service_name, service_version, os, arch, ci)
+    SELECT $1::integer, week, user_id, service_name, service_version, os, arch, ci
+    FROM unnest($43::date[], $44::bytea[], $45::text[], $46::text[], $47::text[], $48::text[], $49::boolean[])
+         AS w(week, user_id, service_name, service_version, os, arch, ci)
+    ORDER BY 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT DO NOTHING
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint

@@ -47,7 +47,7 @@ func partitionName(m time.Time) string {
 // rollupTables are the tables of rows per day that Maintain prunes with
 // the retention window.
 var rollupTables = []string{"daily_users", "daily_event_counts", "daily_flag_counts", "daily_data_loss",
-	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections"}
+	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users"}
 
 // Maintain creates the monthly events partitions from the oldest month of
 // the retention window to [monthsAhead] months ahead, drops the partitions
@@ -114,8 +114,12 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 			if !exists {
 				continue // a database not migrated to its version yet
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE day < ($1::timestamptz AT TIME ZONE 'UTC')::date`,
-				oldest); err != nil {
+			cond := `day < ($1::timestamptz AT TIME ZONE 'UTC')::date`
+			if table == "weekly_users" {
+				// The weeks that end before the window.
+				cond = `week < ($1::timestamptz AT TIME ZONE 'UTC')::date - 6`
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+cond, oldest); err != nil {
 				return fmt.Errorf("prune %s: %w", table, err)
 			}
 		}

@@ -10,18 +10,45 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
+// weeklyDims are the columns of weekly_users that retention filters on.
+var weeklyDims = map[server.Dimension]string{
+	server.DimService: "w.service_name",
+	server.DimVersion: "w.service_version",
+	server.DimOS:      "w.os",
+	server.DimArch:    "w.arch",
+	server.DimCI:      "w.ci",
+}
+
 // Retention answers q over project's events: a user's first week is the
 // week of their first event that the filters keep, over all the stored
 // history, so that a user first seen before the range is never new in it.
+// When the filters are on weeklyDims only, the users' weeks come from
+// weekly_users instead of the events.
 func (db *DB) Retention(ctx context.Context, project int64, q server.RetentionQuery) (server.Retention, error) {
 	var s stmt
 	end := q.To.AddDate(0, 0, 7*q.Weeks)
-	fmt.Fprintf(&s.sql, `WITH act AS (
+	weekly := true
+	for _, f := range q.Filters {
+		if _, ok := weeklyDims[f.Dimension]; !ok {
+			weekly = false
+		}
+	}
+	if weekly {
+		s.exprs = weeklyDims
+		fmt.Fprintf(&s.sql, `WITH act AS (
+    SELECT w.user_id, w.week AS wk
+    FROM weekly_users w
+    WHERE w.project_id = %s AND w.week < %s::date`, s.projectArg(project), s.arg(end.Format(time.DateOnly)))
+		s.versions = fmt.Sprintf(`SELECT DISTINCT wv.service_version FROM weekly_users wv
+    WHERE wv.project_id = %s AND wv.week < $%d::date`, s.project, len(s.args))
+	} else {
+		fmt.Fprintf(&s.sql, `WITH act AS (
     SELECT e.user_id, date_trunc('week', e.occurred_at AT TIME ZONE 'UTC')::date AS wk
     FROM events e
     WHERE e.project_id = %s AND e.occurred_at < %s`, s.projectArg(project), s.arg(end))
-	s.versions = fmt.Sprintf(`SELECT DISTINCT ev.service_version FROM events ev
+		s.versions = fmt.Sprintf(`SELECT DISTINCT ev.service_version FROM events ev
     WHERE ev.project_id = %s AND ev.occurred_at < $%d`, s.project, len(s.args))
+	}
 	for _, f := range q.Filters {
 		s.sql.WriteString(" AND ")
 		s.filter(f, false)

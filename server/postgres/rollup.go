@@ -49,6 +49,7 @@ var rollupParamOIDs = []uint32{
 	oidInt4Array, oidInt8Array, // $38–$39 counts' durations: the row (its ordinal in $2), a duration
 	oidTimestamptzArray, oidTimestamptzArray, // $40–$41 counts: first and last event time
 	oidTextArray, // $42 counts: Go version
+	oidDateArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $43–$49 weeks
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -145,6 +146,17 @@ type userVal struct {
 	ci                bool
 }
 
+// weekKey is a row of weekly_users: a user's week with one combination of
+// the dimensions retention filters on. day is that of the events, for the
+// caps' decisions on the service and version; folding zeroes it, and rows
+// that differ only in it are stored once.
+type weekKey struct {
+	day, week                  int32 // week: the Monday
+	user                       [32]byte
+	service, version, os, arch string
+	ci                         bool
+}
+
 type foldKey struct {
 	day int32
 	dim dim
@@ -159,6 +171,8 @@ type rollup struct {
 	countKeys []countKey
 	users     map[userKey]userVal
 	userKeys  []userKey
+	weeks     map[weekKey]struct{}
+	weekKeys  []weekKey
 	flags     map[flagKey]*flagVal
 	flagKeys  []flagKey
 	folds     map[foldKey]int64
@@ -191,6 +205,8 @@ func aggregate(events []*server.Event) *rollup {
 			v.durations = []int64{*e.DurationMS}
 		}
 		r.addCount(k, v)
+		r.addWeek(weekKey{day: d, week: monday(d), user: e.UserID, service: e.ServiceName, version: e.ServiceVersion, os: e.OS,
+			arch: e.Arch, ci: e.CI})
 		r.addUser(userKey{day: d, service: e.ServiceName, user: e.UserID},
 			userVal{at: e.Timestamp, version: e.ServiceVersion, os: e.OS, arch: e.Arch, ci: e.CI})
 		for _, f := range e.Flags {
@@ -248,6 +264,22 @@ func (r *rollup) addFlag(k flagKey, v flagVal) {
 
 func (r *rollup) addFold(k foldKey, n int64) { addTo(&r.folds, &r.foldKeys, k, n) }
 
+func (r *rollup) addWeek(k weekKey) {
+	if r.weeks == nil {
+		r.weeks = make(map[weekKey]struct{}, 4)
+	}
+	if _, ok := r.weeks[k]; !ok {
+		r.weeks[k] = struct{}{}
+		r.weekKeys = append(r.weekKeys, k)
+	}
+}
+
+// monday returns the Monday of day d's ISO week (PostgreSQL binary dates:
+// day 0, 2000-01-01, is a Saturday).
+func monday(d int32) int32 {
+	return d - ((d+5)%7+7)%7
+}
+
 // addTo adds n to the count of k in *m, and k to *keys when it is new.
 func addTo[K comparable](m *map[K]int64, keys *[]K, k K, n int64) {
 	if *m == nil {
@@ -266,6 +298,9 @@ func (r *rollup) merge(o *rollup) {
 	}
 	for _, k := range o.userKeys {
 		r.addUser(k, o.users[k])
+	}
+	for _, k := range o.weekKeys {
+		r.addWeek(k)
 	}
 	for _, k := range o.flagKeys {
 		r.addFlag(k, *o.flags[k])
@@ -392,6 +427,17 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	counted(oidTimestamptz, func(_ countKey, v *countVal) { w.timestamptz(v.first) })
 	counted(oidTimestamptz, func(_ countKey, v *countVal) { w.timestamptz(v.last) })
 	counted(oidText, func(k countKey, _ *countVal) { w.text(k.goVersion) })
+	week := func(elem uint32, f func(k weekKey)) {
+		array(&w, elem, r.weekKeys, f)
+		next()
+	}
+	week(oidDate, func(k weekKey) { w.int4(k.week) })
+	week(oidBytea, func(k weekKey) { w.bytes(k.user[:]) })
+	week(oidText, func(k weekKey) { w.text(k.service) })
+	week(oidText, func(k weekKey) { w.text(k.version) })
+	week(oidText, func(k weekKey) { w.text(k.os) })
+	week(oidText, func(k weekKey) { w.text(k.arch) })
+	week(oidBool, func(k weekKey) { w.bool(k.ci) })
 
 	params := make([][]byte, len(ends))
 	start := 0
