@@ -48,7 +48,7 @@ var rollupParamOIDs = []uint32{
 	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), the user
 	oidInt4Array, oidInt8Array, // $38–$39 counts' durations: the row (its ordinal in $2), a duration
 	oidTimestamptzArray, oidTimestamptzArray, // $40–$41 counts: first and last event time
-	oidTextArray, // $42 counts: Go version
+	oidTextArray,                                                                                      // $42 counts: Go version
 	oidDateArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $43–$49 weeks
 }
 
