@@ -236,6 +236,10 @@ func TestCommands(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || body["accepted"] != 10.0 {
 		t.Fatalf("ingest: %v %v %v", resp, body, err)
 	}
+	// The hourly maintenance, at once: today's rollups are not compacted.
+	if out := runCmd(t, ge, "maintain"); out != "rollups of 0 days compacted\n" {
+		t.Errorf("maintain: %q", out)
+	}
 
 	var k struct {
 		KeyID int64  `json:"key_id"`
@@ -370,7 +374,7 @@ func TestHelpDocumentsFlagsAndEnv(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"key", "--help"}, {"project", "--help"}} {
 		out, _, _ := runOut(env(), args...)
 		for _, cmd := range map[string][]string{
-			"help":    {"serve", "migrate", "project", "key", "completion"},
+			"help":    {"serve", "migrate", "maintain", "project", "key", "completion"},
 			"key":     {"create", "list", "revoke"},
 			"project": {"create", "list"},
 		}[args[0]] {

@@ -52,6 +52,15 @@ var compactions = []compaction{
 		},
 	},
 	{
+		table: "daily_platform_counts",
+		key:   "project_id, day, service_name, service_version, os, arch, ci, go_version",
+		cols: []mergedCol{
+			sumCol("events"), sumCol("successes"), sumCol("outcomes"), sumCol("duration_ms_sum"),
+			sumCol("duration_count"),
+			{"users", "hll_union_agg(users)", "hll_union(c.users, excluded.users)"},
+		},
+	},
+	{
 		table: "daily_flag_counts",
 		key:   "project_id, day, service_name, service_version, command, flag, value",
 		cols: []mergedCol{

@@ -105,6 +105,26 @@ WITH count_users AS (
          AS w(week, user_id, service_name, service_version, os, arch, ci)
     ORDER BY 2, 3, 4, 5, 6, 7, 8
     ON CONFLICT DO NOTHING
+), platform_users AS (
+    SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($62::integer[], $63::bytea[]) AS x(i, u) GROUP BY i
+), platforms AS (
+    INSERT INTO daily_platform_counts AS c (project_id, day, service_name, service_version, os, arch, ci, go_version,
+                                            shard, events, successes, outcomes, duration_ms_sum, duration_count, users)
+    SELECT $1::integer, day, service_name, service_version, os, arch, ci, go_version,
+           (pg_backend_pid() % 16)::smallint, events, successes, outcomes, duration_ms_sum, duration_count,
+           coalesce(pu.users, hll_empty())
+    FROM unnest($50::date[], $51::text[], $52::text[], $53::text[], $54::text[], $55::boolean[], $56::text[],
+                $57::bigint[], $58::bigint[], $59::bigint[], $60::bigint[], $61::bigint[])
+         WITH ORDINALITY AS t(day, service_name, service_version, os, arch, ci, go_version, events, successes,
+                              outcomes, duration_ms_sum, duration_count, i)
+    LEFT JOIN platform_users pu USING (i)
+    ORDER BY 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT (project_id, day, service_name, service_version, os, arch, ci, go_version, shard)
+    DO UPDATE SET events = tk_add(c.events, excluded.events), successes = tk_add(c.successes, excluded.successes),
+                  outcomes = tk_add(c.outcomes, excluded.outcomes),
+                  duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
+                  duration_count = tk_add(c.duration_count, excluded.duration_count),
+                  users = hll_union(c.users, excluded.users)
 ), loss AS (
     INSERT INTO daily_data_loss AS l (project_id, day, dropped)
     SELECT $1::integer, (now() AT TIME ZONE 'UTC')::date, $18::bigint

@@ -47,7 +47,7 @@ func partitionName(m time.Time) string {
 // rollupTables are the tables of rows per day that Maintain prunes with
 // the retention window.
 var rollupTables = []string{"daily_users", "daily_event_counts", "daily_flag_counts", "daily_data_loss",
-	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users"}
+	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users", "daily_platform_counts"}
 
 // Maintain creates the monthly events partitions from the oldest month of
 // the retention window to [monthsAhead] months ahead, drops the partitions

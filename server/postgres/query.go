@@ -211,9 +211,42 @@ var flagsSource = source{
 	flagRows: true,
 }
 
-// sourceOf is the source that answers q: a rollup when it holds every
-// metric and dimension q asks for or filters on, else the events.
+// platformSource answers from daily_platform_counts: events, users,
+// outcomes and mean durations by time, service, version, OS, arch, CI
+// and Go version, over events of every type.
+var platformSource = source{
+	dims: map[server.Dimension]string{
+		server.DimDay:       countsSource.dims[server.DimDay],
+		server.DimWeek:      countsSource.dims[server.DimWeek],
+		server.DimMonth:     countsSource.dims[server.DimMonth],
+		server.DimService:   "c.service_name",
+		server.DimVersion:   "c.service_version",
+		server.DimOS:        "c.os",
+		server.DimArch:      "c.arch",
+		server.DimCI:        "c.ci",
+		server.DimGoVersion: "c.go_version",
+	},
+	metrics: map[server.Metric]string{
+		server.MetricEvents:      "coalesce(sum(c.events), 0)::bigint",
+		server.MetricEventsShare: "coalesce(sum(c.events), 0)::bigint",
+		server.MetricSuccessRate: "(sum(c.successes)::numeric / nullif(sum(c.outcomes), 0))::float8",
+		server.MetricFailureRate: "((sum(c.outcomes) - sum(c.successes))::numeric / nullif(sum(c.outcomes), 0))::float8",
+		server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
+		server.MetricUsers:       sketchUsers,
+		server.MetricUsersShare:  sketchUsers,
+	},
+	from:     "daily_platform_counts c",
+	where:    countsSource.where,
+	days:     countsSource.days,
+	versions: strings.Replace(countsSource.versions, "daily_event_counts", "daily_platform_counts", 1),
+}
+
+// sourceOf is the source that answers q: the smallest rollup that holds
+// every metric and dimension q asks for or filters on, else the events.
 func sourceOf(q server.Query) source {
+	if q.EventType() == "" && holds(platformSource, q) {
+		return platformSource
+	}
 	if holds(countsSource, q) {
 		return countsSource
 	}

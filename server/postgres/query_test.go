@@ -668,7 +668,21 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 	})
 
 	t.Run("the rollup answers as the events do", func(t *testing.T) {
+		// The questions with no event type, name, outcome or error kind
+		// come from the smallest rollup.
+		platformWanted := map[string]bool{}
 		for _, body := range []string{
+			`{"metrics": ["events", "users", "success_rate"], "date_range": ` + rng + `, "include": {"comparison": "previous_period"}}`,
+			`{"metrics": ["events", "users"], "dimensions": ["time:day"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux", "darwin"]], ["gte", "version", "1.2.0"], ["is", "ci", [false]]]}`,
+			`{"metrics": ["users", "users_share"], "dimensions": ["time:day", "version"], "date_range": ` + rng + `}`,
+			`{"metrics": ["users", "events"], "dimensions": ["os", "arch", "ci"], "date_range": ` + rng + `}`,
+			`{"metrics": ["users", "events"], "dimensions": ["go_version"], "date_range": ` + rng + `, "filters": [["is", "ci", [false]]]}`,
+			`{"metrics": ["failure_rate", "duration_avg", "events_share"], "dimensions": ["time:week", "os"], "date_range": ` + rng + `}`,
+		} {
+			platformWanted[body] = true
+		}
+		for _, body := range []string{
+			`{"metrics": ["failure_rate", "duration_avg", "events_share"], "dimensions": ["time:week", "os"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events", "success_rate", "failure_rate", "duration_avg"], "dimensions": ["time:day", "command"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events", "failure_rate"], "dimensions": ["command", "os", "version", "error_kind"], "date_range": ` + rng + `,
 			  "filters": [["is", "ci", [false]], ["gte", "version", "1.1.0"], ["is_not", "os", ["windows"]]], "pagination": {"limit": 10000}}`,
@@ -698,6 +712,9 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			}
 			if !postgres.UsesRollup(q) {
 				t.Fatalf("%.80s: answered from the events, want the rollup", body)
+			}
+			if platformWanted[body] && postgres.SourceOf(q) != "daily_platform_counts" {
+				t.Errorf("%.80s: answered from %s, want daily_platform_counts", body, postgres.SourceOf(q))
 			}
 			got, err := db.Query(context.Background(), key.ProjectID, q)
 			if err != nil {

@@ -50,6 +50,9 @@ var rollupParamOIDs = []uint32{
 	oidTimestamptzArray, oidTimestamptzArray, // $40–$41 counts: first and last event time
 	oidTextArray,                                                                                      // $42 counts: Go version
 	oidDateArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $43–$49 weeks
+	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $50–$56 platforms
+	oidInt8Array, oidInt8Array, oidInt8Array, oidInt8Array, oidInt8Array, // $57–$61 platforms' counts
+	oidInt4Array, oidByteaArray, // $62–$63 platforms' users: the row (its ordinal in $50), the user
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -144,6 +147,48 @@ type userVal struct {
 	at                time.Time
 	version, os, arch string
 	ci                bool
+}
+
+// platKey is a row of daily_platform_counts: a projection of a row of
+// daily_event_counts.
+type platKey struct {
+	day                                   int32
+	service, version, os, arch, goVersion string
+	ci                                    bool
+}
+
+type platVal struct {
+	events, successes, outcomes, durSum, durCount int64
+	users                                         users
+}
+
+// platforms returns the rows of daily_platform_counts that r's counts
+// make, their keys in order of first appearance.
+func (r *rollup) platforms() ([]platKey, map[platKey]*platVal) {
+	var keys []platKey
+	m := make(map[platKey]*platVal, 4)
+	for _, k := range r.countKeys {
+		v := r.counts[k]
+		pk := platKey{day: k.day, service: k.service, version: k.version, os: k.os, arch: k.arch,
+			goVersion: k.goVersion, ci: k.ci}
+		p, ok := m[pk]
+		if !ok {
+			p = &platVal{}
+			m[pk] = p
+			keys = append(keys, pk)
+		}
+		p.events += v.events
+		if k.success >= 0 {
+			p.outcomes += v.events
+			if k.success == 1 {
+				p.successes += v.events
+			}
+		}
+		p.durSum += v.durSum
+		p.durCount += v.durCount
+		p.users.addAll(v.users)
+	}
+	return keys, m
 }
 
 // weekKey is a row of weekly_users: a user's week with one combination of
@@ -438,6 +483,24 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	week(oidText, func(k weekKey) { w.text(k.os) })
 	week(oidText, func(k weekKey) { w.text(k.arch) })
 	week(oidBool, func(k weekKey) { w.bool(k.ci) })
+	pkeys, pvals := r.platforms()
+	plat := func(elem uint32, f func(k platKey, v *platVal)) {
+		array(&w, elem, pkeys, func(k platKey) { f(k, pvals[k]) })
+		next()
+	}
+	plat(oidDate, func(k platKey, _ *platVal) { w.int4(k.day) })
+	plat(oidText, func(k platKey, _ *platVal) { w.text(k.service) })
+	plat(oidText, func(k platKey, _ *platVal) { w.text(k.version) })
+	plat(oidText, func(k platKey, _ *platVal) { w.text(k.os) })
+	plat(oidText, func(k platKey, _ *platVal) { w.text(k.arch) })
+	plat(oidBool, func(k platKey, _ *platVal) { w.bool(k.ci) })
+	plat(oidText, func(k platKey, _ *platVal) { w.text(k.goVersion) })
+	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.events) })
+	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.successes) })
+	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.outcomes) })
+	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.durSum) })
+	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.durCount) })
+	pairs(len(pkeys), func(i int) users { return pvals[pkeys[i]].users })
 
 	params := make([][]byte, len(ends))
 	start := 0

@@ -30,7 +30,12 @@ func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuer
 	var atLeast func(key []int64) map[time.Time]int64
 	active := map[time.Time]int64{}
 	err := db.readOnly(ctx, func(tx pgx.Tx) error {
-		sketches := holds(countsSource, server.Query{Filters: q.Filters})
+		// The smallest rollup that has the filters' dimensions.
+		src := platformSource
+		if !holds(src, server.Query{Filters: q.Filters}) {
+			src = countsSource
+		}
+		sketches := holds(src, server.Query{Filters: q.Filters})
 		if sketches {
 			var folded bool
 			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM daily_folds WHERE project_id = $1
@@ -43,7 +48,7 @@ func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuer
 		}
 		var s stmt
 		if sketches {
-			s = versionsFromSketches(project, q)
+			s = versionsFromSketches(project, q, src)
 		} else {
 			s = versionsFromEvents(project, q)
 		}
@@ -208,14 +213,14 @@ SELECT 'd', '', day, count(*), 0, k FROM newest GROUP BY day, k`, p, from, to, c
 // sketches merged over the keys from the newest down to it). A user's
 // newest version of a day is a key or later exactly when one of their
 // versions of the day is.
-func versionsFromSketches(project int64, q server.VersionsQuery) stmt {
-	s := stmt{exprs: countsSource.dims}
+func versionsFromSketches(project int64, q server.VersionsQuery, src source) stmt {
+	s := stmt{exprs: src.dims}
 	p, from, to := s.projectArg(project), s.arg(q.From.Format(time.DateOnly)), s.arg(q.To.Format(time.DateOnly))
-	s.versions = fmt.Sprintf(countsSource.versions, p, from, to)
+	s.versions = fmt.Sprintf(src.versions, p, from, to)
 	fmt.Fprintf(&s.sql, `WITH dv AS (
     SELECT c.day, c.service_version AS v, hll_union_agg(c.users) AS users, sum(c.events)::bigint AS events
-    FROM daily_event_counts c
-    WHERE c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date`, p, from, to)
+    FROM %[4]s
+    WHERE c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date`, p, from, to, src.from)
 	for _, f := range q.Filters {
 		s.sql.WriteString(" AND ")
 		s.filter(f, false)
@@ -226,7 +231,7 @@ func versionsFromSketches(project int64, q server.VersionsQuery) stmt {
     SELECT v, tk_version_key(v) AS k FROM (SELECT DISTINCT v FROM dv) x
 ), firsts AS (
     SELECT c.service_version AS v, min(c.day) AS first_day
-    FROM daily_event_counts c
+    FROM %[3]s
     WHERE c.project_id = %[1]s AND c.service_version IN (SELECT v FROM keys)
     GROUP BY 1
 ), dk AS (
@@ -239,6 +244,6 @@ UNION ALL
 SELECT 'a', '', day, %[2]s, 0, NULL FROM dv GROUP BY day
 UNION ALL
 SELECT 'd', '', day, round(hll_cardinality(hll_union_agg(users) OVER (PARTITION BY day ORDER BY k DESC)))::bigint, 0, k
-FROM dk`, p, "coalesce(round(hll_cardinality(hll_union_agg(dv.users))), 0)::bigint")
+FROM dk`, p, "coalesce(round(hll_cardinality(hll_union_agg(dv.users))), 0)::bigint", src.from)
 	return s
 }
