@@ -128,49 +128,62 @@ const eventVersions = `SELECT DISTINCT ev.service_version FROM events ev
 // name, OS, arch, CI, Go version, outcome and error kind. Its values are those the cardinality caps admitted: what
 // they fold is counted under "(other)" (see caps.go), where the events
 // keep every value.
-var countsSource = source{
-	dims: map[server.Dimension]string{
-		server.DimDay:       "c.day",
-		server.DimWeek:      "date_trunc('week', c.day)::date",
-		server.DimMonth:     "date_trunc('month', c.day)::date",
-		server.DimEventType: "c.event_type",
-		server.DimName:      "c.name",
-		server.DimCommand:   "c.name",
-		server.DimFeature:   "c.name",
-		server.DimMethod:    "c.name",
-		server.DimService:   "c.service_name",
-		server.DimVersion:   "c.service_version",
-		server.DimOS:        "c.os",
-		server.DimArch:      "c.arch",
-		server.DimCI:        "c.ci",
-		server.DimGoVersion: "c.go_version",
-		server.DimSuccess:   "c.success",
-		server.DimErrorKind: "c.error_kind",
-	},
-	metrics: map[server.Metric]string{
-		server.MetricEvents:      "coalesce(sum(c.events), 0)::bigint",
-		server.MetricSuccessRate: "(coalesce(sum(c.events) FILTER (WHERE c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
-		server.MetricFailureRate: "(coalesce(sum(c.events) FILTER (WHERE NOT c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
-		server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
-		server.MetricEventsShare: "coalesce(sum(c.events), 0)::bigint",
-		server.MetricUsers:       sketchUsers,
-		server.MetricUsersShare:  sketchUsers,
-		// Merged t-digests: exact for few durations, estimates beyond.
-		server.MetricDurationP50: "tdigest_percentile(c.durations, 0.5)",
-		server.MetricDurationP90: "tdigest_percentile(c.durations, 0.9)",
-		server.MetricDurationP95: "tdigest_percentile(c.durations, 0.95)",
-		server.MetricDurationP99: "tdigest_percentile(c.durations, 0.99)",
-		server.MetricFirstSeen:   "min(c.first_at)",
-		server.MetricLastSeen:    "max(c.last_at)",
-	},
-	from:      "daily_event_counts c",
-	where:     "c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date",
-	eventType: "c.event_type",
-	// As text: a time would be a timestamptz, made a date in the
-	// session's time zone.
-	days: func(from, to time.Time) (any, any) { return from.Format(time.DateOnly), to.Format(time.DateOnly) },
-	versions: `SELECT DISTINCT dv.service_version FROM daily_event_counts dv
+var countsSource = rollupSource("daily_event_counts", "c.event_type", withPlatform(map[server.Dimension]string{
+	server.DimEventType: "c.event_type",
+	server.DimName:      "c.name",
+	server.DimCommand:   "c.name",
+	server.DimFeature:   "c.name",
+	server.DimMethod:    "c.name",
+	server.DimSuccess:   "c.success",
+	server.DimErrorKind: "c.error_kind",
+}), map[server.Metric]string{
+	server.MetricSuccessRate: "(coalesce(sum(c.events) FILTER (WHERE c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
+	server.MetricFailureRate: "(coalesce(sum(c.events) FILTER (WHERE NOT c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
+	server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
+	// Merged t-digests: exact for few durations, estimates beyond.
+	server.MetricDurationP50: "tdigest_percentile(c.durations, 0.5)",
+	server.MetricDurationP90: "tdigest_percentile(c.durations, 0.9)",
+	server.MetricDurationP95: "tdigest_percentile(c.durations, 0.95)",
+	server.MetricDurationP99: "tdigest_percentile(c.durations, 0.99)",
+	server.MetricFirstSeen:   "min(c.first_at)",
+	server.MetricLastSeen:    "max(c.last_at)",
+})
+
+// withPlatform adds to dims the columns that daily_event_counts and
+// daily_platform_counts share: service, version and platform.
+func withPlatform(dims map[server.Dimension]string) map[server.Dimension]string {
+	dims[server.DimService] = "c.service_name"
+	dims[server.DimVersion] = "c.service_version"
+	dims[server.DimOS] = "c.os"
+	dims[server.DimArch] = "c.arch"
+	dims[server.DimCI] = "c.ci"
+	dims[server.DimGoVersion] = "c.go_version"
+	return dims
+}
+
+// rollupSource is the source of a rollup table of a row per project and
+// day (alias c, with events and a users sketch): its time dimensions,
+// events and users, and the dimensions and metrics of its own.
+func rollupSource(table, eventType string, dims map[server.Dimension]string, metrics map[server.Metric]string) source {
+	dims[server.DimDay] = "c.day"
+	dims[server.DimWeek] = "date_trunc('week', c.day)::date"
+	dims[server.DimMonth] = "date_trunc('month', c.day)::date"
+	metrics[server.MetricEvents] = "coalesce(sum(c.events), 0)::bigint"
+	metrics[server.MetricEventsShare] = metrics[server.MetricEvents]
+	metrics[server.MetricUsers] = sketchUsers
+	metrics[server.MetricUsersShare] = sketchUsers
+	return source{
+		dims:      dims,
+		metrics:   metrics,
+		from:      table + " c",
+		where:     "c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date",
+		eventType: eventType,
+		// As text: a time would be a timestamptz, made a date in the
+		// session's time zone.
+		days: func(from, to time.Time) (any, any) { return from.Format(time.DateOnly), to.Format(time.DateOnly) },
+		versions: "SELECT DISTINCT dv.service_version FROM " + table + ` dv
     WHERE dv.project_id = %[1]s AND dv.day BETWEEN %[2]s::date AND %[3]s::date`,
+	}
 }
 
 // sketchUsers counts the distinct users of the rollup rows a group reads
@@ -183,63 +196,29 @@ const sketchUsers = "coalesce(round(hll_cardinality(hll_union_agg(c.users))), 0)
 // version and command. It answers only queries that group by flag: a
 // filter on flags without it keeps runs, which the flag rows cannot tell
 // apart.
-var flagsSource = source{
-	dims: map[server.Dimension]string{
-		server.DimDay:       countsSource.dims[server.DimDay],
-		server.DimWeek:      countsSource.dims[server.DimWeek],
-		server.DimMonth:     countsSource.dims[server.DimMonth],
+var flagsSource = func() source {
+	src := rollupSource("daily_flag_counts", "'command_executed'", map[server.Dimension]string{
 		server.DimName:      "c.command",
 		server.DimCommand:   "c.command",
 		server.DimService:   "c.service_name",
 		server.DimVersion:   "c.service_version",
 		server.DimFlag:      "c.flag",
 		server.DimFlagValue: "c.value",
-	},
-	metrics: map[server.Metric]string{
-		server.MetricEvents:      "coalesce(sum(c.events), 0)::bigint",
-		server.MetricEventsShare: "coalesce(sum(c.events), 0)::bigint",
-		server.MetricUsers:       sketchUsers,
-		server.MetricUsersShare:  sketchUsers,
-	},
-	from:  "daily_flag_counts c",
-	where: "c.project_id = %[1]s AND c.day BETWEEN %[2]s::date AND %[3]s::date",
-	// Flags are counted for command runs only.
-	eventType: "'command_executed'",
-	days:      countsSource.days,
-	versions: `SELECT DISTINCT dv.service_version FROM daily_flag_counts dv
-    WHERE dv.project_id = %[1]s AND dv.day BETWEEN %[2]s::date AND %[3]s::date`,
-	flagRows: true,
-}
+	}, map[server.Metric]string{})
+	// Flags are counted for command runs only (the event type above),
+	// a row per flag.
+	src.flagRows = true
+	return src
+}()
 
 // platformSource answers from daily_platform_counts: events, users,
 // outcomes and mean durations by time, service, version, OS, arch, CI
 // and Go version, over events of every type.
-var platformSource = source{
-	dims: map[server.Dimension]string{
-		server.DimDay:       countsSource.dims[server.DimDay],
-		server.DimWeek:      countsSource.dims[server.DimWeek],
-		server.DimMonth:     countsSource.dims[server.DimMonth],
-		server.DimService:   "c.service_name",
-		server.DimVersion:   "c.service_version",
-		server.DimOS:        "c.os",
-		server.DimArch:      "c.arch",
-		server.DimCI:        "c.ci",
-		server.DimGoVersion: "c.go_version",
-	},
-	metrics: map[server.Metric]string{
-		server.MetricEvents:      "coalesce(sum(c.events), 0)::bigint",
-		server.MetricEventsShare: "coalesce(sum(c.events), 0)::bigint",
-		server.MetricSuccessRate: "(sum(c.successes)::numeric / nullif(sum(c.outcomes), 0))::float8",
-		server.MetricFailureRate: "((sum(c.outcomes) - sum(c.successes))::numeric / nullif(sum(c.outcomes), 0))::float8",
-		server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
-		server.MetricUsers:       sketchUsers,
-		server.MetricUsersShare:  sketchUsers,
-	},
-	from:     "daily_platform_counts c",
-	where:    countsSource.where,
-	days:     countsSource.days,
-	versions: strings.Replace(countsSource.versions, "daily_event_counts", "daily_platform_counts", 1),
-}
+var platformSource = rollupSource("daily_platform_counts", "", withPlatform(map[server.Dimension]string{}), map[server.Metric]string{
+	server.MetricSuccessRate: "(sum(c.successes)::numeric / nullif(sum(c.outcomes), 0))::float8",
+	server.MetricFailureRate: "((sum(c.outcomes) - sum(c.successes))::numeric / nullif(sum(c.outcomes), 0))::float8",
+	server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
+})
 
 // sourceOf is the source that answers q: the smallest rollup that holds
 // every metric and dimension q asks for or filters on, else the events.
