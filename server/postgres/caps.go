@@ -343,11 +343,13 @@ func flagRow(k flagKey) candidate {
 	if k.hasValue {
 		v = k.value
 	}
-	return candidate{k.day, dimFlagKey, rowValue(k.service, k.version, k.command, k.flag, v)}
+	return candidate{k.day, dimFlagKey, rowValue(k.service, k.version, k.command, k.flag, v, k.os, k.arch,
+		strconv.FormatBool(k.ci))}
 }
 
 func otherFlag(k flagKey) flagKey {
-	return flagKey{day: k.day, service: Other, version: Other, command: Other, flag: Other}
+	return flagKey{day: k.day, service: Other, version: Other, command: Other, flag: Other, os: Other, arch: Other,
+		ci: k.ci}
 }
 
 func isOtherCount(k countKey) bool {
@@ -356,7 +358,8 @@ func isOtherCount(k countKey) bool {
 }
 
 func isOtherFlag(k flagKey) bool {
-	return k.service == Other && k.version == Other && k.command == Other && k.flag == Other && !k.hasValue
+	return k.service == Other && k.version == Other && k.command == Other && k.flag == Other && !k.hasValue &&
+		k.os == Other && k.arch == Other
 }
 
 // decide returns the decisions on every value and row of r, a project's

@@ -62,7 +62,7 @@ var compactions = []compaction{
 	},
 	{
 		table: "daily_flag_counts",
-		key:   "project_id, day, service_name, service_version, command, flag, value",
+		key:   "project_id, day, service_name, service_version, command, flag, value, os, arch, ci",
 		cols: []mergedCol{
 			sumCol("events"),
 			{"users", "hll_union_agg(users)", "hll_union(c.users, excluded.users)"},

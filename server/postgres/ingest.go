@@ -89,14 +89,15 @@ WITH count_users AS (
     SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($36::integer[], $37::bytea[]) AS x(i, u) GROUP BY i
 ), flags AS (
     INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
-                                        shard, events, users)
-    SELECT $1::integer, day, service_name, service_version, command, flag, value, (pg_backend_pid() % 16)::smallint,
-           events, coalesce(fu.users, hll_empty())
-    FROM unnest($20::date[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[])
-         WITH ORDINALITY AS t(day, service_name, service_version, command, flag, value, events, i)
+                                        os, arch, ci, shard, events, users)
+    SELECT $1::integer, day, service_name, service_version, command, flag, value, os, arch, ci,
+           (pg_backend_pid() % 16)::smallint, events, coalesce(fu.users, hll_empty())
+    FROM unnest($20::date[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[],
+                $64::text[], $65::text[], $66::boolean[])
+         WITH ORDINALITY AS t(day, service_name, service_version, command, flag, value, events, os, arch, ci, i)
     LEFT JOIN flag_users fu USING (i)
-    ORDER BY 2, 3, 4, 5, 6, 7
-    ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, shard)
+    ORDER BY 2, 3, 4, 5, 6, 7, 8, 9, 10
+    ON CONFLICT (project_id, day, service_name, service_version, command, flag, value, os, arch, ci, shard)
     DO UPDATE SET events = tk_add(c.events, excluded.events), users = hll_union(c.users, excluded.users)
 ), weeks AS (
     INSERT INTO weekly_users (project_id, week, user_id, service_name, service_version, os, arch, ci)

@@ -193,7 +193,7 @@ const sketchUsers = "coalesce(round(hll_cardinality(hll_union_agg(c.users))), 0)
 
 // flagsSource answers from daily_flag_counts: the command runs that set
 // each flag (or a flag to a value), and their users, by time, service,
-// version and command. It answers only queries that group by flag: a
+// version, command, OS, arch and CI. It answers only queries that group by flag: a
 // filter on flags without it keeps runs, which the flag rows cannot tell
 // apart.
 var flagsSource = func() source {
@@ -204,6 +204,9 @@ var flagsSource = func() source {
 		server.DimVersion:   "c.service_version",
 		server.DimFlag:      "c.flag",
 		server.DimFlagValue: "c.value",
+		server.DimOS:        "c.os",
+		server.DimArch:      "c.arch",
+		server.DimCI:        "c.ci",
 	}, map[server.Metric]string{})
 	// Flags are counted for command runs only (the event type above),
 	// a row per flag.

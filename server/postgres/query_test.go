@@ -705,6 +705,7 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 			`{"metrics": ["events", "users"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "command", ["build"]]]}`,
 			`{"metrics": ["events", "users", "users_share"], "dimensions": ["flag", "flag_value"], "date_range": ` + rng + `, "filters": [["is", "flag", ["auth"]]]}`,
 			`{"metrics": ["events", "users"], "dimensions": ["time:week", "command", "flag"], "date_range": ` + rng + `, "filters": [["gte", "version", "1.1.0"]]}`,
+			`{"metrics": ["events", "users"], "dimensions": ["flag", "os"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux", "darwin"]], ["is", "ci", [false]], ["is", "command", ["build"]]]}`,
 		} {
 			q, err := server.ParseQuery([]byte(body), time.Now())
 			if err != nil {
@@ -737,7 +738,7 @@ func TestQueryAnswersMatchGeneratedHistory(t *testing.T) {
 		for _, body := range []string{
 			`{"metrics": ["sessions"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["command"], "date_range": ` + rng + `, "filters": [["is", "flag", ["watch"]]]}`,
-			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "os", ["linux"]]]}`,
+			`{"metrics": ["events"], "dimensions": ["flag"], "date_range": ` + rng + `, "filters": [["is", "go_version", ["go1.23.4"]]]}`,
 			`{"metrics": ["events"], "dimensions": ["exit_code"], "date_range": ` + rng + `}`,
 			`{"metrics": ["events"], "dimensions": ["ci_name"], "date_range": ` + rng + `}`,
 		} {

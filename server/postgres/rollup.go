@@ -53,6 +53,7 @@ var rollupParamOIDs = []uint32{
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $50–$56 platforms
 	oidInt8Array, oidInt8Array, oidInt8Array, oidInt8Array, oidInt8Array, // $57–$61 platforms' counts
 	oidInt4Array, oidByteaArray, // $62–$63 platforms' users: the row (its ordinal in $50), the user
+	oidTextArray, oidTextArray, oidBoolArray, // $64–$66 flags: os, arch, ci
 }
 
 // binaryFormat applies the binary format to every parameter.
@@ -134,6 +135,8 @@ type flagKey struct {
 	service, version, command, flag string
 	value                           string
 	hasValue                        bool
+	os, arch                        string
+	ci                              bool
 }
 
 type userKey struct {
@@ -256,7 +259,8 @@ func aggregate(events []*server.Event) *rollup {
 			userVal{at: e.Timestamp, version: e.ServiceVersion, os: e.OS, arch: e.Arch, ci: e.CI})
 		for _, f := range e.Flags {
 			r.addFlag(flagKey{day: d, service: e.ServiceName, version: e.ServiceVersion, command: e.Name, flag: f.Name,
-				value: f.Value, hasValue: f.HasValue}, flagVal{events: 1, users: users{e.UserID}})
+				value: f.Value, hasValue: f.HasValue, os: e.OS, arch: e.Arch, ci: e.CI},
+				flagVal{events: 1, users: users{e.UserID}})
 		}
 	}
 	return r
@@ -501,6 +505,9 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.durSum) })
 	plat(oidInt8, func(_ platKey, v *platVal) { w.int8(v.durCount) })
 	pairs(len(pkeys), func(i int) users { return pvals[pkeys[i]].users })
+	flag(oidText, func(k flagKey) { w.text(k.os) })
+	flag(oidText, func(k flagKey) { w.text(k.arch) })
+	flag(oidBool, func(k flagKey) { w.bool(k.ci) })
 
 	params := make([][]byte, len(ends))
 	start := 0

@@ -14,28 +14,36 @@ DELETE FROM daily_event_counts;
 DELETE FROM rollup_values WHERE dim = 7;
 DELETE FROM rollup_value_counts WHERE dim = 7;
 
+-- A value was folded when the caps admitted values of its day and
+-- dimension but not it; a day the caps never saw keeps every value.
 -- +goose StatementBegin
-WITH kept AS (
-    SELECT project_id, day, dim, value FROM rollup_values WHERE dim IN (1, 2, 3, 4)
-)
+CREATE FUNCTION tk_folded(project integer, d date, dimension integer, v text, OUT folded boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT v IS NOT NULL
+       AND EXISTS (SELECT FROM rollup_value_counts c WHERE c.project_id = project AND c.day = d AND c.dim = dimension)
+       AND NOT EXISTS (SELECT FROM rollup_values r
+                       WHERE r.project_id = project AND r.day = d AND r.dim = dimension AND r.value = v)
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 INSERT INTO daily_event_counts (project_id, day, service_name, service_version, event_type, name, os, arch, ci,
                                 go_version, success, error_kind, shard, events, duration_ms_sum, duration_count,
                                 users, durations, first_at, last_at)
 SELECT e.project_id, e.day,
-       CASE WHEN s.value IS NULL THEN '(other)' ELSE e.service_name END,
-       CASE WHEN v.value IS NULL THEN '(other)' ELSE e.service_version END,
-       CASE WHEN t.value IS NULL THEN '(other)' ELSE e.event_type END,
-       CASE WHEN t.value IS NULL OR n.value IS NULL THEN '(other)' ELSE e.name END,
+       CASE WHEN s.folded THEN '(other)' ELSE e.service_name END,
+       CASE WHEN v.folded THEN '(other)' ELSE e.service_version END,
+       CASE WHEN t.folded THEN '(other)' ELSE e.event_type END,
+       CASE WHEN t.folded OR n.folded THEN '(other)' ELSE e.name END,
        e.os, e.arch, e.ci, e.go_version, e.success, e.error_kind, 0,
        count(*), coalesce(sum(e.duration_ms), 0), count(e.duration_ms),
        hll_add_agg(hll_hash_bytea(e.user_id)), tdigest(e.duration_ms::float8, 100),
        min(e.occurred_at), max(e.occurred_at)
 FROM (SELECT *, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events) e
-LEFT JOIN kept s ON s.project_id = e.project_id AND s.day = e.day AND s.dim = 1 AND s.value = e.service_name
-LEFT JOIN kept v ON v.project_id = e.project_id AND v.day = e.day AND v.dim = 2 AND v.value = e.service_version
-LEFT JOIN kept t ON t.project_id = e.project_id AND t.day = e.day AND t.dim = 3 AND t.value = e.event_type
-LEFT JOIN kept n ON n.project_id = e.project_id AND n.day = e.day AND n.dim = 4
-                 AND n.value = e.event_type || chr(31) || e.name
+CROSS JOIN LATERAL tk_folded(e.project_id, e.day, 1, e.service_name) s
+CROSS JOIN LATERAL tk_folded(e.project_id, e.day, 2, e.service_version) v
+CROSS JOIN LATERAL tk_folded(e.project_id, e.day, 3, e.event_type) t
+CROSS JOIN LATERAL tk_folded(e.project_id, e.day, 4, e.event_type || chr(31) || e.name) n
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 -- +goose StatementEnd
 
@@ -45,6 +53,7 @@ CREATE UNIQUE INDEX daily_event_counts_key ON daily_event_counts
     NULLS NOT DISTINCT;
 
 -- +goose Down
+DROP FUNCTION IF EXISTS tk_folded;
 DROP INDEX daily_event_counts_key;
 DELETE FROM rollup_values WHERE dim = 7;
 DELETE FROM rollup_value_counts WHERE dim = 7;
