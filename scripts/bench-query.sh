@@ -17,7 +17,7 @@ url="${base%/*}/$db?${base#*\?}"
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-psql "$base" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 (cd cmd/tk-server && $GO build -o "$work/tk-server" .)
 (cd bench && $GO build -o "$work/tkload" ./cmd/tkload && $GO build -o "$work/querybench" ./cmd/querybench)
 export TK_DATABASE_URL="$url"
