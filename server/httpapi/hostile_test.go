@@ -107,14 +107,28 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 	// connection.
 	if _, err := e.db.Pool().Exec(ctx, `
 		INSERT INTO daily_event_counts AS c (project_id, day, service_name, service_version, event_type, name, os, arch,
-		                                     ci, success, error_kind, shard, events, duration_ms_sum, duration_count)
-		SELECT project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind, s, 0,
-		       9223372036854775000, 0
-		FROM (SELECT DISTINCT project_id, day, service_name, service_version, event_type, name, os, arch, ci, success,
-		                      error_kind
+		                                     ci, go_version, success, error_kind, shard, events, duration_ms_sum,
+		                                     duration_count)
+		SELECT project_id, day, service_name, service_version, event_type, name, os, arch, ci, go_version, success,
+		       error_kind, s, 0, 9223372036854775000, 0
+		FROM (SELECT DISTINCT project_id, day, service_name, service_version, event_type, name, os, arch, ci,
+		                      go_version, success, error_kind
 		      FROM daily_event_counts WHERE project_id = $1) k, generate_series(0, 15) s
-		ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, success, error_kind,
-		             shard)
+		ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, go_version,
+		             success, error_kind, shard)
+		DO UPDATE SET duration_ms_sum = excluded.duration_ms_sum`, e.projectID); err != nil {
+		t.Fatal(err)
+	}
+	// The same in the platform rollup.
+	if _, err := e.db.Pool().Exec(ctx, `
+		INSERT INTO daily_platform_counts AS c (project_id, day, service_name, service_version, os, arch, ci, go_version,
+		                                        shard, events, successes, outcomes, duration_ms_sum, duration_count,
+		                                        users)
+		SELECT project_id, day, service_name, service_version, os, arch, ci, go_version, s, 0, 0, 0,
+		       9223372036854775000, 0, hll_empty()
+		FROM (SELECT DISTINCT project_id, day, service_name, service_version, os, arch, ci, go_version
+		      FROM daily_platform_counts WHERE project_id = $1) k, generate_series(0, 15) s
+		ON CONFLICT (project_id, day, service_name, service_version, os, arch, ci, go_version, shard)
 		DO UPDATE SET duration_ms_sum = excluded.duration_ms_sum`, e.projectID); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +153,10 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 	if got := e.count(`SELECT max(duration_ms_sum) FROM daily_event_counts WHERE project_id = $1 AND events > 0
 		AND duration_ms_sum > 9223372036854775000`); got != math.MaxInt64 {
 		t.Fatalf("saturated sum %d, want %d", got, int64(math.MaxInt64))
+	}
+	if got := e.count(`SELECT max(duration_ms_sum) FROM daily_platform_counts WHERE project_id = $1 AND events > 0
+		AND duration_ms_sum > 9223372036854775000`); got != math.MaxInt64 {
+		t.Fatalf("saturated platform sum %d, want %d", got, int64(math.MaxInt64))
 	}
 	if got := e.count(`SELECT dropped FROM daily_data_loss WHERE project_id = $1`); got != math.MaxInt64 {
 		t.Fatalf("saturated data loss %d", got)
@@ -421,7 +439,8 @@ func TestBodyMemoryBudget(t *testing.T) {
 // included.
 func (e *env) rollupBytes() int64 {
 	return e.count(`SELECT sum(pg_total_relation_size(t))::bigint + 0 * $1 FROM unnest(ARRAY['daily_event_counts',
-		'daily_flag_counts', 'daily_users', 'daily_data_loss', 'daily_folds', 'rollup_values']::regclass[]) AS t`)
+		'daily_flag_counts', 'daily_users', 'daily_data_loss', 'daily_folds', 'rollup_values', 'rollup_value_counts',
+		'rollup_additions', 'weekly_users', 'daily_platform_counts']::regclass[]) AS t`)
 }
 
 // Issue: ten requests of 250 events, each with a random version and 32

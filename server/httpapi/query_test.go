@@ -465,14 +465,14 @@ func TestQueryDataQualityAndVersions(t *testing.T) {
 func TestQueryConcurrencyLimit(t *testing.T) {
 	e := newEnv(t, httpapi.Config{MaxQueries: 1, MaxExports: 1, QueryRateLimit: -1})
 	e.seed(3)
-	// A transaction that locks the daily rollup makes any query with a
+	// A transaction that locks the daily rollups makes any query with a
 	// version comparison wait: it holds the only query slot.
 	tx, err := e.db.Pool().Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(t.Context())
-	if _, err := tx.Exec(t.Context(), "LOCK TABLE daily_event_counts IN ACCESS EXCLUSIVE MODE"); err != nil {
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE daily_event_counts, daily_platform_counts IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
 	slow := make(chan queryResp, 1)
