@@ -728,6 +728,11 @@ func TestFlagRollupMigrationCountsStoredEvents(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Fatalf("after the migration\n got %v\nwant %v", got, want)
 	}
+	var flagUsers float64
+	if err := db.Pool().QueryRow(ctx, `SELECT hll_cardinality(hll_union_agg(users)) FROM daily_flag_counts
+		WHERE project_id = 1`).Scan(&flagUsers); err != nil || flagUsers != 1 {
+		t.Fatalf("the flags' users after the migration: %v %v, want 1", flagUsers, err)
+	}
 }
 
 // The migration that adds the platform and the error kind to
@@ -788,6 +793,18 @@ func TestEventCountsPlatformMigration(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("daily_event_counts after the migration\n got %v\nwant %v", got, want)
+	}
+	// The sketches, digests and times of the recounted rows, and the
+	// rollups made from them, hold the stored events too.
+	extra := sums(t, db, key.ProjectID, `SELECT 'users', round(hll_cardinality(hll_union_agg(users)))::bigint
+		FROM daily_event_counts WHERE project_id = $1
+		UNION ALL SELECT 'p50', tdigest_percentile(durations, 0.5)::bigint FROM daily_event_counts WHERE project_id = $1
+		UNION ALL SELECT 'timed', count(*) FROM daily_event_counts WHERE project_id = $1 AND last_at IS NOT NULL
+		UNION ALL SELECT 'platform', sum(events)::bigint FROM daily_platform_counts WHERE project_id = $1
+		UNION ALL SELECT 'weeks', count(*) FROM weekly_users WHERE project_id = $1`)
+	if extra["users"] != 1 || extra["p50"] != 30 || extra["timed"] != 4 || extra["platform"] != 5 || extra["weeks"] != 3 {
+		t.Errorf("after the migration: %v; want 1 user, a median of 30 ms, 4 rows with times, 5 events by platform, "+
+			"3 user-weeks (1.0 linux, 1.0 darwin CI, 2.0 windows)", extra)
 	}
 	if n := sums(t, db, key.ProjectID, `SELECT 'rows', count(*) FROM rollup_values WHERE project_id = $1 AND dim = 7`); n["rows"] != 0 {
 		t.Errorf("%d admitted rows of the old form left", n["rows"])

@@ -169,17 +169,11 @@ type platVal struct {
 // make, their keys in order of first appearance.
 func (r *rollup) platforms() ([]platKey, map[platKey]*platVal) {
 	var keys []platKey
-	m := make(map[platKey]*platVal, 4)
+	var m map[platKey]*platVal
 	for _, k := range r.countKeys {
 		v := r.counts[k]
-		pk := platKey{day: k.day, service: k.service, version: k.version, os: k.os, arch: k.arch,
-			goVersion: k.goVersion, ci: k.ci}
-		p, ok := m[pk]
-		if !ok {
-			p = &platVal{}
-			m[pk] = p
-			keys = append(keys, pk)
-		}
+		p := slot(&m, &keys, platKey{day: k.day, service: k.service, version: k.version, os: k.os, arch: k.arch,
+			goVersion: k.goVersion, ci: k.ci})
 		p.events += v.events
 		if k.success >= 0 {
 			p.outcomes += v.events
@@ -267,12 +261,7 @@ func aggregate(events []*server.Event) *rollup {
 }
 
 func (r *rollup) addCount(k countKey, v countVal) {
-	c, ok := r.counts[k]
-	if !ok {
-		c = &countVal{}
-		r.counts[k] = c
-		r.countKeys = append(r.countKeys, k)
-	}
+	c := slot(&r.counts, &r.countKeys, k)
 	c.events += v.events
 	c.durSum += v.durSum
 	c.durCount += v.durCount
@@ -298,15 +287,7 @@ func (r *rollup) addUser(k userKey, v userVal) {
 }
 
 func (r *rollup) addFlag(k flagKey, v flagVal) {
-	if r.flags == nil {
-		r.flags = make(map[flagKey]*flagVal, 8)
-	}
-	f, ok := r.flags[k]
-	if !ok {
-		f = &flagVal{}
-		r.flags[k] = f
-		r.flagKeys = append(r.flagKeys, k)
-	}
+	f := slot(&r.flags, &r.flagKeys, k)
 	f.events += v.events
 	f.users.addAll(v.users)
 }
@@ -327,6 +308,21 @@ func (r *rollup) addWeek(k weekKey) {
 // day 0, 2000-01-01, is a Saturday).
 func monday(d int32) int32 {
 	return d - ((d+5)%7+7)%7
+}
+
+// slot returns the value of k in *m, adding a zero one, and k to *keys,
+// when k is new.
+func slot[K comparable, V any](m *map[K]*V, keys *[]K, k K) *V {
+	if *m == nil {
+		*m = make(map[K]*V, 8)
+	}
+	v, ok := (*m)[k]
+	if !ok {
+		v = new(V)
+		(*m)[k] = v
+		*keys = append(*keys, k)
+	}
+	return v
 }
 
 // addTo adds n to the count of k in *m, and k to *keys when it is new.
