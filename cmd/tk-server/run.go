@@ -257,7 +257,7 @@ func (a *app) migrateCmd() *cobra.Command {
 }
 
 func (a *app) maintainCmd() *cobra.Command {
-	return a.maintenanceCmd("maintain", "Run the hourly maintenance now: partitions, retention and rollup compaction",
+	return a.maintenanceCmd("maintain", "Run the hourly maintenance now: partitions, retention, rollup compaction and period rollups",
 		func(ctx context.Context, db *postgres.DB) error {
 			if pending, err := db.Pending(ctx); err != nil {
 				return err
@@ -272,6 +272,10 @@ func (a *app) maintainCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "rollups of %d days compacted\n", n)
+			if n, err = db.BuildPeriods(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "period rollups of %d days built\n", n)
 			return nil
 		})
 }

@@ -10,14 +10,15 @@ import (
 
 // Compaction.
 //
-// Ingest adds to the rollup row of its connection's shard (0–15), so that
+// Ingest adds to the rollup row of its connection's shard (1–16), so that
 // concurrent requests of one busy project do not wait for each other; a
 // key of a day so has up to 16 rows, and every question over the rollups
 // reads them all. Once a day is closed, few events still arrive for it:
-// CompactRollups merges the rows of each key into shard 0, so that the
-// rollups hold about one row per key and questions read a sixteenth at
-// best. Events that arrive late add rows in their shard again, which the
-// next compaction merges.
+// CompactRollups merges the rows of each key into shard 0, which only it
+// writes, so that the rollups hold about one row per key and questions
+// read a sixteenth at best. Events that arrive late add rows in their
+// shard again, which the next compaction merges (and adds to the built
+// periods, see periods.go).
 
 // compaction is how one sharded rollup is compacted: its key columns (the
 // unique key but the shard), and for each value column how rows merge in
@@ -27,6 +28,9 @@ type compaction struct {
 	table string
 	key   string
 	cols  []mergedCol
+	// periods: the rows merged into shard 0 are added to the built
+	// periods (see periods.go).
+	periods bool
 }
 
 type mergedCol struct{ name, agg, merge string }
@@ -50,6 +54,7 @@ var compactions = []compaction{
 			{"first_at", "min(first_at)", "least(c.first_at, excluded.first_at)"},
 			{"last_at", "max(last_at)", "greatest(c.last_at, excluded.last_at)"},
 		},
+		periods: true,
 	},
 	{
 		table: "daily_platform_counts",
@@ -91,12 +96,21 @@ func (c compaction) statement() string {
 		aggs += sep + col.agg
 		merges += sep + col.name + " = " + col.merge
 	}
-	return fmt.Sprintf(`WITH gone AS (
+	merge := `INSERT INTO %[1]s AS c (%[2]s, shard, %[3]s)
+SELECT %[2]s, 0, %[4]s FROM gone GROUP BY %[2]s ORDER BY %[2]s
+ON CONFLICT (%[2]s, shard) DO UPDATE SET %[5]s`
+	sql := `WITH gone AS (
     DELETE FROM %[1]s WHERE project_id = $1 AND day = $2::date AND shard <> 0 RETURNING *
 )
-INSERT INTO %[1]s AS c (%[2]s, shard, %[3]s)
-SELECT %[2]s, 0, %[4]s FROM gone GROUP BY %[2]s ORDER BY %[2]s
-ON CONFLICT (%[2]s, shard) DO UPDATE SET %[5]s`, c.table, c.key, names, aggs, merges)
+` + merge
+	if c.periods {
+		sql = `WITH gone AS (
+    DELETE FROM %[1]s WHERE project_id = $1 AND day = $2::date AND shard <> 0 RETURNING *
+), merged AS (
+` + merge + `
+)` + compactIntoPeriods
+	}
+	return fmt.Sprintf(sql, c.table, c.key, names, aggs, merges)
 }
 
 // CompactRollups merges the shards of the rollup rows of every day before
@@ -122,7 +136,24 @@ func (db *DB) CompactRollups(ctx context.Context) (int, error) {
 		}
 		stmt := c.statement()
 		for _, d := range days {
-			if _, err := db.pool.Exec(ctx, stmt, d.Project, d.Day.Format(time.DateOnly)); err != nil {
+			err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+				if !c.periods {
+					_, err := tx.Exec(ctx, stmt, d.Project, d.Day.Format(time.DateOnly))
+					return err
+				}
+				bt, err := lockPeriods(ctx, tx, d.Project)
+				if err != nil {
+					return err
+				}
+				var built *string
+				if !bt.IsZero() {
+					s := bt.Format(time.DateOnly)
+					built = &s
+				}
+				_, err = tx.Exec(ctx, stmt, d.Project, d.Day.Format(time.DateOnly), built)
+				return err
+			})
+			if err != nil {
 				return n, fmt.Errorf("postgres: compaction of %s: %w", c.table, err)
 			}
 			n++

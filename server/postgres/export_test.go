@@ -28,7 +28,7 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 
 // UsesRollup reports whether Query answers q from a rollup
 // (daily_event_counts or daily_flag_counts).
-func UsesRollup(q server.Query) bool { return sourceOf(q).from != eventsSource.from }
+func UsesRollup(q server.Query) bool { return sourceOf(q, periods{}).from != eventsSource.from }
 
 // SourceOf returns the table Query answers q from.
-func SourceOf(q server.Query) string { return strings.Fields(sourceOf(q).from)[0] }
+func SourceOf(q server.Query) string { return strings.Fields(sourceOf(q, periods{}).from)[0] }

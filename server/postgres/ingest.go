@@ -58,7 +58,7 @@ WITH count_users AS (
                                          duration_ms_sum, duration_count, users, durations, first_at, last_at)
     SELECT $1::integer, day, service_name, service_version, event_type, name, os, arch, ci, go_version, success,
            error_kind,
-           (pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count,
+           (1 + pg_backend_pid() % 16)::smallint, events, duration_ms_sum, duration_count,
            coalesce(cu.users, hll_empty()), cd.durations, first_at, last_at
     FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
                 $8::bigint[], $9::bigint[], $10::bigint[], $30::text[], $31::text[], $32::boolean[], $33::text[],
@@ -91,7 +91,7 @@ WITH count_users AS (
     INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
                                         os, arch, ci, shard, events, users)
     SELECT $1::integer, day, service_name, service_version, command, flag, value, os, arch, ci,
-           (pg_backend_pid() % 16)::smallint, events, coalesce(fu.users, hll_empty())
+           (1 + pg_backend_pid() % 16)::smallint, events, coalesce(fu.users, hll_empty())
     FROM unnest($20::date[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[],
                 $64::text[], $65::text[], $66::boolean[])
          WITH ORDINALITY AS t(day, service_name, service_version, command, flag, value, events, os, arch, ci, i)
@@ -112,7 +112,7 @@ WITH count_users AS (
     INSERT INTO daily_platform_counts AS c (project_id, day, service_name, service_version, os, arch, ci, go_version,
                                             shard, events, successes, outcomes, duration_ms_sum, duration_count, users)
     SELECT $1::integer, day, service_name, service_version, os, arch, ci, go_version,
-           (pg_backend_pid() % 16)::smallint, events, successes, outcomes, duration_ms_sum, duration_count,
+           (1 + pg_backend_pid() % 16)::smallint, events, successes, outcomes, duration_ms_sum, duration_count,
            coalesce(pu.users, hll_empty())
     FROM unnest($50::date[], $51::text[], $52::text[], $53::text[], $54::text[], $55::boolean[], $56::text[],
                 $57::bigint[], $58::bigint[], $59::bigint[], $60::bigint[], $61::bigint[])
@@ -133,7 +133,7 @@ WITH count_users AS (
     ON CONFLICT (project_id, day) DO UPDATE SET dropped = tk_add(l.dropped, excluded.dropped)
 ), folds AS (
     INSERT INTO daily_folds AS f (project_id, day, dimension, shard, events)
-    SELECT $1::integer, day, dimension, (pg_backend_pid() % 16)::smallint, events
+    SELECT $1::integer, day, dimension, (1 + pg_backend_pid() % 16)::smallint, events
     FROM unnest($27::date[], $28::text[], $29::bigint[]) AS t(day, dimension, events)
     ORDER BY 2, 3
     ON CONFLICT (project_id, day, dimension, shard) DO UPDATE SET events = tk_add(f.events, excluded.events)

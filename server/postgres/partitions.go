@@ -47,7 +47,7 @@ func partitionName(m time.Time) string {
 // rollupTables are the tables of rows per day that Maintain prunes with
 // the retention window.
 var rollupTables = []string{"daily_users", "daily_event_counts", "daily_flag_counts", "daily_data_loss",
-	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users", "daily_platform_counts"}
+	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users", "daily_platform_counts", "period_counts"}
 
 // Maintain creates the monthly events partitions from the oldest month of
 // the retention window to [monthsAhead] months ahead, drops the partitions
@@ -119,6 +119,11 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 				// The weeks that end before the window.
 				cond = `week < ($1::timestamptz AT TIME ZONE 'UTC')::date - 6`
 			}
+			if table == "period_counts" {
+				// Questions read no period that starts before the window
+				// (periodPieces).
+				cond = `start < ($1::timestamptz AT TIME ZONE 'UTC')::date`
+			}
 			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+cond, oldest); err != nil {
 				return fmt.Errorf("prune %s: %w", table, err)
 			}
@@ -137,8 +142,8 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 	return m, nil
 }
 
-// RunMaintenance calls [DB.Maintain] and [DB.CompactRollups] every
-// interval until ctx is done, logging failures. Zero interval means one hour.
+// RunMaintenance calls [DB.Maintain], [DB.CompactRollups] and
+// [DB.BuildPeriods] every interval until ctx is done, logging failures. Zero interval means one hour.
 func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Hour
@@ -157,6 +162,11 @@ func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 				db.log.Error("rollup compaction failed", "error", err)
 			} else if n > 0 {
 				db.log.Info("rollups compacted", "days", n)
+			}
+			if n, err := db.BuildPeriods(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("building the period rollups failed", "error", err)
+			} else if n > 0 {
+				db.log.Info("period rollups built", "days", n)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,9 @@ type source struct {
 	versions string
 	// flagRows: the source has a row per flag, no flags to expand.
 	flagRows bool
+	// rows, when set, writes the FROM item instead of from, with the
+	// parameters of the project and the range of days.
+	rows func(s *stmt, project, from, to string) string
 }
 
 var eventsSource = source{dims: dimExpr, metrics: metricExpr, from: "events e",
@@ -140,14 +144,20 @@ var countsSource = rollupSource("daily_event_counts", "c.event_type", withPlatfo
 	server.MetricSuccessRate: "(coalesce(sum(c.events) FILTER (WHERE c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
 	server.MetricFailureRate: "(coalesce(sum(c.events) FILTER (WHERE NOT c.success), 0)::numeric / nullif(sum(c.events) FILTER (WHERE c.success IS NOT NULL), 0))::float8",
 	server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
-	// Merged t-digests: exact for few durations, estimates beyond.
-	server.MetricDurationP50: "tdigest_percentile(c.durations, 0.5)",
-	server.MetricDurationP90: "tdigest_percentile(c.durations, 0.9)",
-	server.MetricDurationP95: "tdigest_percentile(c.durations, 0.95)",
-	server.MetricDurationP99: "tdigest_percentile(c.durations, 0.99)",
+	// Merged t-digests: exact for few durations, estimates beyond. The
+	// percentiles are elements of one aggregate, which PostgreSQL computes
+	// once for all of them: merging the digests is the cost.
+	server.MetricDurationP50: digestPercentile + "[1]",
+	server.MetricDurationP90: digestPercentile + "[2]",
+	server.MetricDurationP95: digestPercentile + "[3]",
+	server.MetricDurationP99: digestPercentile + "[4]",
 	server.MetricFirstSeen:   "min(c.first_at)",
 	server.MetricLastSeen:    "max(c.last_at)",
 })
+
+// digestPercentile merges a group's t-digests into the durations' p50,
+// p90, p95 and p99.
+const digestPercentile = "(tdigest_percentile(c.durations, '{0.5,0.9,0.95,0.99}'::float8[]))"
 
 // withPlatform adds to dims the columns that daily_event_counts and
 // daily_platform_counts share: service, version and platform.
@@ -180,11 +190,17 @@ func rollupSource(table, eventType string, dims map[server.Dimension]string, met
 		eventType: eventType,
 		// As text: a time would be a timestamptz, made a date in the
 		// session's time zone.
-		days: func(from, to time.Time) (any, any) { return from.Format(time.DateOnly), to.Format(time.DateOnly) },
-		versions: "SELECT DISTINCT dv.service_version FROM " + table + ` dv
-    WHERE dv.project_id = %[1]s AND dv.day BETWEEN %[2]s::date AND %[3]s::date`,
+		days:     func(from, to time.Time) (any, any) { return from.Format(time.DateOnly), to.Format(time.DateOnly) },
+		versions: rollupVersions,
 	}
 }
+
+// rollupVersions selects the distinct versions of the rollups in a range
+// of days from the smallest one: every rollup row's version, as the caps
+// left it, has a row of daily_platform_counts (a projection of
+// daily_event_counts, whose versions those of the flags are among).
+const rollupVersions = `SELECT DISTINCT dv.service_version FROM daily_platform_counts dv
+    WHERE dv.project_id = %[1]s AND dv.day BETWEEN %[2]s::date AND %[3]s::date`
 
 // sketchUsers counts the distinct users of the rollup rows a group reads
 // by merging their sketches: exact up to about 160 users, an estimate
@@ -223,11 +239,79 @@ var platformSource = rollupSource("daily_platform_counts", "", withPlatform(map[
 	server.MetricDurationAvg: "(sum(c.duration_ms_sum)::numeric / nullif(sum(c.duration_count), 0))::float8",
 })
 
+// periodDims and periodMetrics are those of period_counts (see
+// periodSource).
+var periodDims, periodMetrics = func() (map[server.Dimension]string, map[server.Metric]string) {
+	dims := withPlatform(map[server.Dimension]string{
+		server.DimEventType: "c.event_type",
+		server.DimName:      "c.name",
+		server.DimCommand:   "c.name",
+		server.DimFeature:   "c.name",
+		server.DimMethod:    "c.name",
+	})
+	delete(dims, server.DimGoVersion)
+	return dims, map[server.Metric]string{
+		server.MetricSuccessRate: "(sum(c.successes)::numeric / nullif(sum(c.outcomes), 0))::float8",
+		server.MetricFailureRate: "((sum(c.outcomes) - sum(c.successes))::numeric / nullif(sum(c.outcomes), 0))::float8",
+		server.MetricDurationAvg: countsSource.metrics[server.MetricDurationAvg],
+		server.MetricDurationP50: countsSource.metrics[server.MetricDurationP50],
+		server.MetricDurationP90: countsSource.metrics[server.MetricDurationP90],
+		server.MetricDurationP95: countsSource.metrics[server.MetricDurationP95],
+		server.MetricDurationP99: countsSource.metrics[server.MetricDurationP99],
+		server.MetricFirstSeen:   countsSource.metrics[server.MetricFirstSeen],
+		server.MetricLastSeen:    countsSource.metrics[server.MetricLastSeen],
+	}
+}()
+
+// periods is what a query needs to know of the period rollups (see
+// periods.go): the last day built, and the first day the retention keeps.
+type periods struct {
+	builtThrough, floor time.Time
+}
+
+// periodSource answers q from period_counts: by time, service, version,
+// type, name, OS, arch and CI, from the rows of the whole months, weeks
+// and days of q's range (periodPieces) that are built, the rows of
+// daily_event_counts of those days not compacted yet, and those of the
+// days after them.
+func periodSource(q server.Query, ps periods) source {
+	src := rollupSource("period_counts", "c.event_type", maps.Clone(periodDims), maps.Clone(periodMetrics))
+	bt := ps.builtThrough
+	if bt.IsZero() {
+		bt = q.From.AddDate(0, 0, -1)
+	}
+	months, weeks, days := periodPieces(q.From, q.To, bt, ps.floor, q.TimeDimension())
+	src.rows = func(s *stmt, p, from, to string) string {
+		dates := func(ts []time.Time) string {
+			v := make([]string, len(ts))
+			for i, t := range ts {
+				v[i] = t.Format(time.DateOnly)
+			}
+			return s.arg(v)
+		}
+		built := s.arg(bt.Format(time.DateOnly))
+		const counts = `SELECT project_id, day, ` + periodKey + `, events,
+        CASE WHEN success THEN events ELSE 0 END, CASE WHEN success IS NULL THEN 0 ELSE events END,
+        duration_ms_sum, duration_count, users, durations, first_at, last_at
+    FROM daily_event_counts WHERE project_id = %[1]s AND `
+		return fmt.Sprintf(`(SELECT project_id, start AS day, `+periodKey+`, `+periodValues+`
+    FROM period_counts WHERE project_id = %[1]s AND (period = 'm' AND start = ANY(%[4]s::date[])
+        OR period = 'w' AND start = ANY(%[5]s::date[]) OR period = 'd' AND start = ANY(%[6]s::date[]))
+UNION ALL `+counts+`day BETWEEN greatest(%[2]s::date, %[7]s::date + 1) AND %[3]s::date
+UNION ALL `+counts+`day BETWEEN %[2]s::date AND least(%[3]s::date, %[7]s::date) AND shard <> 0
+) c`, p, from, to, dates(months), dates(weeks), dates(days), built)
+	}
+	return src
+}
+
 // sourceOf is the source that answers q: the smallest rollup that holds
 // every metric and dimension q asks for or filters on, else the events.
-func sourceOf(q server.Query) source {
+func sourceOf(q server.Query, ps periods) source {
 	if q.EventType() == "" && holds(platformSource, q) {
 		return platformSource
+	}
+	if src := periodSource(q, ps); holds(src, q) {
+		return src
 	}
 	if holds(countsSource, q) {
 		return countsSource
@@ -280,13 +364,17 @@ func buildQuery(project int64, q server.Query, src source) (string, []any) {
 	if q.TotalRows {
 		s.sql.WriteString(", count(*) OVER ()")
 	}
-	s.sql.WriteString(" FROM " + src.from)
+	from, to := src.days(q.From, q.To)
+	p, a, b := s.projectArg(project), s.arg(from), s.arg(to)
+	if src.rows != nil {
+		s.sql.WriteString(" FROM " + src.rows(&s, p, a, b))
+	} else {
+		s.sql.WriteString(" FROM " + src.from)
+	}
 	if hasFlag && !src.flagRows {
 		s.sql.WriteString(flagsJoin)
 	}
 	s.sql.WriteString(" WHERE ")
-	from, to := src.days(q.From, q.To)
-	p, a, b := s.projectArg(project), s.arg(from), s.arg(to)
 	fmt.Fprintf(&s.sql, src.where, p, a, b)
 	s.versions = fmt.Sprintf(src.versions, p, a, b)
 	if t := q.EventType(); t != "" {
@@ -467,18 +555,28 @@ func likePatterns(f server.Filter) []string {
 // and users by flag (and value), time, service, version and command from
 // the rollup of flags; any other from the events.
 func (db *DB) Query(ctx context.Context, project int64, q server.Query) (server.Result, error) {
-	return db.query(ctx, project, q, sourceOf)
+	return db.query(ctx, project, q, false)
 }
 
 // QueryEvents answers q with plain SQL over the events table alone: the
 // reference answer that tests and benchmarks compare Query with.
 func (db *DB) QueryEvents(ctx context.Context, project int64, q server.Query) (server.Result, error) {
-	return db.query(ctx, project, q, func(server.Query) source { return eventsSource })
+	return db.query(ctx, project, q, true)
 }
 
-func (db *DB) query(ctx context.Context, project int64, q server.Query, src func(server.Query) source) (server.Result, error) {
+func (db *DB) query(ctx context.Context, project int64, q server.Query, events bool) (server.Result, error) {
 	var res server.Result
 	err := db.readOnly(ctx, func(tx pgx.Tx) error {
+		src := func(server.Query) source { return eventsSource }
+		if !events {
+			// In the transaction's snapshot, as every statement of it.
+			bt, err := builtThrough(ctx, tx, project)
+			if err != nil {
+				return err
+			}
+			ps := periods{builtThrough: bt, floor: db.retentionFloor()}
+			src = func(q server.Query) source { return sourceOf(q, ps) }
+		}
 		rows, total, err := queryRows(ctx, tx, project, q, src)
 		if err != nil {
 			return err
@@ -687,7 +785,9 @@ func attachPrevious(q server.Query, rows, prev []server.Row) {
 // after the query timeout. A timeout is reported as a [server.Error]
 // saying so.
 func (db *DB) readOnly(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	// One snapshot for every statement: the periods built and their rows,
+	// a period and the one before it, counts and their totals.
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return queryError(err)
 	}
