@@ -108,7 +108,14 @@ ON CONFLICT (%[2]s, shard) DO UPDATE SET %[5]s`
     DELETE FROM %[1]s WHERE project_id = $1 AND day = $2::date AND shard <> 0 RETURNING *
 ), merged AS (
 ` + merge + `
-)` + compactIntoPeriods
+)`
+		for i, pr := range periodRollups {
+			if i == len(periodRollups)-1 {
+				sql += "\n" + pr.compactInto()
+				break
+			}
+			sql += fmt.Sprintf(", period%d AS (\n%s\n)", i, pr.compactInto())
+		}
 	}
 	return fmt.Sprintf(sql, c.table, c.key, names, aggs, merges)
 }

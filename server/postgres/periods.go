@@ -54,32 +54,55 @@ func builtThrough(ctx context.Context, tx pgx.Tx, project int64) (time.Time, err
 	return d, err
 }
 
-// periodKey is period_counts' key but the project, period and start.
-const periodKey = "service_name, service_version, event_type, name, os, arch, ci"
+// periodRollup is one rollup of periods: its table, key columns (but
+// the project, period and start) and value columns, and how its values
+// aggregate from rows of daily_event_counts and from its own rows, merge
+// in an upsert (of c and excluded), and read from a row of
+// daily_event_counts.
+type periodRollup struct {
+	table, key, values             string
+	fromCounts, fromPeriods, merge string
+	counts                         string
+}
 
-// periodValues are the value columns of period_counts.
-const periodValues = "events, successes, outcomes, duration_ms_sum, duration_count, users, durations, first_at, last_at"
-
-// periodMerge merges the values of a row c and excluded.
-const periodMerge = `events = tk_add(c.events, excluded.events), successes = tk_add(c.successes, excluded.successes),
+// periodCounts is period_counts: events, outcomes, durations, users and
+// first and last times.
+var periodCounts = periodRollup{
+	table:  "period_counts",
+	key:    "service_name, service_version, event_type, name, os, arch, ci",
+	values: "events, successes, outcomes, duration_ms_sum, duration_count, users, durations, first_at, last_at",
+	fromCounts: `least(sum(events), ` + maxInt8 + `)::bigint,
+    least(coalesce(sum(events) FILTER (WHERE success), 0), ` + maxInt8 + `)::bigint,
+    least(coalesce(sum(events) FILTER (WHERE success IS NOT NULL), 0), ` + maxInt8 + `)::bigint,
+    least(sum(duration_ms_sum), ` + maxInt8 + `)::bigint, least(sum(duration_count), ` + maxInt8 + `)::bigint,
+    hll_union_agg(users), tdigest(durations), min(first_at), max(last_at)`,
+	fromPeriods: `least(sum(events), ` + maxInt8 + `)::bigint, least(sum(successes), ` + maxInt8 + `)::bigint,
+    least(sum(outcomes), ` + maxInt8 + `)::bigint, least(sum(duration_ms_sum), ` + maxInt8 + `)::bigint,
+    least(sum(duration_count), ` + maxInt8 + `)::bigint, hll_union_agg(users), tdigest(durations), min(first_at),
+    max(last_at)`,
+	merge: `events = tk_add(c.events, excluded.events), successes = tk_add(c.successes, excluded.successes),
     outcomes = tk_add(c.outcomes, excluded.outcomes), duration_ms_sum = tk_add(c.duration_ms_sum, excluded.duration_ms_sum),
     duration_count = tk_add(c.duration_count, excluded.duration_count), users = hll_union(c.users, excluded.users),
     durations = CASE WHEN excluded.durations IS NULL THEN c.durations WHEN c.durations IS NULL THEN excluded.durations
                      ELSE tdigest_union(c.durations, excluded.durations) END,
-    first_at = least(c.first_at, excluded.first_at), last_at = greatest(c.last_at, excluded.last_at)`
+    first_at = least(c.first_at, excluded.first_at), last_at = greatest(c.last_at, excluded.last_at)`,
+	counts: `events, CASE WHEN success THEN events ELSE 0 END, CASE WHEN success IS NULL THEN 0 ELSE events END,
+    duration_ms_sum, duration_count, users, durations, first_at, last_at`,
+}
 
-// countsToPeriod aggregates rows of daily_event_counts into periodValues.
-const countsToPeriod = `least(sum(events), ` + maxInt8 + `)::bigint,
-    least(coalesce(sum(events) FILTER (WHERE success), 0), ` + maxInt8 + `)::bigint,
-    least(coalesce(sum(events) FILTER (WHERE success IS NOT NULL), 0), ` + maxInt8 + `)::bigint,
-    least(sum(duration_ms_sum), ` + maxInt8 + `)::bigint, least(sum(duration_count), ` + maxInt8 + `)::bigint,
-    hll_union_agg(users), tdigest(durations), min(first_at), max(last_at)`
+// periodErrors is period_error_counts: events and users by error kind.
+var periodErrors = periodRollup{
+	table:       "period_error_counts",
+	key:         periodCounts.key + ", error_kind",
+	values:      "events, users",
+	fromCounts:  `least(sum(events), ` + maxInt8 + `)::bigint, hll_union_agg(users)`,
+	fromPeriods: `least(sum(events), ` + maxInt8 + `)::bigint, hll_union_agg(users)`,
+	merge:       `events = tk_add(c.events, excluded.events), users = hll_union(c.users, excluded.users)`,
+	counts:      "events, users",
+}
 
-// periodsToPeriod aggregates rows of period_counts into periodValues.
-const periodsToPeriod = `least(sum(events), ` + maxInt8 + `)::bigint, least(sum(successes), ` + maxInt8 + `)::bigint,
-    least(sum(outcomes), ` + maxInt8 + `)::bigint, least(sum(duration_ms_sum), ` + maxInt8 + `)::bigint,
-    least(sum(duration_count), ` + maxInt8 + `)::bigint, hll_union_agg(users), tdigest(durations), min(first_at),
-    max(last_at)`
+// periodRollups are the rollups of periods, built and compacted together.
+var periodRollups = []periodRollup{periodCounts, periodErrors}
 
 // BuildPeriods builds the period rows of every project up to the last
 // closed day (the day before yesterday, UTC, as for the compaction): the
@@ -142,34 +165,36 @@ func buildPeriods(ctx context.Context, tx pgx.Tx, project int64, closed time.Tim
 	weeks, weeksEnd := mondayOf(from), lastSunday(closed)
 	months, monthsEnd := monthStart(from), monthStart(closed.AddDate(0, 0, 1)).AddDate(0, 0, -1)
 	date := func(t time.Time) string { return t.Format(time.DateOnly) }
-	steps := []struct {
-		period   string
-		from, to time.Time
-		sql      string
-	}{
-		{"d", from, closed, `SELECT project_id, 'd', day, ` + periodKey + `, ` + countsToPeriod + `
+	for _, pr := range periodRollups {
+		steps := []struct {
+			period   string
+			from, to time.Time
+			sql      string
+		}{
+			{"d", from, closed, `SELECT project_id, 'd', day, ` + pr.key + `, ` + pr.fromCounts + `
     FROM daily_event_counts WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date AND shard = 0
-    GROUP BY project_id, day, ` + periodKey},
-		{"w", weeks, weeksEnd, `SELECT project_id, 'w', date_trunc('week', start)::date, ` + periodKey + `, ` + periodsToPeriod + `
-    FROM period_counts WHERE project_id = $1 AND period = 'd' AND start BETWEEN $2::date AND $3::date
-    GROUP BY project_id, date_trunc('week', start)::date, ` + periodKey},
-		{"m", months, monthsEnd, `SELECT project_id, 'm', date_trunc('month', start)::date, ` + periodKey + `, ` + periodsToPeriod + `
-    FROM period_counts WHERE project_id = $1 AND period = 'd' AND start BETWEEN $2::date AND $3::date
-    GROUP BY project_id, date_trunc('month', start)::date, ` + periodKey},
-	}
-	for _, s := range steps {
-		if s.to.Before(s.from) {
-			continue
+    GROUP BY project_id, day, ` + pr.key},
+			{"w", weeks, weeksEnd, `SELECT project_id, 'w', date_trunc('week', start)::date, ` + pr.key + `, ` + pr.fromPeriods + `
+    FROM ` + pr.table + ` WHERE project_id = $1 AND period = 'd' AND start BETWEEN $2::date AND $3::date
+    GROUP BY project_id, date_trunc('week', start)::date, ` + pr.key},
+			{"m", months, monthsEnd, `SELECT project_id, 'm', date_trunc('month', start)::date, ` + pr.key + `, ` + pr.fromPeriods + `
+    FROM ` + pr.table + ` WHERE project_id = $1 AND period = 'd' AND start BETWEEN $2::date AND $3::date
+    GROUP BY project_id, date_trunc('month', start)::date, ` + pr.key},
 		}
-		// Rows of these periods can only be left by a build that a
-		// retention prune cut short: they are made anew.
-		if _, err := tx.Exec(ctx, `DELETE FROM period_counts WHERE project_id = $1 AND period = $2
+		for _, s := range steps {
+			if s.to.Before(s.from) {
+				continue
+			}
+			// Rows of these periods can only be left by a build that a
+			// retention prune cut short: they are made anew.
+			if _, err := tx.Exec(ctx, `DELETE FROM `+pr.table+` WHERE project_id = $1 AND period = $2
     AND start BETWEEN $3::date AND $4::date`, project, s.period, date(s.from), date(s.to)); err != nil {
-			return 0, err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO period_counts (project_id, period, start, `+periodKey+`, `+periodValues+`)
+				return 0, err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO `+pr.table+` (project_id, period, start, `+pr.key+`, `+pr.values+`)
 `+s.sql, project, date(s.from), date(s.to)); err != nil {
-			return 0, fmt.Errorf("build the %s rows: %w", s.period, err)
+				return 0, fmt.Errorf("build the %s rows of %s: %w", s.period, pr.table, err)
+			}
 		}
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO period_rollups (project_id, built_through) VALUES ($1, $2::date)
@@ -177,20 +202,21 @@ func buildPeriods(ctx context.Context, tx pgx.Tx, project int64, closed time.Tim
 	return int(closed.Sub(bt) / (24 * time.Hour)), err
 }
 
-// compactIntoPeriods is the end of the compaction statement of
-// daily_event_counts (see compaction.statement): it adds the rows it
-// merges (gone) to the rows of their day, week and month that are built
+// compactInto is the part of the compaction statement of
+// daily_event_counts (see compaction.statement) that adds the rows it
+// merges (gone) to pr's rows of their day, week and month that are built
 // ($3, the last built day; null when none is).
-const compactIntoPeriods = `
-INSERT INTO period_counts AS c (project_id, period, start, ` + periodKey + `, ` + periodValues + `)
-SELECT project_id, p.period, p.start, ` + periodKey + `, ` + countsToPeriod + `
+func (pr periodRollup) compactInto() string {
+	return `INSERT INTO ` + pr.table + ` AS c (project_id, period, start, ` + pr.key + `, ` + pr.values + `)
+SELECT project_id, p.period, p.start, ` + pr.key + `, ` + pr.fromCounts + `
 FROM gone CROSS JOIN LATERAL (VALUES ('d'::"char", gone.day), ('w', date_trunc('week', gone.day)::date),
                                      ('m', date_trunc('month', gone.day)::date)) AS p(period, start)
 WHERE CASE p.period WHEN 'd' THEN p.start WHEN 'w' THEN p.start + 6
       ELSE (p.start + interval '1 month')::date - 1 END <= $3::date
-GROUP BY project_id, p.period, p.start, ` + periodKey + `
-ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-ON CONFLICT (project_id, period, start, ` + periodKey + `) DO UPDATE SET ` + periodMerge
+GROUP BY project_id, p.period, p.start, ` + pr.key + `
+ORDER BY project_id, p.period, p.start, ` + pr.key + `
+ON CONFLICT (project_id, period, start, ` + pr.key + `) DO UPDATE SET ` + pr.merge
+}
 
 // periodPieces returns the periods whose rows answer the days of [from,
 // to] up to builtThrough and from floor (the first day the retention

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 		`{"metrics": ["events", "users", "users_share"], "dimensions": ["time:month", "command"]`,
 		`{"metrics": ["events", "users", "success_rate"], "dimensions": ["time:day", "command"], "filters": [["is", "command", ["build"]], ["is_not", "arch", ["arm64"]]]`,
 		`{"metrics": ["events", "users", "failure_rate"], "dimensions": ["name", "os"], "include": {"comparison": "previous_period"}`,
+		// From period_error_counts.
+		`{"metrics": ["events", "users"], "dimensions": ["command", "error_kind"], "filters": [["is_not", "error_kind", ["timeout"]]]`,
+		`{"metrics": ["events"], "dimensions": ["time:week", "error_kind"], "filters": [["is", "os", ["windows"]], ["lt", "version", "1.2.0"]]`,
 	}
 	check := func(stage string) {
 		t.Helper()
@@ -51,18 +55,22 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if src := postgres.SourceOf(q); src != "period_counts" {
-					t.Fatalf("%s: answered from %s, want period_counts", body, src)
+				want := "period_counts"
+				if strings.Contains(body, "error_kind") {
+					want = "period_error_counts"
+				}
+				if src := postgres.SourceOf(q); src != want {
+					t.Fatalf("%s: answered from %s, want %s", body, src, want)
 				}
 				got, err := db.Query(ctx, key.ProjectID, q)
 				if err != nil {
 					t.Fatalf("%s: %v", body, err)
 				}
-				want, err := db.QueryEvents(ctx, key.ProjectID, q)
+				exact, err := db.QueryEvents(ctx, key.ProjectID, q)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff := diffRows(got.Rows, want.Rows); diff != "" {
+				if diff := diffRows(got.Rows, exact.Rows); diff != "" {
 					t.Errorf("%s, %s: %s", stage, body, diff)
 				}
 			}
@@ -80,13 +88,15 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 	if n != 2*98 { // 2025-12-01 to 2026-03-08, the day before yesterday, of two projects
 		t.Errorf("built %d days, want 2×98", n)
 	}
-	var months, weeks, days int64
-	db.Pool().QueryRow(ctx, `SELECT count(DISTINCT start) FILTER (WHERE period = 'm'),
-		count(DISTINCT start) FILTER (WHERE period = 'w'), count(DISTINCT start) FILTER (WHERE period = 'd')
-		FROM period_counts WHERE project_id = $1`, key.ProjectID).Scan(&months, &weeks, &days)
-	if months != 3 || weeks != 14 || days != 98 {
-		// Whole weeks from Monday 2025-12-01 to Sunday 2026-03-08.
-		t.Errorf("%d months, %d weeks, %d days built; want 3, 14 and 98", months, weeks, days)
+	for _, table := range []string{"period_counts", "period_error_counts"} {
+		var months, weeks, days int64
+		db.Pool().QueryRow(ctx, `SELECT count(DISTINCT start) FILTER (WHERE period = 'm'),
+			count(DISTINCT start) FILTER (WHERE period = 'w'), count(DISTINCT start) FILTER (WHERE period = 'd')
+			FROM `+table+` WHERE project_id = $1`, key.ProjectID).Scan(&months, &weeks, &days)
+		if months != 3 || weeks != 14 || days != 98 {
+			// Whole weeks from Monday 2025-12-01 to Sunday 2026-03-08.
+			t.Errorf("%s: %d months, %d weeks, %d days built; want 3, 14 and 98", table, months, weeks, days)
+		}
 	}
 	check("built")
 
@@ -103,6 +113,10 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 		e.OS, e.Arch = "linux", "amd64"
 		ok := i%3 > 0
 		e.Success = &ok
+		if !ok {
+			kind := []string{"network", "timeout"}[i%2]
+			e.ErrorKind = &kind
+		}
 		late = append(late, e)
 	}
 	if _, err := db.Ingest(ctx, key, late, 0); err != nil {

@@ -39,6 +39,28 @@ CREATE TABLE period_counts (
     PRIMARY KEY (project_id, period, start, service_name, service_version, event_type, name, os, arch, ci)
 );
 
+-- Events and users of the same periods and keys by error kind, for the
+-- error kinds of commands: a second table, so that the questions without
+-- them read no more rows.
+CREATE TABLE period_error_counts (
+    project_id      integer NOT NULL,
+    period          "char"  NOT NULL CHECK (period IN ('d', 'w', 'm')),
+    start           date    NOT NULL,
+    service_name    text    NOT NULL,
+    service_version text    NOT NULL,
+    event_type      text    NOT NULL,
+    name            text    NOT NULL,
+    os              text    NOT NULL,
+    arch            text    NOT NULL,
+    ci              boolean NOT NULL,
+    error_kind      text,
+    events          bigint  NOT NULL,
+    users           hll     NOT NULL
+);
+CREATE UNIQUE INDEX period_error_counts_key ON period_error_counts
+    (project_id, period, start, service_name, service_version, event_type, name, os, arch, ci, error_kind)
+    NULLS NOT DISTINCT;
+
 -- The last day whose period rows are built, per project: every day, week
 -- and month that ends on it or before.
 CREATE TABLE period_rollups (
@@ -53,4 +75,5 @@ CREATE INDEX daily_event_counts_shards ON daily_event_counts (project_id, day) W
 -- +goose Down
 DROP INDEX daily_event_counts_shards;
 DROP TABLE period_rollups;
+DROP TABLE period_error_counts;
 DROP TABLE period_counts;
