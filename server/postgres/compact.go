@@ -72,6 +72,7 @@ var compactions = []compaction{
 			sumCol("events"),
 			{"users", "hll_union_agg(users)", "hll_union(c.users, excluded.users)"},
 		},
+		periods: true,
 	},
 	{
 		table: "daily_folds",
@@ -109,8 +110,14 @@ ON CONFLICT (%[2]s, shard) DO UPDATE SET %[5]s`
 ), merged AS (
 ` + merge + `
 )`
-		for i, pr := range periodRollups {
-			if i == len(periodRollups)-1 {
+		var into []periodRollup
+		for _, pr := range periodRollups {
+			if pr.daily == c.table {
+				into = append(into, pr)
+			}
+		}
+		for i, pr := range into {
+			if i == len(into)-1 {
 				sql += "\n" + pr.compactInto()
 				break
 			}

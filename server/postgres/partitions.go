@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,7 +49,7 @@ func partitionName(m time.Time) string {
 // the retention window.
 var rollupTables = []string{"daily_users", "daily_event_counts", "daily_flag_counts", "daily_data_loss",
 	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users", "daily_platform_counts", "period_counts",
-	"period_error_counts"}
+	"period_error_counts", "period_flag_counts"}
 
 // Maintain creates the monthly events partitions from the oldest month of
 // the retention window to [monthsAhead] months ahead, drops the partitions
@@ -120,7 +121,7 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 				// The weeks that end before the window.
 				cond = `week < ($1::timestamptz AT TIME ZONE 'UTC')::date - 6`
 			}
-			if table == "period_counts" || table == "period_error_counts" {
+			if strings.HasPrefix(table, "period_") {
 				// Questions read no period that starts before the window
 				// (periodPieces).
 				cond = `start < ($1::timestamptz AT TIME ZONE 'UTC')::date`

@@ -60,7 +60,7 @@ func builtThrough(ctx context.Context, tx pgx.Tx, project int64) (time.Time, err
 // in an upsert (of c and excluded), and read from a row of
 // daily_event_counts.
 type periodRollup struct {
-	table, key, values             string
+	table, daily, key, values      string
 	fromCounts, fromPeriods, merge string
 	counts                         string
 }
@@ -69,6 +69,7 @@ type periodRollup struct {
 // first and last times.
 var periodCounts = periodRollup{
 	table:  "period_counts",
+	daily:  "daily_event_counts",
 	key:    "service_name, service_version, event_type, name, os, arch, ci",
 	values: "events, successes, outcomes, duration_ms_sum, duration_count, users, durations, first_at, last_at",
 	fromCounts: `least(sum(events), ` + maxInt8 + `)::bigint,
@@ -93,6 +94,7 @@ var periodCounts = periodRollup{
 // periodErrors is period_error_counts: events and users by error kind.
 var periodErrors = periodRollup{
 	table:       "period_error_counts",
+	daily:       "daily_event_counts",
 	key:         periodCounts.key + ", error_kind",
 	values:      "events, users",
 	fromCounts:  `least(sum(events), ` + maxInt8 + `)::bigint, hll_union_agg(users)`,
@@ -101,8 +103,21 @@ var periodErrors = periodRollup{
 	counts:      "events, users",
 }
 
+// periodFlags is period_flag_counts: the command runs that set each
+// flag (or a flag to a value), and their users.
+var periodFlags = periodRollup{
+	table:       "period_flag_counts",
+	daily:       "daily_flag_counts",
+	key:         "service_name, service_version, command, flag, value, os, arch, ci",
+	values:      periodErrors.values,
+	fromCounts:  periodErrors.fromCounts,
+	fromPeriods: periodErrors.fromPeriods,
+	merge:       periodErrors.merge,
+	counts:      periodErrors.counts,
+}
+
 // periodRollups are the rollups of periods, built and compacted together.
-var periodRollups = []periodRollup{periodCounts, periodErrors}
+var periodRollups = []periodRollup{periodCounts, periodErrors, periodFlags}
 
 // BuildPeriods builds the period rows of every project up to the last
 // closed day (the day before yesterday, UTC, as for the compaction): the
@@ -172,7 +187,7 @@ func buildPeriods(ctx context.Context, tx pgx.Tx, project int64, closed time.Tim
 			sql      string
 		}{
 			{"d", from, closed, `SELECT project_id, 'd', day, ` + pr.key + `, ` + pr.fromCounts + `
-    FROM daily_event_counts WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date AND shard = 0
+    FROM ` + pr.daily + ` WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date AND shard = 0
     GROUP BY project_id, day, ` + pr.key},
 			{"w", weeks, weeksEnd, `SELECT project_id, 'w', date_trunc('week', start)::date, ` + pr.key + `, ` + pr.fromPeriods + `
     FROM ` + pr.table + ` WHERE project_id = $1 AND period = 'd' AND start BETWEEN $2::date AND $3::date
@@ -202,9 +217,8 @@ func buildPeriods(ctx context.Context, tx pgx.Tx, project int64, closed time.Tim
 	return int(closed.Sub(bt) / (24 * time.Hour)), err
 }
 
-// compactInto is the part of the compaction statement of
-// daily_event_counts (see compaction.statement) that adds the rows it
-// merges (gone) to pr's rows of their day, week and month that are built
+// compactInto is the part of the compaction statement of pr.daily (see
+// compaction.statement) that adds the rows it merges (gone) to pr's rows of their day, week and month that are built
 // ($3, the last built day; null when none is).
 func (pr periodRollup) compactInto() string {
 	return `INSERT INTO ` + pr.table + ` AS c (project_id, period, start, ` + pr.key + `, ` + pr.values + `)

@@ -42,6 +42,9 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 		`{"metrics": ["events", "users", "users_share"], "dimensions": ["time:month", "command"]`,
 		`{"metrics": ["events", "users", "success_rate"], "dimensions": ["time:day", "command"], "filters": [["is", "command", ["build"]], ["is_not", "arch", ["arm64"]]]`,
 		`{"metrics": ["events", "users", "failure_rate"], "dimensions": ["name", "os"], "include": {"comparison": "previous_period"}`,
+		// From period_flag_counts.
+		`{"metrics": ["events", "users"], "dimensions": ["flag"], "filters": [["is", "command", ["build"]], ["is", "ci", [false]]]`,
+		`{"metrics": ["events", "users"], "dimensions": ["time:month", "flag", "flag_value"], "filters": [["is", "flag", ["--auth"]]]`,
 		// From period_error_counts.
 		`{"metrics": ["events", "users"], "dimensions": ["command", "error_kind"], "filters": [["is_not", "error_kind", ["timeout"]]]`,
 		`{"metrics": ["events"], "dimensions": ["time:week", "error_kind"], "filters": [["is", "os", ["windows"]], ["lt", "version", "1.2.0"]]`,
@@ -56,8 +59,11 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := "period_counts"
-				if strings.Contains(body, "error_kind") {
+				switch {
+				case strings.Contains(body, "error_kind"):
 					want = "period_error_counts"
+				case strings.Contains(body, "flag"):
+					want = "period_flag_counts"
 				}
 				if src := postgres.SourceOf(q); src != want {
 					t.Fatalf("%s: answered from %s, want %s", body, src, want)
@@ -88,7 +94,7 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 	if n != 2*98 { // 2025-12-01 to 2026-03-08, the day before yesterday, of two projects
 		t.Errorf("built %d days, want 2×98", n)
 	}
-	for _, table := range []string{"period_counts", "period_error_counts"} {
+	for _, table := range []string{"period_counts", "period_error_counts", "period_flag_counts"} {
 		var months, weeks, days int64
 		db.Pool().QueryRow(ctx, `SELECT count(DISTINCT start) FILTER (WHERE period = 'm'),
 			count(DISTINCT start) FILTER (WHERE period = 'w'), count(DISTINCT start) FILTER (WHERE period = 'd')
@@ -111,6 +117,7 @@ func TestPeriodRollupsMatchEvents(t *testing.T) {
 		e := command(at, "1.10.0", []string{"build", "legacy-export"}[i%2], "watch")
 		e.UserID[0], e.UserID[1] = 0xee, byte(i%7) // users of their own
 		e.OS, e.Arch = "linux", "amd64"
+		e.Metadata = []byte(`{"flags": ["watch"]}`) // what the events' answers read
 		ok := i%3 > 0
 		e.Success = &ok
 		if !ok {

@@ -276,7 +276,12 @@ type periods struct {
 // days not compacted yet, and those of the days after them.
 func periodSource(pr periodRollup, dims map[server.Dimension]string, metrics map[server.Metric]string,
 	q server.Query, ps periods) source {
-	src := rollupSource(pr.table, "c.event_type", maps.Clone(dims), maps.Clone(metrics))
+	eventType := "c.event_type"
+	if pr.table == periodFlags.table {
+		eventType = flagsSource.eventType
+	}
+	src := rollupSource(pr.table, eventType, maps.Clone(dims), maps.Clone(metrics))
+	src.flagRows = pr.table == periodFlags.table
 	bt := ps.builtThrough
 	if bt.IsZero() {
 		bt = q.From.AddDate(0, 0, -1)
@@ -292,7 +297,7 @@ func periodSource(pr periodRollup, dims map[server.Dimension]string, metrics map
 		}
 		built := s.arg(bt.Format(time.DateOnly))
 		counts := `SELECT project_id, day, ` + pr.key + `, ` + pr.counts + `
-    FROM daily_event_counts WHERE project_id = %[1]s AND `
+    FROM ` + pr.daily + ` WHERE project_id = %[1]s AND `
 		return fmt.Sprintf(`(SELECT project_id, start AS day, `+pr.key+`, `+pr.values+`
     FROM `+pr.table+` WHERE project_id = %[1]s AND (period = 'm' AND start = ANY(%[4]s::date[])
         OR period = 'w' AND start = ANY(%[5]s::date[]) OR period = 'd' AND start = ANY(%[6]s::date[]))
@@ -325,8 +330,13 @@ func sourceOf(q server.Query, ps periods) source {
 	if holds(countsSource, q) {
 		return countsSource
 	}
-	if slices.Contains(q.Dimensions, server.DimFlag) && holds(flagsSource, q) {
-		return flagsSource
+	if slices.Contains(q.Dimensions, server.DimFlag) {
+		if src := periodSource(periodFlags, flagsSource.dims, map[server.Metric]string{}, q, ps); holds(src, q) {
+			return src
+		}
+		if holds(flagsSource, q) {
+			return flagsSource
+		}
 	}
 	return eventsSource
 }

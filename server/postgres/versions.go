@@ -48,6 +48,9 @@ func (db *DB) Versions(ctx context.Context, project int64, q server.VersionsQuer
 		}
 		var s stmt
 		if sketches {
+			if err := noParallel(ctx, tx); err != nil {
+				return err
+			}
 			s = versionsFromSketches(project, q, src)
 		} else {
 			s = versionsFromEvents(project, q)

@@ -61,6 +61,27 @@ CREATE UNIQUE INDEX period_error_counts_key ON period_error_counts
     (project_id, period, start, service_name, service_version, event_type, name, os, arch, ci, error_kind)
     NULLS NOT DISTINCT;
 
+-- The command runs that set each flag (or a flag to a value) and their
+-- users, by the same periods, from daily_flag_counts.
+CREATE TABLE period_flag_counts (
+    project_id      integer NOT NULL,
+    period          "char"  NOT NULL CHECK (period IN ('d', 'w', 'm')),
+    start           date    NOT NULL,
+    service_name    text    NOT NULL,
+    service_version text    NOT NULL,
+    command         text    NOT NULL,
+    flag            text    NOT NULL,
+    value           text,
+    os              text    NOT NULL,
+    arch            text    NOT NULL,
+    ci              boolean NOT NULL,
+    events          bigint  NOT NULL,
+    users           hll     NOT NULL
+);
+CREATE UNIQUE INDEX period_flag_counts_key ON period_flag_counts
+    (project_id, period, start, service_name, service_version, command, flag, value, os, arch, ci)
+    NULLS NOT DISTINCT;
+
 -- The last day whose period rows are built, per project: every day, week
 -- and month that ends on it or before.
 CREATE TABLE period_rollups (
@@ -68,12 +89,15 @@ CREATE TABLE period_rollups (
     built_through date    NOT NULL
 );
 
--- The rows of daily_event_counts not compacted yet, which questions over
--- built periods read beside them.
+-- The rows of daily_event_counts and daily_flag_counts not compacted yet,
+-- which questions over built periods read beside them.
 CREATE INDEX daily_event_counts_shards ON daily_event_counts (project_id, day) WHERE shard <> 0;
+CREATE INDEX daily_flag_counts_shards ON daily_flag_counts (project_id, day) WHERE shard <> 0;
 
 -- +goose Down
+DROP INDEX daily_flag_counts_shards;
 DROP INDEX daily_event_counts_shards;
 DROP TABLE period_rollups;
+DROP TABLE period_flag_counts;
 DROP TABLE period_error_counts;
 DROP TABLE period_counts;
