@@ -257,7 +257,7 @@ func (a *app) migrateCmd() *cobra.Command {
 }
 
 func (a *app) maintainCmd() *cobra.Command {
-	return a.maintenanceCmd("maintain", "Run the hourly maintenance now: partitions, retention, rollup compaction and period rollups",
+	return a.maintenanceCmd("maintain", "Run the hourly maintenance now: partitions, retention window, rollup compaction, period rollups and retention counted ahead",
 		func(ctx context.Context, db *postgres.DB) error {
 			if pending, err := db.Pending(ctx); err != nil {
 				return err
@@ -276,6 +276,10 @@ func (a *app) maintainCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "period rollups of %d days built\n", n)
+			if n, err = db.BuildRetention(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "projects with retention counted ahead: %d\n", n)
 			return nil
 		})
 }

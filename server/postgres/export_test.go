@@ -32,3 +32,9 @@ func UsesRollup(q server.Query) bool { return sourceOf(q, periods{}).from != eve
 
 // SourceOf returns the table Query answers q from.
 func SourceOf(q server.Query) string { return strings.Fields(sourceOf(q, periods{}).from)[0] }
+
+// RetentionFromWeeks answers q from the users' weeks alone, never from
+// the retention counted ahead.
+func (db *DB) RetentionFromWeeks(ctx context.Context, project int64, q server.RetentionQuery) (server.Retention, error) {
+	return db.retention(ctx, project, q, false)
+}

@@ -106,6 +106,13 @@ WITH count_users AS (
          AS w(week, user_id, service_name, service_version, os, arch, ci)
     ORDER BY 2, 3, 4, 5, 6, 7, 8
     ON CONFLICT DO NOTHING
+    RETURNING week
+), late_weeks AS (
+    -- A user's week added before the current week: the retention
+    -- counted ahead (retention.go) may hold it.
+    INSERT INTO retention_late (project_id, week)
+    SELECT DISTINCT $1::integer, week FROM weeks WHERE week < date_trunc('week', now() AT TIME ZONE 'UTC')::date
+    ON CONFLICT DO NOTHING
 ), platform_users AS (
     SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($62::integer[], $63::bytea[]) AS x(i, u) GROUP BY i
 ), platforms AS (

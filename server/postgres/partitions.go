@@ -126,8 +126,15 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 				// (periodPieces).
 				cond = `start < ($1::timestamptz AT TIME ZONE 'UTC')::date`
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+cond, oldest); err != nil {
+			tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+cond, oldest)
+			if err != nil {
 				return fmt.Errorf("prune %s: %w", table, err)
+			}
+			if table == "weekly_users" && tag.RowsAffected() > 0 {
+				// The retention counted ahead counted them: count anew.
+				if _, err := tx.Exec(ctx, `DELETE FROM retention_built`); err != nil {
+					return fmt.Errorf("prune weekly_users: %w", err)
+				}
 			}
 		}
 		return nil
@@ -144,8 +151,8 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 	return m, nil
 }
 
-// RunMaintenance calls [DB.Maintain], [DB.CompactRollups] and
-// [DB.BuildPeriods] every interval until ctx is done, logging failures. Zero interval means one hour.
+// RunMaintenance calls [DB.Maintain], [DB.CompactRollups],
+// [DB.BuildPeriods] and [DB.BuildRetention] every interval until ctx is done, logging failures. Zero interval means one hour.
 func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Hour
@@ -169,6 +176,11 @@ func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 				db.log.Error("building the period rollups failed", "error", err)
 			} else if n > 0 {
 				db.log.Info("period rollups built", "days", n)
+			}
+			if n, err := db.BuildRetention(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("counting the retention ahead failed", "error", err)
+			} else if n > 0 {
+				db.log.Info("retention counted ahead", "projects", n)
 			}
 		}
 	}

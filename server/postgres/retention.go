@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +27,12 @@ var weeklyDims = map[server.Dimension]string{
 // When the filters are on weeklyDims only, the users' weeks come from
 // weekly_users instead of the events.
 func (db *DB) Retention(ctx context.Context, project int64, q server.RetentionQuery) (server.Retention, error) {
+	return db.retention(ctx, project, q, true)
+}
+
+// retention answers q, from the retention counted ahead when ahead is set
+// and it can, else from the users' weeks.
+func (db *DB) retention(ctx context.Context, project int64, q server.RetentionQuery, ahead bool) (server.Retention, error) {
 	var s stmt
 	end := q.To.AddDate(0, 0, 7*q.Weeks)
 	weekly := true
@@ -87,7 +95,17 @@ GROUP BY 2`, from, to, s.arg(q.Weeks))
 		return w
 	}
 	err := db.readOnly(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, s.sql.String(), s.args...)
+		sql, args := s.sql.String(), s.args
+		if ahead && len(q.Filters) == 0 {
+			built, err := retentionBuilt(ctx, tx, project)
+			if err != nil {
+				return err
+			}
+			if !built.IsZero() {
+				sql, args = retentionAhead(project, q, built)
+			}
+		}
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -152,4 +170,150 @@ GROUP BY 2`, from, to, s.arg(q.Weeks))
 		res.Weeks = append(res.Weeks, w)
 	}
 	return res, nil
+}
+
+// Retention counted ahead.
+//
+// Without filters, retention is counted from every user's weeks over the
+// whole history: 175 thousand of them at 10 million events, too many to
+// read for each question. BuildRetention counts ahead, for the weeks up
+// to the week before last (built_week), every user's first week
+// (retention_users), the cohorts' cells (retention_cells) and each week's
+// active, new and dormant users (retention_weeks); a question reads those
+// and counts the weeks after built_week from weekly_users. Ingest notes
+// in retention_late each week before the current one to which it adds a
+// user's week; while such a week is built, questions count from the
+// users' weeks alone, and the next build counts anew. The prune of the
+// retention window drops what was counted.
+
+// retentionBuilt returns the last week counted ahead for project, zero
+// when there is none or a week of it has changed since.
+func retentionBuilt(ctx context.Context, tx pgx.Tx, project int64) (time.Time, error) {
+	var built *time.Time
+	var late bool
+	err := tx.QueryRow(ctx, `SELECT r.built_week, EXISTS (SELECT FROM retention_late l
+        WHERE l.project_id = r.project_id AND l.week <= r.built_week)
+    FROM retention_built r WHERE r.project_id = $1`, project).Scan(&built, &late)
+	if errors.Is(err, pgx.ErrNoRows) || late || built == nil {
+		return time.Time{}, nil
+	}
+	return *built, err
+}
+
+// retentionAhead is the statement that answers q from the retention
+// counted ahead through the week built, and the users' weeks after it:
+// rows as the statement from the users' weeks gives.
+func retentionAhead(project int64, q server.RetentionQuery, built time.Time) (string, []any) {
+	date := func(t time.Time) string { return t.Format(time.DateOnly) }
+	end := q.To.AddDate(0, 0, 7*q.Weeks)
+	return `WITH l AS (
+    SELECT DISTINCT user_id, week FROM weekly_users
+    WHERE project_id = $1 AND week >= $2::date AND week < $6::date
+), x AS (
+    -- Users first seen after the built week have no first week counted.
+    SELECT l.week, coalesce(ru.first_week, min(l.week) OVER (PARTITION BY l.user_id)) AS first,
+           lead(l.week) OVER (PARTITION BY l.user_id ORDER BY l.week) AS next
+    FROM l LEFT JOIN retention_users ru ON ru.project_id = $1 AND ru.user_id = l.user_id
+)
+SELECT 'c', cohort, k, users FROM retention_cells
+WHERE project_id = $1 AND cohort BETWEEN $3::date AND $4::date AND k < $5 AND cohort + 7 * k <= $2::date
+UNION ALL
+SELECT 'a', week, 0, new FROM retention_weeks WHERE project_id = $1 AND week BETWEEN $3::date AND $4::date
+UNION ALL
+SELECT 'a', week, 1, active - new FROM retention_weeks WHERE project_id = $1 AND week BETWEEN $3::date AND $4::date
+UNION ALL
+SELECT 'd', week, 0, dormant FROM retention_weeks WHERE project_id = $1 AND week BETWEEN $3::date AND $4::date
+UNION ALL
+SELECT 'c', first, (week - first) / 7, count(*) FROM x
+WHERE week > $2::date AND first BETWEEN $3::date AND $4::date AND week - first < 7 * $5
+GROUP BY 2, 3
+UNION ALL
+SELECT 'a', week, CASE WHEN first = week THEN 0 ELSE 1 END, count(*) FROM x
+WHERE week > $2::date AND week BETWEEN $3::date AND $4::date
+GROUP BY 2, 3
+UNION ALL
+SELECT 'd', week + 7, 0, count(*) FROM x
+WHERE week + 7 > $2::date AND week + 7 BETWEEN $3::date AND $4::date AND next IS DISTINCT FROM week + 7
+GROUP BY 2`, []any{project, date(built), date(q.From), date(q.To), q.Weeks, date(end)}
+}
+
+// BuildRetention counts the retention of every project ahead through the
+// week before last (UTC), when that week or one before it has changed
+// since the last count. It returns how many projects it counted. It is
+// safe to run from several servers at once, and alongside ingest.
+func (db *DB) BuildRetention(ctx context.Context) (int, error) {
+	built := server.Monday(db.cfg.Now()).AddDate(0, 0, -14)
+	rows, err := db.pool.Query(ctx, `SELECT id FROM projects ORDER BY id`)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: retention: %w", err)
+	}
+	projects, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("postgres: retention: %w", err)
+	}
+	n := 0
+	for _, p := range projects {
+		var counted bool
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			var err error
+			counted, err = buildRetention(ctx, tx, p, built)
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("postgres: retention of project %d: %w", p, err)
+		}
+		if counted {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// buildRetention counts project's retention ahead through the week
+// built, unless it is counted already and unchanged.
+func buildRetention(ctx context.Context, tx pgx.Tx, project int64, built time.Time) (bool, error) {
+	if _, err := lockPeriods(ctx, tx, project); err != nil {
+		return false, err
+	}
+	b := built.Format(time.DateOnly)
+	var current bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM retention_built WHERE project_id = $1 AND built_week = $2::date)
+    AND NOT EXISTS (SELECT FROM retention_late WHERE project_id = $1 AND week <= $2::date)`, project, b).
+		Scan(&current); err != nil || current {
+		return false, err
+	}
+	for _, sql := range []string{
+		`DELETE FROM retention_users WHERE project_id = $1`,
+		`DELETE FROM retention_cells WHERE project_id = $1`,
+		`DELETE FROM retention_weeks WHERE project_id = $1`,
+		// The weeks changed that this count takes in.
+		`DELETE FROM retention_late WHERE project_id = $1 AND week <= $2::date`,
+		`INSERT INTO retention_users (project_id, user_id, first_week)
+    SELECT $1, user_id, min(week) FROM weekly_users WHERE project_id = $1 AND week <= $2::date GROUP BY user_id`,
+		`WITH x AS (
+    SELECT week, first_value(week) OVER w AS first, lead(week) OVER w AS next
+    FROM (SELECT DISTINCT user_id, week FROM weekly_users WHERE project_id = $1 AND week <= $2::date) uw
+    WINDOW w AS (PARTITION BY user_id ORDER BY week)
+), cells AS (
+    INSERT INTO retention_cells (project_id, cohort, k, users)
+    SELECT $1, first, (week - first) / 7, count(*) FROM x
+    WHERE week - first < 7 * ` + fmt.Sprint(server.MaxRetentionWeeks) + ` GROUP BY 2, 3
+)
+INSERT INTO retention_weeks (project_id, week, active, new, dormant)
+SELECT $1, week, coalesce(a.active, 0), coalesce(a.new, 0), coalesce(d.dormant, 0)
+FROM (SELECT week, count(*) AS active, count(*) FILTER (WHERE first = week) AS new FROM x GROUP BY week) a
+FULL JOIN (SELECT week + 7 AS week, count(*) AS dormant FROM x
+           WHERE next IS DISTINCT FROM week + 7 AND week + 7 <= $2::date GROUP BY 1) d USING (week)`,
+		`INSERT INTO retention_built (project_id, built_week) VALUES ($1, $2::date)
+    ON CONFLICT (project_id) DO UPDATE SET built_week = excluded.built_week`,
+	} {
+		args := []any{project, b}
+		if !strings.Contains(sql, "$2") {
+			args = args[:1]
+		}
+		if _, err := tx.Exec(ctx, sql, args...); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }

@@ -148,3 +148,87 @@ func TestRetentionMatchesGeneratedHistory(t *testing.T) {
 		}
 	}
 }
+
+// Retention without filters, counted ahead for the closed weeks, answers
+// as the users' weeks do: after the count, with late events for counted
+// weeks (until and after the next count), and a week later.
+func TestRetentionCountedAhead(t *testing.T) {
+	clock := time.Date(2026, 3, 11, 12, 0, 0, 0, time.UTC) // a Wednesday
+	db := openMaintained(t, postgres.Config{Now: func() time.Time { return clock }})
+	ctx := context.Background()
+	key := project(t, db, "ahead")
+	evs, _ := churnHistory(31, time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC), 128, 400) // to 2026-03-10
+	for i := 0; i < len(evs); i += 500 {
+		if _, err := db.Ingest(ctx, key, evs[i:min(i+500, len(evs))], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []server.RetentionQuery{
+		{From: server.Monday(time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC)), To: server.Monday(clock), Weeks: 12},
+		{From: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 23, 0, 0, 0, 0, time.UTC), Weeks: 4},
+		{From: time.Date(2026, 2, 16, 0, 0, 0, 0, time.UTC), To: server.Monday(clock), Weeks: 52},
+	}
+	check := func(stage string) {
+		t.Helper()
+		for _, q := range queries {
+			got, err := db.Retention(ctx, key.ProjectID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := db.RetentionFromWeeks(ctx, key.ProjectID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+				t.Errorf("%s, %s..%s by %d weeks:\n got  %s\n want %s", stage, q.From.Format(time.DateOnly),
+					q.To.Format(time.DateOnly), q.Weeks, g, w)
+			}
+		}
+	}
+	check("not counted")
+	if n, err := db.BuildRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("count: %d projects, %v", n, err)
+	}
+	var built time.Time
+	var cells int64
+	db.Pool().QueryRow(ctx, `SELECT built_week, (SELECT count(*) FROM retention_cells WHERE project_id = $1)
+		FROM retention_built WHERE project_id = $1`, key.ProjectID).Scan(&built, &cells)
+	if !built.Equal(time.Date(2026, 2, 23, 0, 0, 0, 0, time.UTC)) || cells == 0 {
+		t.Fatalf("counted through %v, %d cells; want the week of 2026-02-23", built, cells)
+	}
+	check("counted")
+	// The answer is read from the cells: a wrong cell shows.
+	db.Pool().Exec(ctx, `UPDATE retention_cells SET users = users + 1 WHERE project_id = $1`, key.ProjectID)
+	q := queries[0]
+	got, _ := db.Retention(ctx, key.ProjectID, q)
+	want, _ := db.RetentionFromWeeks(ctx, key.ProjectID, q)
+	if fmt.Sprint(got) == fmt.Sprint(want) {
+		t.Fatal("the answer does not read the counted cells")
+	}
+	db.Pool().Exec(ctx, `UPDATE retention_cells SET users = users - 1 WHERE project_id = $1`, key.ProjectID)
+	if n, err := db.BuildRetention(ctx); err != nil || n != 0 {
+		t.Errorf("a count with nothing changed: %d projects, %v; want none", n, err)
+	}
+
+	// Late events for counted weeks: a new user, and an old one's new week.
+	late := []server.Event{eventAtUser(time.Date(2026, 1, 14, 9, 0, 0, 0, time.UTC), 1000),
+		eventAtUser(time.Date(2026, 2, 3, 9, 0, 0, 0, time.UTC), 7), eventAtUser(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC), 1000)}
+	for i := range late {
+		late[i].ServiceName, late[i].EventType, late[i].Name = "cli", "command_executed", "build"
+	}
+	if _, err := db.Ingest(ctx, key, late, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("late events, not counted again")
+	if n, err := db.BuildRetention(ctx); err != nil || n != 1 {
+		t.Errorf("count after late events: %d projects, %v; want 1", n, err)
+	}
+	check("late events counted")
+
+	clock = clock.AddDate(0, 0, 7)
+	queries = append(queries, server.RetentionQuery{From: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), To: server.Monday(clock), Weeks: 8})
+	if n, err := db.BuildRetention(ctx); err != nil || n != 1 {
+		t.Errorf("count a week later: %d projects, %v; want 1", n, err)
+	}
+	check("a week later")
+}
