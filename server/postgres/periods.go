@@ -126,26 +126,34 @@ var periodRollups = []periodRollup{periodCounts, periodErrors, periodFlags}
 // servers at once, and alongside ingest and compaction.
 func (db *DB) BuildPeriods(ctx context.Context) (int, error) {
 	closed := db.cfg.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	return db.eachProject(ctx, "periods", func(tx pgx.Tx, project int64) (int, error) {
+		return buildPeriods(ctx, tx, project, closed)
+	})
+}
+
+// eachProject calls fn for every project, each in a transaction of its
+// own, and returns the sum of what the calls return.
+func (db *DB) eachProject(ctx context.Context, what string, fn func(tx pgx.Tx, project int64) (int, error)) (int, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id FROM projects ORDER BY id`)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: periods: %w", err)
+		return 0, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	projects, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return 0, fmt.Errorf("postgres: periods: %w", err)
+		return 0, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	n := 0
 	for _, p := range projects {
-		var days int
+		var done int
 		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 			var err error
-			days, err = buildPeriods(ctx, tx, p, closed)
+			done, err = fn(tx, p)
 			return err
 		})
 		if err != nil {
-			return n, fmt.Errorf("postgres: periods of project %d: %w", p, err)
+			return n, fmt.Errorf("postgres: %s of project %d: %w", what, p, err)
 		}
-		n += days
+		n += done
 	}
 	return n, nil
 }

@@ -64,23 +64,24 @@ func (db *DB) retention(ctx context.Context, project int64, q server.RetentionQu
 	from, to := s.arg(q.From), s.arg(q.To)
 	fmt.Fprintf(&s.sql, `
     GROUP BY 1, 2
-), firsts AS (
-    SELECT user_id, min(wk) AS first FROM act GROUP BY 1
+), x AS (
+    -- Each user's weeks in order: the first, and the next after each.
+    SELECT wk, first_value(wk) OVER w AS first, lead(wk) OVER w AS next
+    FROM act WINDOW w AS (PARTITION BY user_id ORDER BY wk)
 )
-SELECT 'c', f.first, (a.wk - f.first) / 7, count(*)
-FROM act a JOIN firsts f USING (user_id)
-WHERE f.first BETWEEN %[1]s AND %[2]s AND a.wk - f.first < 7 * %[3]s
+SELECT 'c', first, (wk - first) / 7, count(*)
+FROM x
+WHERE first BETWEEN %[1]s AND %[2]s AND wk - first < 7 * %[3]s
 GROUP BY 2, 3
 UNION ALL
-SELECT 'a', a.wk, CASE WHEN f.first = a.wk THEN 0 ELSE 1 END, count(*)
-FROM act a JOIN firsts f USING (user_id)
-WHERE a.wk BETWEEN %[1]s AND %[2]s
+SELECT 'a', wk, CASE WHEN first = wk THEN 0 ELSE 1 END, count(*)
+FROM x
+WHERE wk BETWEEN %[1]s AND %[2]s
 GROUP BY 2, 3
 UNION ALL
-SELECT 'd', a.wk + 7, 0, count(*)
-FROM act a
-WHERE a.wk + 7 BETWEEN %[1]s AND %[2]s
-  AND NOT EXISTS (SELECT FROM act b WHERE b.user_id = a.user_id AND b.wk = a.wk + 7)
+SELECT 'd', wk + 7, 0, count(*)
+FROM x
+WHERE wk + 7 BETWEEN %[1]s AND %[2]s AND next IS DISTINCT FROM wk + 7
 GROUP BY 2`, from, to, s.arg(q.Weeks))
 
 	thisWeek := server.Monday(db.cfg.Now())
@@ -243,30 +244,13 @@ GROUP BY 2`, []any{project, date(built), date(q.From), date(q.To), q.Weeks, date
 // safe to run from several servers at once, and alongside ingest.
 func (db *DB) BuildRetention(ctx context.Context) (int, error) {
 	built := server.Monday(db.cfg.Now()).AddDate(0, 0, -14)
-	rows, err := db.pool.Query(ctx, `SELECT id FROM projects ORDER BY id`)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: retention: %w", err)
-	}
-	projects, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return 0, fmt.Errorf("postgres: retention: %w", err)
-	}
-	n := 0
-	for _, p := range projects {
-		var counted bool
-		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-			var err error
-			counted, err = buildRetention(ctx, tx, p, built)
-			return err
-		})
-		if err != nil {
-			return n, fmt.Errorf("postgres: retention of project %d: %w", p, err)
-		}
+	return db.eachProject(ctx, "retention", func(tx pgx.Tx, project int64) (int, error) {
+		counted, err := buildRetention(ctx, tx, project, built)
 		if counted {
-			n++
+			return 1, err
 		}
-	}
-	return n, nil
+		return 0, err
+	})
 }
 
 // buildRetention counts project's retention ahead through the week
