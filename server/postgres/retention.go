@@ -30,17 +30,14 @@ func (db *DB) Retention(ctx context.Context, project int64, q server.RetentionQu
 	return db.retention(ctx, project, q, true)
 }
 
-// retention answers q, from the retention counted ahead when ahead is set
-// and it can, else from the users' weeks.
-func (db *DB) retention(ctx context.Context, project int64, q server.RetentionQuery, ahead bool) (server.Retention, error) {
+// retentionStmt is the statement that answers q from the users' weeks
+// (weekly_users when weekly is set, else the events). built is the last
+// week counted ahead, zero when there is none: the versions that a
+// version filter compares are those counted then and those of the weeks
+// after it.
+func retentionStmt(project int64, q server.RetentionQuery, weekly bool, built time.Time) stmt {
 	var s stmt
 	end := q.To.AddDate(0, 0, 7*q.Weeks)
-	weekly := true
-	for _, f := range q.Filters {
-		if _, ok := weeklyDims[f.Dimension]; !ok {
-			weekly = false
-		}
-	}
 	if weekly {
 		s.exprs = weeklyDims
 		fmt.Fprintf(&s.sql, `WITH act AS (
@@ -49,6 +46,14 @@ func (db *DB) retention(ctx context.Context, project int64, q server.RetentionQu
     WHERE w.project_id = %s AND w.week < %s::date`, s.projectArg(project), s.arg(end.Format(time.DateOnly)))
 		s.versions = fmt.Sprintf(`SELECT DISTINCT wv.service_version FROM weekly_users wv
     WHERE wv.project_id = %s AND wv.week < $%d::date`, s.project, len(s.args))
+		if !built.IsZero() {
+			// A scan of a few weeks, not of the whole history.
+			endArg := len(s.args)
+			s.versions = fmt.Sprintf(`SELECT rv.service_version FROM retention_versions rv WHERE rv.project_id = %s
+    UNION SELECT DISTINCT wv.service_version FROM weekly_users wv
+    WHERE wv.project_id = %s AND wv.week > %s::date AND wv.week < $%d::date`, s.project, s.project,
+				s.arg(built.Format(time.DateOnly)), endArg)
+		}
 	} else {
 		fmt.Fprintf(&s.sql, `WITH act AS (
     SELECT e.user_id, date_trunc('week', e.occurred_at AT TIME ZONE 'UTC')::date AS wk
@@ -84,6 +89,18 @@ FROM x
 WHERE wk + 7 BETWEEN %[1]s AND %[2]s AND next IS DISTINCT FROM wk + 7
 GROUP BY 2`, from, to, s.arg(q.Weeks))
 
+	return s
+}
+
+// retention answers q, from the retention counted ahead when ahead is set
+// and it can, else from the users' weeks.
+func (db *DB) retention(ctx context.Context, project int64, q server.RetentionQuery, ahead bool) (server.Retention, error) {
+	weekly := true
+	for _, f := range q.Filters {
+		if _, ok := weeklyDims[f.Dimension]; !ok {
+			weekly = false
+		}
+	}
 	thisWeek := server.Monday(db.cfg.Now())
 	cohorts := map[time.Time]*server.Cohort{}
 	weeks := map[time.Time]*server.WeekActivity{}
@@ -96,15 +113,17 @@ GROUP BY 2`, from, to, s.arg(q.Weeks))
 		return w
 	}
 	err := db.readOnly(ctx, func(tx pgx.Tx) error {
-		sql, args := s.sql.String(), s.args
-		if ahead && len(q.Filters) == 0 {
-			built, err := retentionBuilt(ctx, tx, project)
-			if err != nil {
+		var built time.Time
+		if ahead && weekly {
+			var err error
+			if built, err = retentionBuilt(ctx, tx, project); err != nil {
 				return err
 			}
-			if !built.IsZero() {
-				sql, args = retentionAhead(project, q, built)
-			}
+		}
+		s := retentionStmt(project, q, weekly, built)
+		sql, args := s.sql.String(), s.args
+		if len(q.Filters) == 0 && !built.IsZero() {
+			sql, args = retentionAhead(project, q, built)
 		}
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
@@ -272,6 +291,9 @@ func buildRetention(ctx context.Context, tx pgx.Tx, project int64, built time.Ti
 		`DELETE FROM retention_weeks WHERE project_id = $1`,
 		// The weeks changed that this count takes in.
 		`DELETE FROM retention_late WHERE project_id = $1 AND week <= $2::date`,
+		`DELETE FROM retention_versions WHERE project_id = $1`,
+		`INSERT INTO retention_versions (project_id, service_version)
+    SELECT DISTINCT $1::integer, service_version FROM weekly_users WHERE project_id = $1 AND week <= $2::date`,
 		`INSERT INTO retention_users (project_id, user_id, first_week)
     SELECT $1, user_id, min(week) FROM weekly_users WHERE project_id = $1 AND week <= $2::date GROUP BY user_id`,
 		`WITH x AS (

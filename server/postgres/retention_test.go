@@ -167,6 +167,13 @@ func TestRetentionCountedAhead(t *testing.T) {
 		{From: server.Monday(time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC)), To: server.Monday(clock), Weeks: 12},
 		{From: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 23, 0, 0, 0, 0, time.UTC), Weeks: 4},
 		{From: time.Date(2026, 2, 16, 0, 0, 0, 0, time.UTC), To: server.Monday(clock), Weeks: 52},
+		// With filters: from weekly_users, the versions listed from those
+		// counted and the weeks after them.
+		{From: server.Monday(time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC)), To: server.Monday(clock), Weeks: 12,
+			Filters: []server.Filter{{Dimension: server.DimVersion, Op: server.OpGTE, Values: []any{"1.5.0"}}}},
+		{From: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), To: server.Monday(clock), Weeks: 12,
+			Filters: []server.Filter{{Dimension: server.DimOS, Op: server.OpIs, Values: []any{"linux"}},
+				{Dimension: server.DimVersion, Op: server.OpLT, Values: []any{"2.5.0"}}}},
 	}
 	check := func(stage string) {
 		t.Helper()
@@ -215,6 +222,8 @@ func TestRetentionCountedAhead(t *testing.T) {
 		eventAtUser(time.Date(2026, 2, 3, 9, 0, 0, 0, time.UTC), 7), eventAtUser(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC), 1000)}
 	for i := range late {
 		late[i].ServiceName, late[i].EventType, late[i].Name = "cli", "command_executed", "build"
+		// Versions no counted week had: one in a counted week, one after.
+		late[i].ServiceVersion, late[i].OS = []string{"2.0.0", "1.0.0", "3.0.0"}[i], "linux"
 	}
 	if _, err := db.Ingest(ctx, key, late, 0); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,13 @@ CREATE TABLE retention_weeks (
     PRIMARY KEY (project_id, week)
 );
 
+-- The distinct versions of the weeks counted, for version filters.
+CREATE TABLE retention_versions (
+    project_id      integer NOT NULL,
+    service_version text    NOT NULL,
+    PRIMARY KEY (project_id, service_version)
+);
+
 CREATE TABLE retention_late (
     project_id integer NOT NULL,
     week       date    NOT NULL,
@@ -50,6 +57,7 @@ CREATE TABLE retention_built (
 -- +goose Down
 DROP TABLE retention_built;
 DROP TABLE retention_late;
+DROP TABLE retention_versions;
 DROP TABLE retention_weeks;
 DROP TABLE retention_cells;
 DROP TABLE retention_users;
