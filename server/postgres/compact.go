@@ -97,33 +97,22 @@ func (c compaction) statement() string {
 		aggs += sep + col.agg
 		merges += sep + col.name + " = " + col.merge
 	}
-	merge := `INSERT INTO %[1]s AS c (%[2]s, shard, %[3]s)
-SELECT %[2]s, 0, %[4]s FROM gone GROUP BY %[2]s ORDER BY %[2]s
-ON CONFLICT (%[2]s, shard) DO UPDATE SET %[5]s`
+	// The rows merged into shard 0 are added to the built periods first,
+	// in data-modifying CTEs over the same deleted rows.
 	sql := `WITH gone AS (
     DELETE FROM %[1]s WHERE project_id = $1 AND day = $2::date AND shard <> 0 RETURNING *
-)
-` + merge
-	if c.periods {
-		sql = `WITH gone AS (
-    DELETE FROM %[1]s WHERE project_id = $1 AND day = $2::date AND shard <> 0 RETURNING *
-), merged AS (
-` + merge + `
 )`
-		var into []periodRollup
-		for _, pr := range periodRollups {
+	if c.periods {
+		for i, pr := range periodRollups {
 			if pr.daily == c.table {
-				into = append(into, pr)
+				sql += fmt.Sprintf(", period%d AS (\n%s\n)", i, pr.compactInto())
 			}
-		}
-		for i, pr := range into {
-			if i == len(into)-1 {
-				sql += "\n" + pr.compactInto()
-				break
-			}
-			sql += fmt.Sprintf(", period%d AS (\n%s\n)", i, pr.compactInto())
 		}
 	}
+	sql += `
+INSERT INTO %[1]s AS c (%[2]s, shard, %[3]s)
+SELECT %[2]s, 0, %[4]s FROM gone GROUP BY %[2]s ORDER BY %[2]s
+ON CONFLICT (%[2]s, shard) DO UPDATE SET %[5]s`
 	return fmt.Sprintf(sql, c.table, c.key, names, aggs, merges)
 }
 

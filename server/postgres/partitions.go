@@ -152,7 +152,8 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 }
 
 // RunMaintenance calls [DB.Maintain], [DB.CompactRollups],
-// [DB.BuildPeriods] and [DB.BuildRetention] every interval until ctx is done, logging failures. Zero interval means one hour.
+// [DB.BuildPeriods] and [DB.BuildRetention] every interval until ctx is
+// done, logging failures. Zero interval means one hour.
 func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Hour

@@ -63,6 +63,13 @@ type periodRollup struct {
 	table, daily, key, values      string
 	fromCounts, fromPeriods, merge string
 	counts                         string
+	// What questions read of it (see periodSource): dimensions and
+	// metrics besides the time, events and users, the event type's
+	// column, and whether it has a row per flag.
+	dims      map[server.Dimension]string
+	metrics   map[server.Metric]string
+	eventType string
+	flagRows  bool
 }
 
 // periodCounts is period_counts: events, outcomes, durations, users and
@@ -89,6 +96,9 @@ var periodCounts = periodRollup{
     first_at = least(c.first_at, excluded.first_at), last_at = greatest(c.last_at, excluded.last_at)`,
 	counts: `events, CASE WHEN success THEN events ELSE 0 END, CASE WHEN success IS NULL THEN 0 ELSE events END,
     duration_ms_sum, duration_count, users, durations, first_at, last_at`,
+	dims:      periodDims,
+	metrics:   periodMetrics,
+	eventType: "c.event_type",
 }
 
 // periodErrors is period_error_counts: events and users by error kind.
@@ -101,6 +111,9 @@ var periodErrors = periodRollup{
 	fromPeriods: `least(sum(events), ` + maxInt8 + `)::bigint, hll_union_agg(users)`,
 	merge:       `events = tk_add(c.events, excluded.events), users = hll_union(c.users, excluded.users)`,
 	counts:      "events, users",
+	dims:        errorDims,
+	metrics:     map[server.Metric]string{},
+	eventType:   "c.event_type",
 }
 
 // periodFlags is period_flag_counts: the command runs that set each
@@ -114,6 +127,10 @@ var periodFlags = periodRollup{
 	fromPeriods: periodErrors.fromPeriods,
 	merge:       periodErrors.merge,
 	counts:      periodErrors.counts,
+	dims:        flagsSource.dims,
+	metrics:     map[server.Metric]string{},
+	eventType:   flagsSource.eventType,
+	flagRows:    true,
 }
 
 // periodRollups are the rollups of periods, built and compacted together.

@@ -269,19 +269,14 @@ type periods struct {
 	builtThrough, floor time.Time
 }
 
-// periodSource answers q from pr (dims and metrics its own): by time,
+// periodSource answers q from pr: by time,
 // service, version, type, name, OS, arch and CI (and what pr adds), from
 // the rows of the whole months, weeks and days of q's range
 // (periodPieces) that are built, the rows of daily_event_counts of those
 // days not compacted yet, and those of the days after them.
-func periodSource(pr periodRollup, dims map[server.Dimension]string, metrics map[server.Metric]string,
-	q server.Query, ps periods) source {
-	eventType := "c.event_type"
-	if pr.table == periodFlags.table {
-		eventType = flagsSource.eventType
-	}
-	src := rollupSource(pr.table, eventType, maps.Clone(dims), maps.Clone(metrics))
-	src.flagRows = pr.table == periodFlags.table
+func periodSource(pr periodRollup, q server.Query, ps periods) source {
+	src := rollupSource(pr.table, pr.eventType, maps.Clone(pr.dims), maps.Clone(pr.metrics))
+	src.flagRows = pr.flagRows
 	bt := ps.builtThrough
 	if bt.IsZero() {
 		bt = q.From.AddDate(0, 0, -1)
@@ -321,17 +316,16 @@ func sourceOf(q server.Query, ps periods) source {
 	if q.EventType() == "" && holds(platformSource, q) {
 		return platformSource
 	}
-	if src := periodSource(periodCounts, periodDims, periodMetrics, q, ps); holds(src, q) {
-		return src
-	}
-	if src := periodSource(periodErrors, errorDims, map[server.Metric]string{}, q, ps); holds(src, q) {
-		return src
+	for _, pr := range []periodRollup{periodCounts, periodErrors} {
+		if src := periodSource(pr, q, ps); holds(src, q) {
+			return src
+		}
 	}
 	if holds(countsSource, q) {
 		return countsSource
 	}
 	if slices.Contains(q.Dimensions, server.DimFlag) {
-		if src := periodSource(periodFlags, flagsSource.dims, map[server.Metric]string{}, q, ps); holds(src, q) {
+		if src := periodSource(periodFlags, q, ps); holds(src, q) {
 			return src
 		}
 		if holds(flagsSource, q) {

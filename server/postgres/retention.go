@@ -30,6 +30,14 @@ func (db *DB) Retention(ctx context.Context, project int64, q server.RetentionQu
 	return db.retention(ctx, project, q, true)
 }
 
+// userWeeks is, from act (a row per user and week active, wk), each
+// user's weeks in order with the user's first week and the next after
+// each.
+const userWeeks = `
+    SELECT wk, first_value(wk) OVER w AS first, lead(wk) OVER w AS next
+    FROM act WINDOW w AS (PARTITION BY user_id ORDER BY wk)
+`
+
 // retentionStmt is the statement that answers q from the users' weeks
 // (weekly_users when weekly is set, else the events). built is the last
 // week counted ahead, zero when there is none: the versions that a
@@ -69,11 +77,7 @@ func retentionStmt(project int64, q server.RetentionQuery, weekly bool, built ti
 	from, to := s.arg(q.From), s.arg(q.To)
 	fmt.Fprintf(&s.sql, `
     GROUP BY 1, 2
-), x AS (
-    -- Each user's weeks in order: the first, and the next after each.
-    SELECT wk, first_value(wk) OVER w AS first, lead(wk) OVER w AS next
-    FROM act WINDOW w AS (PARTITION BY user_id ORDER BY wk)
-)
+), x AS (`+userWeeks+`)
 SELECT 'c', first, (wk - first) / 7, count(*)
 FROM x
 WHERE first BETWEEN %[1]s AND %[2]s AND wk - first < 7 * %[3]s
@@ -120,10 +124,13 @@ func (db *DB) retention(ctx context.Context, project int64, q server.RetentionQu
 				return err
 			}
 		}
-		s := retentionStmt(project, q, weekly, built)
-		sql, args := s.sql.String(), s.args
+		var sql string
+		var args []any
 		if len(q.Filters) == 0 && !built.IsZero() {
 			sql, args = retentionAhead(project, q, built)
+		} else {
+			s := retentionStmt(project, q, weekly, built)
+			sql, args = s.sql.String(), s.args
 		}
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
@@ -296,20 +303,18 @@ func buildRetention(ctx context.Context, tx pgx.Tx, project int64, built time.Ti
     SELECT DISTINCT $1::integer, service_version FROM weekly_users WHERE project_id = $1 AND week <= $2::date`,
 		`INSERT INTO retention_users (project_id, user_id, first_week)
     SELECT $1, user_id, min(week) FROM weekly_users WHERE project_id = $1 AND week <= $2::date GROUP BY user_id`,
-		`WITH x AS (
-    SELECT week, first_value(week) OVER w AS first, lead(week) OVER w AS next
-    FROM (SELECT DISTINCT user_id, week FROM weekly_users WHERE project_id = $1 AND week <= $2::date) uw
-    WINDOW w AS (PARTITION BY user_id ORDER BY week)
-), cells AS (
+		`WITH act AS (
+    SELECT DISTINCT user_id, week AS wk FROM weekly_users WHERE project_id = $1 AND week <= $2::date
+), x AS (` + userWeeks + `), cells AS (
     INSERT INTO retention_cells (project_id, cohort, k, users)
-    SELECT $1, first, (week - first) / 7, count(*) FROM x
-    WHERE week - first < 7 * ` + fmt.Sprint(server.MaxRetentionWeeks) + ` GROUP BY 2, 3
+    SELECT $1, first, (wk - first) / 7, count(*) FROM x
+    WHERE wk - first < 7 * ` + fmt.Sprint(server.MaxRetentionWeeks) + ` GROUP BY 2, 3
 )
 INSERT INTO retention_weeks (project_id, week, active, new, dormant)
-SELECT $1, week, coalesce(a.active, 0), coalesce(a.new, 0), coalesce(d.dormant, 0)
-FROM (SELECT week, count(*) AS active, count(*) FILTER (WHERE first = week) AS new FROM x GROUP BY week) a
-FULL JOIN (SELECT week + 7 AS week, count(*) AS dormant FROM x
-           WHERE next IS DISTINCT FROM week + 7 AND week + 7 <= $2::date GROUP BY 1) d USING (week)`,
+SELECT $1, wk, coalesce(a.active, 0), coalesce(a.new, 0), coalesce(d.dormant, 0)
+FROM (SELECT wk, count(*) AS active, count(*) FILTER (WHERE first = wk) AS new FROM x GROUP BY wk) a
+FULL JOIN (SELECT wk + 7 AS wk, count(*) AS dormant FROM x
+           WHERE next IS DISTINCT FROM wk + 7 AND wk + 7 <= $2::date GROUP BY 1) d USING (wk)`,
 		`INSERT INTO retention_built (project_id, built_week) VALUES ($1, $2::date)
     ON CONFLICT (project_id) DO UPDATE SET built_week = excluded.built_week`,
 	} {
