@@ -241,3 +241,63 @@ func TestRetentionCountedAhead(t *testing.T) {
 	}
 	check("a week later")
 }
+
+// The retention window's prune drops the periods that start before it
+// and makes the retention be counted anew: until then, answers come from
+// the users' weeks that are left.
+func TestPruneDropsCountedAhead(t *testing.T) {
+	clock := time.Date(2026, 3, 11, 12, 0, 0, 0, time.UTC)
+	db := openMaintained(t, postgres.Config{Retention: 40 * 24 * time.Hour, Now: func() time.Time { return clock }})
+	ctx := context.Background()
+	key := project(t, db, "prune-ahead")
+	evs, _ := churnHistory(41, time.Date(2026, 2, 2, 0, 0, 0, 0, time.UTC), 36, 200) // to 2026-03-09
+	if _, err := db.Ingest(ctx, key, evs, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CompactRollups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.BuildPeriods(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.BuildRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	var periods int64
+	db.Pool().QueryRow(ctx, `SELECT count(*) FROM period_counts WHERE project_id = $1 AND start < '2026-02-13'`,
+		key.ProjectID).Scan(&periods)
+	if periods == 0 {
+		t.Fatal("no period rows before 2026-02-13 were built")
+	}
+	clock = clock.AddDate(0, 0, 14) // the window now starts on 2026-02-13
+	if _, err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var early, built int64
+	db.Pool().QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM period_counts WHERE project_id = $1 AND start < '2026-02-13'),
+		(SELECT count(*) FROM retention_built WHERE project_id = $1)`, key.ProjectID).Scan(&early, &built)
+	if early != 0 || built != 0 {
+		t.Errorf("after the prune: %d period rows before the window, %d retention counts; want none", early, built)
+	}
+	q := server.RetentionQuery{From: time.Date(2026, 2, 2, 0, 0, 0, 0, time.UTC), To: server.Monday(clock), Weeks: 12}
+	check := func(stage string) {
+		t.Helper()
+		got, err := db.Retention(ctx, key.ProjectID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := db.RetentionFromWeeks(ctx, key.ProjectID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n got  %v\n want %v", stage, got, want)
+		}
+	}
+	check("pruned")
+	if n, err := db.BuildRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("count after the prune: %d, %v", n, err)
+	}
+	check("counted anew")
+}
