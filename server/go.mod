@@ -9,6 +9,7 @@ require (
 	github.com/klauspost/compress v1.18.0
 	github.com/pressly/goose/v3 v3.26.0
 	github.com/prometheus/client_golang v1.23.2
+	github.com/spaolacci/murmur3 v1.1.0
 	github.com/telemetry-kit/telemetry-kit v0.0.0-00010101000000-000000000000
 	golang.org/x/time v0.14.0
 )

@@ -49,7 +49,7 @@ RETURNING event_id`
 // (tk_check_write_key, called only then, raises the error that says why).
 const rollupSQL = `
 WITH count_users AS (
-    SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($34::integer[], $35::bytea[]) AS x(i, u) GROUP BY i
+    SELECT i, tk_sketch(u) AS users FROM unnest($34::integer[], $35::bytea[]) AS x(i, u)
 ), count_durations AS (
     SELECT i, tdigest(d::float8, 100) AS durations FROM unnest($38::integer[], $39::bigint[]) AS x(i, d) GROUP BY i
 ), counts AS (
@@ -86,7 +86,7 @@ WITH count_users AS (
     ORDER BY 2, 3, 4
     ON CONFLICT DO NOTHING
 ), flag_users AS (
-    SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($36::integer[], $37::bytea[]) AS x(i, u) GROUP BY i
+    SELECT i, tk_sketch(u) AS users FROM unnest($36::integer[], $37::bytea[]) AS x(i, u)
 ), flags AS (
     INSERT INTO daily_flag_counts AS c (project_id, day, service_name, service_version, command, flag, value,
                                         os, arch, ci, shard, events, users)
@@ -114,7 +114,7 @@ WITH count_users AS (
     SELECT DISTINCT $1::integer, week FROM weeks WHERE week < date_trunc('week', now() AT TIME ZONE 'UTC')::date
     ON CONFLICT DO NOTHING
 ), platform_users AS (
-    SELECT i, hll_add_agg(hll_hash_bytea(u)) AS users FROM unnest($62::integer[], $63::bytea[]) AS x(i, u) GROUP BY i
+    SELECT i, tk_sketch(u) AS users FROM unnest($62::integer[], $63::bytea[]) AS x(i, u)
 ), platforms AS (
     INSERT INTO daily_platform_counts AS c (project_id, day, service_name, service_version, os, arch, ci, go_version,
                                             shard, events, successes, outcomes, duration_ms_sum, duration_count, users)

@@ -44,15 +44,15 @@ var rollupParamOIDs = []uint32{
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidInt8Array, // $20–$26 flags
 	oidDateArray, oidTextArray, oidInt8Array, // $27–$29 folds
 	oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $30–$33 counts: os, arch, ci, error kind
-	oidInt4Array, oidByteaArray, // $34–$35 counts' users: the row (its ordinal in $2), the user
-	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), the user
+	oidInt4Array, oidByteaArray, // $34–$35 counts' users: the row (its ordinal in $2), its users' sketch
+	oidInt4Array, oidByteaArray, // $36–$37 flags' users: the row (its ordinal in $20), its users' sketch
 	oidInt4Array, oidInt8Array, // $38–$39 counts' durations: the row (its ordinal in $2), a duration
 	oidTimestamptzArray, oidTimestamptzArray, // $40–$41 counts: first and last event time
 	oidTextArray,                                                                                      // $42 counts: Go version
 	oidDateArray, oidByteaArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, // $43–$49 weeks
 	oidDateArray, oidTextArray, oidTextArray, oidTextArray, oidTextArray, oidBoolArray, oidTextArray, // $50–$56 platforms
 	oidInt8Array, oidInt8Array, oidInt8Array, oidInt8Array, oidInt8Array, // $57–$61 platforms' counts
-	oidInt4Array, oidByteaArray, // $62–$63 platforms' users: the row (its ordinal in $50), the user
+	oidInt4Array, oidByteaArray, // $62–$63 platforms' users: the row (its ordinal in $50), its users' sketch
 	oidTextArray, oidTextArray, oidBoolArray, // $64–$66 flags: os, arch, ci
 }
 
@@ -438,20 +438,17 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 		}
 	})
 
-	// The users of each row, as pairs (the row's ordinal, a user).
+	// The users of each row, as pairs (the row's ordinal, the sketch of
+	// its users; see sketch.go).
 	var rowsOf []int32
-	var usersOf [][32]byte
 	pairs := func(n int, us func(i int) users) {
-		rowsOf, usersOf = rowsOf[:0], usersOf[:0]
+		rowsOf = rowsOf[:0]
 		for i := range n {
-			for _, u := range us(i) {
-				rowsOf = append(rowsOf, int32(i+1))
-				usersOf = append(usersOf, u)
-			}
+			rowsOf = append(rowsOf, int32(i+1))
 		}
 		array(&w, oidInt4, rowsOf, func(i int32) { w.int4(i) })
 		next()
-		array(&w, oidBytea, usersOf, func(u [32]byte) { w.bytes(u[:]) })
+		array(&w, oidBytea, rowsOf, func(i int32) { w.sketch(us(int(i) - 1)) })
 		next()
 	}
 	pairs(len(r.countKeys), func(i int) users { return r.counts[r.countKeys[i]].users })
@@ -517,7 +514,8 @@ func rollupParams(buf []byte, projectID int64, keyIDs []int64, r *rollup, droppe
 // arrayWriter writes one-dimensional arrays in PostgreSQL's binary format.
 type arrayWriter struct {
 	buf     []byte
-	hasNull int // where the has-nulls flag of the array being written is
+	hasNull int     // where the has-nulls flag of the array being written is
+	hashes  []int64 // scratch space of sketch
 }
 
 // array writes an array of elements of type elem, one per key, written by f.
