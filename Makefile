@@ -1,7 +1,7 @@
 # telemetry-kit: the README's two commands are `make demo` and `make test`.
 GO ?= go
 
-.PHONY: demo test bench bench-query fuzz vet
+.PHONY: demo test bench bench-query fuzz vet screenshots
 
 # Runs the main job end to end (see README.md).
 demo:
@@ -10,6 +10,13 @@ demo:
 # Runs every test. Starts a throwaway PostgreSQL when none is reachable.
 test:
 	@./scripts/test.sh
+
+# Refreshes docs/screenshots/ (the dashboard's pages over a generated
+# history, taken by its browser test in headless Chromium).
+screenshots:
+	@url=$$(./scripts/ensure-postgres.sh) && cd server && TK_TEST_DATABASE_URL="$$url" \
+		TK_SCREENSHOTS="$(CURDIR)/docs/screenshots" TK_REQUIRE_BROWSER=1 \
+		$(GO) test -count=1 -run '^TestInBrowser$$' ./dashboard/
 
 # Runs the benchmarks and the comparisons recorded in docs/benchmarks.md.
 bench:

@@ -12,7 +12,7 @@ rm -rf "$work" && mkdir -p "$work/bin"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "building tk-server and the example tools"
-$GO build -o "$work/bin/" ./cmd/tk-server ./examples/cobra-cli ./examples/urfave-cli
+$GO build -o "$work/bin/" ./cmd/tk-server ./examples/cobra-cli ./examples/urfave-cli ./bench/cmd/tkload
 
 db_url=${TK_DATABASE_URL:-}
 if [ -z "$db_url" ]; then
@@ -103,4 +103,39 @@ if command -v curl >/dev/null; then
 	ask '{"metrics": ["events"], "dimensions": ["command", "flag", "flag_value"], "date_range": "day", "filters": [["is", "service", ["cobra-cli"]]]}'
 else
 	echo "(install curl to ask the query API)"
+fi
+
+say "the dashboard, with a generated history"
+# 90 days of a tool's use by 2,000 users (server/synth), sent through the
+# same ingest as the examples' events, so that every page has something to
+# show; then the hourly maintenance, run once now.
+"$work/bin/tkload" -url "$endpoint" -key "$write_key" -events 200000 -users 2000 -days 90 -service demo-cli \
+	2>"$work/tkload.log" && tail -n 1 "$work/tkload.log"
+"$work/bin/tk-server" maintain >"$work/maintain.log" 2>&1 && echo "maintenance done (log: .tk-demo/maintain.log)"
+echo
+echo "  dashboard: $endpoint/"
+echo "  read key:  $read_key"
+echo
+if [ -t 0 ] && [ -t 1 ]; then
+	echo "Sign in with the read key. tk-server keeps serving until Ctrl-C."
+	wait $server
+elif ! command -v curl >/dev/null; then
+	echo "(install curl to check the dashboard's pages here)"
+else
+	# Not a terminal (as in CI): sign in as a browser would and check that
+	# every page answers.
+	jar="$work/cookies"
+	csrf=$(curl -sS -c "$jar" "$endpoint/signin" | sed -nE 's/.*name="csrf" value="([^"]+)".*/\1/p' | head -n 1)
+	home=$(curl -sS -b "$jar" -c "$jar" -o /dev/null -w '%{redirect_url}' -H "Origin: $endpoint" \
+		--data-urlencode "csrf=$csrf" --data-urlencode "key=$read_key" "$endpoint/signin")
+	case "$home" in */p/*) ;; *) echo "demo: signing in to the dashboard failed" >&2; exit 1 ;; esac
+	for page in "" commands flags features versions platforms errors retention quality; do
+		code=$(curl -sS -b "$jar" -o "$work/page.html" -w '%{http_code} %{time_total}' "$home$page")
+		if [ "${code%% *}" != 200 ] || grep -q 'class="problem" role="alert">This panel' "$work/page.html"; then
+			echo "demo: the dashboard page /$page failed ($code)" >&2
+			exit 1
+		fi
+		printf '  %-10s %s s\n' "${page:-overview}" "${code#* }"
+	done
+	echo "every dashboard page answered"
 fi

@@ -17,6 +17,26 @@ fi
 url=$(./scripts/ensure-postgres.sh)
 export TK_TEST_DATABASE_URL="$url"
 
+# The dashboard's browser tests drive Debian's Chromium (headless). Install
+# it when it is missing and this user may; the tests then require it.
+chromium=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$chromium" ] && command -v apt-get >/dev/null; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || { sudo -n true 2>/dev/null && sudo="sudo -n"; }
+	if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
+		echo "installing chromium for the dashboard's browser tests (apt-get install -y chromium)"
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null 2>&1 ||
+			{ DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >/dev/null 2>&1 &&
+				DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null 2>&1; } || true
+		chromium=$(command -v chromium || command -v chromium-browser || true)
+	fi
+fi
+if [ -n "$chromium" ]; then
+	export TK_REQUIRE_BROWSER=1
+else
+	echo "no chromium: the dashboard's browser tests are skipped (install it: apt-get install -y chromium)"
+fi
+
 # The SDK (the root module) is vetted and tested on its own, as a host
 # builds it: GOWORK=off, at the lowest versions its go.mod requires, with
 # go vet's stdversion check against its go line. Its adoption test

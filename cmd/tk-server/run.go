@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/dashboard"
 	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 )
@@ -400,9 +401,14 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 	defer cancelMaint()
 	go db.RunMaintenance(mctx, time.Hour)
 
+	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: db, Sessions: db, Logger: log})
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	connMetrics := httpapi.NewConnMetrics(reg)
 	srv, err := httpapi.New(httpapi.Config{
+		Dashboard:       dash,
 		Store:           db,
 		Logger:          log,
 		Registry:        reg,

@@ -113,7 +113,7 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 		       error_kind, s, 0, 9223372036854775000, 0
 		FROM (SELECT DISTINCT project_id, day, service_name, service_version, event_type, name, os, arch, ci,
 		                      go_version, success, error_kind
-		      FROM daily_event_counts WHERE project_id = $1) k, generate_series(0, 15) s
+		      FROM daily_event_counts WHERE project_id = $1) k, generate_series(0, 16) s
 		ON CONFLICT (project_id, day, service_name, service_version, event_type, name, os, arch, ci, go_version,
 		             success, error_kind, shard)
 		DO UPDATE SET duration_ms_sum = excluded.duration_ms_sum`, e.projectID); err != nil {
@@ -127,7 +127,7 @@ func TestCounterOverflowCannotPoisonRollups(t *testing.T) {
 		SELECT project_id, day, service_name, service_version, os, arch, ci, go_version, s, 0, 0, 0,
 		       9223372036854775000, 0, hll_empty()
 		FROM (SELECT DISTINCT project_id, day, service_name, service_version, os, arch, ci, go_version
-		      FROM daily_platform_counts WHERE project_id = $1) k, generate_series(0, 15) s
+		      FROM daily_platform_counts WHERE project_id = $1) k, generate_series(0, 16) s
 		ON CONFLICT (project_id, day, service_name, service_version, os, arch, ci, go_version, shard)
 		DO UPDATE SET duration_ms_sum = excluded.duration_ms_sum`, e.projectID); err != nil {
 		t.Fatal(err)

@@ -82,6 +82,9 @@ type Config struct {
 	// CORSOrigins are the origins whose pages may call the query API from
 	// a browser ("*" for any). Empty means none: no CORS headers are sent.
 	CORSOrigins []string
+	// Dashboard, unless nil, serves every path the API does not (the
+	// authors' dashboard, package dashboard).
+	Dashboard http.Handler
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -192,6 +195,9 @@ func (s *Server) Handler() http.Handler {
 	route("GET /api/v2/openapi.yaml", "/api/v2/openapi.yaml", handleOpenAPI())
 	if !s.cfg.SeparateMetrics {
 		route("GET /metrics", "/metrics", s.metricsRoute())
+	}
+	if s.cfg.Dashboard != nil {
+		route("/", "dashboard", s.cfg.Dashboard)
 	}
 	return Chain(mux, s.recoverPanics, s.logRequests, s.cors, s.timeout)
 }

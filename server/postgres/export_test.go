@@ -38,3 +38,6 @@ func SourceOf(q server.Query) string { return strings.Fields(sourceOf(q, periods
 func (db *DB) RetentionFromWeeks(ctx context.Context, project int64, q server.RetentionQuery) (server.Retention, error) {
 	return db.retention(ctx, project, q, false)
 }
+
+// PruneSessions deletes the expired dashboard sessions.
+func (db *DB) PruneSessions(ctx context.Context) (int64, error) { return db.pruneSessions(ctx) }

@@ -183,6 +183,11 @@ func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 			} else if n > 0 {
 				db.log.Info("retention counted ahead", "projects", n)
 			}
+			if n, err := db.pruneSessions(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("pruning the expired dashboard sessions failed", "error", err)
+			} else if n > 0 {
+				db.log.Info("expired dashboard sessions deleted", "sessions", n)
+			}
 		}
 	}
 }
