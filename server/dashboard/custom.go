@@ -71,7 +71,7 @@ func (h *Handler) releases(ctx context.Context, project int64, f filters) (answe
 			half = format("time:day", *v.HalfReached)
 			d := v.DaysToHalf()
 			days = cell{Text: fmt.Sprintf("%d days", d), Raw: fmt.Sprint(d), Num: true}
-			bars = append(bars, chart.Bar{Label: v.Version, Value: float64(d), Note: fmt.Sprintf("%d days", d)})
+			bars = append(bars, chart.Bar{Label: v.Version, Value: float64(d), Note: "days"})
 		}
 		t.Rows = append(t.Rows, []cell{format("version", v.Version), format("time:day", v.FirstSeen),
 			format("users", v.Users), format("events", v.Events), half, days})
