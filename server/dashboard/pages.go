@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
@@ -79,46 +80,66 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (len(all.Rows) == 0 || number(all.Rows[0].Metrics[0]) == 0) {
 		v.Empty = true
 	}
-	for _, pn := range pg.Panels {
-		sh := shown{panel: pn, CSV: base + "csv/" + pn.ID + f.Query()}
-		if fn, ok := custom[pn.ID]; ok {
-			a, err := fn(h, r.Context(), p.ID, f)
-			if err != nil {
-				sh.Problem = problemOf(err)
-			}
-			sh.Table, sh.Chart, sh.Totals, sh.API, sh.Empty = a.Table, a.Chart, a.Totals, a.API, len(a.Table.Rows) == 0
-			v.Panels = append(v.Panels, sh)
-			continue
+	// The panels are answered side by side, at most panelQueries at once.
+	v.Panels = make([]shown, len(pg.Panels))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, panelQueries)
+	for i, pn := range pg.Panels {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v.Panels[i] = h.panel(r.Context(), pn, p.ID, f, base, now)
+		}()
+	}
+	wg.Wait()
+	for _, sh := range v.Panels {
+		if sh.From != "" {
+			v.From, v.To = sh.From, sh.To
+			break
 		}
-		a := pn.Query(f, now)
-		sh.API = "POST /api/v2/query " + a.JSON()
-		q, res, err := h.run(r.Context(), p.ID, a)
-		if err != nil {
-			sh.Problem = problemOf(err)
-			v.Panels = append(v.Panels, sh)
-			continue
-		}
-		if v.From == "" {
-			v.From, v.To = q.From.Format(time.DateOnly), q.To.Format(time.DateOnly)
-		}
-		sh.Table = tableOf(a, q, res, func(dim string, val any) string {
-			if dim == "command" {
-				if s, ok := val.(string); ok && s != "" {
-					return base + "commands" + f.With("command", s)
-				}
-			}
-			return ""
-		})
-		sh.Empty = len(res.Rows) == 0
-		if pn.Chart == "totals" {
-			sh.Totals = totals(a, res)
-		} else {
-			sh.Chart = chartOf(pn, a, q, res)
-		}
-		v.Panels = append(v.Panels, sh)
 	}
 	v.Elapsed = time.Since(start)
 	h.render(w, http.StatusOK, "page.html", v)
+}
+
+// panelQueries is how many queries of one page run at once.
+const panelQueries = 3
+
+// panel answers one panel of a page.
+func (h *Handler) panel(ctx context.Context, pn panel, project int64, f filters, base string, now time.Time) shown {
+	sh := shown{panel: pn, CSV: base + "csv/" + pn.ID + f.Query()}
+	if fn, ok := custom[pn.ID]; ok {
+		a, err := fn(h, ctx, project, f)
+		if err != nil {
+			sh.Problem = problemOf(err)
+		}
+		sh.Table, sh.Chart, sh.Totals, sh.API, sh.Empty = a.Table, a.Chart, a.Totals, a.API, len(a.Table.Rows) == 0
+		return sh
+	}
+	a := pn.Query(f, now)
+	sh.API = "POST /api/v2/query " + a.JSON()
+	q, res, err := h.run(ctx, project, a)
+	if err != nil {
+		sh.Problem = problemOf(err)
+		return sh
+	}
+	sh.From, sh.To = q.From.Format(time.DateOnly), q.To.Format(time.DateOnly)
+	sh.Table = tableOf(a, q, res, func(dim string, val any) string {
+		if dim == "command" {
+			if s, ok := val.(string); ok && s != "" {
+				return base + "commands" + f.With("command", s)
+			}
+		}
+		return ""
+	})
+	sh.Empty = len(res.Rows) == 0
+	if pn.Chart == "totals" {
+		sh.Totals = totals(a, res)
+	} else {
+		sh.Chart = chartOf(pn, a, q, res)
+	}
+	return sh
 }
 
 // totals turns a one-row result with its previous period into figures.

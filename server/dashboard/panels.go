@@ -145,10 +145,10 @@ var pages = []page{
 					order("events", true).limit(100)
 			}},
 		{ID: "command-errors", Title: "Error kinds", Chart: "bars",
-			Note: "Failed runs by kind of error (with a command picked, that command's).",
+			Note: "Runs by kind of error (with a command picked, that command's); (none) are the runs without one.",
 			Query: func(f filters, _ time.Time) apiQuery {
 				return q(f, false, []string{"events", "users"}, "error_kind").
-					where([]any{"is", "success", []bool{false}}).order("events", true).limit(20)
+					where([]any{"is", "event_type", []string{"command_executed"}}).order("events", true).limit(20)
 			}},
 		{ID: "command-runs", Title: "Runs over time", Chart: "line",
 			Query: func(f filters, _ time.Time) apiQuery {
@@ -305,6 +305,8 @@ type shown struct {
 	API     string // the query's JSON
 	CSV     string // the download's URL
 	Empty   bool
+	// From and To are the range the query covered, as UTC days.
+	From, To string
 }
 
 // figure is one headline number with its change.
