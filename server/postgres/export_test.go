@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/telemetry-kit/telemetry-kit/server"
 )
 
@@ -41,3 +43,12 @@ func (db *DB) RetentionFromWeeks(ctx context.Context, project int64, q server.Re
 
 // PruneSessions deletes the expired dashboard sessions.
 func (db *DB) PruneSessions(ctx context.Context) (int64, error) { return db.pruneSessions(ctx) }
+
+// ReadOnlySetting returns a setting as the query API's transactions see it.
+func (db *DB) ReadOnlySetting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := db.readOnly(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v)
+	})
+	return v, err
+}

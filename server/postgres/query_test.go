@@ -827,6 +827,18 @@ func TestQueryTimeout(t *testing.T) {
 	}
 }
 
+// Every statement of the query API is planned for its own parameters,
+// never with a generic plan kept after five runs of a prepared statement
+// (which read whole rollup tables), and under the statement timeout.
+func TestQueriesArePlannedForTheirParameters(t *testing.T) {
+	db := open(t, postgres.Config{QueryTimeout: 1234 * time.Millisecond})
+	for name, want := range map[string]string{"plan_cache_mode": "force_custom_plan", "statement_timeout": "1234ms"} {
+		if got, err := db.ReadOnlySetting(context.Background(), name); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", name, got, err, want)
+		}
+	}
+}
+
 func TestExportStreamsAndResumes(t *testing.T) {
 	db := openMaintained(t, postgres.Config{})
 	today := time.Now().UTC().Truncate(24 * time.Hour)
