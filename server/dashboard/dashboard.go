@@ -44,6 +44,11 @@ type Config struct {
 	// SignInRate is the number of sign-in attempts per second allowed
 	// from one client address, with a burst of 10. Zero means 1.
 	SignInRate float64
+	// MaxPages is the number of pages and downloads answered at once
+	// (each runs up to three queries); more wait up to two seconds, then
+	// get 503 with Retry-After. It keeps readers from taking the database
+	// connections that ingest needs. Zero means 4.
+	MaxPages int
 	// IngestURL is the collection address shown to a project without
 	// events yet, in the instrumenting example. Empty means the address
 	// the dashboard is served from.
@@ -61,6 +66,7 @@ type Handler struct {
 
 	mu      sync.Mutex
 	signIns map[string]*rate.Limiter // by client address
+	slots   chan struct{}            // pages being answered
 }
 
 //go:embed templates/*.html
@@ -94,11 +100,15 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxPages <= 0 {
+		cfg.MaxPages = 4
+	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, pages: t, signIns: map[string]*rate.Limiter{}}
+	h := &Handler{cfg: cfg, log: cfg.Logger, pages: t, signIns: map[string]*rate.Limiter{},
+		slots: make(chan struct{}, cfg.MaxPages)}
 	assets, _ := fs.Sub(assetFiles, "assets")
 	mux := http.NewServeMux()
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", cacheAssets(http.FileServerFS(assets))))
@@ -361,6 +371,25 @@ func (h *Handler) addProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/p/"+strconv.FormatInt(k.ProjectID, 10)+"/", http.StatusSeeOther)
+}
+
+// pageWait is how long a page waits for a slot.
+const pageWait = 2 * time.Second
+
+// acquire takes a page slot, waiting up to pageWait, and returns its
+// release; when none frees up it answers 503 and returns nil.
+func (h *Handler) acquire(w http.ResponseWriter, r *http.Request) func() {
+	t := time.NewTimer(pageWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots }
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	w.Header().Set("Retry-After", "2")
+	http.Error(w, "the dashboard is busy; try again in a moment", http.StatusServiceUnavailable)
+	return nil
 }
 
 // project returns the signed-in session and the project of the URL, or

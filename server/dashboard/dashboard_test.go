@@ -446,3 +446,53 @@ func TestEmptyProject(t *testing.T) {
 		t.Fatal("the read key appears in the page")
 	}
 }
+
+// gatedQuerier holds every query until its gate is opened.
+type gatedQuerier struct {
+	server.Querier
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g gatedQuerier) Query(ctx context.Context, project int64, q server.Query) (server.Result, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.gate
+	return g.Querier.Query(ctx, project, q)
+}
+
+// Pages beyond MaxPages at once wait, then get 503 with Retry-After,
+// rather than taking the database's connections.
+func TestBusyDashboard(t *testing.T) {
+	s := newSite(t)
+	g := gatedQuerier{Querier: s.db, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	dash, err := dashboard.New(dashboard.Config{Keys: s.db, Querier: g, Sessions: s.db, MaxPages: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(dash)
+	defer srv.Close()
+	b := s.browser(t)
+	b.u = srv.URL
+	b.signIn(s.read)
+	base := fmt.Sprintf("/p/%d/", s.alpha)
+	first := make(chan int)
+	go func() {
+		resp, _ := b.get(base + "platforms")
+		first <- resp.StatusCode
+	}()
+	<-g.entered
+	resp, _ := b.get(base + "platforms")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a page beyond MaxPages: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	close(g.gate)
+	if code := <-first; code != 200 {
+		t.Fatalf("the first page: %d", code)
+	}
+	if resp, _ := b.get(base + "platforms"); resp.StatusCode != 200 {
+		t.Fatalf("after the first: %d", resp.StatusCode)
+	}
+}

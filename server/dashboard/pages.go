@@ -67,6 +67,11 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	release := h.acquire(w, r)
+	if release == nil {
+		return
+	}
+	defer release()
 	f := parseFilters(r.URL.Query())
 	base := "/p/" + strconv.FormatInt(p.ID, 10) + "/"
 	v := view{Page: pg, Pages: pages, Project: p, Projects: s.Projects, Filters: f, Ranges: ranges,
@@ -230,6 +235,11 @@ func (h *Handler) csv(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	release := h.acquire(w, r)
+	if release == nil {
+		return
+	}
+	defer release()
 	f := parseFilters(r.URL.Query())
 	var t table
 	if fn, ok := custom[pn.ID]; ok {
