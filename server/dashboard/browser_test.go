@@ -118,6 +118,7 @@ func TestInBrowser(t *testing.T) {
 			name = "overview"
 		}
 		p.Screenshot(filepath.Join(shots, name+".png"))
+		csvMatchesTables(t, p, name)
 	}
 	// A drill-down into one command, through its link.
 	p.Go(base + "commands")
@@ -154,5 +155,41 @@ func TestInBrowser(t *testing.T) {
 	p.Go(base)
 	if !strings.HasSuffix(p.URL(), "/signin") {
 		t.Fatalf("after sign-out the overview opened: %s", p.URL())
+	}
+}
+
+// csvMatchesTables checks every panel of the page: its CSV download has
+// the table's columns and rows, and the same first column.
+func csvMatchesTables(t *testing.T, p *browsertest.Page, page string) {
+	t.Helper()
+	for _, id := range p.Strings(`Array.from(document.querySelectorAll(".panel"), e => e.id)`) {
+		href := p.Attr("#"+id+" a.csv", "href")
+		status, _, body := p.Fetch(href)
+		if status != 200 {
+			t.Errorf("%s %s: CSV %d", page, id, status)
+			continue
+		}
+		recs, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+		if err != nil || len(recs) == 0 {
+			t.Errorf("%s %s: CSV %v", page, id, err)
+			continue
+		}
+		heads := p.Strings(`Array.from(document.querySelectorAll("#` + id + ` thead th"), e => e.innerText)`)
+		firsts := p.Strings(`Array.from(document.querySelectorAll("#` + id + ` tbody tr"), r => r.cells[0].innerText)`)
+		if strings.Join(heads, ",") != strings.Join(recs[0], ",") && len(firsts) > 0 {
+			t.Errorf("%s %s: table columns %v, CSV %v", page, id, heads, recs[0])
+		}
+		if len(firsts) != len(recs)-1 {
+			t.Errorf("%s %s: table %d rows, CSV %d", page, id, len(firsts), len(recs)-1)
+			continue
+		}
+		for i, f := range firsts {
+			raw := recs[i+1][0]
+			switch {
+			case raw == "" || raw == "true" || raw == "false": // shown as (none), —, CI or people
+			case f != raw && strings.ReplaceAll(f, ",", "") != raw: // a count, shown with separators
+				t.Errorf("%s %s row %d: table %q, CSV %q", page, id, i, f, raw)
+			}
+		}
 	}
 }

@@ -185,6 +185,13 @@ func (p *Page) Texts(selector string) []string {
 		fmt.Sprintf(`Array.from(document.querySelectorAll(%q), e => e.innerText)`, selector)))
 }
 
+// Strings evaluates a JavaScript expression whose value is an array of
+// strings.
+func (p *Page) Strings(expr string) []string {
+	p.t.Helper()
+	return do(p, "evaluating "+expr, chromedp.Evaluate[[]string](expr))
+}
+
 // Attr returns an attribute of the first element that matches selector.
 func (p *Page) Attr(selector, name string) string {
 	p.t.Helper()
