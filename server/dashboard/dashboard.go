@@ -275,31 +275,43 @@ func (h *Handler) allowSignIn(r *http.Request) bool {
 	return l.AllowN(h.cfg.Now(), 1)
 }
 
+// problems are the sentences shown for a key refused in a form, by code;
+// a redirect carries the code, never a sentence, so that a link cannot
+// make the page say something of its own.
+var problems = map[string]string{
+	"write-key":    "That is a write key, which ships inside your tool. Sign in with the project's read key (tk_r_…).",
+	"unknown-key":  "Unknown key. A read key starts with tk_r_; tk-server key create --kind read makes one.",
+	"too-many":     "Too many attempts from this address; wait a minute.",
+	"unavailable":  "The key cannot be checked now; try again shortly.",
+	"revoked":      "This key is revoked.",
+	"session-full": "The project could not be added: at most " + strconv.Itoa(server.MaxSessionKeys) + " projects per session.",
+}
+
 // readKey checks a key typed into a form: it must be an unrevoked read
-// key. It returns the key, or the message to show.
+// key. It returns the key, or the code of the problem (see problems).
 func (h *Handler) readKey(r *http.Request, typed string) (server.Key, string) {
 	typed = strings.TrimSpace(typed)
 	if strings.HasPrefix(typed, server.WriteKeyPrefix) {
-		return server.Key{}, "That is a write key, which ships inside your tool. Sign in with the project's read key (tk_r_…)."
+		return server.Key{}, "write-key"
 	}
 	if !server.WellFormedKey(typed) {
-		return server.Key{}, "Unknown key. A read key starts with tk_r_; tk-server key create --kind read makes one."
+		return server.Key{}, "unknown-key"
 	}
 	if !h.allowSignIn(r) {
-		return server.Key{}, "Too many attempts from this address; wait a minute."
+		return server.Key{}, "too-many"
 	}
 	hash := server.HashKey(typed)
 	k, err := h.cfg.Keys.KeyByHash(r.Context(), hash)
 	switch {
 	case errors.Is(err, server.ErrKeyNotFound) || (err == nil && subtle.ConstantTimeCompare(k.Hash[:], hash[:]) != 1):
-		return server.Key{}, "Unknown key. A read key starts with tk_r_; tk-server key create --kind read makes one."
+		return server.Key{}, "unknown-key"
 	case err != nil:
 		h.log.Error("checking a dashboard key failed", "error", err)
-		return server.Key{}, "The key cannot be checked now; try again shortly."
+		return server.Key{}, "unavailable"
 	case k.RevokedAt != nil:
-		return server.Key{}, "This key is revoked."
+		return server.Key{}, "revoked"
 	case k.Kind != server.KeyRead:
-		return server.Key{}, "That is a write key, which ships inside your tool. Sign in with the project's read key (tk_r_…)."
+		return server.Key{}, "write-key"
 	}
 	return k, ""
 }
@@ -312,7 +324,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	k, problem := h.readKey(r, r.PostFormValue("key"))
 	if problem != "" {
-		h.renderSignIn(w, r, http.StatusUnauthorized, problem)
+		h.renderSignIn(w, r, http.StatusUnauthorized, problems[problem])
 		return
 	}
 	token := newToken()
@@ -366,8 +378,7 @@ func (h *Handler) addProject(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.cfg.Sessions.AddSessionKey(r.Context(), tokenHash(token), k.ID); err != nil {
 		h.log.Error("adding a key to a dashboard session failed", "error", err)
-		http.Redirect(w, r, back+"?problem="+url.QueryEscape("The project could not be added: at most "+
-			strconv.Itoa(server.MaxSessionKeys)+" projects per session."), http.StatusSeeOther)
+		http.Redirect(w, r, back+"?problem=session-full", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/p/"+strconv.FormatInt(k.ProjectID, 10)+"/", http.StatusSeeOther)

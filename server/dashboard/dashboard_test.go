@@ -302,8 +302,16 @@ func TestPagesAndProjects(t *testing.T) {
 	}
 	// A write key cannot be added.
 	resp, _ = b.do("POST", "/projects", url.Values{"csrf": {csrf(t, page)}, "key": {s.write}, "back": {base}})
-	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "problem=") {
+	loc := resp.Header.Get("Location")
+	if !strings.Contains(loc, "problem=write-key") {
 		t.Fatalf("adding a write key: %d to %q", resp.StatusCode, loc)
+	}
+	if _, page := b.get(loc); !strings.Contains(page, "That is a write key") {
+		t.Fatal("the page does not say why the key was refused")
+	}
+	// A link cannot make the page say something of its own.
+	if _, page := b.get(base + "?problem=Your+key+expired%2C+sign+in+at+example.com"); strings.Contains(page, "example.com") {
+		t.Fatal("the page shows a sentence from its URL")
 	}
 	// A form without the session's token is refused.
 	resp, _ = b.do("POST", "/projects", url.Values{"csrf": {"forged"}, "key": {s.emptyRead}})

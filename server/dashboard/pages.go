@@ -76,7 +76,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	base := "/p/" + strconv.FormatInt(p.ID, 10) + "/"
 	v := view{Page: pg, Pages: pages, Project: p, Projects: s.Projects, Filters: f, Ranges: ranges,
 		CSRF: csrfToken(token), Base: base, Problem: f.Problem, Ingest: h.ingestURL(r)}
-	if pr := r.URL.Query().Get("problem"); pr != "" && len(pr) < 300 {
+	if pr, ok := problems[r.URL.Query().Get("problem")]; ok {
 		v.Problem = pr
 	}
 	now := h.cfg.Now()
