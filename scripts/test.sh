@@ -17,9 +17,10 @@ fi
 url=$(./scripts/ensure-postgres.sh)
 export TK_TEST_DATABASE_URL="$url"
 
-# The dashboard's browser tests drive Debian's Chromium (headless). Install
-# it when it is missing and this user may; the tests then require it.
-chromium=$(command -v chromium || command -v chromium-browser || true)
+# The dashboard's browser tests drive Debian's Chromium (headless): the one
+# at $TK_CHROMIUM, else chromium or chromium-browser on PATH. Install it
+# when it is missing and this user may; the tests then require it.
+chromium=${TK_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 if [ -z "$chromium" ] && command -v apt-get >/dev/null; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || { sudo -n true 2>/dev/null && sudo="sudo -n"; }

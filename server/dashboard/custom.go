@@ -70,8 +70,12 @@ func (h *Handler) releases(ctx context.Context, project int64, f filters) (answe
 		if v.HalfReached != nil {
 			half = format("time:day", *v.HalfReached)
 			d := v.DaysToHalf()
-			days = cell{Text: fmt.Sprintf("%d days", d), Raw: fmt.Sprint(d), Num: true}
-			bars = append(bars, chart.Bar{Label: v.Version, Value: float64(d), Note: "days"})
+			unit := "days"
+			if d == 1 {
+				unit = "day"
+			}
+			days = cell{Text: fmt.Sprintf("%d %s", d, unit), Raw: fmt.Sprint(d), Num: true}
+			bars = append(bars, chart.Bar{Label: v.Version, Value: float64(d), Unit: unit})
 		}
 		t.Rows = append(t.Rows, []cell{format("version", v.Version), format("time:day", v.FirstSeen),
 			format("users", v.Users), format("events", v.Events), half, days})

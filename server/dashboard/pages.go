@@ -104,7 +104,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	v.Elapsed = time.Since(start)
+	v.Elapsed = time.Since(start).Round(100 * time.Microsecond)
 	h.render(w, http.StatusOK, "page.html", v)
 }
 
