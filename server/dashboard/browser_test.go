@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +193,110 @@ func csvMatchesTables(t *testing.T, p *browsertest.Page, page string) {
 				t.Errorf("%s %s row %d: table %q, CSV %q", page, id, i, f, raw)
 			}
 		}
+	}
+}
+
+// Every page's numbers, as the browser shows them, are the ones SQL counts
+// over the generated history's events: for each page, every row of one of
+// its tables, over the default 30 days, and again with a filter.
+func TestPagesMatchEventsInBrowser(t *testing.T) {
+	s := newSite(t)
+	b := browsertest.New(t)
+	p := b.NewPage(t)
+	p.Go(s.srv.URL + "/signin")
+	p.SetValue("#key", s.read)
+	p.Submit("form")
+	base := fmt.Sprintf("%s/p/%d/", s.srv.URL, s.alpha)
+	if p.URL() != base {
+		t.Fatalf("after sign-in: %s", p.URL())
+	}
+
+	const (
+		inRange = `e.project_id = $1 AND e.occurred_at >= $2`
+		flags   = ` CROSS JOIN LATERAL (SELECT DISTINCT x AS flag FROM jsonb_array_elements_text(
+			CASE WHEN jsonb_typeof(e.metadata->'flags') = 'array' THEN e.metadata->'flags' ELSE '[]' END) AS x) f`
+	)
+	checks := []struct {
+		page, panel string
+		labels      int    // leading label columns
+		column      string // the column compared
+		rate        bool   // the column is a percentage
+		sql         string // labels…, value; over events e
+	}{
+		{"commands", "commands", 1, "events", false,
+			`SELECT e.name, count(*) FROM events e WHERE ` + inRange + ` AND e.event_type = 'command_executed' AND %s GROUP BY 1`},
+		{"commands", "commands", 1, "success_rate", true,
+			`SELECT e.name, avg(e.success::int)::float8 FROM events e WHERE ` + inRange + ` AND e.event_type = 'command_executed' AND %s GROUP BY 1`},
+		{"flags", "flags", 2, "events", false,
+			`SELECT e.name, f.flag, count(*) FROM events e` + flags + ` WHERE ` + inRange + ` AND e.event_type = 'command_executed' AND %s GROUP BY 1, 2`},
+		{"features", "features", 1, "events", false,
+			`SELECT e.name, count(*) FROM events e WHERE ` + inRange + ` AND e.event_type = 'feature_used' AND %s GROUP BY 1`},
+		{"features", "methods", 1, "events", false,
+			`SELECT e.name, count(*) FROM events e WHERE ` + inRange + ` AND e.event_type = 'method_called' AND %s GROUP BY 1`},
+		{"versions", "versions", 1, "events", false,
+			`SELECT e.service_version, count(*) FROM events e WHERE ` + inRange + ` AND %s GROUP BY 1`},
+		{"platforms", "os", 1, "events", false,
+			`SELECT e.os, count(*) FROM events e WHERE ` + inRange + ` AND %s GROUP BY 1`},
+		{"platforms", "arch", 1, "events", false,
+			`SELECT e.arch, count(*) FROM events e WHERE ` + inRange + ` AND %s GROUP BY 1`},
+		{"errors", "failures-by-command", 1, "failure_rate", true,
+			`SELECT e.name, avg((NOT e.success)::int)::float8 FROM events e WHERE ` + inRange + ` AND e.event_type = 'command_executed' AND %s GROUP BY 1`},
+		{"errors", "failures-by-os", 1, "events", false,
+			`SELECT e.os, count(*) FROM events e WHERE ` + inRange + ` AND e.event_type = 'command_executed' AND %s GROUP BY 1`},
+	}
+	since := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -29)
+	for _, filter := range []struct{ query, sql string }{{"", "true"}, {"os=linux", "e.os = 'linux'"}} {
+		for _, c := range checks {
+			p.Go(base + c.page + "?" + filter.query)
+			want := map[string]float64{}
+			rows, err := s.db.Pool().Query(context.Background(), fmt.Sprintf(c.sql, filter.sql), s.alpha, since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				dest := make([]any, c.labels+1)
+				labels := make([]string, c.labels)
+				for i := range labels {
+					dest[i] = &labels[i]
+				}
+				var v float64
+				dest[c.labels] = &v
+				if err := rows.Scan(dest...); err != nil {
+					t.Fatal(err)
+				}
+				want[strings.Join(labels, "\t")] = v
+			}
+			if rows.Err() != nil {
+				t.Fatal(rows.Err())
+			}
+			heads := p.Strings(`Array.from(document.querySelectorAll("#panel-` + c.panel + ` thead th"), e => e.innerText)`)
+			col := slices.Index(heads, c.column)
+			if col < 0 {
+				t.Fatalf("%s %s: no column %s in %v", c.page, c.panel, c.column, heads)
+			}
+			shown := p.Texts("#panel-" + c.panel + " tbody tr")
+			if len(shown) == 0 || len(shown) > len(want) {
+				t.Errorf("%s %s (%s): %d rows shown, SQL has %d", c.page, c.panel, filter.query, len(shown), len(want))
+			}
+			for _, row := range shown {
+				cells := strings.Split(row, "\t")
+				label := strings.Join(cells[:c.labels], "\t")
+				v, ok := want[label]
+				switch {
+				case !ok:
+					t.Errorf("%s %s (%s): %q is not in SQL's answer", c.page, c.panel, filter.query, label)
+				case c.rate:
+					var got float64
+					if _, err := fmt.Sscanf(cells[col], "%f%%", &got); err != nil || math.Abs(got-100*v) > 0.051 {
+						t.Errorf("%s %s (%s) %q: %s shown, SQL %.2f%%", c.page, c.panel, filter.query, label, cells[col], 100*v)
+					}
+				case cells[col] != thousands(int64(v)):
+					t.Errorf("%s %s (%s) %q: %s shown, SQL %v", c.page, c.panel, filter.query, label, cells[col], v)
+				}
+			}
+		}
+	}
+	if errs := p.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
 	}
 }
