@@ -64,7 +64,12 @@ type KeyKind string
 const (
 	KeyWrite KeyKind = "write" // may only ingest
 	KeyRead  KeyKind = "read"  // may only query; cannot ingest
+	KeyAdmin KeyKind = "admin" // may query, erase users' data and manage keys; cannot ingest
 )
+
+// CanRead reports whether a key of this kind may query, export and sign in
+// to the dashboard: read and admin keys.
+func (k KeyKind) CanRead() bool { return k == KeyRead || k == KeyAdmin }
 
 // Key is a stored API key. The key itself is never stored, only its hash.
 type Key struct {
@@ -88,6 +93,7 @@ type Project struct {
 type IngestResult struct {
 	Accepted   int // events newly stored
 	Duplicates int // events whose id the project already had
+	Erased     int // events of erased users recorded before their erasure: discarded
 	// Folded counts, by dimension, the values of the stored events that
 	// the rollups' cardinality caps counted under "(other)"; nil when
 	// none.

@@ -12,6 +12,7 @@ import (
 const (
 	WriteKeyPrefix = "tk_w_"
 	ReadKeyPrefix  = "tk_r_"
+	AdminKeyPrefix = "tk_a_"
 	keyRandomBytes = 32
 	keyLength      = 5 + 43 // prefix + base64url of 32 bytes, no padding
 	displayPrefix  = 12
@@ -27,6 +28,8 @@ func NewKey(kind KeyKind) (string, Key, error) {
 		prefix = WriteKeyPrefix
 	case KeyRead:
 		prefix = ReadKeyPrefix
+	case KeyAdmin:
+		prefix = AdminKeyPrefix
 	default:
 		return "", Key{}, fmt.Errorf("unknown key kind %q", kind)
 	}
@@ -44,7 +47,8 @@ func HashKey(key string) [32]byte { return sha256.Sum256([]byte(key)) }
 // WellFormedKey reports whether s has the form of a key, a prefix and 43
 // base64url characters, before any lookup.
 func WellFormedKey(s string) bool {
-	if len(s) != keyLength || !(strings.HasPrefix(s, WriteKeyPrefix) || strings.HasPrefix(s, ReadKeyPrefix)) {
+	if len(s) != keyLength || !(strings.HasPrefix(s, WriteKeyPrefix) || strings.HasPrefix(s, ReadKeyPrefix) ||
+		strings.HasPrefix(s, AdminKeyPrefix)) {
 		return false
 	}
 	_, err := base64.RawURLEncoding.DecodeString(s[5:])

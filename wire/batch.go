@@ -39,10 +39,13 @@ func AppendBatch(b []byte, dropped uint64, events ...[]byte) []byte {
 
 // Response is the body of a 200 answer to a batch: every event of the
 // request is counted once, as accepted, as a duplicate of an event the
-// server already stored, or as rejected.
+// server already stored, as erased (an event of a user whose data was
+// erased, recorded before the erasure: discarded, never stored) or as
+// rejected. A client drops all of them from its queue.
 type Response struct {
 	Accepted   int         `json:"accepted"`
 	Duplicates int         `json:"duplicates"`
+	Erased     int         `json:"erased,omitempty"`
 	Rejected   []Rejection `json:"rejected"`
 }
 

@@ -276,6 +276,27 @@ func TestCommands(t *testing.T) {
 	if n := countEvents(t, dbURL); n != 11 {
 		t.Fatalf("%d events stored, want 11", n)
 	}
+
+	// An admin key; a user erased from the command line (user 0 sent the
+	// first event of each of the two batches stored).
+	var ak struct {
+		Kind string `json:"kind"`
+		Key  string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(runCmd(t, ge, "key", "create", "--project", "demo", "--kind", "admin", "--json")), &ak); err != nil ||
+		ak.Kind != "admin" || !strings.HasPrefix(ak.Key, "tk_a_") {
+		t.Fatalf("key create --kind admin: %+v %v", ak, err)
+	}
+	out := runCmd(t, ge, "user", "delete", "--project", "demo", fmt.Sprintf("anon_%064x", 0))
+	if !strings.HasPrefix(out, "erased: 2 events, ") {
+		t.Errorf("user delete: %q", out)
+	}
+	if n := countEvents(t, dbURL); n != 9 {
+		t.Errorf("%d events after the erasure, want 9", n)
+	}
+	if _, stderr, err := runOut(ge, "user", "delete", "--project", "demo", "anon_x"); err == nil || !strings.Contains(stderr, "bad user id") {
+		t.Errorf("user delete with a bad id: %v %q", err, stderr)
+	}
 }
 
 // serve logs the address it listens on, for scripts and other processes.

@@ -24,6 +24,7 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/server/dashboard"
 	"github.com/telemetry-kit/telemetry-kit/server/httpapi"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // errUsage marks an error of the command line: an unknown command or
@@ -165,7 +166,14 @@ func (a *app) rootCmd() *cobra.Command {
 		RunE:  a.showUsage,
 	}
 	key.AddCommand(a.keyCreateCmd(), a.keyListCmd(), a.keyRevokeCmd())
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.maintainCmd(), project, key)
+	user := &cobra.Command{
+		Use:   "user",
+		Short: "Erase a user's data",
+		Args:  subcommand,
+		RunE:  a.showUsage,
+	}
+	user.AddCommand(a.userDeleteCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.maintainCmd(), project, key, user)
 	// completion, like project and key, needs one of its subcommands.
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -610,7 +618,7 @@ func (a *app) keyCreateCmd() *cobra.Command {
 	c := a.command("create --project ID|NAME", "Add a key to a project and print it", positional(), func(f *envFlags) {
 		o.databaseFlags(f)
 		f.fs.StringVar(&o.project, "project", "", "project id or name (required)")
-		f.fs.StringVar(&o.kind, "kind", "write", "key kind: write or read")
+		f.fs.StringVar(&o.kind, "kind", "write", "key kind: write (ingest), read (queries, export, dashboard) or admin (read, erase users' data)")
 		f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
 	}, func(c *cobra.Command, _ []string) error {
 		if o.project == "" {
@@ -642,8 +650,47 @@ func (a *app) keyCreateCmd() *cobra.Command {
 		fmt.Fprintf(a.stdout, "key_id: %d\nkind:   %s\nkey:    %s\n", k.ID, k.Kind, s)
 		return nil
 	})
-	c.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"write", "read"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"write", "read", "admin"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
+}
+
+func (a *app) userDeleteCmd() *cobra.Command {
+	var o options
+	return a.command("delete --project ID|NAME anon_…", "Erase a user's events, per-user rows and sketch entries, now",
+		positional("USER_ID"), func(f *envFlags) {
+			o.databaseFlags(f)
+			f.fs.StringVar(&o.project, "project", "", "project id or name (required)")
+			f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+		}, func(c *cobra.Command, args []string) error {
+			if o.project == "" {
+				return usagef("missing --project")
+			}
+			user, ok := wire.ParseUserID(args[0])
+			if !ok {
+				return usagef("bad user id %q: want anon_ and 64 lower-case hex digits", args[0])
+			}
+			ctx := c.Context()
+			db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			pid, err := resolveProject(ctx, db, o.project)
+			if err != nil {
+				return err
+			}
+			e, err := db.EraseUser(ctx, server.EraseRequest{ProjectID: pid, UserID: user})
+			if err != nil {
+				return err
+			}
+			if o.jsonOut {
+				return json.NewEncoder(a.stdout).Encode(e)
+			}
+			fmt.Fprintf(a.stdout, "erased: %d events, %d per-user rows, the user's hash from %d sketches\n"+
+				"events recorded before %s that arrive later will be discarded\n",
+				e.Events, e.UserRows, e.Sketches, e.ErasedBefore.UTC().Format(time.RFC3339))
+			return nil
+		})
 }
 
 func (a *app) keyListCmd() *cobra.Command {

@@ -310,7 +310,7 @@ func (h *Handler) readKey(r *http.Request, typed string) (server.Key, string) {
 		return server.Key{}, "unavailable"
 	case k.RevokedAt != nil:
 		return server.Key{}, "revoked"
-	case k.Kind != server.KeyRead:
+	case !k.Kind.CanRead():
 		return server.Key{}, "write-key"
 	}
 	return k, ""

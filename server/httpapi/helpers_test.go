@@ -63,6 +63,7 @@ type env struct {
 	projectID int64
 	writeKey  string
 	readKey   string
+	adminKey  string
 	writeID   int64
 }
 
@@ -80,12 +81,13 @@ func newEnv(t *testing.T, cfg httpapi.Config) *env {
 	srv := startServer(t, cfg)
 	wk, w, _ := server.NewKey(server.KeyWrite)
 	rk, r, _ := server.NewKey(server.KeyRead)
+	ak, a, _ := server.NewKey(server.KeyAdmin)
 	name := fmt.Sprintf("p%d-%s", projectN.Add(1), strings.ReplaceAll(t.Name(), "/", "-"))
-	p, keys, err := db.CreateProject(context.Background(), name, []server.Key{w, r})
+	p, keys, err := db.CreateProject(context.Background(), name, []server.Key{w, r, a})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, db: db, srv: srv, projectID: p.ID, writeKey: wk, readKey: rk, writeID: keys[0].ID}
+	return &env{t: t, db: db, srv: srv, projectID: p.ID, writeKey: wk, readKey: rk, adminKey: ak, writeID: keys[0].ID}
 }
 
 // startServer starts a real HTTP server for cfg, with its key watch
@@ -202,4 +204,18 @@ func (e *env) storedEvents() int64 {
 
 func (e *env) rolledUpEvents() int64 {
 	return e.count(`SELECT coalesce(sum(events), 0) FROM daily_event_counts WHERE project_id = $1`)
+}
+
+// getWith sends GET path with key.
+func (e *env) getWith(path, key string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -102,6 +102,7 @@ type Server struct {
 	mem *memBudget // request bodies
 
 	querier    server.Querier
+	rights     server.Rights    // nil when the store has none
 	readLimits *limiters[int64] // per read key
 	readKeys   readKeyCache
 	// Slots of the query API: one per request being answered, one per
@@ -155,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	s.querier = cfg.Querier
+	s.rights, _ = cfg.Store.(server.Rights)
 	if q, ok := cfg.Store.(server.Querier); ok && s.querier == nil {
 		s.querier = q
 	}
@@ -191,6 +193,11 @@ func (s *Server) Handler() http.Handler {
 		route("POST /api/v2/retention", "/api/v2/retention", s.handleRetention())
 		route("POST /api/v2/versions", "/api/v2/versions", s.handleVersions())
 		route("POST /api/v2/quality", "/api/v2/quality", s.handleQuality())
+	}
+	if s.rights != nil {
+		route("POST /v1/erasures", "/v1/erasures", s.handleErasure())
+		route("DELETE /v1/users/{id}", "/v1/users/{id}", s.handleEraseUser())
+		route("GET /api/v2/audit", "/api/v2/audit", s.handleAudit())
 	}
 	route("GET /api/v2/openapi.yaml", "/api/v2/openapi.yaml", handleOpenAPI())
 	if !s.cfg.SeparateMetrics {

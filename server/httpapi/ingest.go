@@ -119,7 +119,7 @@ func (s *Server) handleIngest() http.Handler {
 			batch.Rejected = []wire.Rejection{}
 		}
 		writeJSON(w, http.StatusOK, wire.Response{
-			Accepted: res.Accepted, Duplicates: res.Duplicates, Rejected: batch.Rejected,
+			Accepted: res.Accepted, Duplicates: res.Duplicates, Erased: res.Erased, Rejected: batch.Rejected,
 		})
 	})
 }

@@ -65,7 +65,7 @@ func (s *Server) authenticateRead(r *http.Request) (server.Key, error) {
 	if key.RevokedAt != nil {
 		return server.Key{}, server.Errorf(server.KindForbidden, "the key is revoked")
 	}
-	if key.Kind != server.KeyRead {
+	if !key.Kind.CanRead() {
 		return server.Key{}, server.Errorf(server.KindForbidden, "a write key cannot read: use the project's read key (tk_r_…)")
 	}
 	s.readKeys.put(hash, key, now)

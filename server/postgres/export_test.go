@@ -52,3 +52,10 @@ func (db *DB) ReadOnlySetting(ctx context.Context, name string) (string, error) 
 	})
 	return v, err
 }
+
+// UserHash is hll_hash_bytea of a user id.
+func UserHash(u [32]byte) int64 { return userHash(u) }
+
+// ErasureLockClass is the first key of the erasure lock ingest holds
+// shared.
+const ErasureLockClass = erasureLockClass

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ FROM unnest(
 ) AS t(event_id, occurred_at, service_name, service_version, event_type, name,
        success, duration_ms, exit_code, error_kind, user_id, session_id,
        sdk_name, sdk_version, os, arch, ci, ci_name, go_version, metadata)
+WHERE event_id <> '00000000-0000-0000-0000-000000000000' -- left out (leaveOutErased)
 ORDER BY event_id
 ON CONFLICT (project_id, event_id) DO NOTHING
 RETURNING event_id`
@@ -147,7 +149,15 @@ WITH count_users AS (
 )
 SELECT tk_check_write_key(k, $1::integer) FROM unnest($19::integer[]) AS k
 WHERE NOT EXISTS (SELECT FROM api_keys
-                  WHERE id = k AND project_id = $1::integer AND kind = 'write' AND revoked_at IS NULL)`
+                  WHERE id = k AND project_id = $1::integer AND kind = 'write' AND revoked_at IS NULL)
+UNION ALL
+-- An erased user's events recorded before the erasure (erase.go): the
+-- statement path leaves them out (and says so by tk.erasures_left_out).
+SELECT tk_check_erased($1::integer)
+WHERE current_setting('tk.erasures_left_out', true) IS DISTINCT FROM 'on' AND EXISTS (
+    SELECT FROM unnest($11::date[], $13::bytea[]) AS u(day, user_id)
+    JOIN erasures x ON x.project_id = $1::integer AND x.user_hash = sha256(u.user_id)
+    WHERE u.day <= (x.erased_before AT TIME ZONE 'UTC')::date)`
 
 var eventColumns = []string{"project_id", "event_id", "occurred_at", "service_name", "service_version",
 	"event_type", "name", "success", "duration_ms", "exit_code", "error_kind", "user_id", "session_id",
@@ -196,11 +206,11 @@ func (db *DB) Ingest(ctx context.Context, key server.Key, events []server.Event,
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || !(pgErr.Code == "23505" || pgErr.Code == "23514" || pgErr.Code == "42P01" ||
-			pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "TKE01") {
 			return server.IngestResult{}, fmt.Errorf("postgres: ingest: %w", err)
 		}
-		// A duplicate, a missing partition or a deadlock: nothing was
-		// committed; take the statement path.
+		// A duplicate, a missing partition, a deadlock or an erased
+		// user: nothing was committed; take the statement path.
 	}
 	return db.insertBatch(ctx, key, events, sorted, dec, dropped)
 }
@@ -250,7 +260,7 @@ func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, ev
 	bp, rp := copyBuffers.Get().(*[]byte), copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	defer copyBuffers.Put(rp)
-	msgs := copyMessages((*bp)[:0], copyStatement(events), projectID, events)
+	msgs := copyMessages((*bp)[:0], lockErasures(copyStatement(events), projectID), projectID, events)
 	if cap(msgs) <= maxPooledCopyBuffer {
 		*bp = msgs[:0]
 	}
@@ -287,7 +297,7 @@ func (db *DB) copyBatch(ctx context.Context, projectID int64, keyIDs []int64, ev
 // serialization failure, or a refused key.
 func expectedIngestError(e *pgconn.PgError) bool {
 	switch e.Code {
-	case "23505", "23514", "42P01", "40P01", "40001", "TKK01", "TKK02", "TKK03":
+	case "23505", "23514", "42P01", "40P01", "40001", "TKK01", "TKK02", "TKK03", "TKE01":
 		return true
 	}
 	return false
@@ -435,7 +445,12 @@ func (db *DB) insertOnce(ctx context.Context, key server.Key, args []any, sorted
 	var res server.IngestResult
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var stored []*server.Event
+		erased := 0
 		if len(sorted) > 0 {
+			var err error
+			if erased, err = leaveOutErased(ctx, tx, key.ProjectID, args); err != nil {
+				return err
+			}
 			rows, err := tx.Query(ctx, insertSQL, args...)
 			if err != nil {
 				return err
@@ -472,10 +487,44 @@ func (db *DB) insertOnce(ctx context.Context, key server.Key, args []any, sorted
 		if err := tx.Conn().PgConn().ExecPrepared(ctx, sd.Name, params, binaryFormat, nil).Read().Err; err != nil {
 			return err
 		}
-		res = server.IngestResult{Accepted: len(stored), Duplicates: len(sorted) - len(stored), Folded: foldedTotals(r)}
+		res = server.IngestResult{Accepted: len(stored), Duplicates: len(sorted) - len(stored) - erased, Erased: erased,
+			Folded: foldedTotals(r)}
 		return nil
 	})
 	return res, err
+}
+
+// lockErasures returns copySQL (BEGIN and a COPY) with the project's
+// erasure lock taken shared in between: the rollup statement, which looks
+// for erased users, then runs after it (see erase.go).
+func lockErasures(copySQL string, project int64) string {
+	return "BEGIN; SELECT pg_advisory_xact_lock_shared(" + strconv.Itoa(erasureLockClass) + ", " +
+		strconv.FormatInt(project, 10) + "); " + strings.TrimPrefix(copySQL, "BEGIN; ")
+}
+
+// leaveOutErased takes the project's erasure lock shared for tx, then
+// takes out of args (insertSQL's parameters) the events of erased users
+// recorded before their erasure, by giving them no id: the insert skips
+// rows without one. It returns how many it took out.
+func leaveOutErased(ctx context.Context, tx pgx.Tx, project int64, args []any) (int, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2), set_config('tk.erasures_left_out', 'on', true)`,
+		int32(erasureLockClass), int32(project)); err != nil {
+		return 0, err
+	}
+	ids, occurred, users := args[1].([][16]byte), args[2].([]time.Time), args[11].([][]byte)
+	rows, err := tx.Query(ctx, `SELECT u.i FROM unnest($2::bytea[], $3::timestamptz[]) WITH ORDINALITY AS u(user_id, at, i)
+		JOIN erasures x ON x.project_id = $1 AND x.user_hash = sha256(u.user_id) WHERE u.at < x.erased_before`, project, users, occurred)
+	if err != nil {
+		return 0, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, err
+	}
+	for _, i := range out {
+		ids[i-1] = [16]byte{}
+	}
+	return len(out), nil
 }
 
 // insertArgs returns the parameters of insertSQL for events of project.

@@ -188,6 +188,9 @@ func (db *DB) RunMaintenance(ctx context.Context, interval time.Duration) {
 			} else if n > 0 {
 				db.log.Info("expired dashboard sessions deleted", "sessions", n)
 			}
+			if err := db.pruneErasures(ctx, db.cfg.Retention); err != nil && ctx.Err() == nil {
+				db.log.Error("pruning the erasures past the storage window failed", "error", err)
+			}
 		}
 	}
 }

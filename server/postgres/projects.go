@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -79,8 +80,17 @@ func insertKey(ctx context.Context, q interface {
 }
 
 // CreateKey stores a key (made by [server.NewKey]) for k.ProjectID.
+// It notes the new key in the project's audit log, in the same
+// transaction.
 func (db *DB) CreateKey(ctx context.Context, k server.Key) (server.Key, error) {
-	if err := insertKey(ctx, db.pool, &k); err != nil {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if err := insertKey(ctx, tx, &k); err != nil {
+			return err
+		}
+		detail, _ := json.Marshal(map[string]string{"key": k.Prefix, "kind": string(k.Kind)})
+		return db.audit(ctx, tx, k.ProjectID, commandLine, server.AuditKeyCreate, detail)
+	})
+	if err != nil {
 		return server.Key{}, fmt.Errorf("postgres: create key: %w", err)
 	}
 	return k, nil
@@ -119,10 +129,18 @@ func (db *DB) Keys(ctx context.Context, projectID int64) ([]server.Key, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Key, error) { return scanKey(row) })
 }
 
-// RevokeKey revokes a key; it stops working for the next request.
+// RevokeKey revokes a key; it stops working for the next request. The
+// revocation is noted in the project's audit log.
 // Revoking a revoked key is a no-op.
 func (db *DB) RevokeKey(ctx context.Context, id int64) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
+	tag, err := db.pool.Exec(ctx, `
+		WITH k AS (
+		    UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+		    RETURNING project_id, prefix, kind
+		)
+		INSERT INTO audit_log (project_id, actor, action, detail)
+		SELECT project_id, $2, $3, jsonb_build_object('key', prefix, 'kind', kind) FROM k`,
+		id, commandLine, server.AuditKeyRevoke)
 	if err != nil {
 		return fmt.Errorf("postgres: revoke key: %w", err)
 	}

@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/wire"
+)
+
+// erasureRequest is the body of POST /v1/erasures, which an instrumented
+// tool's "telemetry delete" sends with the tool's write key.
+type erasureRequest struct {
+	UserID      string    `json:"user_id"`      // anon_<64 hex>
+	RequestedAt time.Time `json:"requested_at"` // when the person asked; events recorded before are erased
+}
+
+// handleErasure serves POST /v1/erasures: a person erases, from the tool
+// itself, what the tool sent under their anonymous id. The write key is
+// public, so the request proves nothing about who sends it; docs/privacy.md
+// says why honouring it is safe. Each write key's requests share the
+// ingest rate limit, and a project's write keys may ask for
+// [server.WriteKeyErasuresPerDay] erasures a day.
+func (s *Server) handleErasure() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticate(r)
+		if err == nil && a.cached {
+			err = s.confirmKey(r, a.hash)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		info(r).project = a.key.ProjectID
+		if ok, wait := s.limits.allow(a.key.ID, s.cfg.Now()); !ok {
+			s.writeError(w, r, &server.Error{Kind: server.KindRateLimited, Message: "rate limited", RetryAfter: wait})
+			return
+		}
+		var req erasureRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, "the body must be {\"user_id\": \"anon_…\", \"requested_at\": RFC 3339 time}"))
+			return
+		}
+		user, ok := wire.ParseUserID(req.UserID)
+		if !ok {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, "user_id must be anon_ and 64 lower-case hex digits"))
+			return
+		}
+		s.erase(w, r, server.EraseRequest{ProjectID: a.key.ProjectID, UserID: user, Before: req.RequestedAt,
+			Actor: a.key.Prefix, ByWriteKey: true})
+	})
+}
+
+// handleEraseUser serves DELETE /v1/users/{id}: the author erases a user,
+// with the project's admin key.
+func (s *Server) handleEraseUser() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.adminAccess(w, r)
+		if !ok {
+			return
+		}
+		user, ok := wire.ParseUserID(r.PathValue("id"))
+		if !ok {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, "the user id must be anon_ and 64 lower-case hex digits"))
+			return
+		}
+		s.erase(w, r, server.EraseRequest{ProjectID: key.ProjectID, UserID: user, Actor: key.Prefix})
+	})
+}
+
+// erase erases synchronously and answers with what was erased.
+func (s *Server) erase(w http.ResponseWriter, r *http.Request, req server.EraseRequest) {
+	e, err := s.rights.EraseUser(r.Context(), req)
+	switch {
+	case errors.Is(err, server.ErrTooManyErasures):
+		s.writeError(w, r, &server.Error{Kind: server.KindRateLimited,
+			Message:    "this project's write keys have asked for all the erasures they may today; retry tomorrow",
+			RetryAfter: time.Until(time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour))})
+	case err != nil:
+		s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot erase now, retry later",
+			RetryAfter: s.cfg.RetryAfter, Err: err})
+	default:
+		writeJSON(w, http.StatusOK, e)
+	}
+}
+
+// adminAccess authenticates a request that needs the project's admin key,
+// under the query API's rate limit.
+func (s *Server) adminAccess(w http.ResponseWriter, r *http.Request) (server.Key, bool) {
+	key, ok := s.readAccess(w, r)
+	if ok && key.Kind != server.KeyAdmin {
+		s.writeError(w, r, server.Errorf(server.KindForbidden, "this needs the project's admin key (tk_a_…)"))
+		return server.Key{}, false
+	}
+	return key, ok
+}
+
+// handleAudit serves GET /api/v2/audit: the project's audit log (erasures
+// and key changes), oldest first, after=<id> to page on, with a read or
+// admin key. It holds no personal data.
+func (s *Server) handleAudit() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.readAccess(w, r)
+		if !ok {
+			return
+		}
+		after, err := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+		if r.URL.Query().Get("after") == "" {
+			after, err = 0, nil
+		}
+		if err != nil || after < 0 {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, "after must be an entry id"))
+			return
+		}
+		entries, err := s.rights.AuditLog(r.Context(), key.ProjectID, after, 1000)
+		if err != nil {
+			s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot read the audit log now, retry later",
+				RetryAfter: s.cfg.RetryAfter, Err: err})
+			return
+		}
+		if entries == nil {
+			entries = []server.AuditEntry{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	})
+}

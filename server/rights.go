@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrTooManyErasures is returned when a project has taken, today, all the
+// erasures that write keys may ask for (see [EraseRequest.ByWriteKey]).
+var ErrTooManyErasures = errors.New("too many erasures today")
+
+// WriteKeyErasuresPerDay is how many erasures a project's write keys may
+// ask for in a UTC day. Each leaves a row (the tombstone) for the storage
+// window, so this bounds what a holder of the public write key can make
+// the server store; admin keys and the command line are not counted.
+const WriteKeyErasuresPerDay = 1000
+
+// EraseRequest asks to erase one user of a project.
+type EraseRequest struct {
+	ProjectID int64
+	UserID    [32]byte // the 32 bytes behind "anon_<hex>"
+	// Before is when the erasure was asked for: events of the user
+	// recorded before it that arrive later are discarded. Zero means now;
+	// a time after now counts as now.
+	Before time.Time
+	// Actor says who asked, for the audit log: a key's display prefix, or
+	// "command line". Never the user's id.
+	Actor string
+	// ByWriteKey is set when the request came with a write key (the tool's
+	// own "telemetry delete"): such erasures count against
+	// [WriteKeyErasuresPerDay].
+	ByWriteKey bool
+}
+
+// Erasure says what erasing a user removed. Counts that hold no user
+// (events per day and command, durations, folds) are not changed.
+type Erasure struct {
+	Events       int64     `json:"events"`        // raw events
+	UserRows     int64     `json:"user_rows"`     // per-user rows: daily, weekly and retention users
+	Sketches     int64     `json:"sketches"`      // rollup rows whose user sketch held the user's hash
+	ErasedBefore time.Time `json:"erased_before"` // events recorded before this are discarded
+}
+
+// AuditEntry is one line of a project's audit log: what was done to its
+// data or keys, and by whom.
+type AuditEntry struct {
+	ID        int64           `json:"id"`
+	ProjectID int64           `json:"project_id"`
+	At        time.Time       `json:"at"`
+	Actor     string          `json:"actor"`  // a key's display prefix, or "command line"
+	Action    string          `json:"action"` // user.erase, project.delete, key.create, key.revoke
+	Detail    json.RawMessage `json:"detail"` // counts and key prefixes, never personal data
+}
+
+// Audit actions.
+const (
+	AuditUserErase     = "user.erase"
+	AuditProjectDelete = "project.delete"
+	AuditKeyCreate     = "key.create"
+	AuditKeyRevoke     = "key.revoke"
+)
+
+// Rights is the store's side of the data rights: erasing a user,
+// synchronously, and reading the audit log.
+type Rights interface {
+	// EraseUser removes every row of the user from the project: raw
+	// events, per-user rows and the user's hash from the rollups'
+	// sketches. It returns once all of it is committed; events of the user
+	// being ingested meanwhile are removed too, and any recorded before
+	// r.Before that arrive later are discarded. Erasing a user with no
+	// data is not an error: the erasure still holds for later arrivals.
+	EraseUser(ctx context.Context, r EraseRequest) (Erasure, error)
+	// AuditLog returns the project's audit entries after the entry with id
+	// after, oldest first, at most limit of them.
+	AuditLog(ctx context.Context, project, after int64, limit int) ([]AuditEntry, error)
+}
