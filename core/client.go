@@ -139,6 +139,7 @@ func New(cfg Config) (*Client, error) {
 		go c.loop()
 	}
 	c.startSending()
+	c.pendingErasure()
 	return c, nil
 }
 

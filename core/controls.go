@@ -26,6 +26,11 @@ type Status struct {
 	// where a person could see it: events are recorded but not sent.
 	NoticePending bool
 
+	// ErasurePending is when the person asked, with `telemetry delete`,
+	// for an erasure the server has not yet confirmed; zero when none
+	// waits.
+	ErasurePending time.Time
+
 	// The sender's schedule, kept in the queue file across runs.
 	LastSendResult      string    // how the latest send that changed the schedule ended: "ok", "network", "http_503", …
 	NextSendAttempt     time.Time // after a failure, no send starts before this; zero when none is deferred
@@ -51,6 +56,9 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	// Also when telemetry is off, so that users can see what would be
 	// sent. Deriving it sends nothing.
 	st.UserID, _ = c.anonymousID()
+	if e, ok := sender.PendingErasure(c.queue.Path()); ok {
+		st.ErasurePending = e.RequestedAt
+	}
 	if c.on.Load() {
 		c.reapRuns(ctx)
 	}

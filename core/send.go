@@ -310,9 +310,6 @@ func (c *Client) runSenderProcess() {
 	if cfg.Endpoint == "" || privacy.DebugEnabled(cfg.ServiceName, cfg.Host.Getenv) {
 		return
 	}
-	if d := privacy.Resolve(c.consentOptions()); !d.Enabled || d.NeedsNotice {
-		return // off, or nobody has seen the notice yet
-	}
 	// Leave time inside the hard limit to record the outcome.
 	budget := cfg.Send.Timeout - min(cfg.Send.Timeout/10, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
@@ -326,6 +323,16 @@ func (c *Client) runSenderProcess() {
 	}
 	defer lock.Unlock()
 	lock.MarkStarted(time.Time{}) // started: the lock guards from here on
+	// A person's erasure request goes whatever the consent: they asked
+	// for it, usually with telemetry turned off.
+	if e, ok := sender.PendingErasure(c.queue.Path()); ok {
+		if _, err := c.sendErasure(ctx, e, true); err != nil {
+			cfg.Logger.Debug("telemetry: erasure not delivered", "err", err)
+		}
+	}
+	if d := privacy.Resolve(c.consentOptions()); !d.Enabled || d.NeedsNotice {
+		return // off, or nobody has seen the notice yet
+	}
 	c.reapRuns(ctx)
 	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Host.Now(), true)
 	if err != nil || !d.Due {

@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 	}
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
 		"github.com/telemetry-kit/telemetry-kit/cmd/tk-server",
-		"github.com/telemetry-kit/telemetry-kit/examples/cobra-cli")
+		"github.com/telemetry-kit/telemetry-kit/examples/cobra-cli",
+		"github.com/telemetry-kit/telemetry-kit/examples/urfave-cli")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building binaries: %v\n%s", err, out)
 		os.Exit(1)

@@ -93,7 +93,7 @@ type Project struct {
 type IngestResult struct {
 	Accepted   int // events newly stored
 	Duplicates int // events whose id the project already had
-	Erased     int // events of erased users recorded before their erasure: discarded
+	Erased     int // events of erased users recorded before their erasure: discarded (not among Duplicates)
 	// Folded counts, by dimension, the values of the stored events that
 	// the rollups' cardinality caps counted under "(other)"; nil when
 	// none.

@@ -38,10 +38,12 @@ func AppendBatch(b []byte, dropped uint64, events ...[]byte) []byte {
 }
 
 // Response is the body of a 200 answer to a batch: every event of the
-// request is counted once, as accepted, as a duplicate of an event the
-// server already stored, as erased (an event of a user whose data was
-// erased, recorded before the erasure: discarded, never stored) or as
-// rejected. A client drops all of them from its queue.
+// request is counted once, as accepted, as a duplicate (an event the
+// server already stored, or will never store) or as rejected. A client
+// drops all of them from its queue. Erased counts the duplicates that are
+// events of a user whose data was erased, recorded before the erasure:
+// discarded, never stored. They are among the duplicates, so that clients
+// that do not know this field account for every event all the same.
 type Response struct {
 	Accepted   int         `json:"accepted"`
 	Duplicates int         `json:"duplicates"`
@@ -68,6 +70,7 @@ func ParseResponse(body []byte) (Response, error) {
 	var r struct {
 		Accepted   *int        `json:"accepted"`
 		Duplicates *int        `json:"duplicates"`
+		Erased     int         `json:"erased"`
 		Rejected   []Rejection `json:"rejected"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -76,7 +79,7 @@ func ParseResponse(body []byte) (Response, error) {
 	if r.Accepted == nil || r.Duplicates == nil {
 		return Response{}, errors.New(`response without "accepted" and "duplicates"`)
 	}
-	return Response{Accepted: *r.Accepted, Duplicates: *r.Duplicates, Rejected: r.Rejected}, nil
+	return Response{Accepted: *r.Accepted, Duplicates: *r.Duplicates, Erased: r.Erased, Rejected: r.Rejected}, nil
 }
 
 // Reasons for rejecting one event (docs/protocol.md).

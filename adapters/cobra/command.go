@@ -64,6 +64,15 @@ func (r *Runner) newCommand(name string) *cobra.Command {
 			},
 		},
 		&cobra.Command{
+			Use:          "delete",
+			Short:        telemetrycmd.ShortDelete,
+			Args:         cobra.NoArgs,
+			SilenceUsage: true,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return r.controls(cmd).Delete(cmd.Context(), cmd.OutOrStdout())
+			},
+		},
+		&cobra.Command{
 			Use:          "show",
 			Short:        telemetrycmd.ShortShow,
 			Args:         cobra.NoArgs,

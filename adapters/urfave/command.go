@@ -70,6 +70,13 @@ func (r *Runner) newCommand(name string) *cli.Command {
 				}),
 			},
 			{
+				Name:  "delete",
+				Usage: telemetrycmd.ShortDelete,
+				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {
+					return ctl.Delete(cCtx.Context, cCtx.App.Writer)
+				}),
+			},
+			{
 				Name:  "show",
 				Usage: telemetrycmd.ShortShow,
 				Action: action(func(cCtx *cli.Context, ctl telemetrycmd.Controls) error {

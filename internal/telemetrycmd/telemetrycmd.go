@@ -26,6 +26,7 @@ const (
 	ShortDisable  = "Turn telemetry off and delete the events queued on this machine"
 	ShortShow     = "Print the queued events, exactly as they will be sent, one JSON object a line"
 	ShortFlush    = "Send the queued events now and report the result"
+	ShortDelete   = "Turn telemetry off and erase what it recorded, here and on the server"
 	ShortShowFlag = "print to stderr the telemetry event this command records"
 	ShortJSON     = "print the status as JSON"
 )
@@ -41,6 +42,7 @@ func LongCommand(service, hint, showFlag string, flagValues []string) string {
   ` + hint + ` status     whether telemetry is on, and why
   ` + hint + ` show       the events waiting to be sent
   ` + hint + ` disable    turn it off and delete what is queued
+  ` + hint + ` delete     turn it off and erase what was sent, on the server too
   ` + hint + ` enable     turn it on
 
 Setting DO_NOT_TRACK=1 or ` + privacy.EnvVar(service) + `=0 also turns it off. Add --` + showFlag + ` to any
@@ -94,6 +96,9 @@ type statusJSON struct {
 	// Pointers, so that a zero time is left out with any Go release.
 	NextSendAttempt     *time.Time `json:"next_send_attempt,omitempty"`
 	SendingBlockedUntil *time.Time `json:"sending_blocked_until,omitempty"`
+	// ErasurePending: `telemetry delete` asked at this time; the server has
+	// not confirmed it yet.
+	ErasurePending *time.Time `json:"erasure_pending,omitempty"`
 }
 
 // Status writes whether telemetry is on and why, the anonymous ID, the
@@ -117,7 +122,7 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 			Enabled: st.Enabled, Source: sourceName(st.Source), Reason: reason, UserID: st.UserID,
 			Endpoint: st.Endpoint, QueuePath: st.QueuePath, Queued: st.Queued, Dropped: st.Dropped, Debug: st.Debug,
 			LastSendResult: st.LastSendResult, NextSendAttempt: nonZero(st.NextSendAttempt), SendingBlockedUntil: nonZero(st.SendingBlockedUntil),
-			Collects: st.Collects, NoticePending: st.NoticePending,
+			Collects: st.Collects, NoticePending: st.NoticePending, ErasurePending: nonZero(st.ErasurePending),
 		})
 	}
 	state := "off"
@@ -143,6 +148,10 @@ func (c Controls) Status(ctx context.Context, w io.Writer, asJSON bool) error {
 	}
 	if st.NoticePending && st.Enabled {
 		fmt.Fprintln(w, "Sending waits until the notice has been shown on a terminal: nothing has left this machine.")
+	}
+	if !st.ErasurePending.IsZero() {
+		fmt.Fprintf(w, "Erasure pending: asked for at %s, not yet confirmed by the server; the next run of the tool sends it again.\n",
+			localTime(st.ErasurePending))
 	}
 	fmt.Fprintf(w, "Queued events: %d\n", st.Queued)
 	if st.Dropped > 0 {
@@ -244,6 +253,33 @@ func (c Controls) Disable(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "Telemetry is off. Deleted %d queued %s; nothing more will be recorded or sent.\n", queued, plural(queued, "event", "events"))
+	return nil
+}
+
+// Delete turns telemetry off, deletes the local queue, asks the server to
+// erase what was sent under the anonymous ID, and says what was erased,
+// or that the request waits and will be sent by a later run.
+func (c Controls) Delete(ctx context.Context, w io.Writer) error {
+	if err := c.unavailable(); err != nil {
+		return err
+	}
+	d, err := c.Client.Delete(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Telemetry is off. Deleted %d queued %s on this machine.\n", d.Queued, plural(d.Queued, "event", "events"))
+	switch {
+	case d.Server != nil:
+		fmt.Fprintf(w, "The server erased %d %s and %d per-user %s of %s; events recorded before %s that reach it later are discarded.\n",
+			d.Server.Events, plural(int(d.Server.Events), "event", "events"), d.Server.UserRows,
+			plural(int(d.Server.UserRows), "row", "rows"), d.UserID, localTime(d.Server.ErasedBefore))
+	case d.Pending:
+		fmt.Fprintf(w, "The server could not be reached (%v): the erasure request is saved and the next run of the tool sends it; `%s status` shows it until the server confirms.\n",
+			d.SendErr, c.Hint)
+	default:
+		fmt.Fprintln(w, "No endpoint is configured: nothing was ever sent from this machine.")
+	}
+	fmt.Fprintf(w, "Nothing more is recorded until you run `%s enable`.\n", c.Hint)
 	return nil
 }
 

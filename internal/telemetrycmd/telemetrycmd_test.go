@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/telemetry-kit/telemetry-kit/consent"
 	"github.com/telemetry-kit/telemetry-kit/core"
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 func newClient(t *testing.T) (*core.Client, core.Config) {
@@ -235,6 +237,7 @@ func TestLongCommand(t *testing.T) {
   my-cli telemetry status     whether telemetry is on, and why
   my-cli telemetry show       the events waiting to be sent
   my-cli telemetry disable    turn it off and delete what is queued
+  my-cli telemetry delete     turn it off and erase what was sent, on the server too
   my-cli telemetry enable     turn it on
 
 Setting DO_NOT_TRACK=1 or MY_CLI_TELEMETRY=0 also turns it off. Add --show-telemetry to any
@@ -354,5 +357,106 @@ func TestStatusJSONLeavesOutZeroTimes(t *testing.T) {
 	}
 	if s, _ := m["collects"].(string); !strings.Contains(s, "which commands run") {
 		t.Errorf("status --json collects %q", s)
+	}
+}
+
+// `telemetry delete` turns telemetry off, deletes the queue and asks the
+// server to erase the anonymous ID's data. With the server down the
+// request is kept and `status` says so; a later client delivers it (a
+// library in the background here; a CLI run through the detached sender,
+// which the end-to-end test runs), and then status no longer shows it.
+func TestDeleteErasesOnTheServer(t *testing.T) {
+	var up atomic.Bool
+	got := make(chan wire.ErasureRequest, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req wire.ErasureRequest
+		if r.URL.Path != "/v1/erasures" || r.Header.Get("Authorization") != "Bearer wk_test" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, `{"error":"bad request"}`, 400)
+			return
+		}
+		if !up.Load() {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, `{"error":"down"}`, 503)
+			return
+		}
+		got <- req
+		fmt.Fprintf(w, `{"events":7,"user_rows":3,"sketches":2,"erased_before":%q}`, req.RequestedAt.Format(time.RFC3339Nano))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := core.Config{
+		ServiceName: "tool",
+		Mode:        core.CLIMode,
+		Endpoint:    srv.URL,
+		APIKey:      "wk_test",
+		Consent:     consent.Silent,
+		ConfigDir:   filepath.Join(dir, "config"),
+		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
+		Host:        core.Host{Getenv: func(string) string { return "" }},
+	}
+	c, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TrackCommand(core.Command{Path: "build"})
+	c.TrackCommand(core.Command{Path: "serve"})
+	ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := ctl.Delete(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Telemetry is off. Deleted 2 queued events on this machine.\n",
+		"The server could not be reached", "`tool telemetry status` shows it", "Nothing more is recorded until you run `tool telemetry enable`."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("delete with the server down said %q, without %q", out.String(), want)
+		}
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Enabled || st.Queued != 0 || st.ErasurePending.IsZero() {
+		t.Fatalf("status after delete: %+v %v", st, err)
+	}
+	out.Reset()
+	ctl.Status(ctx, &out, false)
+	if !strings.Contains(out.String(), "Erasure pending: asked for at ") {
+		t.Errorf("status does not show the pending erasure: %s", out.String())
+	}
+	// A later client, once the server is back and the retry is due.
+	up.Store(true)
+	later := cfg
+	later.Mode = core.LibraryMode
+	later.Host.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	lc, err := core.New(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close(ctx)
+	select {
+	case req := <-got:
+		if req.UserID != st.UserID || !req.RequestedAt.Equal(st.ErasurePending) {
+			t.Errorf("erasure sent for %s at %s; want %s at %s", req.UserID, req.RequestedAt, st.UserID, st.ErasurePending)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pending erasure was not delivered")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st, _ := c.Status(ctx); st.ErasurePending.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the erasure is still pending after the server confirmed it")
+		}
+	}
+	// Deleting again, with the server up: the answer is printed, and
+	// telemetry stays off.
+	out.Reset()
+	if err := ctl.Delete(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "The server erased 7 events and 3 per-user rows of "+st.UserID) {
+		t.Errorf("delete with the server up said %q", out.String())
+	}
+	if st, _ := c.Status(ctx); !st.ErasurePending.IsZero() || st.Enabled {
+		t.Errorf("after a confirmed erasure: %+v", st)
 	}
 }

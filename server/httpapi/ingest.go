@@ -119,7 +119,8 @@ func (s *Server) handleIngest() http.Handler {
 			batch.Rejected = []wire.Rejection{}
 		}
 		writeJSON(w, http.StatusOK, wire.Response{
-			Accepted: res.Accepted, Duplicates: res.Duplicates, Erased: res.Erased, Rejected: batch.Rejected,
+			// The erased are counted among the duplicates too (see wire.Response).
+			Accepted: res.Accepted, Duplicates: res.Duplicates + res.Erased, Erased: res.Erased, Rejected: batch.Rejected,
 		})
 	})
 }

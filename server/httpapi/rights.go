@@ -11,13 +11,6 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
-// erasureRequest is the body of POST /v1/erasures, which an instrumented
-// tool's "telemetry delete" sends with the tool's write key.
-type erasureRequest struct {
-	UserID      string    `json:"user_id"`      // anon_<64 hex>
-	RequestedAt time.Time `json:"requested_at"` // when the person asked; events recorded before are erased
-}
-
 // handleErasure serves POST /v1/erasures: a person erases, from the tool
 // itself, what the tool sent under their anonymous id. The write key is
 // public, so the request proves nothing about who sends it; docs/privacy.md
@@ -39,7 +32,7 @@ func (s *Server) handleErasure() http.Handler {
 			s.writeError(w, r, &server.Error{Kind: server.KindRateLimited, Message: "rate limited", RetryAfter: wait})
 			return
 		}
-		var req erasureRequest
+		var req wire.ErasureRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
