@@ -297,6 +297,20 @@ func TestCommands(t *testing.T) {
 	if _, stderr, err := runOut(ge, "user", "delete", "--project", "demo", "anon_x"); err == nil || !strings.Contains(stderr, "bad user id") {
 		t.Errorf("user delete with a bad id: %v %q", err, stderr)
 	}
+
+	// Deleting a project needs --yes; then its events and keys are gone.
+	if _, stderr, err := runOut(ge, "project", "delete", "demo"); err == nil || !strings.Contains(stderr, "add --yes") {
+		t.Errorf("project delete without --yes: %v %q", err, stderr)
+	}
+	if n := countEvents(t, dbURL); n != 9 {
+		t.Fatalf("project delete without --yes deleted events: %d left", n)
+	}
+	if out := runCmd(t, ge, "project", "delete", "demo", "--yes"); !strings.HasPrefix(out, fmt.Sprintf("project %d deleted: 9 events, 5 keys and ", p.ProjectID)) {
+		t.Errorf("project delete: %q", out)
+	}
+	if out := runCmd(t, ge, "project", "list"); strings.Contains(out, "demo") || !strings.Contains(out, "second") {
+		t.Errorf("project list after deleting demo:\n%s", out)
+	}
 }
 
 // serve logs the address it listens on, for scripts and other processes.

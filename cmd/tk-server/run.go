@@ -87,6 +87,7 @@ type options struct {
 	jsonOut         bool
 	project         string
 	kind            string
+	yes             bool
 }
 
 // app is what the commands share: the process's environment and output.
@@ -158,7 +159,7 @@ func (a *app) rootCmd() *cobra.Command {
 		Args:  subcommand,
 		RunE:  a.showUsage,
 	}
-	project.AddCommand(a.projectCreateCmd(), a.projectListCmd())
+	project.AddCommand(a.projectCreateCmd(), a.projectListCmd(), a.projectDeleteCmd())
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "Create, list and revoke keys",
@@ -593,6 +594,49 @@ func (a *app) projectListCmd() *cobra.Command {
 		}
 		return tw.Flush()
 	})
+}
+
+func (a *app) projectDeleteCmd() *cobra.Command {
+	var o options
+	return a.command("delete ID|NAME --yes", "Delete a project: its events, rollups and keys, at once and for good",
+		positional("PROJECT"), func(f *envFlags) {
+			o.databaseFlags(f)
+			f.fs.BoolVar(&o.yes, "yes", false, "confirm: without it nothing is deleted")
+			f.fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+		}, func(c *cobra.Command, args []string) error {
+			if !o.yes {
+				return usagef("deleting a project cannot be undone: add --yes to delete %s", args[0])
+			}
+			ctx := c.Context()
+			db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			pid, err := resolveProject(ctx, db, args[0])
+			if err != nil {
+				return err
+			}
+			removed, err := db.DeleteProject(ctx, pid, "")
+			if err != nil {
+				return err
+			}
+			if o.jsonOut {
+				return json.NewEncoder(a.stdout).Encode(map[string]any{"project_id": pid, "removed": removed})
+			}
+			fmt.Fprintf(a.stdout, "project %d deleted: %d events, %d keys and %d other rows; the audit log keeps the record\n",
+				pid, removed["events"], removed["api_keys"], total(removed)-removed["events"]-removed["api_keys"])
+			return nil
+		})
+}
+
+// total sums the counts of m.
+func total(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // resolveProject accepts a project id or name.

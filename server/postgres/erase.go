@@ -215,3 +215,61 @@ func (db *DB) pruneErasures(ctx context.Context, retention time.Duration) error 
 	_, err := db.pool.Exec(ctx, `DELETE FROM erasures WHERE erased_before < now() - $1::interval`, retention)
 	return err
 }
+
+// DeleteProject removes a project: its events, rollups, caps, retention,
+// erasures, keys and dashboard sessions' access, every row of every table
+// with a project_id column but the audit log, which keeps the project's
+// history and gets a last entry. It holds the project's erasure lock
+// exclusively, so that no ingest of the project is in flight or starts
+// until it commits (then the project's keys are gone). It returns the
+// number of rows removed by table, with ErrNotFound when there is no such
+// project.
+func (db *DB) DeleteProject(ctx context.Context, project int64, actor string) (map[string]int64, error) {
+	if actor == "" {
+		actor = commandLine
+	}
+	removed := map[string]int64{}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(erasureLockClass), int32(project)); err != nil {
+			return err
+		}
+		var name string
+		if err := tx.QueryRow(ctx, `SELECT name FROM projects WHERE id = $1 FOR UPDATE`, project).Scan(&name); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("project %d: %w", project, ErrNotFound)
+			}
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT c.table_name FROM information_schema.columns c
+			JOIN pg_class r ON r.relname = c.table_name AND r.relnamespace = 'public'::regnamespace AND NOT r.relispartition
+			WHERE c.table_schema = 'public' AND c.column_name = 'project_id'
+			  AND c.table_name NOT IN ('audit_log', 'api_keys', 'dashboard_session_keys')
+			ORDER BY 1`)
+		if err != nil {
+			return err
+		}
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		// The keys last (sessions go with them).
+		for _, table := range append(tables, "dashboard_session_keys", "api_keys") {
+			tag, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{table}.Sanitize()+` WHERE project_id = $1`, project)
+			if err != nil {
+				return err
+			}
+			if n := tag.RowsAffected(); n > 0 {
+				removed[table] = n
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM projects WHERE id = $1`, project); err != nil {
+			return err
+		}
+		detail, _ := json.Marshal(map[string]any{"name": name, "removed": removed})
+		return db.audit(ctx, tx, project, actor, server.AuditProjectDelete, detail)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: delete project: %w", err)
+	}
+	return removed, nil
+}

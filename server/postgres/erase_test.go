@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,5 +342,67 @@ func TestErasureWaitsForIngestInFlight(t *testing.T) {
 	}
 	if found := userRows(t, db, key.ProjectID, user); len(found) > 0 {
 		t.Errorf("after the erasure, the user is in %v", found)
+	}
+}
+
+// Deleting a project removes every row of it in every table with a
+// project_id, keeps the other projects' and the audit log, and its keys
+// stop working.
+func TestDeleteProject(t *testing.T) {
+	ctx := context.Background()
+	db := openMaintained(t, postgres.Config{})
+	gone := erasureHistory(t, db, "gone", 3)
+	kept := erasureHistory(t, db, "kept", 3)
+	count := func(project int64) map[string]int64 {
+		rows, err := db.Pool().Query(ctx, `SELECT c.table_name FROM information_schema.columns c
+			JOIN pg_class r ON r.relname = c.table_name AND NOT r.relispartition
+			WHERE c.table_schema = 'public' AND c.column_name = 'project_id'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		n := map[string]int64{}
+		for _, table := range append(tables, "projects") {
+			col := "project_id"
+			if table == "projects" {
+				col = "id"
+			}
+			var c int64
+			if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+` WHERE `+col+` = $1`, project).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			if c > 0 {
+				n[table] = c
+			}
+		}
+		return n
+	}
+	before, keptBefore := count(gone.ProjectID), count(kept.ProjectID)
+	if before["events"] == 0 || before["period_counts"] == 0 || before["api_keys"] == 0 || before["retention_users"] == 0 {
+		t.Fatalf("before: %v", before)
+	}
+	removed, err := db.DeleteProject(ctx, gone.ProjectID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed["events"] != before["events"] || removed["api_keys"] != before["api_keys"] {
+		t.Errorf("removed %v, there were %v", removed, before)
+	}
+	after := count(gone.ProjectID)
+	if len(after) != 1 || after["audit_log"] == 0 {
+		t.Errorf("after deleting the project, its rows: %v (only the audit log may stay)", after)
+	}
+	if k := count(kept.ProjectID); len(k) != len(keptBefore) || k["events"] != keptBefore["events"] {
+		t.Errorf("the other project changed: %v, was %v", k, keptBefore)
+	}
+	if _, err := db.Ingest(ctx, gone, []server.Event{eventAt(time.Now(), 1)}, 0); err == nil {
+		t.Error("the deleted project's write key still ingests")
+	}
+	log, _ := db.AuditLog(ctx, gone.ProjectID, 0, 1000)
+	if last := log[len(log)-1]; last.Action != server.AuditProjectDelete || !strings.Contains(string(last.Detail), `"name": "gone"`) {
+		t.Errorf("last audit entry %+v", last)
+	}
+	if _, err := db.DeleteProject(ctx, gone.ProjectID, ""); !errors.Is(err, postgres.ErrNotFound) {
+		t.Errorf("deleting it again: %v", err)
 	}
 }
