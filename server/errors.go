@@ -28,6 +28,7 @@ const (
 	KindUnsupportedMedia             // 415: wrong Content-Type or Content-Encoding
 	KindRateLimited                  // 429: too many requests for this key
 	KindUnavailable                  // 503: the database cannot commit now
+	KindNotFound                     // 404: the project has no such thing
 )
 
 // Error is an error with a kind, a message safe to show to the client and,
@@ -71,6 +72,8 @@ func (k Kind) Status() int {
 		return 429
 	case KindUnavailable:
 		return 503
+	case KindNotFound:
+		return 404
 	default:
 		return 500
 	}

@@ -62,6 +62,18 @@ const (
 	AuditKeyRevoke     = "key.revoke"
 )
 
+// KeyManager manages a project's keys for its admin key.
+type KeyManager interface {
+	// Keys lists the keys of a project, revoked ones included.
+	Keys(ctx context.Context, projectID int64) ([]Key, error)
+	// CreateKeyAs stores a key (made by [NewKey]) for k.ProjectID and
+	// notes it in the audit log with actor.
+	CreateKeyAs(ctx context.Context, k Key, actor string) (Key, error)
+	// RevokeKeyAs revokes key id of project, noting it in the audit log
+	// with actor; a key of another project, or none, is [ErrKeyNotFound].
+	RevokeKeyAs(ctx context.Context, project, id int64, actor string) error
+}
+
 // Rights is the store's side of the data rights: erasing a user,
 // synchronously, and reading the audit log.
 type Rights interface {

@@ -102,8 +102,9 @@ type Server struct {
 	mem *memBudget // request bodies
 
 	querier    server.Querier
-	rights     server.Rights    // nil when the store has none
-	readLimits *limiters[int64] // per read key
+	rights     server.Rights     // nil when the store has none
+	keyManager server.KeyManager // nil when the store has none
+	readLimits *limiters[int64]  // per read key
 	readKeys   readKeyCache
 	// Slots of the query API: one per request being answered, one per
 	// export streaming.
@@ -157,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	s.querier = cfg.Querier
 	s.rights, _ = cfg.Store.(server.Rights)
+	s.keyManager, _ = cfg.Store.(server.KeyManager)
 	if q, ok := cfg.Store.(server.Querier); ok && s.querier == nil {
 		s.querier = q
 	}
@@ -198,6 +200,11 @@ func (s *Server) Handler() http.Handler {
 		route("POST /v1/erasures", "/v1/erasures", s.handleErasure())
 		route("DELETE /v1/users/{id}", "/v1/users/{id}", s.handleEraseUser())
 		route("GET /api/v2/audit", "/api/v2/audit", s.handleAudit())
+	}
+	if s.keyManager != nil {
+		route("GET /api/v2/keys", "/api/v2/keys", s.handleKeys())
+		route("POST /api/v2/keys", "/api/v2/keys", s.handleCreateKey())
+		route("DELETE /api/v2/keys/{id}", "/api/v2/keys/{id}", s.handleRevokeKey())
 	}
 	route("GET /api/v2/openapi.yaml", "/api/v2/openapi.yaml", handleOpenAPI())
 	if !s.cfg.SeparateMetrics {

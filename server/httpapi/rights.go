@@ -122,3 +122,103 @@ func (s *Server) handleAudit() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
 	})
 }
+
+// keyJSON is a key as the keys API shows it: never the key itself, which
+// only its creation answers with, once.
+type keyJSON struct {
+	ID        int64      `json:"key_id"`
+	Kind      string     `json:"kind"`
+	Prefix    string     `json:"prefix"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Key       string     `json:"key,omitempty"`
+}
+
+func toKeyJSON(k server.Key) keyJSON {
+	return keyJSON{ID: k.ID, Kind: string(k.Kind), Prefix: k.Prefix, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt}
+}
+
+// handleKeys serves GET /api/v2/keys: the project's keys, with its admin
+// key.
+func (s *Server) handleKeys() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.adminAccess(w, r)
+		if !ok {
+			return
+		}
+		keys, err := s.keyManager.Keys(r.Context(), key.ProjectID)
+		if err != nil {
+			s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot list the keys now, retry later",
+				RetryAfter: s.cfg.RetryAfter, Err: err})
+			return
+		}
+		out := make([]keyJSON, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, toKeyJSON(k))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+	})
+}
+
+// handleCreateKey serves POST /api/v2/keys {"kind": "write|read|admin"}:
+// a new key of the project, shown in this answer only.
+func (s *Server) handleCreateKey() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.adminAccess(w, r)
+		if !ok {
+			return
+		}
+		var req struct {
+			Kind string `json:"kind"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, `the body must be {"kind": "write", "read" or "admin"}`))
+			return
+		}
+		secret, k, err := server.NewKey(server.KeyKind(req.Kind))
+		if err != nil {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, `kind must be "write", "read" or "admin"`))
+			return
+		}
+		k.ProjectID = key.ProjectID
+		if k, err = s.keyManager.CreateKeyAs(r.Context(), k, key.Prefix); err != nil {
+			s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot create the key now, retry later",
+				RetryAfter: s.cfg.RetryAfter, Err: err})
+			return
+		}
+		out := toKeyJSON(k)
+		out.Key = secret
+		writeJSON(w, http.StatusCreated, out)
+	})
+}
+
+// handleRevokeKey serves DELETE /api/v2/keys/{id}: revokes a key of the
+// project; the next request with it gets 403.
+func (s *Server) handleRevokeKey() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.adminAccess(w, r)
+		if !ok {
+			return
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			s.writeError(w, r, server.Errorf(server.KindBadRequest, "the key id must be a positive integer"))
+			return
+		}
+		err = s.keyManager.RevokeKeyAs(r.Context(), key.ProjectID, id, key.Prefix)
+		switch {
+		case errors.Is(err, server.ErrKeyNotFound):
+			s.writeError(w, r, server.Errorf(server.KindNotFound, "this project has no key %d", id))
+		case err != nil:
+			s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot revoke the key now, retry later",
+				RetryAfter: s.cfg.RetryAfter, Err: err})
+		default:
+			// This process stops taking the key at once; others when the
+			// change reaches their key watch (milliseconds).
+			s.readKeys.clear()
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+}

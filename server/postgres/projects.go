@@ -79,16 +79,20 @@ func insertKey(ctx context.Context, q interface {
 	return err
 }
 
-// CreateKey stores a key (made by [server.NewKey]) for k.ProjectID.
-// It notes the new key in the project's audit log, in the same
-// transaction.
+// CreateKey stores a key (made by [server.NewKey]) for k.ProjectID, and
+// notes it in the project's audit log as done from the command line.
 func (db *DB) CreateKey(ctx context.Context, k server.Key) (server.Key, error) {
+	return db.CreateKeyAs(ctx, k, commandLine)
+}
+
+// CreateKeyAs implements [server.KeyManager].
+func (db *DB) CreateKeyAs(ctx context.Context, k server.Key, actor string) (server.Key, error) {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if err := insertKey(ctx, tx, &k); err != nil {
 			return err
 		}
 		detail, _ := json.Marshal(map[string]string{"key": k.Prefix, "kind": string(k.Kind)})
-		return db.audit(ctx, tx, k.ProjectID, commandLine, server.AuditKeyCreate, detail)
+		return db.audit(ctx, tx, k.ProjectID, actor, server.AuditKeyCreate, detail)
 	})
 	if err != nil {
 		return server.Key{}, fmt.Errorf("postgres: create key: %w", err)
@@ -129,18 +133,32 @@ func (db *DB) Keys(ctx context.Context, projectID int64) ([]server.Key, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Key, error) { return scanKey(row) })
 }
 
-// RevokeKey revokes a key; it stops working for the next request. The
-// revocation is noted in the project's audit log.
-// Revoking a revoked key is a no-op.
+// RevokeKey revokes a key; it stops working for the next request.
+// Revoking a revoked key is a no-op. The revocation is noted in the
+// project's audit log as done from the command line.
 func (db *DB) RevokeKey(ctx context.Context, id int64) error {
+	return db.revokeKey(ctx, 0, id, commandLine)
+}
+
+// RevokeKeyAs implements [server.KeyManager].
+func (db *DB) RevokeKeyAs(ctx context.Context, project, id int64, actor string) error {
+	err := db.revokeKey(ctx, project, id, actor)
+	if errors.Is(err, ErrNotFound) {
+		return server.ErrKeyNotFound
+	}
+	return err
+}
+
+// revokeKey revokes key id, of project unless project is 0.
+func (db *DB) revokeKey(ctx context.Context, project, id int64, actor string) error {
 	tag, err := db.pool.Exec(ctx, `
 		WITH k AS (
-		    UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
+		    UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND ($4 = 0 OR project_id = $4)
 		    RETURNING project_id, prefix, kind
 		)
 		INSERT INTO audit_log (project_id, actor, action, detail)
 		SELECT project_id, $2, $3, jsonb_build_object('key', prefix, 'kind', kind) FROM k`,
-		id, commandLine, server.AuditKeyRevoke)
+		id, actor, server.AuditKeyRevoke, project)
 	if err != nil {
 		return fmt.Errorf("postgres: revoke key: %w", err)
 	}
