@@ -16,7 +16,7 @@ test:
 screenshots:
 	@url=$$(./scripts/ensure-postgres.sh) && cd server && TK_TEST_DATABASE_URL="$$url" \
 		TK_SCREENSHOTS="$(CURDIR)/docs/screenshots" TK_REQUIRE_BROWSER=1 \
-		$(GO) test -count=1 -run '^TestInBrowser$$' ./dashboard/
+		$(GO) test -count=1 -run '^(TestInBrowser|TestEraseInBrowser)$$' ./dashboard/
 
 # Runs the benchmarks and the comparisons recorded in docs/benchmarks.md.
 bench:

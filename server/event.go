@@ -87,6 +87,9 @@ type Project struct {
 	ID        int64
 	Name      string
 	CreatedAt time.Time
+	// RetentionDays is the project's own storage window when shorter than
+	// the server's; 0 means the server's.
+	RetentionDays int
 }
 
 // IngestResult says what a [Store] did with a batch.

@@ -26,6 +26,10 @@ type SessionProject struct {
 	Name      string
 	KeyID     int64
 	KeyPrefix string
+	KeyKind   KeyKind // read or admin
+	// Retention is how long the project's events and per-day counts are
+	// kept: its own window, or the server's.
+	Retention time.Duration
 }
 
 // Project returns the session's project id, and whether it has it.

@@ -298,6 +298,14 @@ func TestCommands(t *testing.T) {
 		t.Errorf("user delete with a bad id: %v %q", err, stderr)
 	}
 
+	// A project's own storage window.
+	if out := runCmd(t, ge, "project", "retention", "demo", "--days", "30"); !strings.Contains(out, "for 30 days") {
+		t.Errorf("project retention: %q", out)
+	}
+	if out := runCmd(t, ge, "project", "list"); !regexp.MustCompile(`demo\s+\S+\s+30 days`).MatchString(out) {
+		t.Errorf("project list after setting the retention:\n%s", out)
+	}
+
 	// Deleting a project needs --yes; then its events and keys are gone.
 	if _, stderr, err := runOut(ge, "project", "delete", "demo"); err == nil || !strings.Contains(stderr, "add --yes") {
 		t.Errorf("project delete without --yes: %v %q", err, stderr)

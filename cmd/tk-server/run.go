@@ -159,7 +159,7 @@ func (a *app) rootCmd() *cobra.Command {
 		Args:  subcommand,
 		RunE:  a.showUsage,
 	}
-	project.AddCommand(a.projectCreateCmd(), a.projectListCmd(), a.projectDeleteCmd())
+	project.AddCommand(a.projectCreateCmd(), a.projectListCmd(), a.projectRetentionCmd(), a.projectDeleteCmd())
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "Create, list and revoke keys",
@@ -410,7 +410,7 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 	defer cancelMaint()
 	go db.RunMaintenance(mctx, time.Hour)
 
-	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: db, Sessions: db, Logger: log})
+	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: db, Sessions: db, Rights: db, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -583,17 +583,51 @@ func (a *app) projectListCmd() *cobra.Command {
 		if o.jsonOut {
 			out := make([]map[string]any, 0, len(ps))
 			for _, p := range ps {
-				out = append(out, map[string]any{"project_id": p.ID, "name": p.Name, "created_at": p.CreatedAt.UTC()})
+				out = append(out, map[string]any{"project_id": p.ID, "name": p.Name, "created_at": p.CreatedAt.UTC(),
+					"retention_days": p.RetentionDays})
 			}
 			return json.NewEncoder(a.stdout).Encode(out)
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tRETENTION")
 		for _, p := range ps {
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", p.ID, p.Name, p.CreatedAt.UTC().Format(time.RFC3339))
+			retention := "server's"
+			if p.RetentionDays > 0 {
+				retention = fmt.Sprintf("%d days", p.RetentionDays)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", p.ID, p.Name, p.CreatedAt.UTC().Format(time.RFC3339), retention)
 		}
 		return tw.Flush()
 	})
+}
+
+func (a *app) projectRetentionCmd() *cobra.Command {
+	var o options
+	var days int
+	return a.command("retention ID|NAME --days N", "Keep a project's events and per-day counts for N days (0: the server's window)",
+		positional("PROJECT"), func(f *envFlags) {
+			o.databaseFlags(f)
+			f.fs.IntVar(&days, "days", -1, "days to keep, at most the server's --retention; 0 goes back to the server's window")
+		}, func(c *cobra.Command, args []string) error {
+			if days < 0 {
+				return usagef("missing --days")
+			}
+			ctx := c.Context()
+			db, pid, err := openProject(ctx, &o, args[0])
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.SetRetention(ctx, pid, days); err != nil {
+				return err
+			}
+			if days == 0 {
+				fmt.Fprintf(a.stdout, "project %d keeps its data for the server's window\n", pid)
+			} else {
+				fmt.Fprintf(a.stdout, "project %d keeps its events and per-day counts for %d days: the next maintenance (hourly, or tk-server maintain) deletes what is older\n", pid, days)
+			}
+			return nil
+		})
 }
 
 func (a *app) projectDeleteCmd() *cobra.Command {
@@ -608,15 +642,11 @@ func (a *app) projectDeleteCmd() *cobra.Command {
 				return usagef("deleting a project cannot be undone: add --yes to delete %s", args[0])
 			}
 			ctx := c.Context()
-			db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+			db, pid, err := openProject(ctx, &o, args[0])
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			pid, err := resolveProject(ctx, db, args[0])
-			if err != nil {
-				return err
-			}
 			removed, err := db.DeleteProject(ctx, pid, "")
 			if err != nil {
 				return err
@@ -637,6 +667,20 @@ func total(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// openProject opens the database and resolves a project id or name in it.
+func openProject(ctx context.Context, o *options, project string) (*postgres.DB, int64, error) {
+	db, err := openDB(ctx, o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, 0, err
+	}
+	pid, err := resolveProject(ctx, db, project)
+	if err != nil {
+		db.Close()
+		return nil, 0, err
+	}
+	return db, pid, nil
 }
 
 // resolveProject accepts a project id or name.
@@ -669,15 +713,11 @@ func (a *app) keyCreateCmd() *cobra.Command {
 			return usagef("missing --project")
 		}
 		ctx := c.Context()
-		db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+		db, pid, err := openProject(ctx, &o, o.project)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		pid, err := resolveProject(ctx, db, o.project)
-		if err != nil {
-			return err
-		}
 		s, k, err := server.NewKey(server.KeyKind(o.kind))
 		if err != nil {
 			return err
@@ -714,15 +754,11 @@ func (a *app) userDeleteCmd() *cobra.Command {
 				return usagef("bad user id %q: want anon_ and 64 lower-case hex digits", args[0])
 			}
 			ctx := c.Context()
-			db, err := openDB(ctx, &o, slog.New(slog.DiscardHandler))
+			db, pid, err := openProject(ctx, &o, o.project)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			pid, err := resolveProject(ctx, db, o.project)
-			if err != nil {
-				return err
-			}
 			e, err := db.EraseUser(ctx, server.EraseRequest{ProjectID: pid, UserID: user})
 			if err != nil {
 				return err

@@ -36,6 +36,9 @@ type Config struct {
 	Querier server.Querier
 	// Sessions keeps the sessions. Required.
 	Sessions server.SessionStore
+	// Rights erases users for sessions that hold a project's admin key,
+	// and shows the audit log. Nil leaves both out.
+	Rights server.Rights
 	// Logger receives structured logs. Nil discards them.
 	Logger *slog.Logger
 	// SessionTTL is how long a session lasts after sign-in. Zero means 7
@@ -131,6 +134,7 @@ func New(cfg Config) (*Handler, error) {
 	mux.HandleFunc("GET /p/{project}/{$}", h.page)
 	mux.HandleFunc("GET /p/{project}/{page}", h.page)
 	mux.HandleFunc("GET /p/{project}/csv/{panel}", h.csv)
+	mux.HandleFunc("POST /p/{project}/erase", h.erase)
 	h.mux = mux
 	return h, nil
 }

@@ -36,6 +36,9 @@ type site struct {
 	revoked              string // a revoked read key of alpha
 	otherRead, emptyRead string
 	alpha, other, empty  int64
+	// A project whose users the rights tests erase, with its keys.
+	rights                  int64
+	rightsRead, rightsAdmin string
 }
 
 var (
@@ -103,7 +106,19 @@ func buildSite() (*site, error) {
 			return nil, err
 		}
 	}
-	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: db, Sessions: db, SignInRate: 1000})
+	if s.rightsRead, _, s.rights, err = mk("rights"); err != nil {
+		return nil, err
+	}
+	admin, ak, _ := server.NewKey(server.KeyAdmin)
+	ak.ProjectID = s.rights
+	if _, err = db.CreateKey(ctx, ak); err != nil {
+		return nil, err
+	}
+	s.rightsAdmin = admin
+	if err := ingest(ctx, db, s.rights, synth.Config{Seed: 3, Users: 50, Days: 20, Events: 1500}); err != nil {
+		return nil, err
+	}
+	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: db, Sessions: db, Rights: db, SignInRate: 1000})
 	if err != nil {
 		return nil, err
 	}

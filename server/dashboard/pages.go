@@ -32,6 +32,23 @@ type view struct {
 	Empty    bool // the project has no events at all
 	Ingest   string
 	Elapsed  time.Duration
+	// Retention is how many days the project keeps; Kept is its first
+	// kept day, set when the range starts before it.
+	Retention int
+	Kept      string
+	// Rights is the data-rights page's erase form, for admin sessions.
+	Rights *rightsForm
+}
+
+// rightsForm is the state of the erase form of the data-rights page.
+type rightsForm struct {
+	Admin   bool   // the session holds the project's admin key
+	Enabled bool   // the server can erase (its store has rights)
+	UserID  string // the anonymous ID typed
+	Confirm bool   // asking to confirm the erasure of UserID
+	Result  string // what the erasure did
+	Problem string // why it was not done
+	status  int    // the page's HTTP status; zero means 200
 }
 
 // run answers one panel's query for a project.
@@ -57,7 +74,6 @@ func problemOf(err error) string {
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
 	s, p, token, ok := h.project(w, r)
 	if !ok {
 		return
@@ -67,6 +83,14 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	h.show(w, r, s, p, token, pg, nil)
+}
+
+// show renders a page of project p, with form the erase form's state on
+// the data-rights page (nil: an empty form).
+func (h *Handler) show(w http.ResponseWriter, r *http.Request, s server.Session, p server.SessionProject, token string,
+	pg page, form *rightsForm) {
+	start := time.Now()
 	release := h.acquire(w, r)
 	if release == nil {
 		return
@@ -76,6 +100,13 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	base := "/p/" + strconv.FormatInt(p.ID, 10) + "/"
 	v := view{Page: pg, Pages: pages, Project: p, Projects: s.Projects, Filters: f, Ranges: ranges,
 		CSRF: csrfToken(token), Base: base, Problem: f.Problem, Ingest: h.ingestURL(r)}
+	if pg.Slug == rightsSlug {
+		if form == nil {
+			form = &rightsForm{}
+		}
+		form.Admin, form.Enabled = p.KeyKind == server.KeyAdmin, h.cfg.Rights != nil
+		v.Rights = form
+	}
 	if pr, ok := problems[r.URL.Query().Get("problem")]; ok {
 		v.Problem = pr
 	}
@@ -104,8 +135,19 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	if p.Retention > 0 {
+		v.Retention = int(p.Retention / (24 * time.Hour))
+		kept := now.UTC().Add(-p.Retention).Format(time.DateOnly)
+		if v.From != "" && v.From < kept {
+			v.Kept = kept
+		}
+	}
 	v.Elapsed = time.Since(start).Round(100 * time.Microsecond)
-	h.render(w, http.StatusOK, "page.html", v)
+	status := http.StatusOK
+	if form != nil && form.status != 0 {
+		status = form.status
+	}
+	h.render(w, status, "page.html", v)
 }
 
 // panelQueries is how many queries of one page run at once.

@@ -406,3 +406,53 @@ func TestDeleteProject(t *testing.T) {
 		t.Errorf("deleting it again: %v", err)
 	}
 }
+
+// A project's own storage window: the maintenance deletes its events and
+// per-day rows before it, and leaves other projects' alone; dashboard
+// sessions see the window.
+func TestProjectRetention(t *testing.T) {
+	ctx := context.Background()
+	db := openMaintained(t, postgres.Config{})
+	short := erasureHistory(t, db, "short", 5)
+	long := erasureHistory(t, db, "long", 5)
+	oldest := func(project int64, table, col string) time.Time {
+		var at time.Time
+		if err := db.Pool().QueryRow(ctx, `SELECT min(`+col+`)::timestamptz FROM `+table+` WHERE project_id = $1`, project).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	longBefore := oldest(long.ProjectID, "events", "occurred_at")
+	if time.Since(longBefore) < 30*24*time.Hour {
+		t.Fatalf("the history starts %v", longBefore)
+	}
+	if err := db.SetRetention(ctx, short.ProjectID, 10); err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.Maintain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutoff := time.Now().Add(-10 * 24 * time.Hour)
+	if m.ProjectEvents == 0 {
+		t.Error("the maintenance deleted no event of the short window")
+	}
+	for _, tc := range []struct{ table, col string }{{"events", "occurred_at"}, {"daily_users", "day"},
+		{"daily_event_counts", "day"}, {"daily_platform_counts", "day"}} {
+		if at := oldest(short.ProjectID, tc.table, tc.col); at.Before(cutoff.Truncate(24 * time.Hour)) {
+			t.Errorf("%s of the short window start %v, before %v", tc.table, at, cutoff)
+		}
+	}
+	if at := oldest(long.ProjectID, "events", "occurred_at"); !at.Equal(longBefore) {
+		t.Errorf("the other project's events now start %v, were %v", at, longBefore)
+	}
+	ps, _ := db.Projects(ctx)
+	for _, p := range ps {
+		if want := map[int64]int{short.ProjectID: 10, long.ProjectID: 0}[p.ID]; p.RetentionDays != want {
+			t.Errorf("project %s: retention %d days, want %d", p.Name, p.RetentionDays, want)
+		}
+	}
+	if err := db.SetRetention(ctx, 999999, 10); !errors.Is(err, postgres.ErrNotFound) {
+		t.Errorf("a missing project's retention: %v", err)
+	}
+}

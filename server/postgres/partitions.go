@@ -21,6 +21,9 @@ const monthsAhead = 2
 type Maintenance struct {
 	Created []string // partitions created
 	Dropped []string // partitions dropped past the retention window
+	// ProjectEvents counts the events deleted past the windows of
+	// projects whose own window is shorter than the server's.
+	ProjectEvents int64
 }
 
 // monthStart returns the first instant of t's month in UTC.
@@ -50,6 +53,39 @@ func partitionName(m time.Time) string {
 var rollupTables = []string{"daily_users", "daily_event_counts", "daily_flag_counts", "daily_data_loss",
 	"daily_folds", "rollup_values", "rollup_value_counts", "rollup_additions", "daily_rejections", "weekly_users", "daily_platform_counts", "period_counts",
 	"period_error_counts", "period_flag_counts"}
+
+// pruneRollups deletes the rows of rollupTables of the days before oldest,
+// of one project, or of all when project is 0. It reports whether it
+// deleted rows of weekly_users, which the retention counted ahead counted.
+func pruneRollups(ctx context.Context, tx pgx.Tx, oldest time.Time, project int64) (weekly bool, err error) {
+	for _, table := range rollupTables {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
+			return false, err
+		}
+		if !exists {
+			continue // a database not migrated to its version yet
+		}
+		cond := `day < ($1::timestamptz AT TIME ZONE 'UTC')::date`
+		if table == "weekly_users" {
+			// The weeks that end before the window.
+			cond = `week < ($1::timestamptz AT TIME ZONE 'UTC')::date - 6`
+		}
+		if strings.HasPrefix(table, "period_") {
+			// Questions read no period that starts before the window
+			// (periodPieces).
+			cond = `start < ($1::timestamptz AT TIME ZONE 'UTC')::date`
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+cond+` AND ($2 = 0 OR project_id = $2)`, oldest, project)
+		if err != nil {
+			return false, fmt.Errorf("prune %s: %w", table, err)
+		}
+		if table == "weekly_users" && tag.RowsAffected() > 0 {
+			weekly = true
+		}
+	}
+	return weekly, nil
+}
 
 // Maintain creates the monthly events partitions from the oldest month of
 // the retention window to [monthsAhead] months ahead, drops the partitions
@@ -108,39 +144,23 @@ func (db *DB) Maintain(ctx context.Context) (Maintenance, error) {
 			m.Dropped = append(m.Dropped, name)
 		}
 		// The rollups of the days before the window go with their events.
-		for _, table := range rollupTables {
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
-				return err
-			}
-			if !exists {
-				continue // a database not migrated to its version yet
-			}
-			cond := `day < ($1::timestamptz AT TIME ZONE 'UTC')::date`
-			if table == "weekly_users" {
-				// The weeks that end before the window.
-				cond = `week < ($1::timestamptz AT TIME ZONE 'UTC')::date - 6`
-			}
-			if strings.HasPrefix(table, "period_") {
-				// Questions read no period that starts before the window
-				// (periodPieces).
-				cond = `start < ($1::timestamptz AT TIME ZONE 'UTC')::date`
-			}
-			tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE `+cond, oldest)
-			if err != nil {
-				return fmt.Errorf("prune %s: %w", table, err)
-			}
-			if table == "weekly_users" && tag.RowsAffected() > 0 {
-				// The retention counted ahead counted them: count anew.
-				if _, err := tx.Exec(ctx, `DELETE FROM retention_built`); err != nil {
-					return fmt.Errorf("prune weekly_users: %w", err)
-				}
+		pruned, err := pruneRollups(ctx, tx, oldest, 0)
+		if err != nil {
+			return err
+		}
+		if pruned {
+			// The retention counted ahead counted them: count anew.
+			if _, err := tx.Exec(ctx, `DELETE FROM retention_built`); err != nil {
+				return fmt.Errorf("prune weekly_users: %w", err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return Maintenance{}, fmt.Errorf("postgres: maintenance: %w", err)
+	}
+	if m.ProjectEvents, err = db.pruneProjects(ctx, now); err != nil {
+		return m, fmt.Errorf("postgres: maintenance: %w", err)
 	}
 	for _, n := range m.Created {
 		db.log.Info("partition created", "partition", n)

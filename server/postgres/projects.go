@@ -44,13 +44,13 @@ func (db *DB) CreateProject(ctx context.Context, name string, keys []server.Key)
 
 // Projects lists the projects by id.
 func (db *DB) Projects(ctx context.Context) ([]server.Project, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM projects ORDER BY id`)
+	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at, coalesce(retention_days, 0) FROM projects ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: projects: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Project, error) {
 		var p server.Project
-		err := row.Scan(&p.ID, &p.Name, &p.CreatedAt)
+		err := row.Scan(&p.ID, &p.Name, &p.CreatedAt, &p.RetentionDays)
 		return p, err
 	})
 }

@@ -30,10 +30,10 @@ func (db *DB) CreateSession(ctx context.Context, tokenHash [32]byte, keyID int64
 // projects of its keys that are still unrevoked read keys.
 func (db *DB) Session(ctx context.Context, tokenHash [32]byte) (server.Session, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT s.expires_at, p.id, p.name, k.id, k.prefix
+		SELECT s.expires_at, p.id, p.name, k.id, k.prefix, k.kind, p.retention_days
 		FROM dashboard_sessions s
 		LEFT JOIN dashboard_session_keys sk ON sk.token_hash = s.token_hash
-		LEFT JOIN api_keys k ON k.id = sk.key_id AND k.kind = 'read' AND k.revoked_at IS NULL
+		LEFT JOIN api_keys k ON k.id = sk.key_id AND k.kind IN ('read', 'admin') AND k.revoked_at IS NULL
 		LEFT JOIN projects p ON p.id = k.project_id
 		WHERE s.token_hash = $1 AND s.expires_at > now()
 		ORDER BY p.name, p.id`, tokenHash[:])
@@ -44,14 +44,16 @@ func (db *DB) Session(ctx context.Context, tokenHash [32]byte) (server.Session, 
 	found := false
 	for rows.Next() {
 		var id, keyID *int64
-		var name, prefix *string
-		if err := rows.Scan(&s.ExpiresAt, &id, &name, &keyID, &prefix); err != nil {
+		var name, prefix, kind *string
+		var days *int32
+		if err := rows.Scan(&s.ExpiresAt, &id, &name, &keyID, &prefix, &kind, &days); err != nil {
 			rows.Close()
 			return server.Session{}, fmt.Errorf("postgres: session: %w", err)
 		}
 		found = true
 		if id != nil {
-			s.Projects = append(s.Projects, server.SessionProject{ID: *id, Name: *name, KeyID: *keyID, KeyPrefix: *prefix})
+			s.Projects = append(s.Projects, server.SessionProject{ID: *id, Name: *name, KeyID: *keyID, KeyPrefix: *prefix,
+				KeyKind: server.KeyKind(*kind), Retention: db.retentionOf(days)})
 		}
 	}
 	if err := rows.Err(); err != nil {
