@@ -141,10 +141,12 @@ func TestEraseUser(t *testing.T) {
 	events, users, counted := totals(t, db, key.ProjectID)
 	otherBefore := userRows(t, db, other.ProjectID, user)
 
+	start := time.Now()
 	e, err := db.EraseUser(ctx, server.EraseRequest{ProjectID: key.ProjectID, UserID: user, Actor: "tk_a_test"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("erased %+v in %v", e, time.Since(start))
 	if e.Events != n || e.UserRows == 0 || e.Sketches == 0 || time.Since(e.ErasedBefore) > time.Minute {
 		t.Errorf("erasure %+v, want %d events", e, n)
 	}
