@@ -40,6 +40,17 @@ func erasurePending(t *testing.T, u user) bool {
 	return strings.Contains(string(out), "Erasure pending")
 }
 
+// countedEvents is the sum of the daily event counts, which hold no user.
+func countedEvents(t *testing.T, dbURL string) int64 {
+	t.Helper()
+	ctx, conn := connect(t, dbURL)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT coalesce(sum(events), 0) FROM daily_event_counts`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // rowsOf counts the rows of an anonymous ID in every table that has a
 // user_id column, and all events.
 func rowsOf(t *testing.T, dbURL, anon string) (mine, all int) {
@@ -76,8 +87,9 @@ func rowsOf(t *testing.T, dbURL, anon string) (mine, all int) {
 // their anonymous ID is left on the server, another person's data is
 // intact, and events recorded before the deletion that reach the server
 // afterwards (from a second queue on the same machine) are discarded.
-// Another person deletes while offline: the request waits, `status` says
-// so, and the next run of the tool delivers it once the server is back.
+// Another person deletes while the server is down: the request waits,
+// `status` says so, and a run of the tool delivers it once the server is
+// back.
 func TestTelemetryDeleteErasesOnTheServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -134,6 +146,7 @@ func TestTelemetryDeleteErasesOnTheServer(t *testing.T) {
 		t.Fatalf("before the deletion: %d rows of Jane, %d events", mine, all)
 	}
 
+	counted := countedEvents(t, srv.dbURL)
 	out, err := command(jane.env, jane.bin, "telemetry", "delete").CombinedOutput()
 	if err != nil {
 		t.Fatalf("telemetry delete: %v\n%s", err, out)
@@ -146,6 +159,9 @@ func TestTelemetryDeleteErasesOnTheServer(t *testing.T) {
 	}
 	if mine, _ := rowsOf(t, srv.dbURL, joeID); mine < 3 {
 		t.Errorf("Joe's rows: %d", mine)
+	}
+	if c := countedEvents(t, srv.dbURL); c != counted {
+		t.Errorf("the counts without users changed: %d events counted, were %d", c, counted)
 	}
 	// Telemetry is off: a run records nothing.
 	if err := jane.run("serve"); err != nil {
@@ -176,22 +192,22 @@ func TestTelemetryDeleteErasesOnTheServer(t *testing.T) {
 		t.Errorf("a run after the deletion and enable: %d events, want 4", all)
 	}
 
-	// Joe deletes while the server is out of reach.
-	offline := joe
-	offline.env = append(append([]string{}, joe.env...), "TK_ENDPOINT=http://127.0.0.1:1")
-	out, err = command(offline.env, offline.bin, "telemetry", "delete").CombinedOutput()
+	// Joe deletes while the server is down.
+	srv.stop()
+	out, err = command(joe.env, joe.bin, "telemetry", "delete").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "could not be reached") {
 		t.Fatalf("offline delete: %v\n%s", err, out)
 	}
-	if !erasurePending(t, offline) {
+	if !erasurePending(t, joe) {
 		t.Fatal("status does not show the pending erasure")
 	}
 	if mine, _ := rowsOf(t, srv.dbURL, joeID); mine < 3 {
 		t.Fatalf("Joe's rows went before the request was delivered: %d", mine)
 	}
-	// Back online: a run starts the detached sender, which delivers it
-	// (once the retry the offline runs scheduled is due, 5 seconds after
-	// their failed attempt).
+	// The server comes back at the same address: a run of the tool starts
+	// the detached sender, which delivers it (once the retry that the
+	// failed attempts scheduled is due, 5 seconds after the last).
+	srv.serve(t, strings.TrimPrefix(srv.endpoint, "http://"))
 	deadline := time.Now().Add(30 * time.Second)
 	for erasurePending(t, joe) {
 		if err := joe.run("version"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,9 +46,12 @@ func TestMain(m *testing.M) {
 // server is a tk-server process on a fresh database with one project.
 type server struct {
 	endpoint, writeKey, dbURL string
+	env                       []string
+	// stop stops the process (SIGTERM, then waits for it to exit).
+	stop func()
 }
 
-func startServer(t *testing.T) server {
+func startServer(t *testing.T) *server {
 	t.Helper()
 	ctx := context.Background()
 	dbURL, drop, err := pgtest.CreateDatabase(ctx, pgtest.ServerURL(), "e2e")
@@ -68,26 +72,38 @@ func startServer(t *testing.T) server {
 	if err := json.Unmarshal(out, &keys); err != nil || keys.WriteKey == "" {
 		t.Fatalf("project create --json printed %q: %v", out, err)
 	}
+	s := &server{writeKey: keys.WriteKey, dbURL: dbURL, env: env}
+	s.serve(t, "127.0.0.1:0")
+	return s
+}
 
+// serve starts tk-server serve on addr (port 0: any) and sets s.endpoint
+// and s.stop; the process is stopped when the test ends, if not before.
+func (s *server) serve(t *testing.T, addr string) {
+	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	srv := command(env, tk, "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile)
+	srv := command(s.env, filepath.Join(bins, "tk-server"), "serve", "--addr", addr, "--addr-file", addrFile)
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "server.log"))
 	srv.Stderr = logf
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		srv.Wait()
-	})
-	var addr []byte
-	for deadline := time.Now().Add(30 * time.Second); len(addr) == 0; time.Sleep(50 * time.Millisecond) {
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			srv.Process.Signal(syscall.SIGTERM)
+			srv.Wait()
+		})
+	}
+	t.Cleanup(s.stop)
+	var got []byte
+	for deadline := time.Now().Add(30 * time.Second); len(got) == 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("tk-server did not start listening")
 		}
-		addr, _ = os.ReadFile(addrFile)
+		got, _ = os.ReadFile(addrFile)
 	}
-	return server{endpoint: "http://" + strings.TrimSpace(string(addr)), writeKey: keys.WriteKey, dbURL: dbURL}
+	s.endpoint = "http://" + strings.TrimSpace(string(got))
 }
 
 func command(env []string, name string, args ...string) *exec.Cmd {
@@ -103,7 +119,7 @@ type user struct {
 	home string
 }
 
-func newUser(t *testing.T, srv server) user {
+func newUser(t *testing.T, srv *server) user {
 	home := t.TempDir()
 	var env []string
 	for _, kv := range os.Environ() {

@@ -50,7 +50,7 @@ type AuditEntry struct {
 	ProjectID int64           `json:"project_id"`
 	At        time.Time       `json:"at"`
 	Actor     string          `json:"actor"`  // a key's display prefix, or "command line"
-	Action    string          `json:"action"` // user.erase, project.delete, key.create, key.revoke
+	Action    string          `json:"action"` // user.erase, project.delete, project.retention, key.create, key.revoke
 	Detail    json.RawMessage `json:"detail"` // counts and key prefixes, never personal data
 }
 
@@ -58,6 +58,7 @@ type AuditEntry struct {
 const (
 	AuditUserErase     = "user.erase"
 	AuditProjectDelete = "project.delete"
+	AuditRetention     = "project.retention"
 	AuditKeyCreate     = "key.create"
 	AuditKeyRevoke     = "key.revoke"
 )

@@ -70,7 +70,8 @@ func StartErasure(queuePath string, now time.Time) (int, error) {
 func ErasurePath(queuePath string) string { return queuePath + ".erasure" }
 
 // SaveErasure records a pending erasure for the queue at queuePath,
-// replacing the file atomically.
+// replacing the file atomically, and durably: a person's request must not
+// be lost to a power cut.
 func SaveErasure(queuePath string, e Erasure) error {
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -78,7 +79,19 @@ func SaveErasure(queuePath string, e Erasure) error {
 	}
 	path := ErasurePath(queuePath)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -124,6 +124,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	check("DELETE", "/v1/users/anon_bad", e.adminKey, "", "")
 	check("GET", "/api/v2/audit", e.readKey, "", "")
 	check("GET", "/api/v2/audit?after=1", e.adminKey, "", "")
+	check("GET", "/api/v2/audit?format=csv", e.readKey, "", "")
 	check("GET", "/api/v2/keys", e.adminKey, "", "")
 	check("GET", "/api/v2/keys", e.readKey, "", "")
 	check("POST", "/api/v2/keys", e.adminKey, "application/json", `{"kind": "write"}`)

@@ -95,7 +95,8 @@ func (s *Server) adminAccess(w http.ResponseWriter, r *http.Request) (server.Key
 
 // handleAudit serves GET /api/v2/audit: the project's audit log (erasures
 // and key changes), oldest first, after=<id> to page on, with a read or
-// admin key. It holds no personal data.
+// admin key, as JSON or CSV (format=csv or Accept: text/csv). It holds no
+// personal data.
 func (s *Server) handleAudit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := s.readAccess(w, r)
@@ -110,10 +111,24 @@ func (s *Server) handleAudit() http.Handler {
 			s.writeError(w, r, server.Errorf(server.KindBadRequest, "after must be an entry id"))
 			return
 		}
+		asCSV, err := wantsCSV(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		entries, err := s.rights.AuditLog(r.Context(), key.ProjectID, after, 1000)
 		if err != nil {
 			s.writeError(w, r, &server.Error{Kind: server.KindUnavailable, Message: "cannot read the audit log now, retry later",
 				RetryAfter: s.cfg.RetryAfter, Err: err})
+			return
+		}
+		if asCSV {
+			cw := startCSV(w, "audit")
+			_ = cw.Write([]string{"id", "at", "actor", "action", "detail"})
+			for _, e := range entries {
+				_ = cw.Write(safeCSV([]string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, string(e.Detail)}))
+			}
+			cw.Flush()
 			return
 		}
 		if entries == nil {

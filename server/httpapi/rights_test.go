@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,6 +108,21 @@ func TestScopeMatrix(t *testing.T) {
 	}
 	if strings.Contains(body, "3f3f3f") {
 		t.Errorf("the audit log holds the user's id: %s", body)
+	}
+	// The same as CSV, for export.
+	status, csvBody := e.getWith("/api/v2/audit?format=csv", e.readKey)
+	recs, err := csv.NewReader(strings.NewReader(csvBody)).ReadAll()
+	if status != 200 || err != nil || len(recs) < 3 || strings.Join(recs[0], ",") != "id,at,actor,action,detail" {
+		t.Fatalf("audit CSV: %d %v %q", status, err, csvBody)
+	}
+	var erasures int
+	for _, r := range recs[1:] {
+		if r[3] == "user.erase" {
+			erasures++
+		}
+	}
+	if erasures != 2 || strings.Count(body, `"action":"user.erase"`) != erasures {
+		t.Errorf("audit CSV has %d erasures, the JSON %d", erasures, strings.Count(body, `"action":"user.erase"`))
 	}
 }
 

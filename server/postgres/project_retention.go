@@ -9,11 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-)
 
-// AuditProjectRetention is the audit action of a change of a project's
-// storage window.
-const AuditProjectRetention = "project.retention"
+	"github.com/telemetry-kit/telemetry-kit/server"
+)
 
 // retentionOf is the storage window of a project whose retention_days is
 // days (nil: the server's).
@@ -42,7 +40,7 @@ func (db *DB) SetRetention(ctx context.Context, project int64, days int) error {
 			return fmt.Errorf("project %d: %w", project, ErrNotFound)
 		}
 		detail, _ := json.Marshal(map[string]int{"days": days})
-		return db.audit(ctx, tx, project, commandLine, AuditProjectRetention, detail)
+		return db.audit(ctx, tx, project, commandLine, server.AuditRetention, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: set retention: %w", err)
