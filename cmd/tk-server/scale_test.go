@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
+)
+
+// Three tk-server replicas share one PostgreSQL under load from clients
+// that spread their batches over the replicas and retry a batch on the
+// next replica after an error. One replica is killed (SIGKILL) and not
+// brought back; then PostgreSQL is stopped as in a crash and started
+// again. Every event acknowledged is stored once, the rollups equal the
+// stored events, and the clients' retries deliver the rest.
+func TestReplicasSurviveKillAndDatabaseRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test skipped in -short mode")
+	}
+	cluster := pgtest.StartCluster(t)
+	ctx := context.Background()
+	dbURL, _, err := pgtest.CreateDatabase(ctx, cluster.URL, "scale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "error")
+	runCmd(t, ge, "migrate")
+	p := createProject(t, ge, "scale")
+	procEnv := []string{"TK_LOG_LEVEL=error", "TK_RETRY_AFTER=1s", "TK_RATE_LIMIT=-1", "TK_REQUEST_TIMEOUT=5s"}
+	var replicas []*process
+	for range 3 {
+		replicas = append(replicas, startProcess(t, dbURL, procEnv))
+	}
+	bases := make([]string, len(replicas))
+	for i, r := range replicas {
+		bases[i] = "http://" + r.addr
+	}
+
+	const clients, batches, size = 6, 40, 50
+	var (
+		acked, retried, accepted, duplicates atomic.Int64
+		served                               [3]atomic.Int64
+		mu                                   sync.Mutex
+		sent                                 = map[string]bool{}
+	)
+	deadline := time.Now().Add(120 * time.Second)
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := c
+			for b := 0; b < batches; b++ {
+				evs := newEvents(size)
+				mu.Lock()
+				for _, ev := range evs {
+					sent[ev["event_id"].(string)] = true
+				}
+				mu.Unlock()
+				for {
+					if time.Now().After(deadline) {
+						t.Error("client gave up: deadline passed")
+						return
+					}
+					r := next % len(bases)
+					next++
+					resp, body, err := post(bases[r], p.WriteKey, evs)
+					if err == nil && resp.StatusCode == 200 {
+						acked.Add(1)
+						served[r].Add(1)
+						accepted.Add(int64(body["accepted"].(float64)))
+						duplicates.Add(int64(body["duplicates"].(float64)))
+						break
+					}
+					if err == nil && resp.StatusCode != 503 {
+						t.Errorf("replica %d answered %d: %v", r, resp.StatusCode, body)
+					}
+					// Down, or the database is: the next replica, a moment later.
+					retried.Add(1)
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	waitAcked := func(n int64) {
+		for acked.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d batches acknowledged", acked.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitAcked(clients * batches / 4)
+	if err := replicas[1].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := acked.Load()
+	waitAcked(clients * batches / 2)
+	cluster.Stop()
+	stoppedAt := acked.Load()
+	time.Sleep(2 * time.Second)
+	cluster.Start()
+	wg.Wait()
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var stored, distinct, rolled, flagsRolled, flagsStored int64
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT event_id),
+		(SELECT coalesce(sum(events), 0) FROM daily_event_counts),
+		(SELECT coalesce(sum(events), 0) FROM daily_flag_counts),
+		coalesce(sum(jsonb_array_length(metadata->'flags')), 0) FROM events`).
+		Scan(&stored, &distinct, &rolled, &flagsRolled, &flagsStored); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, `SELECT event_id::text FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := len(sent)
+	for _, id := range ids {
+		if sent[id] {
+			missing--
+		}
+	}
+	t.Logf("sent %d events in %d batches; stored %d; rollups %d; batches per replica %d/%d/%d "+
+		"(replica 1 killed after %d, database stopped after %d); %d retries; accepted %d, duplicates %d",
+		len(sent), clients*batches, stored, rolled, served[0].Load(), served[1].Load(), served[2].Load(),
+		killedAt, stoppedAt, retried.Load(), accepted.Load(), duplicates.Load())
+	if missing != 0 || stored != int64(len(sent)) || distinct != stored {
+		t.Fatalf("stored %d (%d distinct) of %d sent, %d missing", stored, distinct, len(sent), missing)
+	}
+	if rolled != stored || flagsRolled != flagsStored {
+		t.Fatalf("rollups count %d events and %d flags; stored %d events with %d flags", rolled, flagsRolled, stored, flagsStored)
+	}
+	if accepted.Load() > stored || accepted.Load()+duplicates.Load() < stored {
+		t.Fatalf("accepted %d + duplicates %d against %d stored", accepted.Load(), duplicates.Load(), stored)
+	}
+	if retried.Load() == 0 || served[0].Load() == 0 || served[2].Load() == 0 {
+		t.Fatal("the faults were not felt, or a replica served nothing")
+	}
+}
+
+// Ingest rate limits and the key-lookup budget are kept by each replica
+// for itself: with N replicas behind a load balancer a key may send N
+// times --rate-limit. The test shows the rule that docs/self-hosting.md
+// states: a key past its burst on one replica is still served by another.
+func TestRateLimitIsPerReplica(t *testing.T) {
+	dbURL := pgtest.New(t)
+	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "error")
+	p := createProject(t, ge, "limits")
+	procEnv := []string{"TK_LOG_LEVEL=error", "TK_RATE_LIMIT=0.1", "TK_RATE_BURST=2"}
+	a, b := startProcess(t, dbURL, procEnv), startProcess(t, dbURL, procEnv)
+	status := func(addr string) int {
+		resp, _, err := post("http://"+addr, p.WriteKey, newEvents(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	got := fmt.Sprint(status(a.addr), status(a.addr), status(a.addr), status(b.addr), status(b.addr), status(b.addr))
+	if got != "200 200 429 200 200 429" {
+		t.Fatalf("statuses %s, want each replica to allow the burst of 2 on its own", got)
+	}
+}
