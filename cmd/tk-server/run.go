@@ -60,6 +60,7 @@ variable.`
 // options are all settings; each command registers the ones it uses.
 type options struct {
 	databaseURL     string
+	queryURL        string
 	addr            string
 	addrFile        string
 	metricsAddr     string
@@ -337,6 +338,7 @@ func (a *app) serveCmd() *cobra.Command {
 	var o options
 	c := a.command("serve", "Run the HTTP server", positional(), func(f *envFlags) {
 		o.databaseFlags(f)
+		f.str(&o.queryURL, "query-database-url", "", "PostgreSQL URL of a streaming replica for the query API, the dashboard's pages and exports (empty: the database)")
 		f.str(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 		f.str(&o.addrFile, "addr-file", "", "write the bound address to this file once listening")
 		f.str(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this address only, not on --addr (empty: on --addr)")
@@ -410,7 +412,21 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 	defer cancelMaint()
 	go db.RunMaintenance(mctx, time.Hour)
 
-	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: db, Sessions: db, Rights: db, Logger: log})
+	// Questions may go to a streaming replica; everything that writes
+	// (ingest, sessions, erasures, keys, maintenance) stays on the primary.
+	querier := server.Querier(db)
+	if o.queryURL != "" {
+		qo := *o
+		qo.databaseURL = o.queryURL
+		qdb, err := openDB(ctx, &qo, log)
+		if err != nil {
+			return fmt.Errorf("the query database: %w", err)
+		}
+		defer qdb.Close()
+		querier = qdb
+		log.Info("questions go to the query database")
+	}
+	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: querier, Sessions: db, Rights: db, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -419,6 +435,7 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 	srv, err := httpapi.New(httpapi.Config{
 		Dashboard:       dash,
 		Store:           db,
+		Querier:         querier,
 		Logger:          log,
 		Registry:        reg,
 		Retention:       time.Duration(o.retentionDays) * 24 * time.Hour,

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,5 +176,80 @@ func TestRateLimitIsPerReplica(t *testing.T) {
 	got := fmt.Sprint(status(a.addr), status(a.addr), status(a.addr), status(b.addr), status(b.addr), status(b.addr))
 	if got != "200 200 429 200 200 429" {
 		t.Fatalf("statuses %s, want each replica to allow the burst of 2 on its own", got)
+	}
+}
+
+// With --query-database-url, the query API reads from a streaming replica
+// (made here with pg_basebackup) while ingest, keys and erasures go to the
+// primary: answers catch up with the replica's replay, and with the
+// replica down, questions fail with 503 while ingest and erasure go on.
+func TestQueriesFromAReadReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test skipped in -short mode")
+	}
+	primary := pgtest.StartCluster(t)
+	ctx := context.Background()
+	dbURL, _, err := pgtest.CreateDatabase(ctx, primary.URL, "primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ge := env("TK_DATABASE_URL", dbURL, "TK_LOG_LEVEL", "error")
+	runCmd(t, ge, "migrate")
+	p := createProject(t, ge, "replicated")
+	standby := primary.Standby()
+	queryURL := strings.Replace(dbURL, fmt.Sprintf(":%d/", primary.Port), fmt.Sprintf(":%d/", standby.Port), 1)
+	srv := startProcess(t, dbURL, []string{"TK_LOG_LEVEL=error", "TK_RATE_LIMIT=-1", "TK_QUERY_DATABASE_URL=" + queryURL,
+		"TK_QUERY_TIMEOUT=2s", "TK_RETRY_AFTER=1s"})
+	base := "http://" + srv.addr
+	events := func() (int, float64) {
+		req, _ := http.NewRequest("POST", base+"/api/v2/query", strings.NewReader(`{"metrics": ["events"], "date_range": "7d"}`))
+		req.Header.Set("Authorization", "Bearer "+p.ReadKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a struct{ Results []struct{ Metrics []float64 } }
+		json.NewDecoder(resp.Body).Decode(&a)
+		if len(a.Results) == 0 {
+			return resp.StatusCode, 0
+		}
+		return resp.StatusCode, a.Results[0].Metrics[0]
+	}
+	for i := 0; i < 4; i++ {
+		if resp, _, err := post(base, p.WriteKey, newEvents(25)); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("ingest: %v %v", resp, err)
+		}
+	}
+	sent := time.Now()
+	for {
+		status, n := events()
+		if status == 200 && n == 100 {
+			break
+		}
+		if time.Since(sent) > 30*time.Second {
+			t.Fatalf("the replica's answer: %d, %v events", status, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("the replica answered with all 100 events %v after the last was acknowledged", time.Since(sent).Round(time.Millisecond))
+	// The questions were the replica's: without it they fail, and the
+	// primary's work goes on.
+	standby.Stop()
+	if status, _ := events(); status != 503 {
+		t.Errorf("a question with the replica down: %d, want 503", status)
+	}
+	if resp, _, err := post(base, p.WriteKey, newEvents(10)); err != nil || resp.StatusCode != 200 {
+		t.Errorf("ingest with the replica down: %v %v", resp, err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var stored int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&stored); err != nil || stored != 110 {
+		t.Errorf("the primary has %d events, want 110 (%v)", stored, err)
 	}
 }

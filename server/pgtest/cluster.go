@@ -68,26 +68,8 @@ func StartCluster(tb testing.TB) *Cluster {
 	if err != nil {
 		noCluster(tb, "pgtest: no throwaway cluster: %v (install PostgreSQL server binaries)", err)
 	}
-	c := &Cluster{bin: bin, tb: tb}
-	base := tb.TempDir()
-	if os.Geteuid() == 0 {
-		pg, err := user.Lookup("postgres")
-		if err != nil {
-			noCluster(tb, "pgtest: running as root and no postgres user to run initdb as")
-		}
-		c.asPG = true
-		// TempDir is private to root: make a directory postgres can own.
-		base, err = os.MkdirTemp("", "tk-pgcluster-")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { os.RemoveAll(base) })
-		uid, _ := strconv.Atoi(pg.Uid)
-		gid, _ := strconv.Atoi(pg.Gid)
-		if err := os.Chown(base, uid, gid); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	c := &Cluster{bin: bin, tb: tb, asPG: os.Geteuid() == 0}
+	base := c.baseDir()
 	c.dir = filepath.Join(base, "data")
 	if out, err := c.command("initdb", "-D", c.dir, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
 		tb.Fatalf("pgtest: initdb: %v\n%s", err, out)
@@ -103,8 +85,64 @@ func StartCluster(tb testing.TB) *Cluster {
 	return c
 }
 
+// baseDir makes the directory of a cluster's data and socket, owned by the
+// postgres user when the tools run as it.
+func (c *Cluster) baseDir() string {
+	tb := c.tb
+	if !c.asPG {
+		return tb.TempDir()
+	}
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		noCluster(tb, "pgtest: running as root and no postgres user to run initdb as")
+	}
+	// TempDir is private to root: make a directory postgres can own.
+	base, err := os.MkdirTemp("", "tk-pgcluster-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(base) })
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	if err := os.Chown(base, uid, gid); err != nil {
+		tb.Fatal(err)
+	}
+	return base
+}
+
+// Standby makes a streaming replica of the cluster with pg_basebackup
+// (hot standby, following the primary), starts it on a free port and
+// returns it; it is stopped and removed when the test ends.
+func (c *Cluster) Standby() *Cluster {
+	c.tb.Helper()
+	s := &Cluster{bin: c.bin, tb: c.tb, asPG: c.asPG}
+	s.dir = filepath.Join(s.baseDir(), "data")
+	if out, err := s.command("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres",
+		"-D", s.dir, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync").CombinedOutput(); err != nil {
+		c.tb.Fatalf("pgtest: pg_basebackup: %v\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	s.Port = port
+	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	c.tb.Cleanup(func() { _ = s.stop("immediate") })
+	s.Start()
+	return s
+}
+
 func (c *Cluster) command(tool string, args ...string) *exec.Cmd {
 	path := filepath.Join(c.bin, tool)
+	if _, err := os.Stat(path); err != nil {
+		// Not beside initdb (some installs link only the server tools
+		// there): the server's own directory, else PATH.
+		if matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + tool); len(matches) > 0 {
+			path = matches[len(matches)-1]
+		} else if p, err := exec.LookPath(tool); err == nil {
+			path = p
+		}
+	}
 	if c.asPG {
 		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
 	}

@@ -845,6 +845,16 @@ func queryError(err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("postgres: query: %w", err)
+	}
+	// The database cannot be reached, or is going away (class 08, or
+	// shutting down or starting up: 57P01–57P03), as when a replica the
+	// questions go to is down.
+	if !errors.As(err, &pgErr) || strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") {
+		return &server.Error{Kind: server.KindUnavailable, Err: err, RetryAfter: 5 * time.Second,
+			Message: "the database cannot answer questions now, retry later"}
+	}
 	return fmt.Errorf("postgres: query: %w", err)
 }
 
