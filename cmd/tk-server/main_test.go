@@ -232,6 +232,11 @@ func TestCommands(t *testing.T) {
 
 	s := startServe(t, ge, "--rate-limit", "-1")
 	base := "http://" + s.addr
+	// The container health check: the server answers; a closed port does not.
+	runCmd(t, ge, "healthcheck", "--addr", s.addr)
+	if _, stderr, err := runOut(ge, "healthcheck", "--addr", "127.0.0.1:1"); err == nil || !strings.Contains(stderr, "unhealthy") {
+		t.Errorf("healthcheck of a closed port: %v %q", err, stderr)
+	}
 	resp, body, err := post(base, p.WriteKey, newEvents(10))
 	if err != nil || resp.StatusCode != 200 || body["accepted"] != 10.0 {
 		t.Fatalf("ingest: %v %v %v", resp, body, err)

@@ -175,7 +175,7 @@ func (a *app) rootCmd() *cobra.Command {
 		RunE:  a.showUsage,
 	}
 	user.AddCommand(a.userDeleteCmd())
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.maintainCmd(), project, key, user)
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.maintainCmd(), a.healthCmd(), project, key, user)
 	// completion, like project and key, needs one of its subcommands.
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
