@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -82,6 +83,7 @@ type options struct {
 	queryRate       float64
 	queryBurst      int
 	corsOrigins     string
+	trustedProxies  string
 	maxQueries      int
 	maxExports      int
 	capsNewPerDay   int
@@ -362,6 +364,7 @@ func (a *app) serveCmd() *cobra.Command {
 		f.integer(&o.maxQueries, "max-queries", 4, "query API requests answered at once (exports included); more wait a second, then 503")
 		f.integer(&o.maxExports, "max-exports", 2, "exports streaming at once, within --max-queries; more get 503")
 		f.str(&o.corsOrigins, "cors-origins", "", "comma-separated origins whose pages may call the query API (\"*\": any; empty: no CORS)")
+		f.str(&o.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of the reverse proxies in front (their X-Forwarded-For names the client); empty: none")
 		f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	}, func(c *cobra.Command, _ []string) error {
 		return serve(c.Context(), &o, a.getenv, a.stderr)
@@ -369,6 +372,24 @@ func (a *app) serveCmd() *cobra.Command {
 	c.RegisterFlagCompletionFunc("log-level",
 		cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
+}
+
+// parsePrefixes parses a comma-separated list of addresses (each its own
+// /32 or /128) and CIDRs.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range splitList(s) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", item)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -426,6 +447,10 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 		querier = qdb
 		log.Info("questions go to the query database")
 	}
+	proxies, err := parsePrefixes(o.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	dash, err := dashboard.New(dashboard.Config{Keys: db, Querier: querier, Sessions: db, Rights: db, Logger: log})
 	if err != nil {
 		return err
@@ -449,6 +474,7 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 		QueryRateLimit:  o.queryRate,
 		QueryRateBurst:  o.queryBurst,
 		CORSOrigins:     splitList(o.corsOrigins),
+		TrustedProxies:  proxies,
 		MaxQueries:      o.maxQueries,
 		MaxExports:      o.maxExports,
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -82,6 +83,14 @@ type Config struct {
 	// CORSOrigins are the origins whose pages may call the query API from
 	// a browser ("*" for any). Empty means none: no CORS headers are sent.
 	CORSOrigins []string
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// the server (Caddy, nginx, a load balancer). A request from one of
+	// them is taken to come from the address its X-Forwarded-For names:
+	// the right-most one that is not itself a trusted proxy. That address
+	// is what the per-client limits (new keys looked up, dashboard
+	// sign-ins) and the request log see. Empty: X-Forwarded-For is
+	// ignored, as anyone can send it.
+	TrustedProxies []netip.Prefix
 	// Dashboard, unless nil, serves every path the API does not (the
 	// authors' dashboard, package dashboard).
 	Dashboard http.Handler
@@ -213,7 +222,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Dashboard != nil {
 		route("/", "dashboard", s.cfg.Dashboard)
 	}
-	return Chain(mux, s.recoverPanics, s.logRequests, s.cors, s.timeout)
+	return Chain(mux, s.clientAddr, s.recoverPanics, s.logRequests, s.cors, s.timeout)
 }
 
 // MetricsHandler serves /metrics alone, for a listener of its own (see

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -149,4 +151,49 @@ func (s *Server) observe(route string) func(http.Handler) http.Handler {
 			s.metrics.latency.WithLabelValues(route, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 		})
 	}
+}
+
+// clientAddr sets r.RemoteAddr, for a request from a trusted proxy, to
+// the client its X-Forwarded-For names (see Config.TrustedProxies).
+func (s *Server) clientAddr(next http.Handler) http.Handler {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if client, ok := forwardedFor(r, s.cfg.TrustedProxies); ok {
+			r.RemoteAddr = netip.AddrPortFrom(client, 0).String()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forwardedFor returns the client of a request that came through trusted
+// proxies: walking X-Forwarded-For from the right (the hop nearest to
+// us), the first address that is not a trusted proxy. ok is false when
+// the request's peer is not trusted, or the header names no such address.
+func forwardedFor(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
+	isTrusted := func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !isTrusted(peer.Addr()) {
+		return netip.Addr{}, false
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return netip.Addr{}, false // a malformed hop: trust nothing before it
+		}
+		if !isTrusted(a) {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }
