@@ -167,3 +167,25 @@ func TestDockerfileBuildsAStaticBinary(t *testing.T) {
 		}
 	}
 }
+
+// docs/self-hosting.md's configuration table names every variable of
+// tk-server serve.
+func TestSelfHostingDocumentsEveryFlag(t *testing.T) {
+	help, err := exec.Command(filepath.Join(bins, "tk-server"), "serve", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root(t), "docs/self-hosting.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`\[(TK_[A-Z_]+)\]`).FindAllStringSubmatch(string(help), -1)
+	if len(vars) < 20 {
+		t.Fatalf("%d variables in serve --help", len(vars))
+	}
+	for _, v := range vars {
+		if !strings.Contains(string(doc), "`"+v[1]+"`") {
+			t.Errorf("docs/self-hosting.md does not document %s", v[1])
+		}
+	}
+}

@@ -246,6 +246,12 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 // send posts bodies to the server at addr from clients concurrent clients
 // and returns the seconds it took; every request must get a 200.
 func send(hc *http.Client, addr, key string, bodies [][]byte, clients int) (float64, error) {
+	return sendTo(hc, []string{addr}, key, bodies, clients)
+}
+
+// sendTo is send with the clients spread over servers: client c sends to
+// addrs[c % len(addrs)], as a load balancer would spread connections.
+func sendTo(hc *http.Client, addrs []string, key string, bodies [][]byte, clients int) (float64, error) {
 	work := make(chan []byte)
 	var wg sync.WaitGroup
 	var failed sync.Once
@@ -255,6 +261,7 @@ func send(hc *http.Client, addr, key string, bodies [][]byte, clients int) (floa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			addr := addrs[c%len(addrs)]
 			for body := range work {
 				req, _ := http.NewRequest("POST", "http://"+addr+"/v1/events", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")

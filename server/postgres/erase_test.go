@@ -458,3 +458,34 @@ func TestProjectRetention(t *testing.T) {
 		t.Errorf("a missing project's retention: %v", err)
 	}
 }
+
+// Every primary key and unique index of a table with a project_id is led
+// by project_id, so that the schema can be distributed by project (see
+// docs/self-hosting.md, "Beyond one primary"). The tables without
+// project_id, or keyed otherwise, are the small ones a distributed
+// database would keep whole on every node.
+func TestUniqueIndexesLedByProject(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, postgres.Config{})
+	reference := map[string]bool{"projects": true, "api_keys": true, "dashboard_sessions": true,
+		"dashboard_session_keys": true, "goose_db_version": true}
+	rows, err := db.Pool().Query(ctx, `SELECT c.relname, pg_get_indexdef(x.indexrelid)
+		FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid
+		WHERE x.indisunique AND c.relnamespace = 'public'::regnamespace AND NOT c.relispartition`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type index struct{ table, def string }
+	indexes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
+		var i index
+		return i, r.Scan(&i.table, &i.def)
+	})
+	if err != nil || len(indexes) < 20 {
+		t.Fatalf("%d unique indexes: %v", len(indexes), err)
+	}
+	for _, i := range indexes {
+		if !reference[i.table] && !strings.Contains(i.def, "(project_id") {
+			t.Errorf("%s: %s is not led by project_id", i.table, i.def)
+		}
+	}
+}

@@ -26,14 +26,14 @@ CREATE INDEX erasures_requested_at ON erasures (project_id, requested_at);
 -- prefix, or the command line), without personal data: an erasure's
 -- detail holds row counts, never the user's id.
 CREATE TABLE audit_log (
-    id         bigserial   PRIMARY KEY,
     project_id integer     NOT NULL,
+    id         bigserial,
     at         timestamptz NOT NULL DEFAULT now(),
     actor      text        NOT NULL,
     action     text        NOT NULL,
-    detail     jsonb       NOT NULL DEFAULT '{}'
+    detail     jsonb       NOT NULL DEFAULT '{}',
+    PRIMARY KEY (project_id, id)
 );
-CREATE INDEX audit_log_project ON audit_log (project_id, id);
 
 -- A user's rows, found without scanning the project's.
 CREATE INDEX daily_users_user ON daily_users (project_id, user_id);
