@@ -243,6 +243,15 @@ func TestQueriesFromAReadReplica(t *testing.T) {
 	if resp, _, err := post(base, p.WriteKey, newEvents(10)); err != nil || resp.StatusCode != 200 {
 		t.Errorf("ingest with the replica down: %v %v", resp, err)
 	}
+	// An erasure goes to the primary too.
+	req, _ := http.NewRequest("POST", base+"/v1/erasures", strings.NewReader(`{"user_id": "anon_`+strings.Repeat("ab", 32)+`"}`))
+	req.Header.Set("Authorization", "Bearer "+p.WriteKey)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("an erasure with the replica down: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
