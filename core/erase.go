@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 	"github.com/telemetry-kit/telemetry-kit/internal/sender"
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
@@ -89,9 +90,13 @@ func (c *Client) sendErasure(ctx context.Context, e sender.Erasure, backoff bool
 
 // pendingErasure starts the delivery of a pending erasure, if any is due:
 // in a CLI run through the detached sender, in a library in the
-// background. It costs a run one failed file read when none is pending.
+// background. It looks only while telemetry is off by the person's own
+// choice, the state `telemetry delete` leaves, and costs such a run one
+// file read. While telemetry is on, the detached sender delivers the
+// erasure on its next run, before any event; while DO_NOT_TRACK or the
+// tool's variable turns telemetry off, nothing is sent at all.
 func (c *Client) pendingErasure() {
-	if c.cfg.Endpoint == "" || c.debug {
+	if c.cfg.Endpoint == "" || c.debug || c.on.Load() || c.decision.Source != privacy.SourceUser {
 		return
 	}
 	e, ok := sender.PendingErasure(c.queue.Path())

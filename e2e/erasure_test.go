@@ -99,20 +99,21 @@ func TestTelemetryDeleteErasesOnTheServer(t *testing.T) {
 	// project (on this one machine, another tool is what gives another
 	// anonymous ID).
 	jane, joe := newUser(t, srv), newUser(t, srv)
-	// Jane said yes with `telemetry enable` rather than with the tool's
-	// variable, which would outrank her later choices.
-	var env []string
-	for _, kv := range jane.env {
-		if kv != "COBRA_CLI_TELEMETRY=1" {
-			env = append(env, kv)
+	joe.bin = filepath.Join(bins, "urfave-cli")
+	// Both said yes with `telemetry enable` rather than with the tool's
+	// variable, which would outrank their later choices.
+	for _, u := range []*user{&jane, &joe} {
+		var env []string
+		for _, kv := range u.env {
+			if kv != "COBRA_CLI_TELEMETRY=1" {
+				env = append(env, kv)
+			}
+		}
+		u.env = env
+		if out, err := command(u.env, u.bin, "telemetry", "enable").CombinedOutput(); err != nil {
+			t.Fatalf("enable: %v %s", err, out)
 		}
 	}
-	jane.env = env
-	if out, err := command(jane.env, jane.bin, "telemetry", "enable").CombinedOutput(); err != nil {
-		t.Fatalf("enable: %v %s", err, out)
-	}
-	joe.bin = filepath.Join(bins, "urfave-cli")
-	joe.env = append(joe.env, "URFAVE_CLI_TELEMETRY=1")
 	for _, u := range []user{jane, joe} {
 		for _, args := range [][]string{{"build", "--watch"}, {"serve"}, {"version"}} {
 			if err := u.run(args...); err != nil {

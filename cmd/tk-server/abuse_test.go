@@ -140,7 +140,10 @@ func TestAbuse(t *testing.T) {
 		{name: "overflowing counters", parallel: 2, request: func() *http.Request { return post(p.WriteKey, poisoned, false) }},
 	}
 	stop := make(chan struct{})
-	deadline := time.Now().Add(60 * time.Second)
+	// A bound on being served at all, not a performance target: alone on
+	// the machine the client needs 16–49 s (docs/benchmarks.md), and make
+	// test runs other packages beside this one on the same two cores.
+	deadline := time.Now().Add(120 * time.Second)
 	var wg sync.WaitGroup
 	for _, h := range hostile {
 		h.run(stop, deadline, &wg)

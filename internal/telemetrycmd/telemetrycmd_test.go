@@ -421,8 +421,23 @@ func TestDeleteErasesOnTheServer(t *testing.T) {
 	if !strings.Contains(out.String(), "Erasure pending: asked for at ") {
 		t.Errorf("status does not show the pending erasure: %s", out.String())
 	}
-	// A later client, once the server is back and the retry is due.
+	// With DO_NOT_TRACK set, a later client sends nothing, not even the
+	// erasure.
 	up.Store(true)
+	dnt := cfg
+	dnt.Mode = core.LibraryMode
+	dnt.Host.Getenv = func(k string) string { return map[string]string{"DO_NOT_TRACK": "1"}[k] }
+	dc, err := core.New(dnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case req := <-got:
+		t.Fatalf("an erasure was sent with DO_NOT_TRACK set: %+v", req)
+	case <-time.After(500 * time.Millisecond):
+	}
+	dc.Close(ctx)
+	// A later client, once the server is back and the retry is due.
 	later := cfg
 	later.Mode = core.LibraryMode
 	later.Host.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
