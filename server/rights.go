@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // ErrTooManyErasures is returned when a project has taken, today, all the
@@ -34,14 +36,10 @@ type EraseRequest struct {
 	ByWriteKey bool
 }
 
-// Erasure says what erasing a user removed. Counts that hold no user
-// (events per day and command, durations, folds) are not changed.
-type Erasure struct {
-	Events       int64     `json:"events"`        // raw events
-	UserRows     int64     `json:"user_rows"`     // per-user rows: daily, weekly and retention users
-	Sketches     int64     `json:"sketches"`      // rollup rows whose user sketch held the user's hash
-	ErasedBefore time.Time `json:"erased_before"` // events recorded before this are discarded
-}
+// Erasure says what erasing a user removed, as the erasure endpoints
+// answer it. Counts that hold no user (events per day and command,
+// durations, folds) are not changed.
+type Erasure = wire.ErasureResponse
 
 // AuditEntry is one line of a project's audit log: what was done to its
 // data or keys, and by whom.
@@ -88,4 +86,7 @@ type Rights interface {
 	// AuditLog returns the project's audit entries after the entry with id
 	// after, oldest first, at most limit of them.
 	AuditLog(ctx context.Context, project, after int64, limit int) ([]AuditEntry, error)
+	// LatestAudit returns the project's newest audit entries, newest
+	// first, at most limit of them.
+	LatestAudit(ctx context.Context, project int64, limit int) ([]AuditEntry, error)
 }

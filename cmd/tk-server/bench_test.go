@@ -98,22 +98,14 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 				e.EventType, e.Name, e.Success, e.DurationMS, e.ExitCode, e.ErrorKind, e.UserID[:], e.SessionID,
 				e.SDKName, e.SDKVersion, e.OS, e.Arch, e.CI, e.CIName, e.GoVersion, string(e.Metadata)})
 		}
-		var zb bytes.Buffer
-		zw := gzip.NewWriter(&zb)
-		zw.Write(raw)
-		zw.Close()
-		bodies = append(bodies, zb.Bytes())
+		bodies = append(bodies, gzipped(raw))
 	}
 	// Requests of other events, to warm up the server and its connections
 	// before the first round.
 	var warm [][]byte
 	for range 2 * clients {
 		raw, _ := json.Marshal(map[string]any{"events": newEvents(batchSize)})
-		var zb bytes.Buffer
-		zw := gzip.NewWriter(&zb)
-		zw.Write(raw)
-		zw.Close()
-		warm = append(warm, zb.Bytes())
+		warm = append(warm, gzipped(raw))
 	}
 
 	for i := 0; i < b.N; i++ {
@@ -287,6 +279,15 @@ func sendTo(hc *http.Client, addrs []string, key string, bodies [][]byte, client
 	close(work)
 	wg.Wait()
 	return time.Since(start).Seconds(), failure
+}
+
+// gzipped returns raw compressed, as the SDK sends batches.
+func gzipped(raw []byte) []byte {
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(raw)
+	zw.Close()
+	return zb.Bytes()
 }
 
 func envInt(name string, def int) int {

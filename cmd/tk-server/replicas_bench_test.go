@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,11 +37,7 @@ func BenchmarkReplicas(b *testing.B) {
 	}
 	var bodies [][]byte
 	if err := g.Batches(100, func(body []byte, _ int) error {
-		var zb bytes.Buffer
-		zw := gzip.NewWriter(&zb)
-		zw.Write(body)
-		zw.Close()
-		bodies = append(bodies, zb.Bytes())
+		bodies = append(bodies, gzipped(body))
 		return nil
 	}); err != nil {
 		b.Fatal(err)

@@ -45,24 +45,7 @@ func (e Erasure) Failed(now time.Time) Erasure {
 // deliver its pending erasure, unless a sender runs. It returns the new
 // process's pid, or 0 when none was started.
 func StartErasure(queuePath string, now time.Time) (int, error) {
-	exe, err := os.Executable()
-	if err != nil || isTestBinary(exe) {
-		return 0, nil
-	}
-	lock, err := TryLock(queuePath)
-	if err != nil {
-		return 0, nil // a sender runs
-	}
-	err = lock.MarkStarted(now)
-	lock.Unlock() // before the start: the sender takes it
-	if err != nil {
-		return 0, nil
-	}
-	argv0 := exe
-	if len(os.Args) > 0 && os.Args[0] != "" {
-		argv0 = os.Args[0]
-	}
-	return Detach(exe, argv0, WithEnv(os.Environ(), ProcessEnv, queuePath))
+	return startSender(queuePath, func() (bool, error) { return true, nil }, func() time.Time { return now })
 }
 
 // ErasurePath is the file that holds the pending erasure of the queue at

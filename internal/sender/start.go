@@ -38,32 +38,48 @@ func StartDetached(ctx context.Context, q Queue, policy Policy, now func() time.
 		hint.save(policy, d, t)
 		return 0, "", nil
 	}
-	exe, err := os.Executable()
-	if err != nil || isTestBinary(exe) {
+	pid, err = startSender(q.Path(), func() (bool, error) {
+		// Again under the lock, so that two runs never both start a sender.
+		d, err = policy.Check(ctx, q, now(), false)
+		return err == nil && d.Due, err
+	}, now)
+	switch {
+	case err != nil:
+		return 0, d.Reason, err
+	case pid == 0:
 		return 0, "", nil
 	}
-	lock, err := TryLock(q.Path())
-	if err != nil {
-		return 0, "", nil // a sender runs
+	return pid, d.Reason, nil
+}
+
+// startSender starts the detached sender of the queue at queuePath unless
+// a sender runs, this is a test binary, or due (asked under the send lock)
+// says no. The start is marked in the lock file before the lock is let
+// go, so that no other run starts a second sender meanwhile. It returns
+// the new process's pid, or 0 when none was started; err is a failed
+// start.
+func startSender(queuePath string, due func() (bool, error), now func() time.Time) (int, error) {
+	exe, err := os.Executable()
+	if err != nil || isTestBinary(exe) {
+		return 0, nil
 	}
-	// Again under the lock, so that two runs never both start a sender.
-	d, err = policy.Check(ctx, q, now(), false)
-	if err == nil && d.Due {
+	lock, err := TryLock(queuePath)
+	if err != nil {
+		return 0, nil // a sender runs
+	}
+	ok, err := due()
+	if err == nil && ok {
 		err = lock.MarkStarted(now())
 	}
 	lock.Unlock() // before the start: the sender takes it
-	if err != nil || !d.Due {
-		return 0, "", nil
+	if err != nil || !ok {
+		return 0, nil
 	}
 	argv0 := exe
 	if len(os.Args) > 0 && os.Args[0] != "" {
 		argv0 = os.Args[0]
 	}
-	pid, err = Detach(exe, argv0, WithEnv(os.Environ(), ProcessEnv, q.Path()))
-	if err != nil {
-		return 0, d.Reason, err
-	}
-	return pid, d.Reason, nil
+	return Detach(exe, argv0, WithEnv(os.Environ(), ProcessEnv, queuePath))
 }
 
 // isTestBinary reports whether exe is a `go test` binary, which must never

@@ -34,20 +34,11 @@ func (h *Handler) audit(ctx context.Context, project int64, _ filters) (answer, 
 	if h.cfg.Rights == nil {
 		return a, nil
 	}
-	var all []server.AuditEntry
-	for after := int64(0); ; {
-		es, err := h.cfg.Rights.AuditLog(ctx, project, after, 1000)
-		if err != nil {
-			return a, err
-		}
-		all = append(all, es...)
-		if len(es) < 1000 {
-			break
-		}
-		after = es[len(es)-1].ID
+	latest, err := h.cfg.Rights.LatestAudit(ctx, project, auditShown)
+	if err != nil {
+		return a, err
 	}
-	for i := len(all) - 1; i >= 0 && len(a.Table.Rows) < auditShown; i-- {
-		e := all[i]
+	for _, e := range latest {
 		at := e.At.UTC().Format("2006-01-02 15:04:05 UTC")
 		a.Table.Rows = append(a.Table.Rows, []cell{{Text: at, Raw: e.At.UTC().Format(time.RFC3339)},
 			{Text: e.Actor, Raw: e.Actor}, {Text: e.Action, Raw: e.Action}, {Text: detailText(e.Detail), Raw: string(e.Detail)}})

@@ -195,8 +195,19 @@ func (db *DB) audit(ctx context.Context, q interface {
 
 // AuditLog implements [server.Rights].
 func (db *DB) AuditLog(ctx context.Context, project, after int64, limit int) ([]server.AuditEntry, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, project_id, at, actor, action, detail::text FROM audit_log
+	return db.auditEntries(ctx, `SELECT id, project_id, at, actor, action, detail::text FROM audit_log
 		WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT $3`, project, after, limit)
+}
+
+// LatestAudit implements [server.Rights].
+func (db *DB) LatestAudit(ctx context.Context, project int64, limit int) ([]server.AuditEntry, error) {
+	return db.auditEntries(ctx, `SELECT id, project_id, at, actor, action, detail::text FROM audit_log
+		WHERE project_id = $1 ORDER BY id DESC LIMIT $2`, project, limit)
+}
+
+// auditEntries runs a query of audit_log's columns.
+func (db *DB) auditEntries(ctx context.Context, sql string, args ...any) ([]server.AuditEntry, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: audit log: %w", err)
 	}

@@ -22,46 +22,40 @@ import (
 // user_id column, and in every user sketch.
 func userRows(t *testing.T, db *postgres.DB, project int64, user [32]byte) map[string]int64 {
 	t.Helper()
+	found := map[string]int64{}
+	for table, n := range countIn(t, db, "c.column_name = 'user_id'", 4, "project_id = $1 AND user_id = $2", project, user[:]) {
+		found[table] = n
+	}
+	for table, n := range countIn(t, db, "c.udt_name = 'hll'", 6, "project_id = $1 AND tk_sketch_has(users, $2)", project, postgres.UserHash(user)) {
+		found[table+" sketches"] = n
+	}
+	return found
+}
+
+// countIn counts the rows matching where in each table (not a partition)
+// with a column matching column, at least min tables of them, and returns
+// the counts above zero by table.
+func countIn(t *testing.T, db *postgres.DB, column string, min int, where string, args ...any) map[string]int64 {
+	t.Helper()
 	ctx := context.Background()
 	rows, err := db.Pool().Query(ctx, `SELECT c.table_name FROM information_schema.columns c
 		JOIN pg_class r ON r.relname = c.table_name AND NOT r.relispartition
-		WHERE c.table_schema = 'public' AND c.column_name = 'user_id'`)
+		WHERE c.table_schema = 'public' AND `+column)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(tables) < 4 {
-		t.Fatalf("tables with user ids: %v %v", tables, err)
+	if err != nil || len(tables) < min {
+		t.Fatalf("tables with %s: %v %v", column, tables, err)
 	}
 	found := map[string]int64{}
 	for _, table := range tables {
 		var n int64
-		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+
-			` WHERE project_id = $1 AND user_id = $2`, project, user[:]).Scan(&n); err != nil {
+		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+` WHERE `+where, args...).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {
 			found[table] = n
-		}
-	}
-	rows, err = db.Pool().Query(ctx, `SELECT c.table_name FROM information_schema.columns c
-		JOIN pg_class r ON r.relname = c.table_name AND NOT r.relispartition
-		WHERE c.table_schema = 'public' AND c.udt_name = 'hll'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sketches, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(sketches) < 6 {
-		t.Fatalf("tables with sketches: %v %v", sketches, err)
-	}
-	for _, table := range sketches {
-		var n int64
-		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+
-			` WHERE project_id = $1 AND tk_sketch_has(users, $2)`, project, postgres.UserHash(user)).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			found[table+" sketches"] = n
 		}
 	}
 	return found
@@ -356,26 +350,13 @@ func TestDeleteProject(t *testing.T) {
 	gone := erasureHistory(t, db, "gone", 3)
 	kept := erasureHistory(t, db, "kept", 3)
 	count := func(project int64) map[string]int64 {
-		rows, err := db.Pool().Query(ctx, `SELECT c.table_name FROM information_schema.columns c
-			JOIN pg_class r ON r.relname = c.table_name AND NOT r.relispartition
-			WHERE c.table_schema = 'public' AND c.column_name = 'project_id'`)
-		if err != nil {
+		n := countIn(t, db, "c.column_name = 'project_id'", 20, "project_id = $1", project)
+		var p int64
+		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM projects WHERE id = $1`, project).Scan(&p); err != nil {
 			t.Fatal(err)
 		}
-		tables, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		n := map[string]int64{}
-		for _, table := range append(tables, "projects") {
-			col := "project_id"
-			if table == "projects" {
-				col = "id"
-			}
-			var c int64
-			if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+` WHERE `+col+` = $1`, project).Scan(&c); err != nil {
-				t.Fatal(err)
-			}
-			if c > 0 {
-				n[table] = c
-			}
+		if p > 0 {
+			n["projects"] = p
 		}
 		return n
 	}
