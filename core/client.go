@@ -13,7 +13,6 @@ import (
 
 	"github.com/telemetry-kit/telemetry-kit/wire"
 
-	"github.com/google/uuid"
 
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 	"github.com/telemetry-kit/telemetry-kit/internal/sender"
@@ -45,7 +44,7 @@ type Client struct {
 
 	// The command begun in CLI mode (BeginCommand) and its run file.
 	beginMu sync.Mutex
-	begunID uuid.UUID
+	begunID uuid
 	run     store.RunStart
 
 	idOnce   sync.Once
@@ -76,7 +75,7 @@ type Client struct {
 // pending is an event on its way from Track to the queue. It carries only
 // what Track must capture; the rest of the event is built at persist time.
 type pending struct {
-	id      uuid.UUID
+	id      uuid
 	typ     string
 	name    string // feature or method name, for feature_used and method_called
 	ts      time.Time
@@ -256,7 +255,7 @@ func (c *Client) TrackCommand(cmd Command) {
 	}
 	c.beginMu.Lock()
 	id, run := c.begunID, c.run
-	c.begunID, c.run = uuid.Nil, store.RunStart{}
+	c.begunID, c.run = uuid{}, store.RunStart{}
 	c.beginMu.Unlock()
 	c.recordID(id, wire.EventCommandExecuted, "", commandProps(cmd))
 	run.End()
@@ -278,13 +277,10 @@ func (c *Client) BeginCommand(cmd Command) {
 	defer c.recoverPanic("begin")
 	c.beginMu.Lock()
 	defer c.beginMu.Unlock()
-	if c.begunID != uuid.Nil || c.closed.Load() {
+	if !c.begunID.isZero() || c.closed.Load() {
 		return
 	}
-	id, err := newID()
-	if err != nil {
-		return
-	}
+	id := newID()
 	now := c.cfg.Host.Now()
 	p := &pending{id: id, typ: wire.EventCommandExecuted, ts: now, session: c.touchSession(now), props: startedProps(cmd)}
 	data, err := c.encode(p)
@@ -340,22 +336,18 @@ func commandProps(cmd Command) Props {
 // record captures an event and hands it on: to the buffer in library mode,
 // straight to the queue in CLI mode.
 func (c *Client) record(typ, name string, props Props) {
-	c.recordID(uuid.Nil, typ, name, props)
+	c.recordID(uuid{}, typ, name, props)
 }
 
 // recordID is record with the event's id, or a new one when id is nil.
-func (c *Client) recordID(id uuid.UUID, typ, name string, props Props) {
+func (c *Client) recordID(id uuid, typ, name string, props Props) {
 	defer c.recoverPanic("track")
 	if c.closed.Load() {
 		return
 	}
 	now := c.cfg.Host.Now()
-	if id == uuid.Nil {
-		var err error
-		if id, err = newID(); err != nil {
-			c.lost.Add(1)
-			return
-		}
+	if id.isZero() {
+		id = newID()
 	}
 	p := &pending{id: id, typ: typ, name: name, ts: now, session: c.touchSession(now), props: props}
 	if c.cfg.Mode == CLIMode {
@@ -370,7 +362,7 @@ func (c *Client) recordID(id uuid.UUID, typ, name string, props Props) {
 }
 
 func (c *Client) newSession(now time.Time) *string {
-	id := uuid.Must(newID()).String()
+	id := newID().String()
 	c.session.Store(&id)
 	c.lastActive.Store(now.UnixNano())
 	return &id

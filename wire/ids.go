@@ -26,6 +26,23 @@ func ParseUUID[T string | []byte](s T) (id [16]byte, ok bool) {
 	return id, true
 }
 
+// FormatUUID returns the canonical form of id: lower-case hex in groups of
+// 8-4-4-4-12.
+func FormatUUID(id [16]byte) string {
+	const digits = "0123456789abcdef"
+	var b [36]byte
+	j := 0
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = digits[c>>4], digits[c&0x0f]
+		j += 2
+	}
+	return string(b[:])
+}
+
 func lowerHex(c byte) (byte, bool) {
 	switch {
 	case c >= '0' && c <= '9':

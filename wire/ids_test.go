@@ -38,3 +38,23 @@ func TestParseHexFields(t *testing.T) {
 		}
 	}
 }
+
+// FormatUUID writes what google/uuid writes, and ParseUUID reads it back.
+func TestFormatUUID(t *testing.T) {
+	for i := range 2000 {
+		var id [16]byte
+		if i > 0 {
+			id = uuid.New()
+		}
+		if i == 1 {
+			id = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		}
+		s := FormatUUID(id)
+		if want := uuid.UUID(id).String(); s != want {
+			t.Fatalf("FormatUUID(%x) = %s, want %s", id, s, want)
+		}
+		if back, ok := ParseUUID(s); !ok || back != id {
+			t.Fatalf("ParseUUID(%s) = %x %v, want %x", s, back, ok, id)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,11 @@ var serverModules = []string{
 	"golang.org/x/time",
 	"github.com/rogpeppe/go-internal",
 }
+
+// unlinkedPackages are packages the SDK must not link into its host: each
+// costs every run of every instrumented tool its start-up work (see
+// core/ids.go) and adds to the binary.
+var unlinkedPackages = []string{"database/sql", "database/sql/driver", "github.com/google/uuid"}
 
 // hostModules are the host's own requirements, which adopting the SDK must
 // leave at the host's versions.
@@ -100,6 +106,16 @@ func TestAdoption(t *testing.T) {
 	for name, out := range plainBefore {
 		if plainAfter[name] != out {
 			t.Errorf("%s changed after adopting the SDK:\nbefore:\n%s\nafter:\n%s", name, out, plainAfter[name])
+		}
+	}
+
+	// What the SDK links into an instrumented tool.
+	for _, tool := range []string{"./instrumented/cobrahost", "./instrumented/urfavehost"} {
+		deps := strings.Fields(goCmd(t, host, "list", "-deps", tool))
+		for _, p := range unlinkedPackages {
+			if slices.Contains(deps, p) {
+				t.Errorf("%s links %s", tool, p)
+			}
 		}
 	}
 
