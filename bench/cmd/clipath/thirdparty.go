@@ -78,7 +78,10 @@ func thirdParty(dir string, runs int, cgo, endpoint string) error {
 				return err
 			}
 		}
-		if err := gocmd(d, "build", "-o", filepath.Join(d, "cobra-cli"), "."); err != nil {
+		if err := gocmd(d, "build", "-o", filepath.Join(d, "cobra-cli.linked"), "."); err != nil {
+			return err
+		}
+		if err := bench.Install(filepath.Join(d, "cobra-cli.linked"), filepath.Join(d, "cobra-cli")); err != nil {
 			return err
 		}
 	}
