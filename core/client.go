@@ -11,12 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/telemetry-kit/telemetry-kit/wire"
-
-
 	"github.com/telemetry-kit/telemetry-kit/internal/privacy"
 	"github.com/telemetry-kit/telemetry-kit/internal/sender"
 	"github.com/telemetry-kit/telemetry-kit/internal/store"
+	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
 // SDKName and SDKVersion identify this SDK in every event and in the
