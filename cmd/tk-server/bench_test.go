@@ -33,14 +33,15 @@ import (
 // side. The two phases alternate in rounds, each on a slice of the
 // workload and an emptied table, in the order HTTP-COPY, COPY-HTTP,
 // COPY-HTTP, HTTP-COPY. Run it with -benchtime=1x; TK_BENCH_EVENTS,
-// TK_BENCH_CLIENTS and TK_BENCH_ROUNDS change the workload (default 200000
-// events, 8 clients, 4 rounds), and TK_BENCH_SYNTH=1 sends the synthetic
-// history's varied events instead of uniform ones.
+// TK_BENCH_CLIENTS, TK_BENCH_ROUNDS and TK_BENCH_BATCH change the workload
+// (default 200000 events, 8 clients, 4 rounds, 100 events per request, as
+// the SDK sends them), and TK_BENCH_SYNTH=1 sends the synthetic history's
+// varied events instead of uniform ones.
 func BenchmarkIngestVsCopy(b *testing.B) {
 	total := envInt("TK_BENCH_EVENTS", 200000)
 	clients := envInt("TK_BENCH_CLIENTS", 8)
 	rounds := envInt("TK_BENCH_ROUNDS", 4)
-	const batchSize = 100
+	batchSize := envInt("TK_BENCH_BATCH", 100)
 	ctx := context.Background()
 
 	bin := buildServer(b)
