@@ -36,7 +36,8 @@ import (
 // TK_BENCH_CLIENTS, TK_BENCH_ROUNDS and TK_BENCH_BATCH change the workload
 // (default 200000 events, 8 clients, 4 rounds, 100 events per request, as
 // the SDK sends them), and TK_BENCH_SYNTH=1 sends the synthetic history's
-// varied events instead of uniform ones.
+// varied events instead of uniform ones (TK_BENCH_DAYS and TK_BENCH_USERS:
+// the days and users it spans, default 30 and 5000).
 func BenchmarkIngestVsCopy(b *testing.B) {
 	total := envInt("TK_BENCH_EVENTS", 200000)
 	clients := envInt("TK_BENCH_CLIENTS", 8)
@@ -71,7 +72,8 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		return raw
 	}
 	if os.Getenv("TK_BENCH_SYNTH") != "" {
-		g, err := synth.New(synth.Config{Seed: 1, Users: 5000, Days: 30, Events: total})
+		g, err := synth.New(synth.Config{Seed: 1, Users: envInt("TK_BENCH_USERS", 5000),
+			Days: envInt("TK_BENCH_DAYS", 30), Events: total})
 		if err != nil {
 			b.Fatal(err)
 		}
