@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
@@ -35,19 +32,11 @@ func TestBackupAndRestore(t *testing.T) {
 	runCmd(t, ge, "maintain")
 	question := `{"metrics": ["events", "users"], "dimensions": ["command"], "date_range": "7d", "order_by": [["command", "asc"]]}`
 	ask := func(addr string) string {
-		req, _ := http.NewRequest("POST", "http://"+addr+"/api/v2/query", strings.NewReader(question))
-		req.Header.Set("Authorization", "Bearer "+p.ReadKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		status, results := askQuery(t, "http://"+addr, p.ReadKey, question)
+		if status != 200 || len(results) == 0 {
+			t.Fatalf("query: %d", status)
 		}
-		defer resp.Body.Close()
-		var a struct{ Results json.RawMessage }
-		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&a) != nil {
-			t.Fatalf("query: %d", resp.StatusCode)
-		}
-		return string(a.Results)
+		return string(results)
 	}
 	before := ask(s.addr)
 

@@ -99,53 +99,13 @@ func TestFaultDatabaseRestart(t *testing.T) {
 	cluster.Start()
 	wg.Wait()
 
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT event_id::text FROM events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := map[string]bool{}
-	total := 0
-	for rows.Next() {
-		var id string
-		rows.Scan(&id)
-		stored[id] = true
-		total++
-	}
-	if rows.Err() != nil {
-		t.Fatal(rows.Err())
-	}
-	var rolled int64
-	conn.QueryRow(ctx, `SELECT coalesce(sum(events), 0) FROM daily_event_counts`).Scan(&rolled)
-	lost := 0
-	for id := range sent {
-		if !stored[id] {
-			lost++
-		}
-	}
-	t.Logf("events sent %d, stored %d, in rollups %d, lost %d; batches acknowledged %d (%d before the stop); "+
+	stored, rolled := checkStoredOnce(t, dbURL, sent, accepted.Load(), duplicates.Load())
+	t.Logf("events sent %d, stored %d, in rollups %d; batches acknowledged %d (%d before the stop); "+
 		"503 responses %d, network errors %d; accepted %d, duplicates reported %d",
-		len(sent), total, rolled, lost, acked.Load(), downAt, unavailable.Load(), netErrs.Load(),
+		len(sent), stored, rolled, acked.Load(), downAt, unavailable.Load(), netErrs.Load(),
 		accepted.Load(), duplicates.Load())
-	if lost != 0 || total != clients*batches*size || len(sent) != total {
-		t.Fatalf("lost %d events; stored %d of %d", lost, total, len(sent))
-	}
-	if rolled != int64(total) {
-		t.Fatalf("rollups count %d events, want %d", rolled, total)
-	}
-	// The flag rollup too: each stored event's flags once.
-	var flagsRolled, flagsStored int64
-	conn.QueryRow(ctx, `SELECT coalesce(sum(events), 0) FROM daily_flag_counts`).Scan(&flagsRolled)
-	conn.QueryRow(ctx, `SELECT coalesce(sum(jsonb_array_length(metadata->'flags')), 0) FROM events`).Scan(&flagsStored)
-	if flagsStored == 0 || flagsRolled != flagsStored {
-		t.Fatalf("the flag rollup counts %d flags, the stored events have %d", flagsRolled, flagsStored)
-	}
-	if accepted.Load()+duplicates.Load() < int64(total) || accepted.Load() > int64(total) {
-		t.Fatalf("accepted %d + duplicates %d do not add up to %d", accepted.Load(), duplicates.Load(), total)
+	if stored != clients*batches*size {
+		t.Fatalf("stored %d events, want %d", stored, clients*batches*size)
 	}
 	if unavailable.Load() == 0 {
 		t.Fatal("the outage was not noticed: no 503")
@@ -179,4 +139,51 @@ func TestFaultDatabaseRestart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("a key created after the restart was in memory %v later", time.Since(created).Round(time.Millisecond))
+}
+
+// checkStoredOnce checks the database at dbURL after clients sent the
+// events sent and were told accepted and duplicates in all: every event
+// sent is stored, none twice; the event and flag rollups count exactly the
+// stored events; and what was acknowledged adds up. It returns the events
+// stored and counted in the rollups.
+func checkStoredOnce(t *testing.T, dbURL string, sent map[string]bool, accepted, duplicates int64) (stored, rolled int64) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var distinct, flagsRolled, flagsStored int64
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT event_id),
+		(SELECT coalesce(sum(events), 0) FROM daily_event_counts),
+		(SELECT coalesce(sum(events), 0) FROM daily_flag_counts),
+		coalesce(sum(jsonb_array_length(metadata->'flags')), 0) FROM events`).
+		Scan(&stored, &distinct, &rolled, &flagsRolled, &flagsStored); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, `SELECT event_id::text FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := len(sent)
+	for _, id := range ids {
+		if sent[id] {
+			missing--
+		}
+	}
+	if missing != 0 || stored != int64(len(sent)) || distinct != stored {
+		t.Fatalf("stored %d (%d distinct) of %d sent, %d missing", stored, distinct, len(sent), missing)
+	}
+	if rolled != stored || flagsStored == 0 || flagsRolled != flagsStored {
+		t.Fatalf("rollups count %d events and %d flags; stored %d events with %d flags", rolled, flagsRolled, stored, flagsStored)
+	}
+	if accepted > stored || accepted+duplicates < stored {
+		t.Fatalf("accepted %d + duplicates %d against %d stored", accepted, duplicates, stored)
+	}
+	return stored, rolled
 }

@@ -169,6 +169,24 @@ func post(url, key string, evs []map[string]any) (*http.Response, map[string]any
 	return postBody(url, key, bytes.NewReader(b))
 }
 
+// askQuery asks the query API of the tk-server at base (http://host:port)
+// a question (a JSON body) with the read key, and returns the status and
+// the decoded answer's results.
+func askQuery(t *testing.T, base, readKey, question string) (int, json.RawMessage) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/api/v2/query", strings.NewReader(question))
+	req.Header.Set("Authorization", "Bearer "+readKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct{ Results json.RawMessage }
+	json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a.Results
+}
+
 func countEvents(t *testing.T, dbURL string) int64 {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dbURL)

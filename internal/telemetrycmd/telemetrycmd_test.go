@@ -23,7 +23,10 @@ import (
 	"github.com/telemetry-kit/telemetry-kit/wire"
 )
 
-func newClient(t *testing.T) (*core.Client, core.Config) {
+// newClient returns a CLI-mode client of its own directories, with the
+// environment empty, and its configuration. A non-empty endpoint is where
+// it sends, with the write key "wk_test".
+func newClient(t *testing.T, endpoint string) (*core.Client, core.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := core.Config{
@@ -33,6 +36,9 @@ func newClient(t *testing.T) (*core.Client, core.Config) {
 		ConfigDir:   filepath.Join(dir, "config"),
 		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
 		Host:        core.Host{Getenv: func(string) string { return "" }},
+	}
+	if endpoint != "" {
+		cfg.Endpoint, cfg.APIKey = endpoint, "wk_test"
 	}
 	c, err := core.New(cfg)
 	if err != nil {
@@ -66,7 +72,7 @@ func TestControlsWithoutClient(t *testing.T) {
 }
 
 func TestControls(t *testing.T) {
-	c, _ := newClient(t)
+	c, _ := newClient(t, "")
 	c.TrackCommand(core.Command{Path: "build"})
 	ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
 	ctx := context.Background()
@@ -116,20 +122,7 @@ func TestFlushSendsToTheEndpoint(t *testing.T) {
 		fmt.Fprintf(w, `{"accepted":%d,"duplicates":0,"rejected":[]}`, len(got.Events))
 	}))
 	defer srv.Close()
-	dir := t.TempDir()
-	c, err := core.New(core.Config{
-		ServiceName: "tool",
-		Mode:        core.CLIMode,
-		Endpoint:    srv.URL,
-		APIKey:      "wk_test",
-		Consent:     consent.Silent,
-		ConfigDir:   filepath.Join(dir, "config"),
-		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
-		Host:        core.Host{Getenv: func(string) string { return "" }},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := newClient(t, srv.URL)
 	c.TrackCommand(core.Command{Path: "build"})
 	c.TrackCommand(core.Command{Path: "serve"})
 	var out bytes.Buffer
@@ -171,16 +164,7 @@ func TestStatusShowsTheSendSchedule(t *testing.T) {
 				http.Error(w, `{"error":"no"}`, tc.status)
 			}))
 			defer srv.Close()
-			dir := t.TempDir()
-			c, err := core.New(core.Config{
-				ServiceName: "tool",
-				Mode:        core.CLIMode, Endpoint: srv.URL, APIKey: "wk_test", Consent: consent.Silent, ConfigDir: filepath.Join(dir, "config"),
-				Queue: core.Queue{Path: filepath.Join(dir, "queue.db")},
-				Host:  core.Host{Getenv: func(string) string { return "" }},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, _ := newClient(t, srv.URL)
 			ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
 			var out bytes.Buffer
 			if err := ctl.Status(context.Background(), &out, false); err != nil || strings.Contains(out.String(), "Sending paused") || strings.Contains(out.String(), "Last send failed") {
@@ -341,7 +325,7 @@ func TestStatusLineHasNoNestedParentheses(t *testing.T) {
 // status --json leaves out the send times while there are none, whatever
 // Go release built the tool, and says what is collected.
 func TestStatusJSONLeavesOutZeroTimes(t *testing.T) {
-	c, _ := newClient(t)
+	c, _ := newClient(t, "")
 	var out bytes.Buffer
 	if err := (Controls{Client: c, Hint: "tool telemetry", Service: "tool"}).Status(context.Background(), &out, true); err != nil {
 		t.Fatal(err)
@@ -383,21 +367,7 @@ func TestDeleteErasesOnTheServer(t *testing.T) {
 		fmt.Fprintf(w, `{"events":7,"user_rows":3,"sketches":2,"erased_before":%q}`, req.RequestedAt.Format(time.RFC3339Nano))
 	}))
 	defer srv.Close()
-	dir := t.TempDir()
-	cfg := core.Config{
-		ServiceName: "tool",
-		Mode:        core.CLIMode,
-		Endpoint:    srv.URL,
-		APIKey:      "wk_test",
-		Consent:     consent.Silent,
-		ConfigDir:   filepath.Join(dir, "config"),
-		Queue:       core.Queue{Path: filepath.Join(dir, "queue.db")},
-		Host:        core.Host{Getenv: func(string) string { return "" }},
-	}
-	c, err := core.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cfg := newClient(t, srv.URL)
 	c.TrackCommand(core.Command{Path: "build"})
 	c.TrackCommand(core.Command{Path: "serve"})
 	ctl := Controls{Client: c, Hint: "tool telemetry", Service: "tool"}
