@@ -49,24 +49,11 @@ func Install(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	// Plain writes: io.Copy would hand the copy to copy_file_range, which
-	// may share the source's pages.
-	buf := make([]byte, 1<<20)
-	for {
-		n, rerr := in.Read(buf)
-		if n > 0 {
-			if _, err := out.Write(buf[:n]); err != nil {
-				out.Close()
-				return err
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			out.Close()
-			return rerr
-		}
+	// Plain writes of 1 MiB: io.Copy of the files themselves would hand
+	// the copy to copy_file_range, which may share the source's pages.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{in}, make([]byte, 1<<20)); err != nil {
+		out.Close()
+		return err
 	}
 	if err := out.Close(); err != nil {
 		return err
