@@ -35,10 +35,14 @@ type Client struct {
 	on       atomic.Bool // records events; cleared by Disable
 	running  bool        // library mode's writer goroutine was started
 	debug    bool        // <SERVICE>_TELEMETRY_DEBUG: print events, store and send nothing
-	queue    *store.Queue
-	env      wire.Env
-	sdk      wire.SDK
-	userID   string // the anonymous ID events carry; "" in CLI mode, filled in when sent
+	// The local queue: opened in New when the client records, else on
+	// first use (see localQueue). Set only through queueOnce.
+	queue     *store.Queue
+	queueOnce sync.Once
+	queueErr  error
+	env       wire.Env
+	sdk       wire.SDK
+	userID    string // the anonymous ID events carry; "" in CLI mode, filled in when sent
 
 	// The command begun in CLI mode (BeginCommand) and its run file.
 	beginMu sync.Mutex
@@ -94,15 +98,10 @@ func New(cfg Config) (*Client, error) {
 	if marker := cfg.Host.Getenv(sender.ProcessEnv); marker != "" {
 		return senderProcess(cfg, marker)
 	}
-	q, err := openQueue(&cfg)
-	if err != nil {
-		return nil, err
-	}
 	// Filled in field by field: the compiler builds a composite literal of
 	// this size on the stack first, which makes New's frame larger.
 	c := new(Client)
 	c.cfg = cfg
-	c.queue = q
 	c.scrubber = sync.OnceValue(privacy.LocalScrubber)
 	c.sdk = wire.SDK{Name: SDKName, Version: SDKVersion}
 	c.env = wire.Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()}
@@ -125,6 +124,14 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.userID = id
 	}
+	// Only a client that records opens its queue now: with telemetry off
+	// (DO_NOT_TRACK, an opt-out) a run neither reads nor creates anything
+	// for it, and the queue is opened when the person asks about it.
+	if enabled {
+		if _, err := c.localQueue(); err != nil {
+			return nil, err
+		}
+	}
 	c.on.Store(enabled)
 	c.newSession(cfg.Host.Now())
 	if enabled && cfg.Mode == LibraryMode {
@@ -138,6 +145,13 @@ func New(cfg Config) (*Client, error) {
 	c.startSending()
 	c.pendingErasure()
 	return c, nil
+}
+
+// localQueue returns the local queue, opening it on first use. A client
+// that records opened it in New.
+func (c *Client) localQueue() (*store.Queue, error) {
+	c.queueOnce.Do(func() { c.queue, c.queueErr = openQueue(&c.cfg) })
+	return c.queue, c.queueErr
 }
 
 // openQueue opens the local queue that cfg names.

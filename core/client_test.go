@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,6 +224,48 @@ func TestDoNotTrackRecordsNothing(t *testing.T) {
 			c.Close(context.Background())
 			if evs := queued(t, cfg.Queue.Path); len(evs) != 0 {
 				t.Fatalf("queued %d events with DO_NOT_TRACK=1", len(evs))
+			}
+		})
+	}
+}
+
+// TestTelemetryOffOpensNoQueue checks that a client with telemetry off
+// neither creates nor reads the queue while it runs, and still answers
+// about it: the events recorded before it, and their purge.
+func TestTelemetryOffOpensNoQueue(t *testing.T) {
+	for _, mode := range []core.RunMode{core.LibraryMode, core.CLIMode} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := context.Background()
+			cfg := testConfig(t, map[string]string{"DO_NOT_TRACK": "1"})
+			cfg.Mode = mode
+			c := newClient(t, cfg)
+			c.TrackCommand(core.Command{Path: "build"})
+			c.Close(ctx)
+			if _, err := os.Stat(filepath.Dir(cfg.Queue.Path)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("a run with DO_NOT_TRACK=1 made the queue directory (stat: %v)", err)
+			}
+
+			on := testConfig(t, nil)
+			on.Mode, on.Queue.Path, on.ConfigDir = mode, cfg.Queue.Path, cfg.ConfigDir
+			rec := newClient(t, on)
+			rec.TrackFeature("watch", nil)
+			rec.TrackFeature("deploy", nil)
+			rec.Close(ctx)
+
+			off := newClient(t, cfg)
+			st, err := off.Status(ctx)
+			if err != nil || st.Enabled || st.Queued != 2 || st.QueuePath != cfg.Queue.Path {
+				t.Fatalf("status with DO_NOT_TRACK=1: %+v, %v; want off, 2 queued at %s", st, err, cfg.Queue.Path)
+			}
+			n := 0
+			if err := off.Queued(ctx, func([]byte) error { n++; return nil }); err != nil || n != 2 {
+				t.Fatalf("Queued listed %d events, %v; want 2", n, err)
+			}
+			if err := off.Disable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if evs := queued(t, cfg.Queue.Path); len(evs) != 0 {
+				t.Fatalf("%d events left after Disable", len(evs))
 			}
 		})
 	}

@@ -231,6 +231,13 @@ func (c *Config) withDefaults() error {
 		}
 		c.Queue.Path = filepath.Join(dir, c.ServiceName, "queue.db")
 	}
+	// Absolute, as the queue names itself: its files are found by this
+	// path also before it is opened.
+	abs, err := filepath.Abs(c.Queue.Path)
+	if err != nil {
+		return fmt.Errorf("telemetry: queue path: %w", err)
+	}
+	c.Queue.Path = abs
 	if c.ConfigDir == "" {
 		dir, err := os.UserConfigDir()
 		if err != nil {

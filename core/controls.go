@@ -48,7 +48,7 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 		Source:        c.decision.Source,
 		Reason:        c.decision.Detail,
 		Endpoint:      c.cfg.Endpoint,
-		QueuePath:     c.queue.Path(),
+		QueuePath:     c.cfg.Queue.Path,
 		Debug:         c.debug,
 		Collects:      c.consentOptions().CollectsText(),
 		NoticePending: c.noticePending(),
@@ -56,19 +56,23 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	// Also when telemetry is off, so that users can see what would be
 	// sent. Deriving it sends nothing.
 	st.UserID, _ = c.anonymousID()
-	if e, ok := sender.PendingErasure(c.queue.Path()); ok {
+	if e, ok := sender.PendingErasure(c.cfg.Queue.Path); ok {
 		st.ErasurePending = e.RequestedAt
 	}
 	if c.on.Load() {
 		c.reapRuns(ctx)
 	}
-	if st.Queued, err = c.queue.Len(ctx); err != nil {
+	q, err := c.localQueue()
+	if err != nil {
+		return st, err
+	}
+	if st.Queued, err = q.Len(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
 	}
-	if st.Dropped, err = c.queue.Dropped(ctx); err != nil {
+	if st.Dropped, err = q.Dropped(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
 	}
-	sched, err := sender.LoadState(ctx, c.queue)
+	sched, err := sender.LoadState(ctx, q)
 	if err != nil {
 		return st, fmt.Errorf("telemetry: reading the send schedule: %w", err)
 	}
@@ -93,8 +97,12 @@ func (c *Client) Queued(ctx context.Context, fn func(event []byte) error) (err e
 	if c.on.Load() {
 		c.reapRuns(ctx)
 	}
+	q, err := c.localQueue()
+	if err != nil {
+		return err
+	}
 	id, _ := c.anonymousID()
-	return c.queue.All(ctx, func(r store.Record) error { return fn(sender.FillUserID(r.Data, id)) })
+	return q.All(ctx, func(r store.Record) error { return fn(sender.FillUserID(r.Data, id)) })
 }
 
 // Enable stores the user's decision to take part, for the author's current
@@ -118,5 +126,9 @@ func (c *Client) Disable(ctx context.Context) (err error) {
 		return err
 	}
 	c.on.Store(false)
-	return c.queue.Purge(ctx)
+	q, err := c.localQueue()
+	if err != nil {
+		return err
+	}
+	return q.Purge(ctx)
 }

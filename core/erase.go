@@ -42,7 +42,9 @@ func (c *Client) Delete(ctx context.Context) (d Deletion, err error) {
 	if c.on.Load() {
 		c.reapRuns(ctx)
 	}
-	d.Queued, _ = c.queue.Len(ctx)
+	if q, err := c.localQueue(); err == nil {
+		d.Queued, _ = q.Len(ctx)
+	}
 	if err := c.Disable(ctx); err != nil {
 		return d, err
 	}
@@ -53,7 +55,7 @@ func (c *Client) Delete(ctx context.Context) (d Deletion, err error) {
 		return d, nil // without an identity nothing was ever sent
 	}
 	e := sender.Erasure{RequestedAt: c.cfg.Host.Now()}
-	path := c.queue.Path()
+	path := c.cfg.Queue.Path
 	if err := sender.SaveErasure(path, e); err != nil {
 		return d, err
 	}
@@ -73,7 +75,7 @@ func (c *Client) Delete(ctx context.Context) (d Deletion, err error) {
 // failure of the detached sender's (backoff), the next attempt waits; after
 // the person's own attempt, the next run tries again at once.
 func (c *Client) sendErasure(ctx context.Context, e sender.Erasure, backoff bool) (wire.ErasureResponse, error) {
-	path := c.queue.Path()
+	path := c.cfg.Queue.Path
 	s, err := c.newSender(c.cfg, nil)
 	var res wire.ErasureResponse
 	if err == nil {
@@ -99,12 +101,12 @@ func (c *Client) pendingErasure() {
 	if c.cfg.Endpoint == "" || c.debug || c.on.Load() || c.decision.Source != privacy.SourceUser {
 		return
 	}
-	e, ok := sender.PendingErasure(c.queue.Path())
+	e, ok := sender.PendingErasure(c.cfg.Queue.Path)
 	if !ok || e.NextAttempt.After(c.cfg.Host.Now()) {
 		return
 	}
 	if c.cfg.Mode == CLIMode {
-		if pid, err := sender.StartErasure(c.queue.Path(), c.cfg.Host.Now()); err != nil {
+		if pid, err := sender.StartErasure(c.cfg.Queue.Path, c.cfg.Host.Now()); err != nil {
 			c.cfg.Logger.Warn("telemetry: erasure sender not started", "err", err)
 		} else if pid != 0 {
 			c.cfg.Logger.Debug("telemetry: erasure sender started", "pid", pid)

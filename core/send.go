@@ -290,6 +290,7 @@ func senderProcess(cfg Config, marker string) (*Client, error) {
 		sdk:      wire.SDK{Name: SDKName, Version: SDKVersion},
 		decision: privacy.Decision{Detail: "this process is a telemetry sender"},
 	}
+	c.queueOnce.Do(func() {}) // opened above
 	c.newSession(cfg.Host.Now())
 	if filepath.Clean(marker) != q.Path() {
 		return c, nil
