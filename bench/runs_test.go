@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,44 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := os.Stat(src); !os.IsNotExist(err) {
 		t.Fatalf("src still there: %v", err)
+	}
+}
+
+// InstallCopies makes executable copies beside the binary, and Interleave
+// runs them in turn.
+func TestCopiesRunInTurn(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	tool := filepath.Join(dir, "tool")
+	script := "#!/bin/sh\necho \"$0\" >> " + log + "\n"
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copies, err := InstallCopies(tool, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(copies) != 2 {
+		t.Fatalf("%d copies, want 2", len(copies))
+	}
+	times, err := Interleave([]Run{{Name: "tool", Path: tool, Copies: copies}}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times[0]) != 4 {
+		t.Fatalf("%d times, want 4", len(times[0]))
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, p := range strings.Fields(string(b)) {
+		seen[p]++
+	}
+	for _, p := range append([]string{tool}, copies...) {
+		if seen[p] < 2 {
+			t.Errorf("%s ran %d times of 6, want 2", p, seen[p])
+		}
 	}
 }

@@ -12,7 +12,11 @@
 // sizes, and, with -thirdparty, a real cobra tool (cobra-cli v1.3.0, built
 // from its module) before and after the one-line change.
 //
-// Run it from the bench module: go run ./cmd/clipath [-runs 61] [-cgo 0]
+// Each binary is installed as -copies copies, run in turn, so that where
+// one copy's pages happen to land in the page cache does not move its
+// figures.
+//
+// Run it from the bench module: go run ./cmd/clipath [-runs 61] [-copies 3] [-cgo 0]
 package main
 
 import (
@@ -37,8 +41,9 @@ func main() {
 	runs := flag.Int("runs", 61, "interleaved runs of each binary")
 	cgo := flag.String("cgo", "", "CGO_ENABLED for building the binaries (empty: the go command's default)")
 	third := flag.Bool("thirdparty", false, "also measure cobra-cli v1.3.0 before and after the one-line change")
+	copies := flag.Int("copies", 3, "installed copies of each binary, run in turn")
 	flag.Parse()
-	if err := run(*runs, *cgo, *third); err != nil {
+	if err := run(*runs, *copies, *cgo, *third); err != nil {
 		fmt.Fprintln(os.Stderr, "clipath:", err)
 		os.Exit(1)
 	}
@@ -68,7 +73,7 @@ func collector(received *atomic.Int64) *httptest.Server {
 	}))
 }
 
-func run(runs int, cgo string, third bool) error {
+func run(runs, copies int, cgo string, third bool) error {
 	dir, err := os.MkdirTemp("", "tk-clipath")
 	if err != nil {
 		return err
@@ -79,11 +84,15 @@ func run(runs int, cgo string, third bool) error {
 	defer srv.Close()
 
 	paths := map[string]string{}
+	others := map[string][]string{}
 	for name, pkg := range map[string]string{
 		"httpcli-plain": "./httpcli/plain", "httpcli-tracked": "./httpcli/tracked",
 		"trivial-plain": "./trivial/plain", "trivial-tracked": "./trivial/tracked",
 	} {
 		if paths[name], err = bench.Build(dir, name, pkg, cgo); err != nil {
+			return err
+		}
+		if others[name], err = bench.InstallCopies(paths[name], copies); err != nil {
 			return err
 		}
 	}
@@ -98,11 +107,18 @@ func run(runs int, cgo string, third bool) error {
 		{Name: "trivial cobra command (no net/http)", Path: paths["trivial-plain"], Args: nil, Env: env},
 		{Name: "trivial command recording one event", Path: paths["trivial-tracked"], Args: nil, Env: env},
 	}
+	for i := range bins {
+		for name, p := range paths {
+			if p == bins[i].Path {
+				bins[i].Copies = others[name]
+			}
+		}
+	}
 	times, err := bench.Interleave(bins, runs)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("## The CLI path: median wall time of %d interleaved runs (CGO_ENABLED=%q)\n", runs, cgo)
+	fmt.Printf("## The CLI path: median wall time of %d interleaved runs, %d copies of each binary (CGO_ENABLED=%q)\n", runs, copies, cgo)
 	base, trivial := bench.Median(times[0]), bench.Median(times[3])
 	targets := map[int]string{1: "1.05", 2: "1.02"}
 	if cgo == "0" {
@@ -131,7 +147,7 @@ func run(runs int, cgo string, third bool) error {
 			float64(a)/(1<<20), float64(b)/(1<<20), float64(b-a)/(1<<20), float64(b)/float64(a))
 	}
 	if third {
-		return thirdParty(dir, runs, cgo, srv.URL)
+		return thirdParty(dir, runs, copies, cgo, srv.URL)
 	}
 	return nil
 }

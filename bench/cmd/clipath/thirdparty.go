@@ -17,7 +17,7 @@ const cobraCLI = "github.com/spf13/cobra-cli@v1.3.0"
 // thirdParty builds cobra-cli from its module before and after the
 // one-line change (its root's Execute through tkcobra.Instrument), and
 // times `cobra-cli help init` of each, interleaved.
-func thirdParty(dir string, runs int, cgo, endpoint string) error {
+func thirdParty(dir string, runs, copies int, cgo, endpoint string) error {
 	sdk, err := filepath.Abs("..")
 	if err != nil {
 		return err
@@ -85,12 +85,22 @@ func thirdParty(dir string, runs int, cgo, endpoint string) error {
 			return err
 		}
 	}
+	plain, err := bench.InstallCopies(filepath.Join(before, "cobra-cli"), copies)
+	if err != nil {
+		return err
+	}
+	tracked, err := bench.InstallCopies(filepath.Join(after, "cobra-cli"), copies)
+	if err != nil {
+		return err
+	}
 	env := userEnv(filepath.Join(dir, "home3"), "HTTPCLI_ENDPOINT="+endpoint)
 	args := []string{"help", "init"}
 	bins := []bench.Run{
-		{Name: "cobra-cli v1.3.0", Path: filepath.Join(before, "cobra-cli"), Args: args, Env: env},
-		{Name: "cobra-cli v1.3.0 recording one event", Path: filepath.Join(after, "cobra-cli"), Args: args, Env: env},
-		{Name: "the same with DO_NOT_TRACK=1", Path: filepath.Join(after, "cobra-cli"), Args: args, Env: append(env, "DO_NOT_TRACK=1")},
+		{Name: "cobra-cli v1.3.0", Path: filepath.Join(before, "cobra-cli"), Args: args, Env: env, Copies: plain},
+		{Name: "cobra-cli v1.3.0 recording one event", Path: filepath.Join(after, "cobra-cli"), Args: args, Env: env,
+			Copies: tracked},
+		{Name: "the same with DO_NOT_TRACK=1", Path: filepath.Join(after, "cobra-cli"), Args: args,
+			Env: append(env, "DO_NOT_TRACK=1"), Copies: tracked},
 	}
 	times, err := bench.Interleave(bins, runs)
 	if err != nil {
