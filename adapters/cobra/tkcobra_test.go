@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -546,6 +548,10 @@ func TestShowTelemetryOnUnknownCommand(t *testing.T) {
 func TestDoNotTrackRecordsNothing(t *testing.T) {
 	e := newEnv(t, map[string]string{"DO_NOT_TRACK": "1"})
 	runBoth(t, e, "remote", "add", "a", "b")
+	// Nothing of the SDK's is opened or made: not even the queue's directory.
+	if _, err := os.Stat(filepath.Dir(e.cfg.Queue.Path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a run with DO_NOT_TRACK=1 made the queue directory (stat: %v)", err)
+	}
 	if n := len(e.events(t)); n != 0 {
 		t.Fatalf("%d events queued with DO_NOT_TRACK=1", n)
 	}

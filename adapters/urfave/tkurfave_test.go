@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -554,7 +556,11 @@ func TestShowTelemetryFlag(t *testing.T) {
 func TestDoNotTrackRecordsNothing(t *testing.T) {
 	e := newEnv(t, map[string]string{"DO_NOT_TRACK": "1"})
 	runBoth(t, e, "remote", "add", "a", "b")
-	runBoth(t, e, "exit")
+	// Nothing of the SDK's is opened or made: not even the queue's directory.
+	if _, err := os.Stat(filepath.Dir(e.cfg.Queue.Path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a run with DO_NOT_TRACK=1 made the queue directory (stat: %v)", err)
+	}
+	runBoth(t, e, "exit") // its exit hook reads the queue
 	if n := len(e.events(t)); n != 0 {
 		t.Fatalf("%d events queued with DO_NOT_TRACK=1", n)
 	}
