@@ -150,12 +150,13 @@ func New(cfg Config) (*Client, error) {
 // localQueue returns the local queue, opening it on first use. A client
 // that records opened it in New.
 func (c *Client) localQueue() (*store.Queue, error) {
-	c.queueOnce.Do(func() { c.queue, c.queueErr = openQueue(&c.cfg) })
+	c.queueOnce.Do(func() { c.queue, c.queueErr = openQueue(&c.cfg, c.buildRun) })
 	return c.queue, c.queueErr
 }
 
-// openQueue opens the local queue that cfg names.
-func openQueue(cfg *Config) (*store.Queue, error) {
+// openQueue opens the local queue that cfg names; build builds the events
+// of the runs in its runs log (see run.go).
+func openQueue(cfg *Config, build func([]byte) ([]byte, error)) (*store.Queue, error) {
 	q, err := store.Open(cfg.Queue.Path, store.Options{
 		MaxEvents:   cfg.Queue.MaxEvents,
 		MaxBytes:    cfg.Queue.MaxBytes,
@@ -165,6 +166,7 @@ func openQueue(cfg *Config) (*store.Queue, error) {
 		Journal:     cfg.Mode == CLIMode,
 		JournalSync: cfg.Queue.Fsync,
 		Logger:      cfg.Logger,
+		BuildRun:    build,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -269,8 +271,28 @@ func (c *Client) TrackCommand(cmd Command) {
 	id, run := c.begunID, c.run
 	c.begunID, c.run = uuid{}, store.RunStart{}
 	c.beginMu.Unlock()
+	if !id.isZero() && c.finishRun(id, run, cmd) {
+		return
+	}
 	c.recordID(id, wire.EventCommandExecuted, "", commandProps(cmd))
 	run.End()
+}
+
+// finishRun writes the whole of a begun run to the runs log as its record
+// (see run.go). It reports false when the run must queue its event itself:
+// in debug mode and when the event is shown, which need it now, and when
+// the runs log could not take it.
+func (c *Client) finishRun(id uuid, run store.RunStart, cmd Command) (ok bool) {
+	defer c.recoverPanic("finish")
+	c.echoMu.Lock()
+	shown := c.echo != nil
+	c.echoMu.Unlock()
+	if c.debug || shown || !c.on.Load() {
+		return false
+	}
+	now := c.cfg.Host.Now()
+	r := c.newRunRecord(id, now, *c.touchSession(now), cmd, true)
+	return run.Finish(appendRunRecord(make([]byte, 0, 256), r))
 }
 
 // BeginCommand notes, in CLI mode, that a command's own code is about to
@@ -294,13 +316,9 @@ func (c *Client) BeginCommand(cmd Command) {
 	}
 	id := newID()
 	now := c.cfg.Host.Now()
-	p := &pending{id: id, typ: wire.EventCommandExecuted, ts: now, session: c.touchSession(now), props: startedProps(cmd)}
-	data, err := c.encode(p)
-	if err != nil {
-		return
-	}
+	r := c.newRunRecord(id, now, *c.touchSession(now), cmd, false)
 	c.begunID = id
-	c.run = c.queue.StartRun(store.Record{ID: id.String(), Data: data})
+	c.run = c.queue.BeginRun(id.String(), appendRunRecord(make([]byte, 0, 256), r))
 }
 
 // startedProps is what is known of a command when it starts.
@@ -313,15 +331,21 @@ func startedProps(cmd Command) Props {
 	return p
 }
 
-func commandProps(cmd Command) Props {
-	kind := cmd.ErrorKind
+// outcome returns the error kind and the exit code cmd ended with.
+func outcome(cmd Command) (kind string, exit int) {
+	kind = cmd.ErrorKind
 	if kind == "" && cmd.Err != nil {
 		kind = privacy.ErrorKind(cmd.Err)
 	}
-	exit := cmd.ExitCode
+	exit = cmd.ExitCode
 	if exit == 0 && cmd.Err != nil {
 		exit = 1 // a command that failed with an error exits non-zero unless told otherwise
 	}
+	return kind, exit
+}
+
+func commandProps(cmd Command) Props {
+	kind, exit := outcome(cmd)
 	flags := cmd.Flags
 	if flags == nil {
 		flags = []string{}

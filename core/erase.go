@@ -40,7 +40,7 @@ func (c *Client) Delete(ctx context.Context) (d Deletion, err error) {
 	}
 	defer c.recoverPanicErr("delete", &err)
 	if c.on.Load() {
-		c.reapRuns(ctx)
+		c.reapRuns(ctx, c.queue)
 	}
 	if q, err := c.localQueue(); err == nil {
 		d.Queued, _ = q.Len(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -263,7 +264,7 @@ func (c *Client) sendNow(ctx context.Context) error {
 		return fmt.Errorf("telemetry: send: %w", err)
 	}
 	defer lock.Unlock()
-	c.reapRuns(ctx)
+	c.reapRuns(ctx, c.queue)
 	snd, err := c.snd.get()
 	if err != nil {
 		return fmt.Errorf("telemetry: send: %w", err)
@@ -280,17 +281,18 @@ func (c *Client) sendNow(ctx context.Context) error {
 // and exits the process. A client for another queue is returned switched
 // off: it records nothing and never starts a sender.
 func senderProcess(cfg Config, marker string) (*Client, error) {
-	q, err := openQueue(&cfg)
+	c := &Client{
+		cfg:      cfg,
+		sdk:      wire.SDK{Name: SDKName, Version: SDKVersion},
+		env:      wire.Env{OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version()},
+		decision: privacy.Decision{Detail: "this process is a telemetry sender"},
+		// It builds the events of the runs it reaps (run.go).
+		scrubber: sync.OnceValue(privacy.LocalScrubber),
+	}
+	q, err := c.localQueue()
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{
-		cfg:      cfg,
-		queue:    q,
-		sdk:      wire.SDK{Name: SDKName, Version: SDKVersion},
-		decision: privacy.Decision{Detail: "this process is a telemetry sender"},
-	}
-	c.queueOnce.Do(func() {}) // opened above
 	c.newSession(cfg.Host.Now())
 	if filepath.Clean(marker) != q.Path() {
 		return c, nil
@@ -334,7 +336,7 @@ func (c *Client) runSenderProcess() {
 	if d := privacy.Resolve(c.consentOptions()); !d.Enabled || d.NeedsNotice {
 		return // off, or nobody has seen the notice yet
 	}
-	c.reapRuns(ctx)
+	c.reapRuns(ctx, c.queue)
 	d, err := policyFor(cfg).Check(ctx, c.queue, cfg.Host.Now(), true)
 	if err != nil || !d.Due {
 		return
@@ -359,10 +361,11 @@ func (c *Client) noticePending() bool {
 	return c.cfg.Mode == CLIMode && c.decision.NeedsNotice
 }
 
-// reapRuns queues the events of the commands whose process ended without
-// finishing them (see [Client.BeginCommand]).
-func (c *Client) reapRuns(ctx context.Context) {
-	if n, err := c.queue.ReapRuns(ctx, store.ProcessAlive); err != nil {
+// reapRuns queues, from q's runs log, the events of the finished runs and
+// of the commands whose process ended without finishing them (see
+// [Client.BeginCommand] and run.go).
+func (c *Client) reapRuns(ctx context.Context, q *store.Queue) {
+	if n, err := q.ReapRuns(ctx, store.ProcessAlive); err != nil {
 		c.cfg.Logger.Warn("telemetry: runs that ended early not queued", "err", err)
 	} else if n > 0 {
 		c.cfg.Logger.Debug("telemetry: queued runs that ended early", "runs", n)

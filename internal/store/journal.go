@@ -261,8 +261,15 @@ func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) er
 }
 
 // JournalSize returns the size of the journal, the records appended since
-// they were last moved into the queue file; zero when there is none.
-func (q *Queue) JournalSize() int64 { return q.journalSize() }
+// they were last moved into the queue file, and of the runs log, whose
+// finished runs are records to queue too; zero when there is neither.
+func (q *Queue) JournalSize() int64 {
+	n := q.journalSize()
+	if fi, err := os.Stat(q.runsPath()); err == nil {
+		n += fi.Size()
+	}
+	return n
+}
 
 // journalSize returns the journal's size, zero when there is none.
 func (q *Queue) journalSize() int64 {

@@ -61,6 +61,12 @@ type Options struct {
 	// Logger receives reports of recovered faults (a corrupt queue file moved
 	// aside, an unreadable spool file) and debug detail. Nil discards them.
 	Logger *slog.Logger
+
+	// BuildRun turns what a CLI run wrote of itself ([Queue.BeginRun],
+	// [RunStart.Finish]) into the record data to queue: the event is built
+	// when the runs log is reaped, not while the command runs. Nil: such
+	// runs stay in the runs log until a Queue that has BuildRun reaps it.
+	BuildRun func(data []byte) ([]byte, error)
 }
 
 // Record is one queued event.
@@ -104,6 +110,7 @@ type Queue struct {
 	rename func(oldpath, newpath string) error
 
 	journalSync bool // fsync each journal append
+	buildRun    func(data []byte) ([]byte, error)
 
 	// keepJournal leaves the journal untruncated after moving it in, as a
 	// crash between the commit and the truncation would (tests).
@@ -143,6 +150,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		lockTimeout: opts.LockTimeout,
 		journal:     opts.Journal && journalSupported,
 		journalSync: opts.JournalSync,
+		buildRun:    opts.BuildRun,
 		log:         opts.Logger,
 		sem:         make(chan struct{}, 1),
 		rename:      os.Rename,

@@ -9,7 +9,7 @@ import (
 // Summary is what a sender reads to decide whether a send is due: the queue's
 // size, its oldest record and one meta value, in one transaction.
 type Summary struct {
-	Len     int    // queued events, the journal and the spool included
+	Len     int    // queued events, the journal, the finished runs of the runs log and the spool included
 	Dropped uint64 // events dropped over the limits and not yet reported
 	Oldest  Record // the oldest queued record (the journal's first when the queue file is empty); zero when there is none
 	Meta    []byte // the value stored under the requested key, or nil
@@ -19,7 +19,8 @@ type Summary struct {
 // metaKey. What it needs of the queue file comes from the summary file
 // beside it while that describes the queue file as it is (see sumcache.go),
 // else from a read transaction, which writes the summary file afresh.
-// Records in the journal are counted where they are, not moved in, unless
+// Records in the journal, and the finished runs in the runs log, are
+// counted where they are, not moved in, unless
 // the read transaction drains the spool: the journal's records, older, are
 // then moved in first. It returns [ErrLocked] when the lock (or then the
 // journal's) could not be had in time.
@@ -43,6 +44,11 @@ func (q *Queue) Summary(ctx context.Context, metaKey string) (Summary, error) {
 		s.Oldest = r
 	}
 	n, first := q.journalSummary(sum.jgen, sum.joff)
+	s.Len += n
+	if s.Oldest.ID == "" && n > 0 {
+		s.Oldest = first
+	}
+	n, first = q.finishedRuns()
 	s.Len += n
 	if s.Oldest.ID == "" && n > 0 {
 		s.Oldest = first
