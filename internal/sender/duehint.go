@@ -24,8 +24,10 @@ const (
 	dueHintSuffix = ".due"
 	dueHintMagic  = "TKDUEv1\x00"
 	dueHintLen    = len(dueHintMagic) + 4*8
-	// minEventFrame is less than any event the SDK queues: the journal
-	// frame of the smallest command_executed event is over 400 bytes.
+	// minEventFrame is less than any event the SDK queues takes in the
+	// journal or the runs log: the journal frame of the smallest
+	// command_executed event is over 400 bytes, and a finished run's two
+	// frames in the runs log over 250.
 	minEventFrame = 200
 )
 

@@ -261,11 +261,12 @@ func (q *Queue) journalAppend(recs []Record, limit int64, deadline time.Time) er
 }
 
 // JournalSize returns the size of the journal, the records appended since
-// they were last moved into the queue file, and of the runs log, whose
-// finished runs are records to queue too; zero when there is neither.
+// they were last moved into the queue file, and of the runs log of the runs
+// that write their own record, whose finished runs are records to queue
+// too; zero when there is neither.
 func (q *Queue) JournalSize() int64 {
 	n := q.journalSize()
-	if fi, err := os.Stat(q.runsPath()); err == nil {
+	if fi, err := os.Stat(q.runs2Path()); err == nil {
 		n += fi.Size()
 	}
 	return n

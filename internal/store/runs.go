@@ -28,6 +28,11 @@ import (
 //	'R' run:    uvarint(pid), uvarint(len(id)), id, the run as Options.BuildRun reads it
 //	'F' finish: uvarint(len(id)), id, the finished run, likewise
 //
+// The runs that write their own record ('R' and 'F') have a log of their
+// own, "runs2.log", of the same frames: a reap by an SDK version from
+// before them, sharing the queue directory, compacts runs.log to the
+// frames it knows and would drop theirs.
+//
 // A run appends its start and keeps the file open. With [Queue.BeginRun]
 // and [RunStart.Finish] it writes what it knows of itself, and its finish
 // is the record to queue: Options.BuildRun builds the event when the log
@@ -39,6 +44,7 @@ import (
 // compacts the file.
 const (
 	runsName   = "runs.log"
+	runs2Name  = "runs2.log"
 	frameStart = 'S'
 	frameEnd   = 'E'
 	frameRun   = 'R'
@@ -71,7 +77,11 @@ func (q *Queue) startRun(kind byte, id string, data []byte) RunStart {
 	if id == "" || len(id) > MaxIDLen {
 		return RunStart{}
 	}
-	f, err := fsutil.OpenFile(q.runsPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	path := q.runsPath()
+	if kind == frameRun {
+		path = q.runs2Path()
+	}
+	f, err := fsutil.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return RunStart{}
 	}
@@ -88,7 +98,7 @@ func (q *Queue) startRun(kind byte, id string, data []byte) RunStart {
 	// bound, this run reaps it. After the write the offset is the size.
 	if size, err := f.Seek(0, io.SeekCurrent); err == nil && size > runsCompactAt {
 		// Without waiting: if another process is at it, it compacts.
-		_, _ = q.reapRuns(context.Background(), ProcessAlive, 0)
+		_, _ = q.reapRunsIn(context.Background(), path, ProcessAlive, 0)
 	}
 	return RunStart{f: f, id: id, sync: q.journalSync}
 }
@@ -134,7 +144,8 @@ func (s RunStart) Finish(data []byte) bool {
 	return true
 }
 
-func (q *Queue) runsPath() string { return filepath.Join(filepath.Dir(q.path), runsName) }
+func (q *Queue) runsPath() string  { return filepath.Join(filepath.Dir(q.path), runsName) }
+func (q *Queue) runs2Path() string { return filepath.Join(filepath.Dir(q.path), runs2Name) }
 
 // loggedRun is what the runs log holds of one run.
 type loggedRun struct {
@@ -222,9 +233,19 @@ func (q *Queue) ReapRuns(ctx context.Context, alive func(pid int) bool) (int, er
 	return q.reapRuns(ctx, alive, q.lockTimeout)
 }
 
-// reapRuns is ReapRuns waiting at most wait for the runs log's lock.
+// reapRuns is ReapRuns waiting at most wait for each runs log's lock.
 func (q *Queue) reapRuns(ctx context.Context, alive func(pid int) bool, wait time.Duration) (int, error) {
-	f, err := fsutil.OpenFile(q.runsPath(), os.O_RDWR, 0)
+	n, err := q.reapRunsIn(ctx, q.runsPath(), alive, wait)
+	if err != nil {
+		return n, err
+	}
+	m, err := q.reapRunsIn(ctx, q.runs2Path(), alive, wait)
+	return n + m, err
+}
+
+// reapRunsIn reaps the runs log at path.
+func (q *Queue) reapRunsIn(ctx context.Context, path string, alive func(pid int) bool, wait time.Duration) (int, error) {
+	f, err := fsutil.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -288,7 +309,7 @@ func (q *Queue) reapRuns(ctx context.Context, alive func(pid int) bool, wait tim
 // finishedRuns returns how many finished runs wait in the runs log to be
 // queued by a reap, and the first of them (its id only).
 func (q *Queue) finishedRuns() (int, Record) {
-	b, err := fsutil.ReadFile(q.runsPath())
+	b, err := fsutil.ReadFile(q.runs2Path())
 	if err != nil || len(b) == 0 {
 		return 0, Record{}
 	}
@@ -318,4 +339,5 @@ func stale(id string) bool {
 // clearRuns empties the runs log: a purge forgets the unfinished runs too.
 func (q *Queue) clearRuns() {
 	_ = os.Truncate(q.runsPath(), 0)
+	_ = os.Truncate(q.runs2Path(), 0)
 }

@@ -13,7 +13,7 @@ import (
 // built is a BuildRun that marks what it built.
 func built(data []byte) ([]byte, error) { return append([]byte("built:"), data...), nil }
 
-func runsPath(q *store.Queue) string { return filepath.Join(filepath.Dir(q.Path()), "runs.log") }
+func runs2Path(q *store.Queue) string { return filepath.Join(filepath.Dir(q.Path()), "runs2.log") }
 
 // A run begun with BeginRun and finished with Finish is counted by Summary
 // where it is, and queued by a reap as BuildRun builds it from the finish.
@@ -41,7 +41,7 @@ func TestFinishedRunIsQueuedByReap(t *testing.T) {
 	if !slices.Equal(got, []string{"run-1=built:done"}) {
 		t.Fatalf("queued %q, want the run built from its finish", got)
 	}
-	if fi, err := os.Stat(runsPath(q)); err != nil || fi.Size() != 0 {
+	if fi, err := os.Stat(runs2Path(q)); err != nil || fi.Size() != 0 {
 		t.Fatalf("runs log not emptied: %v, %v", fi, err)
 	}
 	if sum, _ := q.Summary(ctx, "k"); sum.Len != 1 {

@@ -18,7 +18,7 @@ func TestFinishWhileTheLogIsLocked(t *testing.T) {
 	ctx := context.Background()
 	q := newQueue(t, store.Options{Journal: true, BuildRun: built})
 	r := q.BeginRun("run-1", []byte("start"))
-	f, err := os.OpenFile(runsPath(q), os.O_RDWR, 0)
+	f, err := os.OpenFile(runs2Path(q), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
