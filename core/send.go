@@ -158,6 +158,7 @@ func (c *Client) sendIfDue(ctx context.Context) {
 		return
 	}
 	defer lock.Unlock()
+	c.reapRuns(ctx, c.queue)
 	snd, err := c.snd.get()
 	if err != nil {
 		return

@@ -379,6 +379,45 @@ func TestSenderProcessRespectsDoNotTrackAndPrintsNothing(t *testing.T) {
 	}
 }
 
+// A command run, begun and finished as the adapters record it, reaches the
+// server through the detached sender, or before the CLI returns with
+// SyncFlushAtExit: the event built from the runs log, with its outcome.
+func TestCommandRunsAreSent(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync %v", sync), func(t *testing.T) {
+			srv := newCollector(t)
+			e := newCLIEnv(t, srv.URL())
+			e.extra["TKCLI_COMMAND"] = "1"
+			if sync {
+				e.extra["TKCLI_SYNC"] = "1"
+			}
+			e.run(2)
+			e.run(3)
+			if !sync {
+				e.waitSenders(10 * time.Second)
+				if stored, _, _, _ := srv.counts(); stored < 2 {
+					e.run(4) // the first send took the first run only
+					e.waitSenders(10 * time.Second)
+				}
+			}
+			var args []float64
+			for _, r := range srv.requests() {
+				for _, ev := range r.Events {
+					md, _ := ev["metadata"].(map[string]any)
+					if ev["event_type"] != "command_executed" || md["command"] != "build" || md["success"] != true ||
+						md["duration_ms"] != float64(3) || md["error_kind"] != "" {
+						t.Fatalf("event %v", ev)
+					}
+					args = append(args, md["args_count"].(float64))
+				}
+			}
+			if len(args) < 2 || args[0] != 2 || args[1] != 3 {
+				t.Fatalf("the server has the runs with args %v, want 2 and 3 first\n%s", args, srv)
+			}
+		})
+	}
+}
+
 func TestCLISyncFlushAtExitSendsBeforeReturning(t *testing.T) {
 	srv := newCollector(t)
 	e := newCLIEnv(t, srv.URL())

@@ -14,6 +14,7 @@ import (
 // received is one request as the collector saw it.
 type received struct {
 	IDs      []string
+	Events   []map[string]any // as sent
 	Dropped  uint64
 	Header   http.Header
 	Gzipped  bool
@@ -78,15 +79,14 @@ func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
 	rec.Dropped = batch.Dropped
 	ids := make([]string, len(batch.Events))
 	for i, e := range batch.Events {
-		var ev struct {
-			ID string `json:"event_id"`
-		}
+		var ev map[string]any
 		if err := json.Unmarshal(e, &ev); err != nil {
 			c.record(rec)
 			http.Error(w, `{"error":"malformed event"}`, http.StatusBadRequest)
 			return
 		}
-		ids[i] = ev.ID
+		ids[i], _ = ev["event_id"].(string)
+		rec.Events = append(rec.Events, ev)
 	}
 	rec.IDs = ids
 	n := c.record(rec)

@@ -5,8 +5,9 @@
 // Settings come from the environment: TKCLI_ENDPOINT, TKCLI_QUEUE,
 // TKCLI_CONFIG, TKCLI_MIN_EVENTS, TKCLI_SENDER_TIMEOUT, TKCLI_CLOCK_OFFSET
 // (shifts the client's clock, to let backoffs pass), TKCLI_SYNC=1
-// (SyncFlushAtExit) and TKCLI_LOG (a file the client's debug log is
-// appended to).
+// (SyncFlushAtExit), TKCLI_COMMAND=1 (record one command run as the
+// adapters do, begun and then finished, instead of the features) and
+// TKCLI_LOG (a file the client's debug log is appended to).
 package main
 
 import (
@@ -57,8 +58,15 @@ func main() {
 	if len(os.Args) > 1 {
 		n, _ = strconv.Atoi(os.Args[1])
 	}
-	for i := range n {
-		tk.TrackFeature("work", core.Props{"i": i})
+	if getenv("TKCLI_COMMAND") == "1" {
+		cmd := core.Command{Path: "build", Flags: []string{"watch"}, Args: n}
+		tk.BeginCommand(cmd)
+		cmd.Duration = 3 * time.Millisecond
+		tk.TrackCommand(cmd)
+	} else {
+		for i := range n {
+			tk.TrackFeature("work", core.Props{"i": i})
+		}
 	}
 	fmt.Println("done")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
