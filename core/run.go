@@ -18,8 +18,9 @@ import (
 // the event, nor touches the journal: a recording run costs its tool about
 // 2% less (docs/benchmarks.md, "Compact run records").
 
-// runRecord is a command run as the runs log keeps it. Its strings are
-// kept as the run saw them; the event built from it is scrubbed.
+// runRecord is a command run as the runs log keeps it: the tool's own
+// names (the command path, flag names) as they are, the collected flag
+// values scrubbed. The event built from it is scrubbed whole.
 type runRecord struct {
 	id        uuid
 	at        time.Time // the event's time: the finish, or the start of a run that has not finished
@@ -44,7 +45,17 @@ var errRunRecord = errors.New("telemetry: malformed run record")
 func (c *Client) newRunRecord(id uuid, at time.Time, session string, cmd Command, finished bool) runRecord {
 	r := runRecord{id: id, at: at, session: session, version: c.cfg.ServiceVersion, sdk: c.sdk.Version,
 		goVersion: c.env.GoVersion, ciName: c.env.CIName, ci: c.env.CI, finished: finished}
-	r.cmd = Command{Path: cmd.Path, Flags: cmd.Flags, FlagValues: cmd.FlagValues, Args: cmd.Args}
+	r.cmd = Command{Path: cmd.Path, Flags: cmd.Flags, Args: cmd.Args}
+	if len(cmd.FlagValues) > 0 {
+		// What the person typed is scrubbed before it is written
+		// anywhere, the runs log too; the event is scrubbed again when it
+		// is built, which changes nothing more (Scrub is idempotent).
+		sc := c.scrubber()
+		r.cmd.FlagValues = make(map[string]string, len(cmd.FlagValues))
+		for k, v := range cmd.FlagValues {
+			r.cmd.FlagValues[k] = sc.Scrub(v)
+		}
+	}
 	if finished {
 		r.cmd.ErrorKind, r.cmd.ExitCode = outcome(cmd)
 		r.cmd.Duration = cmd.Duration

@@ -115,7 +115,11 @@ func TestBuiltRunIsTheTrackedEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := c.buildRun(appendRunRecord(nil, c.newRunRecord(id, at, session, cmd, finished)))
+			rec := appendRunRecord(nil, c.newRunRecord(id, at, session, cmd, finished))
+			if bytes.Contains(rec, []byte("alice@")) {
+				t.Errorf("the run record keeps a flag value unscrubbed: %q", rec)
+			}
+			got, err := c.buildRun(rec)
 			if err != nil {
 				t.Fatal(err)
 			}
