@@ -19,6 +19,7 @@
 //	queue.db                 the bbolt file
 //	queue.log                the journal (with Options.Journal)
 //	queue.db.sum             the summary file: what Summary reads in queue.db
+//	runs2.log, runs.log      the runs logs: CLI runs under way, and finished runs to queue (runs.go)
 //	queue.db.corrupt-<unix>  damaged queue files moved aside (at most 2 kept)
 //	spool/<event_id>.json    events written while the file's lock was busy
 //	spool/_d<ts>-<pid>.drop  counts of events that could not be stored
