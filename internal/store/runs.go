@@ -225,10 +225,14 @@ func cutID(b []byte) (id string, rest []byte, ok bool) {
 // ReapRuns queues the records of the finished runs, and of the runs whose
 // process has ended without finishing them, and compacts the runs log to
 // the starts of the runs still going; alive says whether a process runs
-// (see [ProcessAlive]). It returns how many records it queued. A run that
-// ends while the log is compacted may lose its end: it is then queued
-// again by a later reap, under the id its own record was queued with, which
-// the queue and the server keep once.
+// (see [ProcessAlive]). It returns how many records it queued. The log
+// keeps the frames appended while it reaps, but a run's start appended in
+// the moment between its last read and the truncation is lost: that run is
+// then recorded only if it finishes (a finish waits for the log's lock, or
+// queues its record itself). A run that ends while the log is compacted
+// and queues its own record may lose its end: it is then queued again by a
+// later reap, under the id its own record was queued with, which the queue
+// and the server keep once.
 func (q *Queue) ReapRuns(ctx context.Context, alive func(pid int) bool) (int, error) {
 	return q.reapRuns(ctx, alive, q.lockTimeout)
 }
@@ -296,12 +300,23 @@ func (q *Queue) reapRunsIn(ctx context.Context, path string, alive func(pid int)
 			return 0, fmt.Errorf("store: queue the records of ended runs: %w", err)
 		}
 	}
-	// Compact, unless a run appended meanwhile: its frame is then kept for
-	// the next reap.
-	if fi, err := f.Stat(); err == nil && fi.Size() == int64(len(b)) {
-		if err := f.Truncate(0); err == nil && len(keep) > 0 {
-			_, _ = f.WriteAt(keep, 0)
+	// Compact to the frames kept and those appended meanwhile: the starts
+	// of runs (a finish waits for the lock). A reap that left the frames
+	// it queued would queue them again, and after a send the queue would
+	// not know them any more. A start appended between the last read and
+	// the truncation is lost: its run is then recorded only if it finishes.
+	for {
+		more, err := io.ReadAll(f)
+		if err != nil {
+			return len(recs), nil
 		}
+		if len(more) == 0 {
+			break
+		}
+		keep = append(keep, more...)
+	}
+	if err := f.Truncate(0); err == nil && len(keep) > 0 {
+		_, _ = f.WriteAt(keep, 0)
 	}
 	return len(recs), nil
 }
