@@ -67,11 +67,8 @@ type Run struct {
 func InstallCopies(path string, n int) ([]string, error) {
 	var copies []string
 	for i := 2; i <= n; i++ {
-		tmp, dst := fmt.Sprintf("%s.%d.tmp", path, i), fmt.Sprintf("%s.%d", path, i)
-		if err := copyFile(path, tmp); err != nil {
-			return nil, err
-		}
-		if err := Install(tmp, dst); err != nil {
+		dst := fmt.Sprintf("%s.%d", path, i)
+		if err := copyFile(path, dst); err != nil {
 			return nil, err
 		}
 		copies = append(copies, dst)

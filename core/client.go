@@ -290,9 +290,7 @@ func (c *Client) finishRun(id uuid, run store.RunStart, cmd Command) (ok bool) {
 	if c.debug || shown || !c.on.Load() {
 		return false
 	}
-	now := c.cfg.Host.Now()
-	r := c.newRunRecord(id, now, *c.touchSession(now), cmd, true)
-	return run.Finish(appendRunRecord(make([]byte, 0, 256), r))
+	return run.Finish(c.runData(id, cmd, true))
 }
 
 // BeginCommand notes, in CLI mode, that a command's own code is about to
@@ -315,10 +313,8 @@ func (c *Client) BeginCommand(cmd Command) {
 		return
 	}
 	id := newID()
-	now := c.cfg.Host.Now()
-	r := c.newRunRecord(id, now, *c.touchSession(now), cmd, false)
 	c.begunID = id
-	c.run = c.queue.BeginRun(id.String(), appendRunRecord(make([]byte, 0, 256), r))
+	c.run = c.queue.BeginRun(id.String(), c.runData(id, cmd, false))
 }
 
 // startedProps is what is known of a command when it starts.

@@ -59,12 +59,10 @@ func (c *Client) Status(ctx context.Context) (st Status, err error) {
 	if e, ok := sender.PendingErasure(c.cfg.Queue.Path); ok {
 		st.ErasurePending = e.RequestedAt
 	}
-	q, err := c.localQueue()
+	q, err := c.reapedQueue(ctx)
 	if err != nil {
 		return st, err
 	}
-	// The runs recorded while telemetry was on are queued events too.
-	c.reapRuns(ctx, q)
 	if st.Queued, err = q.Len(ctx); err != nil {
 		return st, fmt.Errorf("telemetry: reading the queue: %w", err)
 	}
@@ -93,11 +91,10 @@ func (c *Client) Queued(ctx context.Context, fn func(event []byte) error) (err e
 		return nil
 	}
 	defer c.recoverPanicErr("queued", &err)
-	q, err := c.localQueue()
+	q, err := c.reapedQueue(ctx)
 	if err != nil {
 		return err
 	}
-	c.reapRuns(ctx, q)
 	id, _ := c.anonymousID()
 	return q.All(ctx, func(r store.Record) error { return fn(sender.FillUserID(r.Data, id)) })
 }

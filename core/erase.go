@@ -39,10 +39,7 @@ func (c *Client) Delete(ctx context.Context) (d Deletion, err error) {
 		return d, nil
 	}
 	defer c.recoverPanicErr("delete", &err)
-	if c.on.Load() {
-		c.reapRuns(ctx, c.queue)
-	}
-	if q, err := c.localQueue(); err == nil {
+	if q, err := c.reapedQueue(ctx); err == nil {
 		d.Queued, _ = q.Len(ctx)
 	}
 	if err := c.Disable(ctx); err != nil {

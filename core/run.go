@@ -63,6 +63,12 @@ func (c *Client) newRunRecord(id uuid, at time.Time, session string, cmd Command
 	return r
 }
 
+// runData returns the encoded record of the run id of cmd, now.
+func (c *Client) runData(id uuid, cmd Command, finished bool) []byte {
+	now := c.cfg.Host.Now()
+	return appendRunRecord(make([]byte, 0, 256), c.newRunRecord(id, now, *c.touchSession(now), cmd, finished))
+}
+
 // appendRunRecord appends r's encoding to b.
 func appendRunRecord(b []byte, r runRecord) []byte {
 	str := func(s string) {
@@ -194,9 +200,11 @@ func (c *Client) buildRun(data []byte) (_ []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	props := startedProps(r.cmd)
+	var props Props
 	if r.finished {
 		props = commandProps(r.cmd)
+	} else {
+		props = startedProps(r.cmd)
 	}
 	ev := c.event(&pending{id: r.id, typ: wire.EventCommandExecuted, ts: r.at, session: &r.session, props: props})
 	ev.ServiceVersion = r.version

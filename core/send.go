@@ -362,6 +362,16 @@ func (c *Client) noticePending() bool {
 	return c.cfg.Mode == CLIMode && c.decision.NeedsNotice
 }
 
+// reapedQueue returns the local queue with the runs of its runs log queued:
+// the runs recorded while telemetry was on are queued events too.
+func (c *Client) reapedQueue(ctx context.Context) (*store.Queue, error) {
+	q, err := c.localQueue()
+	if err == nil {
+		c.reapRuns(ctx, q)
+	}
+	return q, err
+}
+
 // reapRuns queues, from q's runs log, the events of the finished runs and
 // of the commands whose process ended without finishing them (see
 // [Client.BeginCommand] and run.go).

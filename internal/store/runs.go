@@ -151,7 +151,7 @@ func (q *Queue) runs2Path() string { return filepath.Join(filepath.Dir(q.path), 
 type loggedRun struct {
 	id    string
 	pid   int
-	kind  byte   // of its start: frameStart, frameRun, or 0 when it has none (lost)
+	kind  byte   // of its start: frameStart, frameRun, or 0 when it has none
 	data  []byte // its start's data
 	start []byte // its start frame, as written
 	done  []byte // the data of its finish frame; nil when none
@@ -283,8 +283,6 @@ func (q *Queue) reapRunsIn(ctx context.Context, path string, alive func(pid int)
 			build(r, r.done)
 		case r.done != nil:
 			keep = append(append(keep, r.start...), r.fin...) // for a Queue that can build it
-		case r.kind == 0:
-			// Neither a start nor a finish that checks out.
 		case r.pid == os.Getpid() || alive(r.pid) && !stale(r.id):
 			keep = append(keep, r.start...)
 		case r.kind == frameStart:
@@ -299,6 +297,9 @@ func (q *Queue) reapRunsIn(ctx context.Context, path string, alive func(pid int)
 		if err := q.Append(ctx, recs...); err != nil {
 			return 0, fmt.Errorf("store: queue the records of ended runs: %w", err)
 		}
+	}
+	if len(keep) == len(b) {
+		return len(recs), nil // nothing to compact: every frame stays
 	}
 	// Compact to the frames kept and those appended meanwhile: the starts
 	// of runs (a finish waits for the lock). A reap that left the frames

@@ -100,19 +100,15 @@ func run(runs, copies int, cgo string, third bool) error {
 	env := userEnv(home, "HTTPCLI_ENDPOINT="+srv.URL)
 	dnt := append(slices.Clone(env), "DO_NOT_TRACK=1")
 	buildArgs := []string{"build", "--production", "web"}
-	bins := []bench.Run{
-		{Name: "httpcli without the SDK", Path: paths["httpcli-plain"], Args: buildArgs, Env: env},
-		{Name: "httpcli recording one event", Path: paths["httpcli-tracked"], Args: buildArgs, Env: env},
-		{Name: "httpcli with DO_NOT_TRACK=1", Path: paths["httpcli-tracked"], Args: buildArgs, Env: dnt},
-		{Name: "trivial cobra command (no net/http)", Path: paths["trivial-plain"], Args: nil, Env: env},
-		{Name: "trivial command recording one event", Path: paths["trivial-tracked"], Args: nil, Env: env},
+	bin := func(name, binary string, args, env []string) bench.Run {
+		return bench.Run{Name: name, Path: paths[binary], Copies: others[binary], Args: args, Env: env}
 	}
-	for i := range bins {
-		for name, p := range paths {
-			if p == bins[i].Path {
-				bins[i].Copies = others[name]
-			}
-		}
+	bins := []bench.Run{
+		bin("httpcli without the SDK", "httpcli-plain", buildArgs, env),
+		bin("httpcli recording one event", "httpcli-tracked", buildArgs, env),
+		bin("httpcli with DO_NOT_TRACK=1", "httpcli-tracked", buildArgs, dnt),
+		bin("trivial cobra command (no net/http)", "trivial-plain", nil, env),
+		bin("trivial command recording one event", "trivial-tracked", nil, env),
 	}
 	times, err := bench.Interleave(bins, runs)
 	if err != nil {
