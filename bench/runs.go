@@ -135,3 +135,20 @@ func Median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// PairedRatio returns the median, over the rounds of [Interleave], of a's
+// time over b's in the same round. Where the machine's speed drifts from
+// one stretch of rounds to another, it moves both times of a round alike,
+// which the ratio of the medians does not see.
+func PairedRatio(a, b []time.Duration) float64 {
+	n := min(len(a), len(b))
+	if n == 0 {
+		return 0
+	}
+	rs := make([]float64, n)
+	for i := range n {
+		rs[i] = float64(a[i]) / float64(b[i])
+	}
+	slices.Sort(rs)
+	return rs[n/2]
+}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Install leaves the same bytes at dst, executable, and src gone.
@@ -67,5 +68,29 @@ func TestCopiesRunInTurn(t *testing.T) {
 		if seen[p] < 2 {
 			t.Errorf("%s ran %d times of 6, want 2", p, seen[p])
 		}
+	}
+}
+
+// PairedRatio compares the times of the same round, not the sorted series.
+func TestPairedRatio(t *testing.T) {
+	ms := func(vs ...int) []time.Duration {
+		var ds []time.Duration
+		for _, v := range vs {
+			ds = append(ds, time.Duration(v)*time.Millisecond)
+		}
+		return ds
+	}
+	// Rounds 1 and 3 take twice as long for a as for b, round 2 as long:
+	// the median of the rounds' ratios is 2, while the medians of the two
+	// series are both 6 ms.
+	a, b := ms(2, 6, 20), ms(1, 6, 10)
+	if got := PairedRatio(a, b); got != 2 {
+		t.Errorf("PairedRatio = %v, want 2", got)
+	}
+	if got := float64(Median(a)) / float64(Median(b)); got != 1 {
+		t.Errorf("ratio of the medians = %v, want 1 (the test's premise)", got)
+	}
+	if got := PairedRatio(nil, b); got != 0 {
+		t.Errorf("PairedRatio of no rounds = %v, want 0", got)
 	}
 }

@@ -12,6 +12,14 @@
 // sizes, and, with -thirdparty, a real cobra tool (cobra-cli v1.3.0, built
 // from its module) before and after the one-line change.
 //
+// Two more rows frame the targets' rows. The plain tool again, through
+// copies of its own, is the control: its ratio to the plain tool is what
+// identical binaries differ by in the same run. The tool linking the SDK
+// without starting it (bench/httpcli/linked) shows what the SDK costs a
+// run before any of its code runs: a larger binary and its dependencies'
+// package initializers. Each ratio is given twice: of the medians, as the
+// targets are defined, and paired, the median of each round's own ratio.
+//
 // Each binary is installed as -copies copies, run in turn, so that where
 // one copy's pages happen to land in the page cache does not move its
 // figures.
@@ -43,6 +51,10 @@ func main() {
 	third := flag.Bool("thirdparty", false, "also measure cobra-cli v1.3.0 before and after the one-line change")
 	copies := flag.Int("copies", 3, "installed copies of each binary, run in turn")
 	flag.Parse()
+	if *runs < 1 || *copies < 1 {
+		fmt.Fprintln(os.Stderr, "clipath: -runs and -copies must be at least 1")
+		os.Exit(2)
+	}
 	if err := run(*runs, *copies, *cgo, *third); err != nil {
 		fmt.Fprintln(os.Stderr, "clipath:", err)
 		os.Exit(1)
@@ -86,16 +98,26 @@ func run(runs, copies int, cgo string, third bool) error {
 	paths := map[string]string{}
 	others := map[string][]string{}
 	for name, pkg := range map[string]string{
-		"httpcli-plain": "./httpcli/plain", "httpcli-tracked": "./httpcli/tracked",
+		"httpcli-plain": "./httpcli/plain", "httpcli-tracked": "./httpcli/tracked", "httpcli-linked": "./httpcli/linked",
 		"trivial-plain": "./trivial/plain", "trivial-tracked": "./trivial/tracked",
 	} {
 		if paths[name], err = bench.Build(dir, name, pkg, cgo); err != nil {
 			return err
 		}
-		if others[name], err = bench.InstallCopies(paths[name], copies); err != nil {
+		n := copies
+		if name == "httpcli-plain" {
+			n = 2 * copies // a second set for the control row
+		}
+		if others[name], err = bench.InstallCopies(paths[name], n); err != nil {
 			return err
 		}
 	}
+	// The control: the plain tool again, through copies of its own. Its
+	// ratio to the plain tool is what identical binaries differ by in this
+	// run, the noise floor of the others.
+	plainCopies := others["httpcli-plain"]
+	others["httpcli-plain"] = plainCopies[:copies-1]
+	paths["httpcli-plain-again"], others["httpcli-plain-again"] = plainCopies[copies-1], plainCopies[copies:]
 	home := filepath.Join(dir, "home")
 	env := userEnv(home, "HTTPCLI_ENDPOINT="+srv.URL)
 	dnt := append(slices.Clone(env), "DO_NOT_TRACK=1")
@@ -103,34 +125,43 @@ func run(runs, copies int, cgo string, third bool) error {
 	bin := func(name, binary string, args, env []string) bench.Run {
 		return bench.Run{Name: name, Path: paths[binary], Copies: others[binary], Args: args, Env: env}
 	}
-	bins := []bench.Run{
-		bin("httpcli without the SDK", "httpcli-plain", buildArgs, env),
-		bin("httpcli recording one event", "httpcli-tracked", buildArgs, env),
-		bin("httpcli with DO_NOT_TRACK=1", "httpcli-tracked", buildArgs, dnt),
-		bin("trivial cobra command (no net/http)", "trivial-plain", nil, env),
-		bin("trivial command recording one event", "trivial-tracked", nil, env),
+	rows := []struct {
+		run    bench.Run
+		ref    int    // the row it is compared with; -1: none
+		target string // the target, if any
+		note   string
+	}{
+		{run: bin("httpcli without the SDK", "httpcli-plain", buildArgs, env), ref: -1},
+		{run: bin("httpcli without the SDK, other copies", "httpcli-plain-again", buildArgs, env), ref: 0, note: "(control: the noise floor)"},
+		{run: bin("httpcli linking the SDK, not starting it", "httpcli-linked", buildArgs, env), ref: 0, note: "(what linking it costs)"},
+		{run: bin("httpcli recording one event", "httpcli-tracked", buildArgs, env), ref: 0, target: "1.05"},
+		{run: bin("httpcli with DO_NOT_TRACK=1", "httpcli-tracked", buildArgs, dnt), ref: 0, target: "1.02"},
+		{run: bin("trivial cobra command (no net/http)", "trivial-plain", nil, env), ref: -1},
+		{run: bin("trivial command recording one event", "trivial-tracked", nil, env), ref: 5},
+	}
+	if cgo == "0" {
+		rows[3].target, rows[4].target = "1.10", "1.05"
+	}
+	bins := make([]bench.Run, len(rows))
+	for i, r := range rows {
+		bins[i] = r.run
 	}
 	times, err := bench.Interleave(bins, runs)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("## The CLI path: median wall time of %d interleaved runs, %d copies of each binary (CGO_ENABLED=%q)\n", runs, copies, cgo)
-	base, trivial := bench.Median(times[0]), bench.Median(times[3])
-	targets := map[int]string{1: "1.05", 2: "1.02"}
-	if cgo == "0" {
-		targets = map[int]string{1: "1.10", 2: "1.05"}
-	}
-	for i, b := range bins {
-		m := bench.Median(times[i])
-		ref := base
-		if i >= 3 {
-			ref = trivial
-		}
-		line := fmt.Sprintf("%-40s %9.3fms", b.Name, float64(m)/1e6)
-		if i != 0 && i != 3 {
-			line += fmt.Sprintf("  %.3fx", float64(m)/float64(ref))
-			if t, ok := targets[i]; ok {
-				line += " (target <= " + t + "x)"
+	fmt.Println("ratio: of the medians (the target's measure); paired: the median of the rounds' own ratios")
+	for i, r := range rows {
+		line := fmt.Sprintf("%-42s %9.3fms", r.run.Name, float64(bench.Median(times[i]))/1e6)
+		if r.ref >= 0 {
+			line += fmt.Sprintf("  %.3fx  paired %.3fx", float64(bench.Median(times[i]))/float64(bench.Median(times[r.ref])),
+				bench.PairedRatio(times[i], times[r.ref]))
+			if r.target != "" {
+				line += " (target <= " + r.target + "x)"
+			}
+			if r.note != "" {
+				line += " " + r.note
 			}
 		}
 		fmt.Println(line)
