@@ -37,7 +37,11 @@ import (
 // (default 200000 events, 8 clients, 4 rounds, 100 events per request, as
 // the SDK sends them), and TK_BENCH_SYNTH=1 sends the synthetic history's
 // varied events instead of uniform ones (TK_BENCH_DAYS and TK_BENCH_USERS:
-// the days and users it spans, default 30 and 5000). TK_BENCH_WARM=N
+// the days and users it spans, default 30 and 5000), each request with
+// the next TK_BENCH_BATCH events of the history, of many users;
+// TK_BENCH_SYNTH=sdk sends the same events in the requests the SDK's users
+// would send (synth.SDKBatches): each of one user's events, due at
+// TK_BENCH_BATCH events or an hour, so mostly a few events each. TK_BENCH_WARM=N
 // measures the steady state instead of a first load: before the rounds
 // it sends N events of another history of the same days, users and
 // distribution (seed 2), and the rounds then empty only the events, so
@@ -72,11 +76,21 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 	// instead of the uniform events of newEvents.
 	var bodies, warmup [][]byte
 	var rows [][]any
+	rowAt := []int{0} // rows[rowAt[i]:rowAt[i+1]] are the events of bodies[i]
 	next := func() []byte {
 		raw, _ := json.Marshal(map[string]any{"events": newEvents(batchSize)})
 		return raw
 	}
 	warmEvents := envInt("TK_BENCH_WARM", 0)
+	// TK_BENCH_SYNTH=sdk groups the history's events as the SDK sends
+	// them (synth.SDKBatches): each user's own, up to TK_BENCH_BATCH
+	// events or an hour's.
+	batches := func(g *synth.Generator, fn func(body []byte, events int) error) error {
+		if os.Getenv("TK_BENCH_SYNTH") == "sdk" {
+			return g.SDKBatches(batchSize, time.Hour, fn)
+		}
+		return g.Batches(batchSize, fn)
+	}
 	if os.Getenv("TK_BENCH_SYNTH") != "" {
 		end := time.Now().UTC().Truncate(24 * time.Hour)
 		g, err := synth.New(synth.Config{Seed: 1, Users: envInt("TK_BENCH_USERS", 5000),
@@ -90,7 +104,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := wg.Batches(batchSize, func(body []byte, _ int) error {
+			if err := batches(wg, func(body []byte, _ int) error {
 				warmup = append(warmup, gzipped(body))
 				return nil
 			}); err != nil {
@@ -98,7 +112,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 			}
 		}
 		var raws [][]byte
-		if err := g.Batches(batchSize, func(body []byte, _ int) error {
+		if err := batches(g, func(body []byte, _ int) error {
 			raws = append(raws, bytes.Clone(body))
 			return nil
 		}); err != nil {
@@ -128,6 +142,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 				e.SDKName, e.SDKVersion, e.OS, e.Arch, e.CI, e.CIName, e.GoVersion, string(e.Metadata)})
 		}
 		bodies = append(bodies, gzipped(raw))
+		rowAt = append(rowAt, len(rows))
 	}
 	// Requests of other events, to warm up the server and its connections
 	// before the first round.
@@ -192,7 +207,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 			}
 			b.Logf("warm-up: %d events in %.2fs", warmEvents, secs)
 		}
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[:batchSize])); err != nil {
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[:rowAt[1]])); err != nil {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
@@ -217,7 +232,7 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 				httpSecs += secs
 				var stored int
 				conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&stored)
-				if want := (hi - lo) * batchSize; stored != want {
+				if want := rowAt[hi] - rowAt[lo]; stored != want {
 					b.Fatalf("round %d: stored %d of %d", r, stored, want)
 				}
 			}
@@ -226,12 +241,12 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 				pid := int(conn.PgConn().PID())
 				cpuStart, faultStart, walStart := procCPU(pid), procFaults(pid), walNow()
 				start := time.Now()
-				n, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[lo*batchSize:hi*batchSize]))
+				n, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, pgx.CopyFromRows(rows[rowAt[lo]:rowAt[hi]]))
 				copySecs += time.Since(start).Seconds()
 				copyCPU += procCPU(pid) - cpuStart
 				copyFaults += procFaults(pid) - faultStart
 				copyWAL += walNow() - walStart
-				if err != nil || int(n) != (hi-lo)*batchSize {
+				if err != nil || int(n) != rowAt[hi]-rowAt[lo] {
 					b.Fatalf("copy: %d rows, %v", n, err)
 				}
 			}
@@ -269,8 +284,8 @@ func BenchmarkIngestVsCopy(b *testing.B) {
 		b.ReportMetric(perK(copyFaults), "copy-db-faults/krow")
 		b.ReportMetric(float64(httpWAL)/float64(len(rows)), "wal-bytes/event")
 		b.ReportMetric(float64(copyWAL)/float64(len(rows)), "copy-wal-bytes/row")
-		b.Logf("%d events, %d clients, %d rounds: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB, CPU per event: tk-server %.1f µs, its database sessions %.1f µs, clients %.1f µs; the COPY's session %.1f µs per row",
-			len(rows), clients, rounds, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20),
+		b.Logf("%d events in %d requests, %d clients, %d rounds: HTTP %.0f events/s (%.2fs), COPY %.0f rows/s (%.2fs), ratio %.2f, tk-server peak RSS %.1f MiB, CPU per event: tk-server %.1f µs, its database sessions %.1f µs, clients %.1f µs; the COPY's session %.1f µs per row",
+			len(rows), len(bodies), clients, rounds, httpRate, httpSecs, copyRate, copySecs, httpRate/copyRate, float64(rss)/(1<<20),
 			perEvent(serverCPU), perEvent(dbCPU), perEvent(clientCPU), perEvent(copyCPU))
 	}
 }

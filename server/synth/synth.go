@@ -1,10 +1,12 @@
 package synth
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -667,6 +669,86 @@ func (g *Generator) Batches(size int, fn func(body []byte, events int) error) er
 			return err
 		}
 	}
+}
+
+// SDKBatches calls fn with the request bodies the SDK's command-line path
+// would send for the history: each installation (user) sends its own
+// queued events, at the run that finds at least minEvents queued or the
+// oldest of them maxAge old, that run's event included (sender.Policy's
+// MinEvents and MaxAge; 100 and an hour by default). The bodies come in
+// the order they are sent, each with its number of events; the batches
+// still open at the end of the history come last, by the time of their
+// newest event. The body is reused after fn returns. It stops at fn's
+// first error and returns it.
+//
+// Against [Generator.Batches], whose requests each hold the events of many
+// users in one stretch of time, these are what a collection server
+// receives from a tool's users: small requests (a few events each for
+// most users), each from one user, platform and version.
+func (g *Generator) SDKBatches(minEvents int, maxAge time.Duration, fn func(body []byte, events int) error) error {
+	if minEvents < 1 || minEvents > wire.MaxEvents {
+		return fmt.Errorf("synth: batch size %d, want 1 to %d", minEvents, wire.MaxEvents)
+	}
+	type queued struct {
+		first, last time.Time
+		data        []byte
+		ends        []int
+	}
+	var (
+		ev    wire.Event
+		body  []byte
+		evs   [][]byte
+		open  = map[string]*queued{}
+		spare []*queued
+	)
+	send := func(q *queued) error {
+		evs = evs[:0]
+		from := 0
+		for _, e := range q.ends {
+			evs = append(evs, q.data[from:e])
+			from = e
+		}
+		body = wire.AppendBatch(body[:0], 0, evs...)
+		return fn(body, len(q.ends))
+	}
+	for g.Next(&ev) {
+		q := open[ev.UserID]
+		if q == nil {
+			if n := len(spare); n > 0 {
+				q, spare = spare[n-1], spare[:n-1]
+			} else {
+				q = &queued{}
+			}
+			q.first, q.data, q.ends = ev.Timestamp.Time, q.data[:0], q.ends[:0]
+			open[ev.UserID] = q
+		}
+		var err error
+		if q.data, err = wire.AppendEvent(q.data, &ev); err != nil {
+			return err
+		}
+		q.ends = append(q.ends, len(q.data))
+		q.last = ev.Timestamp.Time
+		if len(q.ends) >= minEvents || q.last.Sub(q.first) >= maxAge {
+			if err := send(q); err != nil {
+				return err
+			}
+			delete(open, ev.UserID)
+			spare = append(spare, q)
+		}
+	}
+	rest := slices.Collect(maps.Values(open))
+	slices.SortFunc(rest, func(a, b *queued) int {
+		if c := a.last.Compare(b.last); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.data, b.data)
+	})
+	for _, q := range rest {
+		if err := send(q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fillDay generates the records of day d, sorted by time.

@@ -699,3 +699,75 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
 }
+
+// SDKBatches sends each user's events as the SDK's command-line path does:
+// every event once, each request from one user, closed by the event that
+// makes the batch due (minEvents queued, or the oldest maxAge old), and
+// the requests in the order they are sent.
+func TestSDKBatches(t *testing.T) {
+	const minEvents, maxAge = 20, time.Hour
+	want := map[[16]byte][32]byte{} // event id: user id
+	g := newGen(t, small)
+	var ev wire.Event
+	for g.Next(&ev) {
+		se, err := synth.ServerEvent(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[se.EventID] = se.UserID
+	}
+	seen := map[[16]byte]bool{}
+	var lastSent time.Time
+	requests, atEnd := 0, false
+	err := newGen(t, small).SDKBatches(minEvents, maxAge, func(body []byte, events int) error {
+		b, err := decode.Batch(body, end, server.DefaultRetention)
+		if err != nil {
+			return err
+		}
+		if len(b.Rejected) != 0 || len(b.Events) != events || events < 1 || events > minEvents {
+			t.Fatalf("request %d: %d events decoded of %d, rejected %v", requests, len(b.Events), events, b.Rejected)
+		}
+		first, last := b.Events[0], b.Events[len(b.Events)-1]
+		due := events == minEvents || last.Timestamp.Sub(first.Timestamp) >= maxAge
+		if !due {
+			atEnd = true // the batches left open at the end of the history
+		} else if atEnd {
+			t.Fatalf("request %d is due by count or age after the ones left open", requests)
+		}
+		if due && last.Timestamp.Before(lastSent) {
+			t.Fatalf("request %d sent at %v, before the one before it (%v)", requests, last.Timestamp, lastSent)
+		}
+		if due {
+			lastSent = last.Timestamp
+		}
+		for i, e := range b.Events {
+			user, ok := want[e.EventID]
+			if !ok || seen[e.EventID] {
+				t.Fatalf("request %d: event %x unknown or sent twice", requests, e.EventID)
+			}
+			seen[e.EventID] = true
+			if user != first.UserID {
+				t.Fatalf("request %d mixes users", requests)
+			}
+			if i > 0 && e.Timestamp.Before(b.Events[i-1].Timestamp) {
+				t.Fatalf("request %d out of time order", requests)
+			}
+			// Only the event that made the batch due may be maxAge or
+			// more after the first.
+			if i < len(b.Events)-1 && e.Timestamp.Sub(first.Timestamp) >= maxAge {
+				t.Fatalf("request %d held on to an event past the age that made it due", requests)
+			}
+		}
+		requests++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("%d events sent, want %d", len(seen), len(want))
+	}
+	if requests*2 > len(want) {
+		t.Errorf("%d requests for %d events: batches of fewer than two events on average", requests, len(want))
+	}
+}
