@@ -123,6 +123,12 @@ type admissions struct {
 	mu   sync.Mutex
 	seed maphash.Seed
 	m    map[uint64]bool
+	// folds holds the values and rows folded because the project had added
+	// all it may on the current day of arrival (Caps.NewPerDay), each
+	// until that day ends: none of them can be admitted before then, by
+	// this process or another, so that asking again would only take the
+	// project's admission lock for the same answer.
+	folds map[uint64]time.Time
 	// full holds the (project, day, dim) whose cap is reached. When one
 	// is added, every value admitted for it is added to m, so that a
 	// value of it not in m is new, and folded without asking the
@@ -145,13 +151,20 @@ func (a *admissions) hash(project int64, c candidate) uint64 {
 	return maphash.Comparable(a.seed, cacheKey{project, c})
 }
 
-// lookup returns the cached decision on c, and whether there is one.
-func (a *admissions) lookup(project int64, c candidate) (keep, ok bool) {
+// lookup returns the cached decision on c at now, and whether there is
+// one.
+func (a *admissions) lookup(project int64, c candidate, now time.Time) (keep, ok bool) {
 	h := a.hash(project, c)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if keep, ok := a.m[h]; ok {
 		return keep, true
+	}
+	if until, ok := a.folds[h]; ok {
+		if now.Before(until) {
+			return false, true
+		}
+		delete(a.folds, h)
 	}
 	if a.full[fullKey{project, c.day, c.dim}] {
 		return false, true
@@ -215,9 +228,10 @@ func (a *admissions) markKept(project int64, r *rollup, dec decisions) {
 // room makes room for n more decisions, starting over when needed. The
 // caller holds a.mu.
 func (a *admissions) room(n int) {
-	if a.m == nil || len(a.m)+n > maxCachedDecisions {
+	if a.m == nil || len(a.m)+len(a.folds)+n > maxCachedDecisions {
 		a.m = make(map[uint64]bool)
 		a.full = make(map[fullKey]bool)
+		a.folds = make(map[uint64]time.Time)
 	}
 }
 
@@ -227,6 +241,16 @@ func (a *admissions) store(project int64, c candidate, keep bool) {
 	defer a.mu.Unlock()
 	a.room(1)
 	a.m[h] = keep
+}
+
+// storeFold records that c is folded until until: the end of the day of
+// arrival on which the project's additions reached their cap.
+func (a *admissions) storeFold(project int64, c candidate, until time.Time) {
+	h := a.hash(project, c)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.room(1)
+	a.folds[h] = until
 }
 
 // fill records that the cap of k is reached, and that admitted are all
@@ -372,11 +396,15 @@ func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions,
 	project := key.ProjectID
 	dec := decisions{}
 	var ask []candidate
+	// Before the admission's transaction starts: a day of arrival that the
+	// database finds ending in some time ends that long after this at the
+	// earliest, whatever the two clocks say.
+	now := db.cfg.Now()
 	need := func(c candidate) {
 		if _, ok := dec[c]; ok {
 			return
 		}
-		keep, ok := db.adm.lookup(project, c)
+		keep, ok := db.adm.lookup(project, c, now)
 		dec[c] = keep
 		if !ok {
 			ask = append(ask, c)
@@ -405,6 +433,7 @@ func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions,
 			return nil
 		}
 		if tx == nil {
+			db.admissionTxs.Add(1)
 			var err error
 			if tx, err = db.pool.Begin(ctx); err != nil {
 				return err
@@ -416,7 +445,7 @@ func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions,
 				return err
 			}
 		}
-		if err := db.admit(ctx, tx, project, ask, dec); err != nil {
+		if err := db.admit(ctx, tx, project, ask, dec, now); err != nil {
 			return err
 		}
 		ask = ask[:0]
@@ -509,14 +538,19 @@ WITH c AS (
     SELECT $1, (now() AT TIME ZONE 'UTC')::date, count(*) FROM ins HAVING count(*) > 0
     ON CONFLICT (project_id, day) DO UPDATE SET n = rollup_additions.n + excluded.n
 )
-SELECT k.known OR NOT (j.dim_full OR j.day_full), coalesce(j.dim_full, false)
+SELECT k.known OR NOT (j.dim_full OR j.day_full), coalesce(j.dim_full, false),
+       -- What is left of the day of arrival, by the clock that judged it.
+       extract(epoch FROM date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day'
+                          - (now() AT TIME ZONE 'UTC'))::float8
 FROM k LEFT JOIN judged j ON j.i = k.i ORDER BY k.i`
 
 // admit decides cs (distinct, not decided by the cache) in tx, which holds
 // the project's admission lock, and records the decisions in dec and in
 // the cache. A value folded because the cap of its day and dimension is
-// full makes the cache fold every new value of them from then on.
-func (db *DB) admit(ctx context.Context, tx pgx.Tx, project int64, cs []candidate, dec decisions) error {
+// full makes the cache fold every new value of them from then on; one
+// folded because the project added all it may today is folded from the
+// cache until the day of arrival ends. before is a time before tx began.
+func (db *DB) admit(ctx context.Context, tx pgx.Tx, project int64, cs []candidate, dec decisions, before time.Time) error {
 	days := make([]time.Time, len(cs))
 	dims := make([]int16, len(cs))
 	values := make([]string, len(cs))
@@ -532,7 +566,8 @@ func (db *DB) admit(ctx context.Context, tx pgx.Tx, project int64, cs []candidat
 	var full []fullKey
 	i := 0
 	var keep, dimFull bool
-	_, err = pgx.ForEachRow(rows, []any{&keep, &dimFull}, func() error {
+	var dayLeft float64
+	_, err = pgx.ForEachRow(rows, []any{&keep, &dimFull, &dayLeft}, func() error {
 		if i >= len(cs) {
 			return fmt.Errorf("admission answered more values than asked")
 		}
@@ -547,9 +582,12 @@ func (db *DB) admit(ctx context.Context, tx pgx.Tx, project int64, cs []candidat
 			if k := (fullKey{project, c.day, c.dim}); !slices.Contains(full, k) {
 				full = append(full, k)
 			}
+		default:
+			// Folded for the cap of today's additions: until today ends,
+			// as the cap of the next day lets it in. A second less, for
+			// the clocks' rates.
+			db.adm.storeFold(project, c, before.Add(time.Duration(dayLeft*float64(time.Second))-time.Second))
 		}
-		// Folded for the day's cap only: not cached, as the cap of the
-		// next day lets it in.
 		return nil
 	})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/telemetry-kit/telemetry-kit/server"
 	"github.com/telemetry-kit/telemetry-kit/server/postgres"
 )
@@ -267,6 +269,86 @@ func TestCapsRowsAndDailyAdditions(t *testing.T) {
 		t.Fatalf("%d events counted, want 29", counted)
 	}
 	checkAdmissionCounts(t, db, key.ProjectID)
+}
+
+// Once a project has added all it may on a day of arrival, its new values
+// are folded without asking the database again until that day ends: a
+// request that brings them back takes no admission transaction (and so
+// never waits for the project's admission lock), and counts exactly as
+// the first did. After the day, they are asked again.
+func TestDayFoldsAreCached(t *testing.T) {
+	now := time.Now().UTC()
+	clock := now
+	db := openMaintained(t, postgres.Config{Caps: postgres.Caps{NewPerDay: 12}, Now: func() time.Time { return clock }})
+	ctx := context.Background()
+	key := project(t, db, "day-folds")
+	batch := func() []server.Event {
+		var evs []server.Event
+		for i := 0; i < 8; i++ {
+			evs = append(evs, command(now, "v"+strconv.Itoa(i), "c"+strconv.Itoa(i)))
+		}
+		return evs
+	}
+	first, err := db.Ingest(ctx, key, batch(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Folded["version"] == 0 {
+		t.Fatalf("folded %v: the test needs the cap of today's additions reached", first.Folded)
+	}
+	before := rowCounts(t, db, key.ProjectID)
+	txs := db.AdmissionTransactions()
+	again, err := db.Ingest(ctx, key, batch(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := db.AdmissionTransactions() - txs; n != 0 {
+		t.Errorf("the same values again took %d admission transactions, want 0", n)
+	}
+	if !maps.Equal(again.Folded, first.Folded) {
+		t.Errorf("folded %v the second time, %v the first", again.Folded, first.Folded)
+	}
+	if got := rowCounts(t, db, key.ProjectID); !maps.Equal(got, doubled(before)) {
+		t.Errorf("rows after the same events twice:\n%v\nwant twice the first's:\n%v", got, before)
+	}
+	// A day later by tk-server's clock the values are asked again (the
+	// database, still on its day, folds them again).
+	clock = now.Add(25 * time.Hour)
+	txs = db.AdmissionTransactions()
+	if _, err := db.Ingest(ctx, key, batch(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if db.AdmissionTransactions() == txs {
+		t.Error("after the day of arrival ended, the folded values were not asked again")
+	}
+	checkAdmissionCounts(t, db, key.ProjectID)
+}
+
+// rowCounts returns the events of each row of a project's
+// daily_event_counts, its shards together.
+func rowCounts(t *testing.T, db *postgres.DB, project int64) map[string]int64 {
+	t.Helper()
+	rows, err := db.Pool().Query(context.Background(), `SELECT concat_ws('/', day, service_name, service_version,
+		event_type, name, os, arch, ci, go_version, success, error_kind), sum(events)
+		FROM daily_event_counts WHERE project_id = $1 GROUP BY 1`, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int64{}
+	var k string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&k, &n}, func() error { m[k] = n; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func doubled(m map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for k, n := range m {
+		d[k] = 2 * n
+	}
+	return d
 }
 
 // Maintenance deletes the rollup rows of the days that fall out of the

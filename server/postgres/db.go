@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,6 +59,8 @@ type DB struct {
 
 	caps Caps
 	adm  admissions
+	// admissionTxs counts the transactions of admissions (caps.go).
+	admissionTxs atomic.Int64
 
 	groupMu sync.Mutex
 	groups  groups

@@ -17,6 +17,10 @@ func (db *DB) SharedTransactions() int64 {
 	return db.groups.shared
 }
 
+// AdmissionTransactions returns how many transactions admitted values
+// against the caps.
+func (db *DB) AdmissionTransactions() int64 { return db.admissionTxs.Load() }
+
 // MigrateTo applies the migrations up to version.
 func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 	p, closeDB, err := db.migrations()
