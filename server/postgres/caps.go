@@ -392,96 +392,257 @@ func isOtherFlag(k flagKey) bool {
 //
 // Only a valid write key of the project may admit values: the admission
 // checks key as the ingest transaction does.
+//
+// Admissions of a project take turns on its lock, so the requests that
+// need one while another is at work wait for the next, which admits the
+// values of all of them in one transaction (see admitTogether): at the
+// start of a day of arrival, when every row is new, most requests need
+// one.
 func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions, error) {
-	project := key.ProjectID
-	dec := decisions{}
-	var ask []candidate
 	// Before the admission's transaction starts: a day of arrival that the
 	// database finds ending in some time ends that long after this at the
 	// earliest, whatever the two clocks say.
-	now := db.cfg.Now()
-	need := func(c candidate) {
-		if _, ok := dec[c]; ok {
-			return
-		}
-		keep, ok := db.adm.lookup(project, c, now)
-		dec[c] = keep
-		if !ok {
-			ask = append(ask, c)
+	d := &deciding{db: db, project: key.ProjectID, r: r, dec: decisions{}, now: db.cfg.Now()}
+	d.needValues()
+	if len(d.ask) == 0 {
+		if d.needRows(); len(d.ask) == 0 {
+			return d.dec, nil
 		}
 	}
-	for _, k := range r.countKeys {
+	if err := db.admitTogether(ctx, key, d); err != nil {
+		if kerr := keyError(err); kerr != nil {
+			return nil, kerr
+		}
+		return nil, fmt.Errorf("postgres: caps: %w", err)
+	}
+	return d.dec, nil
+}
+
+// deciding is the decision on one request's rollup r in the making.
+type deciding struct {
+	db      *DB
+	project int64
+	r       *rollup
+	dec     decisions
+	ask     []candidate // not decided by the cache: to admit
+	now     time.Time
+	rows    bool // ask holds rows (the values are decided)
+}
+
+func (d *deciding) need(c candidate) {
+	if _, ok := d.dec[c]; ok {
+		return
+	}
+	keep, ok := d.db.adm.lookup(d.project, c, d.now)
+	d.dec[c] = keep
+	if !ok {
+		d.ask = append(d.ask, c)
+	}
+}
+
+// reset decides r afresh from the cache, up to what is left to admit.
+func (d *deciding) reset() {
+	d.dec, d.ask, d.rows = decisions{}, d.ask[:0], false
+	if d.needValues(); len(d.ask) == 0 {
+		d.needRows()
+	}
+}
+
+// needValues looks up the values of r's rows.
+func (d *deciding) needValues() {
+	for _, k := range d.r.countKeys {
 		for _, c := range countDims(k) {
-			need(c)
+			d.need(c)
 		}
 	}
 	// The users need nothing of their own: their services and versions
 	// are those of the count rows of the same events.
-	for _, k := range r.flagKeys {
+	for _, k := range d.r.flagKeys {
 		for _, c := range flagDims(k) {
-			need(c)
+			d.need(c)
 		}
 	}
-	var tx pgx.Tx
-	defer func() {
-		if tx != nil {
-			tx.Rollback(context.Background())
+}
+
+// needRows looks up r's rows, once their values are decided.
+func (d *deciding) needRows() {
+	d.ask, d.rows = d.ask[:0], true
+	for _, k := range d.r.countKeys {
+		if fk, _ := foldCount(k, d.dec); !isOtherCount(fk) {
+			d.need(countRow(fk))
 		}
-	}()
-	admit := func() error {
-		if len(ask) == 0 {
-			return nil
+	}
+	for _, k := range d.r.flagKeys {
+		if fk, _ := foldFlag(k, d.dec); !isOtherFlag(fk) {
+			d.need(flagRow(fk))
 		}
-		if tx == nil {
-			db.admissionTxs.Add(1)
-			var err error
-			if tx, err = db.pool.Begin(ctx); err != nil {
-				return err
+	}
+}
+
+// An admitting request waits for the project's next admission.
+type admitting struct {
+	ctx  context.Context
+	key  server.Key
+	d    *deciding
+	done chan error
+}
+
+// admitTogether admits what d asks, and then d's rows, in a transaction
+// of the project's that may hold other requests' admissions too. Should
+// that transaction fail (one of the keys no longer valid, say), each of
+// its requests is admitted in one of its own.
+func (db *DB) admitTogether(ctx context.Context, key server.Key, d *deciding) error {
+	a := &admitting{ctx: ctx, key: key, d: d, done: make(chan error, 1)}
+	db.admMu.Lock()
+	if db.admQueues == nil {
+		db.admQueues = map[int64][]*admitting{}
+	}
+	q, running := db.admQueues[d.project]
+	db.admQueues[d.project] = append(q, a)
+	db.admMu.Unlock()
+	if !running {
+		go db.runAdmissions(d.project)
+	}
+	select {
+	case err := <-a.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runAdmissions admits the waiting requests of project, all of them at a
+// time, until none waits. The request that found none at work starts it.
+func (db *DB) runAdmissions(project int64) {
+	for {
+		db.admMu.Lock()
+		batch := db.admQueues[project]
+		if len(batch) == 0 {
+			delete(db.admQueues, project)
+			db.admMu.Unlock()
+			return
+		}
+		db.admQueues[project] = batch[:0:0]
+		db.admMu.Unlock()
+		live := batch[:0]
+		for _, a := range batch {
+			if a.ctx.Err() != nil {
+				a.done <- a.ctx.Err()
+			} else {
+				live = append(live, a)
 			}
-			// Admissions of a project take turns, so that each sees what
-			// the one before it admitted: the caps hold exactly.
-			if _, err := tx.Exec(ctx, `SELECT tk_check_write_key($3::integer, $2::integer),
-				pg_advisory_xact_lock($1::integer, $2::integer)`, admissionLock, project, key.ID); err != nil {
-				return err
+		}
+		if len(live) == 0 {
+			continue
+		}
+		err := errAlone
+		var alone []*admitting
+		if len(live) > 1 {
+			alone, err = db.admitBatch(live)
+		}
+		if err == nil {
+			for _, a := range live {
+				if !slices.Contains(alone, a) {
+					a.done <- nil
+				}
+			}
+			live = alone
+		}
+		// Each on its own, decided afresh: the failed transaction may
+		// have decided some of its values.
+		for _, a := range live {
+			if a.d.reset(); len(a.d.ask) == 0 {
+				a.done <- nil
+			} else {
+				_, err := db.admitBatch([]*admitting{a})
+				a.done <- err
 			}
 		}
-		if err := db.admit(ctx, tx, project, ask, dec, now); err != nil {
-			return err
-		}
-		ask = ask[:0]
-		return nil
 	}
-	if err := admit(); err != nil {
-		if kerr := keyError(err); kerr != nil {
-			return nil, kerr
-		}
-		return nil, fmt.Errorf("postgres: caps: %w", err)
+}
+
+// admitBatch admits what the requests of batch ask, and then their rows,
+// in one transaction under the project's admission lock. A request alone
+// has its key checked by tk_check_write_key, whose error says what is
+// wrong with it. Of several, those whose keys are no longer valid write
+// keys of the project are left out and returned, to be admitted alone.
+func (db *DB) admitBatch(batch []*admitting) (alone []*admitting, err error) {
+	ctx := batch[0].ctx
+	if len(batch) > 1 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), groupTimeout)
+		defer cancel()
 	}
-	// The rows, once their values are decided.
-	for _, k := range r.countKeys {
-		if fk, _ := foldCount(k, dec); !isOtherCount(fk) {
-			need(countRow(fk))
-		}
-	}
-	for _, k := range r.flagKeys {
-		if fk, _ := foldFlag(k, dec); !isOtherFlag(fk) {
-			need(flagRow(fk))
-		}
-	}
-	if err := admit(); err != nil {
-		if kerr := keyError(err); kerr != nil {
-			return nil, kerr
-		}
-		return nil, fmt.Errorf("postgres: caps: %w", err)
-	}
-	if tx != nil {
-		err := tx.Commit(ctx)
-		tx = nil
-		if err != nil {
-			return nil, fmt.Errorf("postgres: caps: %w", err)
+	project := batch[0].d.project
+	var keys []int32
+	for _, a := range batch {
+		if !slices.Contains(keys, int32(a.key.ID)) {
+			keys = append(keys, int32(a.key.ID))
 		}
 	}
-	return dec, nil
+	db.admissionTxs.Add(1)
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background())
+	// Admissions of a project take turns, so that each sees what the one
+	// before it admitted: the caps hold exactly.
+	if len(batch) == 1 {
+		_, err = tx.Exec(ctx, `SELECT tk_check_write_key($3::integer, $2::integer),
+			pg_advisory_xact_lock($1::integer, $2::integer)`, admissionLock, project, keys[0])
+	} else {
+		// The lock in FROM, so that it is taken whatever the keys: the
+		// select list is evaluated on its one row.
+		var bad []int32
+		err = tx.QueryRow(ctx, `SELECT ARRAY(SELECT k FROM unnest($3::integer[]) AS k
+			WHERE NOT EXISTS (SELECT FROM api_keys WHERE id = k AND project_id = $2::integer AND kind = 'write'
+			                  AND revoked_at IS NULL))
+			FROM pg_advisory_xact_lock($1::integer, $2::integer)`, admissionLock, project, keys).Scan(&bad)
+		if len(bad) > 0 {
+			kept := batch[:0:0]
+			for _, a := range batch {
+				if slices.Contains(bad, int32(a.key.ID)) {
+					alone = append(alone, a)
+				} else {
+					kept = append(kept, a)
+				}
+			}
+			batch = kept
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The values, then the rows their decisions make.
+	for phase := 0; phase < 2; phase++ {
+		var ask []candidate
+		seen := map[candidate]bool{}
+		for _, a := range batch {
+			if phase == 1 && !a.d.rows {
+				a.d.needRows()
+			}
+			for _, c := range a.d.ask {
+				if !seen[c] {
+					seen[c] = true
+					ask = append(ask, c)
+				}
+			}
+		}
+		if len(ask) > 0 {
+			dec := decisions{}
+			if err := db.admit(ctx, tx, project, ask, dec, batch[0].d.now); err != nil {
+				return nil, err
+			}
+			for _, a := range batch {
+				for _, c := range a.d.ask {
+					a.d.dec[c] = dec[c]
+				}
+				a.d.ask = a.d.ask[:0]
+			}
+		}
+	}
+	return alone, tx.Commit(ctx)
 }
 
 // admissionLock is the first key of the advisory locks that admissions

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -154,16 +155,7 @@ func TestCapsHoldUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	key := project(t, db, "caps-concurrent")
 	now := time.Now().UTC()
-	// Connections ready, so that the requests meet in the database.
-	var warm sync.WaitGroup
-	for range 10 {
-		warm.Add(1)
-		go func() {
-			defer warm.Done()
-			db.Pool().Exec(ctx, `SELECT pg_sleep(0.05)`)
-		}()
-	}
-	warm.Wait()
+	warmConnections(db)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	const requests, each = 32, 10
@@ -198,6 +190,83 @@ func TestCapsHoldUnderConcurrency(t *testing.T) {
 			names, flags, counted, flagged, requests*each, 2*requests*each)
 	}
 	checkAdmissionCounts(t, db, key.ProjectID)
+}
+
+// Requests that need admissions while one is at work share the next
+// one's transaction; a request whose key was revoked meanwhile fails
+// alone, and the others are stored with their values.
+func TestAdmissionsAreShared(t *testing.T) {
+	db := openMaintained(t, postgres.Config{})
+	ctx := context.Background()
+	_, w1, _ := server.NewKey(server.KeyWrite)
+	_, w2, _ := server.NewKey(server.KeyWrite)
+	_, keys, err := db.CreateProject(ctx, "shared-admissions", []server.Key{w1, w2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, revoked := keys[0], keys[1]
+	if err := db.RevokeKey(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	warmConnections(db)
+	const requests = 24
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, requests)
+	for i := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := good
+			if i == 5 {
+				key = revoked
+			}
+			<-start
+			// Each request with values of its own: every one needs an
+			// admission.
+			_, errs[i] = db.Ingest(ctx, key, []server.Event{
+				command(now, "v"+strconv.Itoa(i), "c"+strconv.Itoa(i), "f"+strconv.Itoa(i)),
+			}, 0)
+		}()
+	}
+	txs := db.AdmissionTransactions()
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == 5 && !errors.Is(err, server.ErrKeyRevoked):
+			t.Errorf("request with the revoked key: %v, want ErrKeyRevoked", err)
+		case i != 5 && err != nil:
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	n := db.AdmissionTransactions() - txs
+	t.Logf("%d requests, %d admission transactions", requests, n)
+	if n >= requests {
+		t.Errorf("%d admission transactions for %d requests: none shared", n, requests)
+	}
+	var versions, counted int64
+	db.Pool().QueryRow(ctx, `SELECT count(DISTINCT service_version), sum(events) FROM daily_event_counts
+		WHERE project_id = $1`, good.ProjectID).Scan(&versions, &counted)
+	if versions != requests-1 || counted != requests-1 {
+		t.Errorf("%d versions and %d events counted, want %d of each", versions, counted, requests-1)
+	}
+	checkAdmissionCounts(t, db, good.ProjectID)
+}
+
+// warmConnections opens connections of db's pool, so that the requests of
+// a test meet in the database rather than wait for connections.
+func warmConnections(db *postgres.DB) {
+	var warm sync.WaitGroup
+	for range 10 {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			db.Pool().Exec(context.Background(), `SELECT pg_sleep(0.05)`)
+		}()
+	}
+	warm.Wait()
 }
 
 // checkAdmissionCounts fails t unless the admissions' counters of a

@@ -59,6 +59,10 @@ type DB struct {
 
 	caps Caps
 	adm  admissions
+	// admQueues holds, per project, the requests waiting for the next
+	// admission (caps.go); a project is in it while one is at work.
+	admMu     sync.Mutex
+	admQueues map[int64][]*admitting
 	// admissionTxs counts the transactions of admissions (caps.go).
 	admissionTxs atomic.Int64
 
