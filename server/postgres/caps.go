@@ -481,10 +481,11 @@ func (d *deciding) needRows() {
 
 // An admitting request waits for the project's next admission.
 type admitting struct {
-	ctx  context.Context
-	key  server.Key
-	d    *deciding
-	done chan error
+	ctx      context.Context
+	key      server.Key
+	d        *deciding
+	done     chan error
+	answered bool // done was sent to (by the admissions' runner only)
 }
 
 // admitTogether admits what d asks, and then d's rows, in a transaction
@@ -524,40 +525,61 @@ func (db *DB) runAdmissions(project int64) {
 		}
 		db.admQueues[project] = batch[:0:0]
 		db.admMu.Unlock()
-		live := batch[:0]
-		for _, a := range batch {
-			if a.ctx.Err() != nil {
-				a.done <- a.ctx.Err()
-			} else {
-				live = append(live, a)
+		db.admitAll(batch)
+	}
+}
+
+// admitAll admits what the requests of batch ask and answers each of
+// them, also if admitting panics.
+func (db *DB) admitAll(batch []*admitting) {
+	defer func() {
+		if p := recover(); p != nil {
+			for _, a := range batch {
+				a.answer(fmt.Errorf("postgres: caps: panic: %v", p))
 			}
 		}
-		if len(live) == 0 {
-			continue
+	}()
+	live := make([]*admitting, 0, len(batch))
+	for _, a := range batch {
+		if a.ctx.Err() != nil {
+			a.answer(a.ctx.Err())
+		} else {
+			live = append(live, a)
 		}
-		err := errAlone
-		var alone []*admitting
-		if len(live) > 1 {
-			alone, err = db.admitBatch(live)
-		}
-		if err == nil {
-			for _, a := range live {
-				if !slices.Contains(alone, a) {
-					a.done <- nil
-				}
-			}
-			live = alone
-		}
-		// Each on its own, decided afresh: the failed transaction may
-		// have decided some of its values.
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := errAlone
+	var alone []*admitting
+	if len(live) > 1 {
+		alone, err = db.admitBatch(live)
+	}
+	if err == nil {
 		for _, a := range live {
-			if a.d.reset(); len(a.d.ask) == 0 {
-				a.done <- nil
-			} else {
-				_, err := db.admitBatch([]*admitting{a})
-				a.done <- err
+			if !slices.Contains(alone, a) {
+				a.answer(nil)
 			}
 		}
+		live = alone
+	}
+	// Each on its own, decided afresh: the failed transaction may have
+	// decided some of its values.
+	for _, a := range live {
+		if a.d.reset(); len(a.d.ask) == 0 {
+			a.answer(nil)
+		} else {
+			_, err := db.admitBatch([]*admitting{a})
+			a.answer(err)
+		}
+	}
+}
+
+// answer gives a its outcome, once.
+func (a *admitting) answer(err error) {
+	if !a.answered {
+		a.answered = true
+		a.done <- err
 	}
 }
 

@@ -1,0 +1,59 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/telemetry-kit/telemetry-kit/server"
+	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
+)
+
+// A panic while admitting answers every request of the transaction with
+// an error, instead of leaving them waiting or ending the process, and
+// the project's later admissions still run.
+func TestAdmissionPanicAnswersEveryone(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{URL: pgtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, w, _ := server.NewKey(server.KeyWrite)
+	_, keys, err := db.CreateProject(ctx, "panics", []server.Key{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := keys[0]
+	day := int32(time.Now().Unix()/86400) - postgresEpochDay
+	asking := func(r *rollup, value string) *admitting {
+		d := &deciding{db: db, project: key.ProjectID, r: r, dec: decisions{}, now: time.Now()}
+		d.ask = []candidate{{day, dimVersion, value}}
+		return &admitting{ctx: ctx, key: key, d: d, done: make(chan error, 1)}
+	}
+	// The first has no rollup: working out its rows after its values
+	// panics.
+	broken, fine := asking(nil, "1.0"), asking(newRollup(), "2.0")
+	db.admitAll([]*admitting{broken, fine})
+	for _, a := range []*admitting{broken, fine} {
+		select {
+		case err := <-a.done:
+			if err == nil {
+				t.Error("a request of the transaction that panicked was answered without an error")
+			}
+		default:
+			t.Fatal("a request of the transaction that panicked was never answered")
+		}
+	}
+	// The project's admissions go on.
+	ok := true
+	next := asking(aggregate([]*server.Event{{Timestamp: time.Now().UTC(), ServiceName: "svc", ServiceVersion: "3.0",
+		EventType: "command_executed", Name: "build", Success: &ok}}), "3.0")
+	db.admitAll([]*admitting{next})
+	if err := <-next.done; err != nil || !next.d.dec[candidate{day, dimVersion, "3.0"}] {
+		t.Fatalf("the next admission: %v, kept %v", err, next.d.dec)
+	}
+}
