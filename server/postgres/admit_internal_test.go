@@ -14,20 +14,7 @@ import (
 // the project's later admissions still run.
 func TestAdmissionPanicAnswersEveryone(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{URL: pgtest.New(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	_, w, _ := server.NewKey(server.KeyWrite)
-	_, keys, err := db.CreateProject(ctx, "panics", []server.Key{w})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := keys[0]
+	db, key := openProject(t, "panics")
 	day := int32(time.Now().Unix()/86400) - postgresEpochDay
 	asking := func(r *rollup, value string) *admitting {
 		d := &deciding{db: db, project: key.ProjectID, r: r, dec: decisions{}, now: time.Now()}
@@ -56,4 +43,25 @@ func TestAdmissionPanicAnswersEveryone(t *testing.T) {
 	if err := <-next.done; err != nil || !next.d.dec[candidate{day, dimVersion, "3.0"}] {
 		t.Fatalf("the next admission: %v, kept %v", err, next.d.dec)
 	}
+}
+
+// openProject opens a migrated database of its own for tb, closed when tb
+// ends, with a project of one write key.
+func openProject(tb testing.TB, name string) (*DB, server.Key) {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, Config{URL: pgtest.New(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	if err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	_, w, _ := server.NewKey(server.KeyWrite)
+	_, keys, err := db.CreateProject(ctx, name, []server.Key{w})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db, keys[0]
 }

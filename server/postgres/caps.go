@@ -402,12 +402,9 @@ func (db *DB) decide(ctx context.Context, key server.Key, r *rollup) (decisions,
 	// Before the admission's transaction starts: a day of arrival that the
 	// database finds ending in some time ends that long after this at the
 	// earliest, whatever the two clocks say.
-	d := &deciding{db: db, project: key.ProjectID, r: r, dec: decisions{}, now: db.cfg.Now()}
-	d.needValues()
-	if len(d.ask) == 0 {
-		if d.needRows(); len(d.ask) == 0 {
-			return d.dec, nil
-		}
+	d := &deciding{db: db, project: key.ProjectID, r: r, now: db.cfg.Now()}
+	if d.reset(); len(d.ask) == 0 {
+		return d.dec, nil
 	}
 	if err := db.admitTogether(ctx, key, d); err != nil {
 		if kerr := keyError(err); kerr != nil {
@@ -440,7 +437,8 @@ func (d *deciding) need(c candidate) {
 	}
 }
 
-// reset decides r afresh from the cache, up to what is left to admit.
+// reset decides r from the cache, afresh, up to what is left to admit:
+// its values, or its rows once the values are all decided.
 func (d *deciding) reset() {
 	d.dec, d.ask, d.rows = decisions{}, d.ask[:0], false
 	if d.needValues(); len(d.ask) == 0 {
@@ -550,11 +548,12 @@ func (db *DB) admitAll(batch []*admitting) {
 	if len(live) == 0 {
 		return
 	}
-	err := errAlone
-	var alone []*admitting
-	if len(live) > 1 {
-		alone, err = db.admitBatch(live)
+	if len(live) == 1 {
+		_, err := db.admitBatch(live)
+		live[0].answer(err)
+		return
 	}
+	alone, err := db.admitBatch(live)
 	if err == nil {
 		for _, a := range live {
 			if !slices.Contains(alone, a) {
@@ -563,8 +562,9 @@ func (db *DB) admitAll(batch []*admitting) {
 		}
 		live = alone
 	}
-	// Each on its own, decided afresh: the failed transaction may have
-	// decided some of its values.
+	// Each on its own (a key no longer valid, or the shared transaction
+	// failed), decided afresh: a failed transaction may have decided some
+	// of its values.
 	for _, a := range live {
 		if a.d.reset(); len(a.d.ask) == 0 {
 			a.answer(nil)

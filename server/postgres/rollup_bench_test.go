@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/telemetry-kit/telemetry-kit/server"
-	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // BenchmarkRollup measures what the server does in Go for the rollups of
@@ -17,21 +16,9 @@ import (
 // and encode, without and with the check of the caps (all rows known, as
 // in the steady state).
 func BenchmarkRollup(b *testing.B) {
-	url := pgtest.New(b)
 	ctx := context.Background()
-	db, err := Open(ctx, Config{URL: url})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	_, w, _ := server.NewKey(server.KeyWrite)
-	_, keys, err := db.CreateProject(ctx, "bench", []server.Key{w})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, key := openProject(b, "bench")
+	keys := []server.Key{key}
 	now := time.Now().UTC()
 	evs := make([]*server.Event, 100)
 	flagSets := [][]server.Flag{{}, {{Name: "watch"}}, {}, {{Name: "output", Value: "json", HasValue: true}, {Name: "verbose"}}, {{Name: "force"}}}
