@@ -45,9 +45,8 @@ func TestAdmissionPanicAnswersEveryone(t *testing.T) {
 	}
 }
 
-// openProject opens a migrated database of its own for tb, closed when tb
-// ends, with a project of one write key.
-func openProject(tb testing.TB, name string) (*DB, server.Key) {
+// openDB opens a migrated database of its own for tb, closed when tb ends.
+func openDB(tb testing.TB) *DB {
 	tb.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, Config{URL: pgtest.New(tb)})
@@ -58,8 +57,16 @@ func openProject(tb testing.TB, name string) (*DB, server.Key) {
 	if err := db.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	return db
+}
+
+// openProject opens a database as openDB does, with a project of one
+// write key.
+func openProject(tb testing.TB, name string) (*DB, server.Key) {
+	tb.Helper()
+	db := openDB(tb)
 	_, w, _ := server.NewKey(server.KeyWrite)
-	_, keys, err := db.CreateProject(ctx, name, []server.Key{w})
+	_, keys, err := db.CreateProject(context.Background(), name, []server.Key{w})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/telemetry-kit/telemetry-kit/server/pgtest"
 )
 
 // The sketches built in Go are, once the rollup statement has passed them
@@ -14,14 +12,7 @@ import (
 // and the hashes are the extension's hll_hash_bytea.
 func TestSketchMatchesExtension(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{URL: pgtest.New(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openDB(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{0, 1, 2, 17, explicitThreshold - 1, explicitThreshold, explicitThreshold + 1, 500, 4000} {
 		us := make(users, n)
